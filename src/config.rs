@@ -1,0 +1,148 @@
+//! Runtime configuration: what the command line and the environment ask for.
+//!
+//! `main.rs` turns flags and `SMART_SYSTEMS_*` variables into a [`Config`]; the
+//! library never reads the process environment itself, so tests and embedders
+//! build a `Config` directly and get exactly the behaviour they asked for.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One group of tools that can be switched on or off with `--toolsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Toolset {
+    /// Real-time pub/sub: topics, filters, consumer groups, replay.
+    Events,
+    /// Tamper-evident audit trail with proofs and compliance reports.
+    Audit,
+    /// AWS cost optimizer.
+    Cost,
+    /// Documentation generator (Rust code, OpenAPI, Mermaid).
+    Docs,
+    /// Static and learned alert rules with dedup, correlation and escalation.
+    Alerting,
+}
+
+impl Toolset {
+    /// Every toolset, in the order the README lists them.
+    pub const ALL: [Toolset; 5] = [
+        Toolset::Events,
+        Toolset::Audit,
+        Toolset::Cost,
+        Toolset::Docs,
+        Toolset::Alerting,
+    ];
+
+    /// The name used on the command line and in `server_info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Toolset::Events => "events",
+            Toolset::Audit => "audit",
+            Toolset::Cost => "cost",
+            Toolset::Docs => "docs",
+            Toolset::Alerting => "alerting",
+        }
+    }
+}
+
+impl fmt::Display for Toolset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything the server needs to know to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory holding the SQLite store and keys; created when missing.
+    pub data_dir: PathBuf,
+    /// Toolsets whose tools are exposed (sorted, no duplicates).
+    pub toolsets: Vec<Toolset>,
+    /// Directories that file-reading and file-writing tools may touch
+    /// (absolute, canonical where they exist).
+    pub roots: Vec<PathBuf>,
+}
+
+impl Config {
+    /// A config with every toolset enabled and the given data dir and roots.
+    pub fn new(data_dir: impl Into<PathBuf>, roots: Vec<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            toolsets: Toolset::ALL.to_vec(),
+            roots,
+        }
+    }
+
+    /// Replaces the enabled toolsets (an empty list means all of them).
+    pub fn with_toolsets(mut self, mut toolsets: Vec<Toolset>) -> Self {
+        if toolsets.is_empty() {
+            toolsets = Toolset::ALL.to_vec();
+        }
+        toolsets.sort();
+        toolsets.dedup();
+        self.toolsets = toolsets;
+        self
+    }
+
+    /// Whether a toolset's tools are exposed.
+    pub fn enabled(&self, toolset: Toolset) -> bool {
+        self.toolsets.contains(&toolset)
+    }
+}
+
+/// The default data dir: `$XDG_DATA_HOME/smart-systems-mcp`, else
+/// `~/.local/share/smart-systems-mcp`, else `./.smart-systems-mcp` when neither
+/// variable is set (a bare container).
+pub fn default_data_dir(xdg_data_home: Option<&str>, home: Option<&str>) -> PathBuf {
+    match (xdg_data_home, home) {
+        (Some(xdg), _) if !xdg.is_empty() => Path::new(xdg).join("smart-systems-mcp"),
+        (_, Some(home)) if !home.is_empty() => {
+            Path::new(home).join(".local/share/smart-systems-mcp")
+        }
+        _ => PathBuf::from(".smart-systems-mcp"),
+    }
+}
+
+/// Makes a root absolute (relative to `cwd`) and canonical when it exists, so
+/// that later containment checks compare like with like.
+pub fn normalize_root(root: &Path, cwd: &Path) -> PathBuf {
+    let absolute = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        cwd.join(root)
+    };
+    absolute.canonicalize().unwrap_or(absolute)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_prefers_xdg_then_home() {
+        assert_eq!(
+            default_data_dir(Some("/x"), Some("/h")),
+            PathBuf::from("/x/smart-systems-mcp")
+        );
+        assert_eq!(
+            default_data_dir(Some(""), Some("/h")),
+            PathBuf::from("/h/.local/share/smart-systems-mcp")
+        );
+        assert_eq!(
+            default_data_dir(None, None),
+            PathBuf::from(".smart-systems-mcp")
+        );
+    }
+
+    #[test]
+    fn toolsets_are_sorted_deduplicated_and_empty_means_all() {
+        let c = Config::new("/d", vec![]).with_toolsets(vec![
+            Toolset::Docs,
+            Toolset::Events,
+            Toolset::Docs,
+        ]);
+        assert_eq!(c.toolsets, vec![Toolset::Events, Toolset::Docs]);
+        assert!(!c.enabled(Toolset::Audit));
+        let all = Config::new("/d", vec![]).with_toolsets(vec![]);
+        assert_eq!(all.toolsets, Toolset::ALL.to_vec());
+    }
+}

@@ -1,0 +1,15 @@
+//! smart-systems-mcp: the smart systems of an NBA analytics platform (events,
+//! audit, cost, docs, alerting) as Model Context Protocol tools.
+//!
+//! The library holds all logic; `main.rs` only parses flags and serves stdio.
+//! [`server`] is the MCP surface (thin adapters), the subsystem modules hold the
+//! domain, and [`store`] the embedded SQLite database they share.
+
+pub mod app;
+pub mod config;
+pub mod server;
+pub mod store;
+
+pub use app::App;
+pub use config::{Config, Toolset};
+pub use server::SmartServer;

@@ -1,0 +1,202 @@
+//! The `smart-systems-mcp` binary: flags and environment -> [`Config`], logs to
+//! stderr, MCP on stdin/stdout until EOF or SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rmcp::ServiceExt;
+use rmcp::service::ServerInitializeError;
+use smart_systems_mcp::config::{Config, Toolset, default_data_dir, normalize_root};
+use smart_systems_mcp::{App, SmartServer};
+use tracing_subscriber::EnvFilter;
+
+/// An MCP server (stdio) with the smart systems of an NBA analytics platform:
+/// events, audit, cost, docs and alerting tools.
+#[derive(Debug, Parser)]
+#[command(name = "smart-systems-mcp", version, about, long_about = None)]
+struct Cli {
+    /// Directory for the embedded store and keys [default: $XDG_DATA_HOME/smart-systems-mcp,
+    /// else ~/.local/share/smart-systems-mcp]; created when missing.
+    #[arg(long, env = "SMART_SYSTEMS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Toolsets to expose, comma-separated [default: all].
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_TOOLSETS",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    toolsets: Vec<Toolset>,
+
+    /// Directory that file-reading and file-writing tools may touch; repeat
+    /// for several (the env var takes a ':'-separated list) [default: the
+    /// working directory].
+    #[arg(
+        long = "root",
+        env = "SMART_SYSTEMS_ROOTS",
+        value_delimiter = ':',
+        value_name = "DIR"
+    )]
+    roots: Vec<PathBuf>,
+
+    /// Log filter for stderr: a level (error, warn, info, debug, trace) or
+    /// tracing directives such as `smart_systems_mcp=debug,rmcp=warn`
+    /// [default: $RUST_LOG, else info].
+    #[arg(long, env = "SMART_SYSTEMS_LOG_LEVEL", value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(cli.log_level.as_deref()) {
+        eprintln!("smart-systems-mcp: --log-level: {e}");
+        return ExitCode::from(2);
+    }
+    let config = match build_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smart-systems-mcp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("smart-systems-mcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(config));
+    // A blocking stdin read (when stdin is not a pipe) cannot be cancelled;
+    // do not let it hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}
+
+fn init_logging(filter: Option<&str>) -> Result<(), String> {
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).map_err(|e| e.to_string())?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(true)
+        .init();
+    Ok(())
+}
+
+fn build_config(cli: Cli) -> Result<Config, String> {
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let data_dir = cli.data_dir.unwrap_or_else(|| {
+        default_data_dir(
+            std::env::var("XDG_DATA_HOME").ok().as_deref(),
+            std::env::var("HOME").ok().as_deref(),
+        )
+    });
+    let data_dir = if data_dir.is_absolute() {
+        data_dir
+    } else {
+        cwd.join(data_dir)
+    };
+    let roots: Vec<PathBuf> = if cli.roots.is_empty() {
+        vec![normalize_root(&cwd, &cwd)]
+    } else {
+        let mut roots = Vec::new();
+        for r in cli.roots.iter().filter(|r| !r.as_os_str().is_empty()) {
+            let root = normalize_root(r, &cwd);
+            if !root.is_dir() {
+                return Err(format!("--root {}: not a directory", r.display()));
+            }
+            roots.push(root);
+        }
+        roots
+    };
+    Ok(Config::new(data_dir, roots).with_toolsets(cli.toolsets))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let app = match App::open(config) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("cannot open the store: {e}");
+            eprintln!("smart-systems-mcp: cannot open the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = SmartServer::new(app.clone());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %app.store.data_dir().display(),
+        toolsets = ?app.config.toolsets,
+        tools = server.tool_names().len(),
+        "serving MCP on stdio"
+    );
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    // Stateless (2026-07-28) clients never send `initialize`: rmcp answers
+    // their requests inside `serve`, so EOF or a signal can end the session
+    // before it "starts"; both are a clean exit.
+    let running = tokio::select! {
+        started = server.serve(rmcp::transport::io::stdio_pipes()) => match started {
+            Ok(r) => r,
+            Err(ServerInitializeError::ConnectionClosed(_)) => {
+                tracing::info!("stdin closed before an initialize handshake; exiting");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                tracing::error!("MCP session failed to start: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        signal = &mut shutdown => {
+            tracing::info!(signal, "shutting down before the handshake");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let cancel = running.cancellation_token();
+    let waiting = running.waiting();
+    tokio::pin!(waiting);
+    let result = tokio::select! {
+        r = &mut waiting => r,
+        signal = &mut shutdown => {
+            tracing::info!(signal, "shutting down");
+            cancel.cancel();
+            waiting.await
+        }
+    };
+    match result {
+        Ok(reason) => {
+            tracing::info!(?reason, "MCP session ended");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("MCP session task failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves with the name of the first of SIGTERM / SIGINT to arrive.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling: never resolve, EOF still ends the session.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

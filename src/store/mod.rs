@@ -1,0 +1,222 @@
+//! The embedded store: one SQLite file in the data dir, shared by every
+//! subsystem and by every server process that points at the same data dir.
+//!
+//! Why SQLite in WAL mode: readers never block the writer and vice versa, the
+//! log makes each committed transaction survive a crash of the process
+//! (`kill -9`) without an fsync per write, and the file lock lets several
+//! server processes on one machine share one store safely. Subsystems that must
+//! survive power loss too (the audit trail) open their own connection with
+//! `synchronous = FULL` and batch their commits.
+//!
+//! Schema changes are ordered migrations ([`migrations::MIGRATIONS`]) recorded
+//! in the `schema_migrations` table; they run inside one `BEGIN IMMEDIATE`
+//! transaction, so two processes starting at once apply each migration exactly
+//! once.
+
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+/// File name of the store inside the data dir.
+pub const DB_FILE: &str = "smart-systems.db";
+
+/// How long a connection waits for another process's write lock before
+/// giving up with `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What can go wrong opening or migrating the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data dir could not be created or is not a writable directory.
+    #[error("data dir {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    /// SQLite refused an operation.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer version of this server.
+    #[error(
+        "store {path} has schema version {found}, newer than this binary's {supported}; \
+         upgrade smart-systems-mcp or use another --data-dir"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+}
+
+/// An opened, migrated store. Cheap to share behind an `Arc`; each subsystem
+/// opens the connections it needs with [`Store::connect`].
+#[derive(Debug)]
+pub struct Store {
+    data_dir: PathBuf,
+    path: PathBuf,
+    schema_version: i64,
+}
+
+impl Store {
+    /// Creates the data dir when missing, opens (or creates) the store file,
+    /// switches it to WAL and applies pending migrations.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let data_dir = prepare_data_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = open_connection(&path)?;
+        let schema_version = migrations::migrate(&mut conn).map_err(|e| match e {
+            migrations::MigrateError::Sqlite(source) => StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            },
+            migrations::MigrateError::TooNew { found, supported } => StoreError::TooNew {
+                path: path.clone(),
+                found,
+                supported,
+            },
+        })?;
+        Ok(Store {
+            data_dir,
+            path,
+            schema_version,
+        })
+    }
+
+    /// A new connection to the store with the standard settings (WAL, busy
+    /// timeout, `synchronous = NORMAL`, foreign keys on).
+    pub fn connect(&self) -> Result<Connection, StoreError> {
+        open_connection(&self.path)
+    }
+
+    /// The data dir (absolute).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The store file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version after migration.
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
+}
+
+fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, StoreError> {
+    let err = |reason: String| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        reason,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+    let dir = data_dir
+        .canonicalize()
+        .map_err(|e| err(format!("cannot resolve it: {e}")))?;
+    if !dir.is_dir() {
+        return Err(err("exists but is not a directory".into()));
+    }
+    // Prove we can write here before SQLite gives a vaguer error.
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| err(format!("is not writable: {e}")))
+        .and_then(|()| {
+            std::fs::remove_file(&probe).map_err(|e| err(format!("is not writable: {e}")))
+        })?;
+    Ok(dir)
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(wrap)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
+    // journal_mode returns a row; WAL is persistent in the file once set.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(wrap)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "store is not in WAL mode");
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(wrap)?;
+    Ok(conn)
+}
+
+/// Runs `f` inside a `BEGIN IMMEDIATE` transaction (takes the write lock up
+/// front, so concurrent writers queue on the busy timeout instead of failing
+/// at commit).
+pub fn with_immediate_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_dir_and_migrates_idempotently() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/c");
+        let s1 = Store::open(&dir).unwrap();
+        assert!(dir.join(DB_FILE).exists());
+        assert_eq!(s1.schema_version(), migrations::latest_version());
+        let s2 = Store::open(&dir).unwrap();
+        assert_eq!(s2.schema_version(), s1.schema_version());
+        let conn = s2.connect().unwrap();
+        let applied: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(applied, migrations::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn data_dir_under_a_file_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file.join("data")).unwrap_err().to_string();
+        assert!(err.contains("cannot create it"), "{err}");
+        assert!(err.contains("plain-file"), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_without_touching_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let conn = store.connect().unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 'x')",
+            [],
+        )
+        .unwrap();
+        let err = Store::open(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 9999, .. }),
+            "{err}"
+        );
+    }
+}

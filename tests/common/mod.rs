@@ -1,0 +1,331 @@
+//! A small MCP client over stdio for the integration tests: it starts the real
+//! binary, speaks raw JSON-RPC to it line by line, and keeps every stdout line
+//! it saw so tests can check that stdout carried nothing but JSON-RPC.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long a test waits for one response before failing.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of the server binary cargo built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smart-systems-mcp"))
+}
+
+/// The 2026-07-28 request `_meta` that stateless requests carry.
+pub fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+/// A running server process and our end of its pipes.
+pub struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<String>,
+    /// Every line the server wrote to stdout, in order.
+    pub stdout_lines: Arc<Mutex<Vec<String>>>,
+    /// Messages read while waiting for something else (notifications,
+    /// responses to other ids).
+    pub backlog: VecDeque<Value>,
+    next_id: u64,
+    /// The data dir the server was started with.
+    pub data_dir: PathBuf,
+    /// Where the server's stderr goes.
+    pub stderr_path: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary with `--data-dir DIR` plus `args`; stderr goes to a
+    /// file beside the data dir.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(data_dir, args, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let stderr_path =
+            data_dir.with_extension(format!("stderr.{}.{}.log", std::process::id(), unique()));
+        let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
+        let mut cmd = Command::new(binary());
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .env_remove("RUST_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn smart-systems-mcp");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take();
+        let (tx, rx) = channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(stdout);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                seen.lock().unwrap().push(line.clone());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            stdin,
+            rx,
+            stdout_lines: lines,
+            backlog: VecDeque::new(),
+            next_id: 1,
+            data_dir: data_dir.to_path_buf(),
+            stderr_path,
+        }
+    }
+
+    /// Starts a server and performs the `initialize` handshake (2025-11-25).
+    pub fn started(data_dir: &Path, args: &[&str]) -> Server {
+        let mut s = Server::start(data_dir, args);
+        s.initialize();
+        s
+    }
+
+    /// The `initialize` request and `notifications/initialized`; returns the
+    /// initialize result.
+    pub fn initialize(&mut self) -> Value {
+        let result = self.request_ok(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "integration-test", "version": "0"}
+            }),
+        );
+        self.notify("notifications/initialized", json!({}));
+        result
+    }
+
+    /// Writes one raw line (a newline is added).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).expect("write to server");
+        stdin.write_all(b"\n").expect("write to server");
+        stdin.flush().expect("flush to server");
+    }
+
+    /// Sends a JSON value as one line.
+    pub fn send(&mut self, message: &Value) {
+        self.send_line(&message.to_string());
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// A fresh request id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sends a request and returns the whole response message.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id();
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        self.wait_for_id(&json!(id))
+    }
+
+    /// Sends a request and returns its `result`, failing on an error response.
+    pub fn request_ok(&mut self, method: &str, params: Value) -> Value {
+        let resp = self.request(method, params);
+        assert!(
+            resp.get("error").is_none(),
+            "{method} failed: {resp}\nstderr:\n{}",
+            self.stderr()
+        );
+        resp["result"].clone()
+    }
+
+    /// Reads the next message from the server (backlog first).
+    pub fn next_message(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Some(m);
+        }
+        self.read_message(timeout)
+    }
+
+    fn read_message(&mut self, timeout: Duration) -> Option<Value> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(line) => {
+                Some(serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("server wrote a non-JSON stdout line ({e}): {line:?}")
+                }))
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for the response with `id`, keeping other messages in the backlog.
+    pub fn wait_for_id(&mut self, id: &Value) -> Value {
+        if let Some(pos) = self.backlog.iter().position(|m| m.get("id") == Some(id)) {
+            return self.backlog.remove(pos).expect("position is valid");
+        }
+        let deadline = Instant::now() + RESPONSE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_message(left) {
+                Some(m) if m.get("id") == Some(id) && m.get("method").is_none() => return m,
+                Some(m) => self.backlog.push_back(m),
+                None => panic!(
+                    "no response for id {id} within {RESPONSE_TIMEOUT:?}\nstderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits until a message matching `pred` arrives (backlog first).
+    pub fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        if let Some(pos) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(pos);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let m = self.read_message(left)?;
+            if pred(&m) {
+                return Some(m);
+            }
+            self.backlog.push_back(m);
+        }
+    }
+
+    /// Calls a tool and returns the `CallToolResult`.
+    pub fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
+        self.request_ok("tools/call", json!({"name": name, "arguments": arguments}))
+    }
+
+    /// Calls a tool that must succeed; returns its `structuredContent`.
+    pub fn call_ok(&mut self, name: &str, arguments: Value) -> Value {
+        let result = self.call_tool(name, arguments.clone());
+        assert_ne!(
+            result["isError"],
+            json!(true),
+            "{name}({arguments}) failed: {result}"
+        );
+        result["structuredContent"].clone()
+    }
+
+    /// Calls a tool that must fail with `isError`; returns the error text.
+    pub fn call_err(&mut self, name: &str, arguments: Value) -> String {
+        let result = self.call_tool(name, arguments.clone());
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{name}({arguments}) should have failed: {result}"
+        );
+        result["content"][0]["text"]
+            .as_str()
+            .expect("error text")
+            .to_string()
+    }
+
+    /// Names of the listed tools, sorted.
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let list = self.request_ok("tools/list", json!({}));
+        let mut names: Vec<String> = list["tools"]
+            .as_array()
+            .expect("tools array")
+            .iter()
+            .map(|t| t["name"].as_str().expect("tool name").to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes stdin and waits (bounded) for the process to exit.
+    pub fn close(mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    /// Waits for exit, killing the process if it outlives `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "server did not exit within {timeout:?}\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.stderr_path);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh temporary directory for one test's data dir.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ssm-test-")
+        .tempdir()
+        .expect("temp dir")
+}
