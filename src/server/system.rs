@@ -20,8 +20,10 @@ pub struct ServerInfo {
     pub data_dir: String,
     /// Absolute path of the SQLite store file.
     pub store_path: String,
-    /// Schema version of the store after migrations.
+    /// Schema version of the store core after migrations.
     pub store_schema_version: i64,
+    /// Schema version of each store component (core and each subsystem).
+    pub store_schema_versions: std::collections::BTreeMap<String, i64>,
     /// Directories file tools may read and write.
     pub roots: Vec<String>,
     /// When this process started (RFC 3339, UTC).
@@ -54,6 +56,7 @@ impl SmartServer {
             data_dir: app.store.data_dir().display().to_string(),
             store_path: app.store.path().display().to_string(),
             store_schema_version: app.store.schema_version(),
+            store_schema_versions: app.store.schema_versions().clone(),
             roots: app
                 .config
                 .roots

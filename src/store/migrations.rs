@@ -1,12 +1,17 @@
-//! Ordered schema migrations. Append, never edit: a released migration is
-//! part of every existing store file.
+//! Ordered schema migrations, one list per component (the store core and
+//! each subsystem), recorded in `schema_migrations(component, version)`.
+//! Append, never edit: a released migration is part of every existing store
+//! file. Keeping a list per component lets subsystems evolve their tables
+//! independently without renumbering each other's migrations.
 
-use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeMap;
 
-/// One schema change.
+use rusqlite::Connection;
+
+/// One schema change of one component.
 #[derive(Debug)]
 pub struct Migration {
-    /// Strictly increasing, starting at 1.
+    /// Strictly increasing within its component, starting at 1.
     pub version: i64,
     /// Short name recorded in `schema_migrations`.
     pub name: &'static str,
@@ -14,8 +19,8 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Every migration, in order. Subsystems append theirs.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+/// The store core's own migrations.
+pub const CORE: &[Migration] = &[Migration {
     version: 1,
     name: "store_meta",
     sql: "CREATE TABLE store_meta (
@@ -25,9 +30,16 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
           INSERT INTO store_meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));",
 }];
 
-/// The version a fully migrated store has.
-pub fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
+/// Every component's migrations, applied in this order. A subsystem adds
+/// one line here pointing at its own list.
+pub const COMPONENTS: &[(&str, &[Migration])] = &[("core", CORE)];
+
+/// Schema version of each component in a fully migrated store.
+pub fn latest_versions() -> BTreeMap<String, i64> {
+    COMPONENTS
+        .iter()
+        .map(|(name, list)| (name.to_string(), list.last().map_or(0, |m| m.version)))
+        .collect()
 }
 
 /// Why migrating failed.
@@ -36,7 +48,11 @@ pub enum MigrateError {
     /// SQLite refused.
     Sqlite(rusqlite::Error),
     /// The store is newer than this binary.
-    TooNew { found: i64, supported: i64 },
+    TooNew {
+        component: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl From<rusqlite::Error> for MigrateError {
@@ -45,46 +61,58 @@ impl From<rusqlite::Error> for MigrateError {
     }
 }
 
-/// Applies every pending migration in one immediate transaction and returns
-/// the resulting schema version.
-pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
+/// Applies every pending migration in one immediate transaction (so two
+/// processes starting at once apply each exactly once) and returns each
+/// component's schema version.
+pub fn migrate(conn: &mut Connection) -> Result<BTreeMap<String, i64>, MigrateError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER PRIMARY KEY,
+             component  TEXT NOT NULL,
+             version    INTEGER NOT NULL,
              name       TEXT NOT NULL,
-             applied_at TEXT NOT NULL
+             applied_at TEXT NOT NULL,
+             PRIMARY KEY (component, version)
          ) STRICT;",
     )?;
-    let current: i64 = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })
-        .optional()?
-        .flatten()
-        .unwrap_or(0);
-    let supported = latest_version();
-    if current > supported {
-        return Err(MigrateError::TooNew {
-            found: current,
-            supported,
-        });
+    let mut current: BTreeMap<String, i64> = BTreeMap::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT component, MAX(version) FROM schema_migrations GROUP BY component")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (component, version) = row?;
+            current.insert(component, version);
+        }
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applying store migration"
-        );
-        tx.execute_batch(m.sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations(version, name, applied_at)
-             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-            rusqlite::params![m.version, m.name],
-        )?;
+    let latest = latest_versions();
+    for (component, &found) in &current {
+        // A component this binary does not know at all is left alone: a newer
+        // binary may have added it, and ignoring its tables is safe.
+        if let Some(&supported) = latest.get(component)
+            && found > supported
+        {
+            return Err(MigrateError::TooNew {
+                component: component.clone(),
+                found,
+                supported,
+            });
+        }
+    }
+    for (component, list) in COMPONENTS {
+        let have = current.get(*component).copied().unwrap_or(0);
+        for m in list.iter().filter(|m| m.version > have) {
+            tracing::info!(component, version = m.version, name = m.name, "applying store migration");
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations(component, version, name, applied_at)
+                 VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                rusqlite::params![component, m.version, m.name],
+            )?;
+        }
     }
     tx.commit()?;
-    Ok(supported.max(current))
+    Ok(latest)
 }
 
 #[cfg(test)]
@@ -92,9 +120,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_strictly_increase_from_one() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "migration {}", m.name);
+    fn versions_strictly_increase_from_one_per_component() {
+        let mut names = std::collections::BTreeSet::new();
+        for (component, list) in COMPONENTS {
+            assert!(names.insert(*component), "component {component} listed twice");
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(m.version, i as i64 + 1, "{component} migration {}", m.name);
+            }
         }
     }
 }

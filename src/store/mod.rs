@@ -8,13 +8,14 @@
 //! survive power loss too (the audit trail) open their own connection with
 //! `synchronous = FULL` and batch their commits.
 //!
-//! Schema changes are ordered migrations ([`migrations::MIGRATIONS`]) recorded
-//! in the `schema_migrations` table; they run inside one `BEGIN IMMEDIATE`
-//! transaction, so two processes starting at once apply each migration exactly
-//! once.
+//! Schema changes are ordered migrations per component
+//! ([`migrations::COMPONENTS`]) recorded in the `schema_migrations` table; they
+//! run inside one `BEGIN IMMEDIATE` transaction, so two processes starting at
+//! once apply each migration exactly once.
 
 pub mod migrations;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,11 +43,12 @@ pub enum StoreError {
     },
     /// The file was written by a newer version of this server.
     #[error(
-        "store {path} has schema version {found}, newer than this binary's {supported}; \
-         upgrade smart-systems-mcp or use another --data-dir"
+        "store {path} has {component} schema version {found}, newer than this binary's \
+         {supported}; upgrade smart-systems-mcp or use another --data-dir"
     )]
     TooNew {
         path: PathBuf,
+        component: String,
         found: i64,
         supported: i64,
     },
@@ -58,7 +60,7 @@ pub enum StoreError {
 pub struct Store {
     data_dir: PathBuf,
     path: PathBuf,
-    schema_version: i64,
+    schema_versions: BTreeMap<String, i64>,
 }
 
 impl Store {
@@ -68,13 +70,18 @@ impl Store {
         let data_dir = prepare_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut conn = open_connection(&path)?;
-        let schema_version = migrations::migrate(&mut conn).map_err(|e| match e {
+        let schema_versions = migrations::migrate(&mut conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => StoreError::Sqlite {
                 path: path.clone(),
                 source,
             },
-            migrations::MigrateError::TooNew { found, supported } => StoreError::TooNew {
+            migrations::MigrateError::TooNew {
+                component,
+                found,
+                supported,
+            } => StoreError::TooNew {
                 path: path.clone(),
+                component,
                 found,
                 supported,
             },
@@ -82,7 +89,7 @@ impl Store {
         Ok(Store {
             data_dir,
             path,
-            schema_version,
+            schema_versions,
         })
     }
 
@@ -102,9 +109,14 @@ impl Store {
         &self.path
     }
 
-    /// The schema version after migration.
+    /// Schema version of each component after migration.
+    pub fn schema_versions(&self) -> &BTreeMap<String, i64> {
+        &self.schema_versions
+    }
+
+    /// Schema version of the store core.
     pub fn schema_version(&self) -> i64 {
-        self.schema_version
+        self.schema_versions.get("core").copied().unwrap_or(0)
     }
 }
 
@@ -183,14 +195,15 @@ mod tests {
         let dir = tmp.path().join("a/b/c");
         let s1 = Store::open(&dir).unwrap();
         assert!(dir.join(DB_FILE).exists());
-        assert_eq!(s1.schema_version(), migrations::latest_version());
+        assert_eq!(s1.schema_versions(), &migrations::latest_versions());
         let s2 = Store::open(&dir).unwrap();
-        assert_eq!(s2.schema_version(), s1.schema_version());
+        assert_eq!(s2.schema_versions(), s1.schema_versions());
         let conn = s2.connect().unwrap();
         let applied: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(applied, migrations::MIGRATIONS.len() as i64);
+        let expected: usize = migrations::COMPONENTS.iter().map(|(_, l)| l.len()).sum();
+        assert_eq!(applied, expected as i64);
     }
 
     #[test]
@@ -209,7 +222,8 @@ mod tests {
         let store = Store::open(tmp.path()).unwrap();
         let conn = store.connect().unwrap();
         conn.execute(
-            "INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 'x')",
+            "INSERT INTO schema_migrations(component, version, name, applied_at) \
+             VALUES ('core', 9999, 'future', 'x')",
             [],
         )
         .unwrap();
