@@ -230,6 +230,18 @@ fn item_section(out: &mut String, item: &DocItem, sel: Selection, impls: &ImplIn
         }
         None => out.push_str("*Undocumented.*\n\n"),
     }
+    if !item.examples.is_empty() {
+        let list: Vec<String> = item
+            .examples
+            .iter()
+            .map(|e| {
+                let mut words = vec![e.language.clone()];
+                words.extend(e.attributes.iter().cloned());
+                format!("`{}`", words.join(","))
+            })
+            .collect();
+        let _ = writeln!(out, "*Examples ({}): {}*\n", list.len(), list.join(" "));
+    }
     let members: Vec<_> = item
         .members
         .iter()

@@ -100,6 +100,41 @@ pub fn item(item: &Item) -> String {
         Item::Struct(s) => {
             s.attrs.clear();
             strip_fields(&mut s.fields);
+            // Like rustdoc: private fields are not part of the signature.
+            let mut hidden = false;
+            match &mut s.fields {
+                Fields::Named(named) => {
+                    let before = named.named.len();
+                    named.named = std::mem::take(&mut named.named)
+                        .into_iter()
+                        .filter(|f| matches!(f.vis, Visibility::Public(_)))
+                        .collect();
+                    hidden = named.named.len() != before;
+                }
+                Fields::Unnamed(unnamed) => {
+                    for f in unnamed.unnamed.iter_mut() {
+                        if !matches!(f.vis, Visibility::Public(_)) {
+                            f.ty = Type::Infer(syn::TypeInfer {
+                                attrs: Vec::new(),
+                                underscore_token: Default::default(),
+                            });
+                        }
+                    }
+                }
+                Fields::Unit => {}
+            }
+            let rendered = unparse(item);
+            if hidden {
+                if let Some(end) = rendered.rfind('}') {
+                    let head = rendered[..end].trim_end();
+                    let head = head
+                        .strip_suffix('{')
+                        .map(|h| format!("{h}{{"))
+                        .unwrap_or_else(|| head.to_string());
+                    return format!("{head}\n    /* private fields */\n}}");
+                }
+            }
+            return rendered;
         }
         Item::Enum(e) => {
             e.attrs.clear();
@@ -263,6 +298,19 @@ mod tests {
         assert!(s.contains("fn a(&self) -> u8;"), "{s}");
         assert!(s.contains("type B: Copy;"), "{s}");
         assert!(!s.contains("1"), "{s}");
+    }
+
+    #[test]
+    fn private_fields_are_left_out_like_rustdoc() {
+        let st: Item = syn::parse_str("pub struct P { pub x: i32, y: i32 }").unwrap();
+        assert_eq!(
+            item(&st),
+            "pub struct P {\n    pub x: i32,\n    /* private fields */\n}"
+        );
+        let tuple: Item = syn::parse_str("pub struct T(pub u8, u16);").unwrap();
+        assert_eq!(item(&tuple), "pub struct T(pub u8, _);");
+        let empty: Item = syn::parse_str("pub struct E { a: u8 }").unwrap();
+        assert_eq!(item(&empty), "pub struct E {\n    /* private fields */\n}");
     }
 
     #[test]

@@ -1,0 +1,768 @@
+//! The `docs` toolset as an agent meets it over stdio: documenting fixture
+//! crates that use every module layout and item kind, the cross-check of the
+//! public item set against rustdoc's `all.html`, bad input, path-root
+//! enforcement, progress notifications, OpenAPI validation and Mermaid
+//! parsing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, temp_dir};
+use serde_json::{Value, json};
+
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// A server whose only workspace root is `root`.
+fn server_with_root(tmp: &Path, root: &Path) -> Server {
+    Server::started(&tmp.join("data"), &["--root", root.to_str().unwrap()])
+}
+
+const LAYOUT_LIB: &str = r#"//! Fixture crate covering every module layout and item kind.
+//!
+//! ```no_run
+//! fixture_layouts::run();
+//! ```
+
+pub mod flat;
+pub mod nested;
+#[path = "elsewhere/custom_name.rs"]
+pub mod renamed;
+/// An inline module.
+pub mod inline {
+    /// Nested inline.
+    pub mod inner {
+        /// Lives in an inline module.
+        pub fn in_inline() {}
+    }
+    pub mod from_file;
+}
+mod private_mod {
+    /// Only reachable through the re-exports below.
+    pub struct Exported;
+    /// Not re-exported: not public.
+    pub struct NotExported;
+}
+pub use private_mod::Exported;
+pub use private_mod::Exported as Renamed;
+
+#[cfg(test)]
+mod tests {
+    pub fn never_documented() {}
+}
+#[cfg(test)]
+pub mod test_only_file_that_does_not_exist;
+
+/// A point.
+///
+/// ```rust,should_panic
+/// panic!("example");
+/// ```
+#[deprecated(since = "0.2.0", note = "use Shape")]
+pub struct Point {
+    /// Horizontal.
+    pub x: i32,
+    y: i32,
+}
+
+/// Shapes.
+pub enum Shape {
+    /// Round.
+    Circle { r: f64 },
+    /// Four sides.
+    Square(f64),
+    /// Nothing.
+    Empty,
+}
+
+/// Bits.
+#[repr(C)]
+pub union Bits {
+    /// As an integer.
+    pub i: u32,
+    /// As a float.
+    pub f: f32,
+}
+
+/// Things with an area.
+pub trait Area {
+    /// The area.
+    fn area(&self) -> f64;
+    /// A name.
+    fn name(&self) -> String {
+        "shape".to_string()
+    }
+    /// Number of sides.
+    const SIDES: u32;
+    /// Unit of measure.
+    type Unit;
+}
+
+#[allow(deprecated)]
+impl Area for Point {
+    fn area(&self) -> f64 {
+        0.0
+    }
+    const SIDES: u32 = 0;
+    type Unit = ();
+}
+
+#[allow(deprecated)]
+impl Point {
+    /// Makes a point.
+    pub fn new(x: i32) -> Self {
+        Point { x, y: 0 }
+    }
+    fn private_helper(&self) {}
+}
+
+/// Runs.
+pub fn run() {}
+
+/// The maximum.
+pub const MAX: u32 = 10;
+
+/// A greeting.
+pub static GREETING: &str = "hi";
+
+/// Two numbers.
+pub type Pair = (i32, i32);
+
+/// Makes a point.
+#[macro_export]
+macro_rules! make_point {
+    ($x:expr) => {
+        $crate::Point::new($x)
+    };
+}
+
+macro_rules! local_only {
+    () => {};
+}
+
+pub fn undocumented() {}
+
+/// Hidden.
+#[doc(hidden)]
+pub fn hidden_fn() {}
+
+#[doc = "Documented with an attribute."]
+pub fn attr_documented() {}
+
+pub(crate) fn crate_only() {}
+"#;
+
+fn layout_crate(root: &Path) -> PathBuf {
+    let dir = root.join("fixture-layouts");
+    write_tree(
+        &dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"fixture-layouts\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            ("src/lib.rs", LAYOUT_LIB),
+            (
+                "src/flat.rs",
+                "//! Non-mod-rs file.\n\npub mod child;\n/// In flat.\npub struct FlatThing;\n",
+            ),
+            (
+                "src/flat/child.rs",
+                "//! Child of a non-mod-rs file.\n\n/// In flat::child.\npub fn child_fn() {}\n",
+            ),
+            (
+                "src/nested/mod.rs",
+                "//! A mod.rs module.\n\npub mod deep;\n",
+            ),
+            (
+                "src/nested/deep.rs",
+                "//! Deep.\n\n/// In nested::deep.\npub enum DeepEnum { A }\n",
+            ),
+            (
+                "src/elsewhere/custom_name.rs",
+                "//! Loaded by #[path].\n\npub mod sub;\n/// In renamed.\npub const RENAMED: u8 = 1;\n",
+            ),
+            (
+                "src/elsewhere/sub.rs",
+                "//! Beside the #[path] file.\n\n/// In renamed::sub.\npub static SUB: u8 = 2;\n",
+            ),
+            (
+                "src/inline/from_file.rs",
+                "//! File child of an inline module.\n\n/// In inline::from_file.\npub type FromFile = u8;\n",
+            ),
+        ],
+    );
+    dir
+}
+
+/// Every item of a generate_docs run, following `next_cursor`.
+fn all_items(s: &mut Server, args: Value) -> (Value, Vec<Value>) {
+    let mut args = args;
+    args["list_items"] = json!(true);
+    let first = s.call_ok("generate_docs", args.clone());
+    let mut items: Vec<Value> = first["items"].as_array().unwrap().clone();
+    let mut cursor = first.get("next_cursor").cloned();
+    while let Some(c) = cursor {
+        args["cursor"] = c;
+        let next = s.call_ok("generate_docs", args.clone());
+        items.extend(next["items"].as_array().unwrap().iter().cloned());
+        cursor = next.get("next_cursor").cloned();
+    }
+    (first, items)
+}
+
+fn kind_paths(items: &[Value]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["kind"].as_str().unwrap(),
+                i["path"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn fixture_crate_with_every_layout_and_item_kind_is_fully_documented() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let (result, items) = all_items(&mut s, json!({"path": krate.to_str().unwrap()}));
+    let expected: BTreeSet<String> = [
+        "module crate",
+        "module crate::flat",
+        "module crate::flat::child",
+        "module crate::nested",
+        "module crate::nested::deep",
+        "module crate::renamed",
+        "module crate::renamed::sub",
+        "module crate::inline",
+        "module crate::inline::inner",
+        "module crate::inline::from_file",
+        "struct crate::Exported",
+        "struct crate::Renamed",
+        "struct crate::Point",
+        "enum crate::Shape",
+        "union crate::Bits",
+        "trait crate::Area",
+        "function crate::run",
+        "function crate::undocumented",
+        "function crate::attr_documented",
+        "function crate::inline::inner::in_inline",
+        "function crate::flat::child::child_fn",
+        "constant crate::MAX",
+        "constant crate::renamed::RENAMED",
+        "static crate::GREETING",
+        "static crate::renamed::sub::SUB",
+        "type_alias crate::Pair",
+        "type_alias crate::inline::from_file::FromFile",
+        "macro crate::make_point",
+        "struct crate::flat::FlatThing",
+        "enum crate::nested::deep::DeepEnum",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(kind_paths(&items), expected, "{result}");
+    assert_eq!(result["crate_name"], "fixture_layouts");
+    assert_eq!(
+        result["item_counts"],
+        json!({"module": 10, "struct": 4, "enum": 2, "union": 1, "trait": 1, "function": 5,
+               "constant": 2, "static": 2, "type_alias": 2, "macro": 1})
+    );
+    // Everything but `undocumented` and the inline module `inline` (documented) ...
+    assert_eq!(
+        result["undocumented"],
+        json!(["function crate::undocumented"])
+    );
+    assert_eq!(result["public_items"], 30);
+    assert_eq!(result["documented_public_items"], 29);
+    assert_eq!(result["documented_percent"], 96.7);
+    assert_eq!(result["problems"], json!([]));
+    assert_eq!(result["files_read"], 8);
+
+    // The Markdown: signatures, deprecation, members, methods, examples.
+    let markdown: String = result["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        result.get("next_cursor").is_none(),
+        "small crate fits one call"
+    );
+    for needle in [
+        "pub struct Point {",
+        "> **Deprecated:** since 0.2.0: use Shape",
+        "- `pub x: i32`: Horizontal.",
+        "- `pub fn new(x: i32) -> Self`: Makes a point.",
+        "- `impl Area for Point`",
+        "- `Circle { r: f64 }`: Round.",
+        "- `Square(f64)`: Four sides.",
+        "- `fn area(&self) -> f64`: The area.",
+        "- `const SIDES: u32;`: Number of sides.",
+        "pub const MAX: u32;",
+        "pub static GREETING: &str;",
+        "pub type Pair = (i32, i32);",
+        "macro_rules! make_point",
+        "*Examples (1): `rust,should_panic`*",
+        "defined at `crate::private_mod::Exported`",
+        "Documented with an attribute.",
+        "# Module `crate::renamed::sub`",
+    ] {
+        assert!(
+            markdown.contains(needle),
+            "missing {needle:?} in\n{markdown}"
+        );
+    }
+    for absent in [
+        "private_helper",
+        "never_documented",
+        "NotExported",
+        "hidden_fn",
+        "crate_only",
+        "local_only",
+        "y: i32",
+    ] {
+        assert!(
+            !markdown.contains(absent),
+            "{absent:?} is not public but was documented"
+        );
+    }
+}
+
+#[test]
+fn include_private_lists_private_hidden_and_crate_items() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let (result, items) = all_items(
+        &mut s,
+        json!({"path": krate.to_str().unwrap(), "include_private": true}),
+    );
+    let paths = kind_paths(&items);
+    for p in [
+        "struct crate::private_mod::NotExported",
+        "function crate::hidden_fn",
+        "function crate::crate_only",
+        "macro crate::local_only",
+        "module crate::private_mod",
+    ] {
+        assert!(paths.contains(p), "{p} missing from {paths:?}");
+    }
+    assert!(
+        !paths.iter().any(|p| p.contains("never_documented")),
+        "cfg(test) items stay out"
+    );
+    let private = items
+        .iter()
+        .find(|i| i["path"] == "crate::crate_only")
+        .unwrap();
+    assert_eq!(private["public"], false);
+    // Coverage still counts the public API only.
+    assert_eq!(result["public_items"], 30);
+    let markdown: String = result["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["content"].as_str().unwrap())
+        .collect();
+    assert!(markdown.contains("fn private_helper(&self)"), "{markdown}");
+}
+
+#[test]
+fn output_dir_gets_one_markdown_file_per_module_and_an_index() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let out = root.join("out/docs");
+    let result = s.call_ok(
+        "generate_docs",
+        json!({"path": krate.join("src").to_str().unwrap(), "output_dir": "out/docs"}),
+    );
+    let written: BTreeSet<String> = result["files_written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            Path::new(f.as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "index.md",
+        "fixture_layouts.md",
+        "fixture_layouts.flat.md",
+        "fixture_layouts.flat.child.md",
+        "fixture_layouts.nested.md",
+        "fixture_layouts.nested.deep.md",
+        "fixture_layouts.renamed.md",
+        "fixture_layouts.renamed.sub.md",
+        "fixture_layouts.inline.md",
+        "fixture_layouts.inline.inner.md",
+        "fixture_layouts.inline.from_file.md",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(written, expected);
+    assert_eq!(result["pages"], json!([]));
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(
+        index.contains("29 of 30 public items documented (96.7%)"),
+        "{index}"
+    );
+    assert!(
+        index.contains("- function `crate::undocumented`"),
+        "{index}"
+    );
+    assert!(index.contains("| struct | 4 |"), "{index}");
+    assert!(
+        index.contains("[`deep`](fixture_layouts.nested.deep.md)"),
+        "{index}"
+    );
+    let deep = std::fs::read_to_string(out.join("fixture_layouts.nested.deep.md")).unwrap();
+    assert!(deep.contains("pub enum DeepEnum"), "{deep}");
+    // The same crate from one file: the crate root alone names the crate after the manifest.
+    let single = s.call_ok(
+        "generate_docs",
+        json!({"path": krate.join("src/lib.rs").to_str().unwrap()}),
+    );
+    assert_eq!(single["crate_name"], "fixture_layouts");
+}
+
+#[test]
+fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_documented() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = root.join("broken");
+    write_tree(
+        &krate,
+        &[
+            ("Cargo.toml", "[package]\nname = \"broken\"\n"),
+            (
+                "src/lib.rs",
+                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\n",
+            ),
+            ("src/good.rs", "/// Fine.\npub fn fine() {}\n"),
+            ("src/bad.rs", "pub fn ok() {}\n\npub fn broken( {\n"),
+            (
+                "src/cycle_a.rs",
+                "#[path = \"cycle_b.rs\"]\npub mod b;\n/// In a.\npub fn in_a() {}\n",
+            ),
+            (
+                "src/cycle_b.rs",
+                "#[path = \"cycle_a.rs\"]\npub mod again;\n",
+            ),
+        ],
+    );
+    let mut s = server_with_root(tmp.path(), &root);
+    let (result, items) = all_items(&mut s, json!({"path": "broken"}));
+    let paths = kind_paths(&items);
+    assert!(paths.contains("function crate::good::fine"), "{paths:?}");
+    assert!(paths.contains("function crate::a::in_a"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p.contains("crate::bad::")),
+        "{paths:?}"
+    );
+    let problems = result["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    let bad = problems
+        .iter()
+        .find(|p| p["file"].as_str().unwrap().ends_with("src/bad.rs"))
+        .expect("bad.rs reported");
+    assert_eq!(bad["line"], 3, "{bad}");
+    assert!(bad["column"].as_u64().unwrap() >= 1, "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("does not parse"),
+        "{bad}"
+    );
+    let missing = problems
+        .iter()
+        .find(|p| p["message"].as_str().unwrap().contains("`missing`"))
+        .expect("missing module reported");
+    assert_eq!(missing["line"], 3);
+    assert!(
+        missing["message"].as_str().unwrap().contains("missing.rs"),
+        "{missing}"
+    );
+    let cycle = problems
+        .iter()
+        .find(|p| p["message"].as_str().unwrap().contains("cycle"))
+        .expect("cycle reported");
+    assert!(
+        cycle["file"].as_str().unwrap().ends_with("cycle_b.rs"),
+        "{cycle}"
+    );
+    assert!(
+        cycle["message"]
+            .as_str()
+            .unwrap()
+            .contains("cycle_a.rs -> "),
+        "{cycle}"
+    );
+
+    // A crate root that does not parse is an error naming file, line and column.
+    write_tree(&root, &[("rootbad/lib.rs", "pub struct {\n")]);
+    let err = s.call_err("generate_docs", json!({"path": "rootbad"}));
+    assert!(err.contains("invalid argument `path`"), "{err}");
+    assert!(err.contains("rootbad/lib.rs:1:"), "{err}");
+    assert!(s.close().success());
+}
+
+#[test]
+fn paths_outside_the_roots_are_refused_even_through_dotdot_and_symlinks() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let elsewhere = tmp.path().join("elsewhere");
+    layout_crate(&elsewhere);
+    std::fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+    let inside = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let outside = elsewhere.join("fixture-layouts");
+    for path in [
+        outside.to_str().unwrap().to_string(),
+        "../elsewhere/fixture-layouts".to_string(),
+        "link/fixture-layouts".to_string(),
+        "/etc".to_string(),
+    ] {
+        let err = s.call_err("generate_docs", json!({"path": path}));
+        assert!(
+            err.contains("invalid argument `path`") && err.contains("outside the workspace roots"),
+            "{path}: {err}"
+        );
+    }
+    let err = s.call_err("generate_docs", json!({"path": "no/such/crate"}));
+    assert!(
+        err.contains("invalid argument `path`") && err.contains("does not exist"),
+        "{err}"
+    );
+    for out in [
+        "../escape",
+        "link/out",
+        tmp.path().join("x").to_str().unwrap(),
+    ] {
+        let err = s.call_err(
+            "generate_docs",
+            json!({"path": inside.to_str().unwrap(), "output_dir": out}),
+        );
+        assert!(
+            err.contains("invalid argument `output_dir`"),
+            "{out}: {err}"
+        );
+    }
+    assert!(!tmp.path().join("escape").exists() && !elsewhere.join("out").exists());
+    // A #[path] inside the root that points outside it is skipped, not read.
+    write_tree(
+        &root,
+        &[(
+            "sneaky/src/lib.rs",
+            &format!(
+                "#[path = \"{}\"]\npub mod stolen;\n",
+                outside.join("src/lib.rs").display()
+            ),
+        )],
+    );
+    let result = s.call_ok(
+        "generate_docs",
+        json!({"path": "sneaky/src", "list_items": true}),
+    );
+    assert!(
+        result["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the workspace roots"),
+        "{result}"
+    );
+    assert_eq!(
+        result["items"].as_array().unwrap().len(),
+        1,
+        "only the crate root: {result}"
+    );
+    let err = s.call_err("generate_docs", json!({"path": "sneaky/src", "bogus": 1}));
+    assert!(
+        err.contains("bogus") || err.contains("unknown field"),
+        "{err}"
+    );
+    let err = s.call_err(
+        "generate_docs",
+        json!({"path": "sneaky/src", "cursor": "nonsense"}),
+    );
+    assert!(err.contains("invalid argument `cursor`"), "{err}");
+}
+
+#[test]
+fn progress_is_notified_per_parsed_file_when_a_token_is_given() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let id = s.next_id();
+    s.send(
+        &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "generate_docs",
+            "arguments": {"path": krate.to_str().unwrap()},
+            "_meta": {"progressToken": "docs-1"}
+        }}),
+    );
+    let response = s.wait_for_id(&json!(id));
+    assert_eq!(response["result"]["isError"], false, "{response}");
+    let mut progress = Vec::new();
+    while let Some(m) = s.wait_for(Duration::from_millis(200), |m| {
+        m["method"] == "notifications/progress"
+    }) {
+        progress.push(m);
+    }
+    assert_eq!(progress.len(), 8, "one per file: {progress:?}");
+    for (i, p) in progress.iter().enumerate() {
+        assert_eq!(p["params"]["progressToken"], "docs-1");
+        assert_eq!(p["params"]["progress"], json!((i + 1) as f64));
+        assert!(
+            p["params"]["message"].as_str().unwrap().contains(".rs"),
+            "{p}"
+        );
+    }
+}
+
+/// Parses rustdoc's all.html into `kind path` lines (paths without the crate name).
+fn rustdoc_items(all_html: &Path) -> BTreeSet<String> {
+    let html = std::fs::read_to_string(all_html).unwrap();
+    let mut out = BTreeSet::new();
+    for part in html.split("<li><a href=\"").skip(1) {
+        let href = &part[..part.find('"').unwrap()];
+        if href.starts_with('#') {
+            continue;
+        }
+        let (dirs, file) = href
+            .rsplit_once('/')
+            .map(|(d, f)| (Some(d), f))
+            .unwrap_or((None, href));
+        let mut bits = file.split('.');
+        let kind = match bits.next().unwrap() {
+            "struct" => "struct",
+            "enum" => "enum",
+            "union" => "union",
+            "trait" => "trait",
+            "macro" => "macro",
+            "fn" => "function",
+            "type" => "type_alias",
+            "constant" => "constant",
+            "static" => "static",
+            other => panic!("rustdoc kind {other} not mapped ({href})"),
+        };
+        let name = bits.next().unwrap();
+        let path = match dirs {
+            Some(d) => format!("crate::{}::{name}", d.replace('/', "::")),
+            None => format!("crate::{name}"),
+        };
+        out.insert(format!("{kind} {path}"));
+    }
+    out
+}
+
+fn cargo_doc(dir: &Path, target: Option<&Path>) -> PathBuf {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(["doc", "--no-deps", "--lib", "--offline", "-q"]);
+    if let Some(t) = target {
+        cmd.env("CARGO_TARGET_DIR", t);
+    }
+    let out = cmd.output().expect("run cargo doc");
+    assert!(
+        out.status.success(),
+        "cargo doc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match target {
+        Some(t) => t.to_path_buf(),
+        None => std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| dir.join("target")),
+    }
+}
+
+fn our_public_items(s: &mut Server, path: &str) -> BTreeSet<String> {
+    let (result, items) = all_items(s, json!({"path": path}));
+    assert_eq!(result["problems"], json!([]), "{result}");
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|i| i["kind"] != "module")
+        .collect();
+    kind_paths(&items)
+}
+
+/// `heck` from cargo's registry source cache (a dependency of clap's derive).
+fn registry_crate(name_version: &str) -> PathBuf {
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let src = home.join("registry/src");
+    std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path().join(name_version))
+        .find(|p| p.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| panic!("{name_version} not in {}", src.display()))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn public_items_of_a_registry_crate_equal_rustdocs_all_html() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = root.join("heck");
+    copy_dir(&registry_crate("heck-0.5.0"), &krate);
+    let target = cargo_doc(&krate, Some(&tmp.path().join("target")));
+    let rustdoc = rustdoc_items(&target.join("doc/heck/all.html"));
+    assert!(rustdoc.len() >= 20, "{rustdoc:?}");
+    let mut s = server_with_root(tmp.path(), &root);
+    let ours = our_public_items(&mut s, "heck");
+    assert_eq!(ours, rustdoc);
+}
+
+#[test]
+fn public_items_of_this_project_equal_rustdocs_all_html() {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = cargo_doc(project, None);
+    let rustdoc = rustdoc_items(&target.join("doc/smart_systems_mcp/all.html"));
+    let tmp = temp_dir();
+    let mut s = server_with_root(tmp.path(), project);
+    let ours = our_public_items(&mut s, project.to_str().unwrap());
+    let only_ours: Vec<_> = ours.difference(&rustdoc).collect();
+    let only_rustdoc: Vec<_> = rustdoc.difference(&ours).collect();
+    assert!(
+        only_ours.is_empty() && only_rustdoc.is_empty(),
+        "only ours: {only_ours:?}\nonly rustdoc: {only_rustdoc:?}"
+    );
+}
