@@ -124,15 +124,13 @@ pub fn item(item: &Item) -> String {
                 Fields::Unit => {}
             }
             let rendered = unparse(item);
-            if hidden {
-                if let Some(end) = rendered.rfind('}') {
-                    let head = rendered[..end].trim_end();
-                    let head = head
-                        .strip_suffix('{')
-                        .map(|h| format!("{h}{{"))
-                        .unwrap_or_else(|| head.to_string());
-                    return format!("{head}\n    /* private fields */\n}}");
-                }
+            if hidden && let Some(end) = rendered.rfind('}') {
+                let head = rendered[..end].trim_end();
+                let head = head
+                    .strip_suffix('{')
+                    .map(|h| format!("{h}{{"))
+                    .unwrap_or_else(|| head.to_string());
+                return format!("{head}\n    /* private fields */\n}}");
             }
             return rendered;
         }
