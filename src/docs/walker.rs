@@ -6,6 +6,10 @@
 //! inline module's directory). Modules whose `#[cfg]` is false for a doc
 //! build (`#[cfg(test)]` above all) are skipped.
 //!
+//! Item-position macro calls whose body parses as items (`cfg_rt! { .. }`)
+//! are opened and their items documented, since such wrappers emit their
+//! input; items that macros generate any other way are invisible here.
+//!
 //! A file that does not parse, a missing module file or a `#[path]` cycle is
 //! recorded as a [`Problem`] and the walk continues with everything else;
 //! only an unreadable or unparsable crate root stops it.
@@ -127,6 +131,7 @@ impl Walker<'_, '_> {
             items: Vec::new(),
             decl_line,
         });
+        let items = expand_item_macros(items, 0);
         let mut kept = Vec::with_capacity(items.len());
         for item in items {
             if !attrs::cfg_enabled(item_attrs(&item)) {
@@ -280,6 +285,37 @@ impl Walker<'_, '_> {
         self.stack.pop();
         result
     }
+}
+
+/// How deep item macros inside item macros are opened.
+const MAX_MACRO_DEPTH: usize = 8;
+
+/// Replaces a brace-delimited item-position macro call whose body parses as
+/// items (`cfg_rt! { pub mod runtime; }`, tokio's and many crates' way of
+/// gating modules on features) by those items, as most such macros emit their
+/// input unchanged. Other macro calls are kept as they are.
+fn expand_item_macros(items: Vec<Item>, depth: usize) -> Vec<Item> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Item::Macro(m)
+                if depth < MAX_MACRO_DEPTH
+                    && m.ident.is_none()
+                    && !m.mac.path.is_ident("macro_rules")
+                    && matches!(m.mac.delimiter, syn::MacroDelimiter::Brace(_))
+                    && attrs::cfg_enabled(&m.attrs) =>
+            {
+                match syn::parse2::<syn::File>(m.mac.tokens.clone()) {
+                    Ok(file) if !file.items.is_empty() => {
+                        out.extend(expand_item_macros(file.items, depth + 1));
+                    }
+                    _ => out.push(Item::Macro(m)),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// 1-based line and column of a parse error.
