@@ -766,3 +766,564 @@ fn public_items_of_this_project_equal_rustdocs_all_html() {
         "only ours: {only_ours:?}\nonly rustdoc: {only_rustdoc:?}"
     );
 }
+
+// --- OpenAPI ------------------------------------------------------------------
+
+/// The `openapi-spec-validator` command tools/test installs into its venv.
+fn openapi_validator() -> PathBuf {
+    if let Ok(python) = std::env::var("SMART_SYSTEMS_TEST_PYTHON") {
+        let candidate = Path::new(&python).with_file_name("openapi-spec-validator");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    PathBuf::from("openapi-spec-validator")
+}
+
+fn validate_openapi(file: &Path) -> (bool, String) {
+    let out = Command::new(openapi_validator())
+        .arg(file)
+        .output()
+        .expect("openapi-spec-validator is installed by tools/test (run tools/test, or put the venv's bin on PATH)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn nba_endpoints() -> Value {
+    json!([
+        {"path": "/players/{player_id}/games/{season}", "method": "GET", "summary": "A player's games in a season",
+         "parameters": [{"name": "limit", "in": "query", "type": "integer", "description": "At most this many | rows"},
+                        {"name": "season", "in": "path", "type": "integer"}],
+         "responses": {"200": {"description": "Games", "schema": {"type": "array", "items": {"type": "object",
+            "properties": {"game_id": {"type": "string"}, "points": {"type": ["integer", "null"]}, "home": {"const": true}},
+            "required": ["game_id"]}}},
+                       "404": {"description": "No such player"}}},
+        {"path": "/players", "method": "post", "description": "Creates a player.",
+         "parameters": [{"name": "X-Request-Id", "in": "header", "type": "string", "required": true}],
+         "request_body": {"content_type": "application/json", "schema": {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}}},
+         "responses": {"201": {"description": "Created"}, "4XX": {"description": "Bad request"}, "default": {"description": "Error"}}},
+        {"path": "/teams/{team_id}", "method": "delete"},
+        {"path": "/teams/{team_id}", "method": "get", "parameters": [{"name": "expand", "in": "query", "type": "array"}]}
+    ])
+}
+
+#[test]
+fn openapi_3_1_and_3_0_documents_in_json_and_yaml_pass_openapi_spec_validator() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    for (version, format, expected) in [
+        ("3.1", "json", "3.1.0"),
+        ("3.0", "json", "3.0.3"),
+        ("3.1", "yaml", "3.1.0"),
+        ("3.0", "yaml", "3.0.3"),
+    ] {
+        let result = s.call_ok(
+            "generate_api_spec",
+            json!({"title": "NBA stats \"API\"", "version": "2.1.0", "endpoints": nba_endpoints(),
+                   "openapi_version": version, "format": format}),
+        );
+        assert_eq!(result["openapi_version"], expected);
+        assert_eq!(result["count"], 4);
+        assert_eq!(
+            result["declared_path_parameters"],
+            json!([
+                "GET /players/{player_id}/games/{season}: player_id",
+                "DELETE /teams/{team_id}: team_id",
+                "GET /teams/{team_id}: team_id"
+            ])
+        );
+        let text = result["spec"].as_str().unwrap();
+        let file = tmp.path().join(format!("spec-{version}.{format}"));
+        std::fs::write(&file, text).unwrap();
+        let (ok, output) = validate_openapi(&file);
+        assert!(ok, "{version}/{format} does not validate: {output}\n{text}");
+        let doc: Value = if format == "json" {
+            serde_json::from_str(text).unwrap()
+        } else {
+            serde_json::to_value(serde_norway::from_str::<Value>(text).unwrap()).unwrap()
+        };
+        let points = &doc["paths"]["/players/{player_id}/games/{season}"]["get"]["responses"]["200"]
+            ["content"]["application/json"]["schema"]["items"]["properties"]["points"];
+        if version == "3.0" {
+            assert_eq!(points, &json!({"type": "integer", "nullable": true}));
+        } else {
+            assert_eq!(points, &json!({"type": ["integer", "null"]}));
+        }
+        let md = result["markdown"].as_str().unwrap();
+        assert!(
+            md.contains("## `GET /players/{player_id}/games/{season}`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `limit` | query | integer | no | At most this many \\| rows |"),
+            "{md}"
+        );
+        assert!(md.contains("| `player_id` | path | string | yes |"), "{md}");
+        assert!(md.contains("**Request body** (`application/json`)"), "{md}");
+    }
+    // The validator does catch a broken document (so the check above means something).
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, r#"{"openapi": "3.1.0", "info": {"title": "x"}, "paths": {"/a/{id}": {"get": {"responses": {"200": {"description": "ok"}}}}}}"#).unwrap();
+    assert!(!validate_openapi(&broken).0);
+}
+
+#[test]
+fn conflicting_and_malformed_endpoints_are_refused_naming_the_endpoint() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let cases = [
+        (
+            json!([{"path": "/a", "method": "get"}, {"path": "/a", "method": "GET"}]),
+            "endpoints[1].path",
+            "already endpoints[0]",
+        ),
+        (
+            json!([{"path": "/a/{id}", "method": "get"}, {"path": "/a/{name}", "method": "put"}]),
+            "endpoints[1].path",
+            "differ only in parameter names",
+        ),
+        (
+            json!([{"path": "players", "method": "get"}]),
+            "endpoints[0].path",
+            "start with `/`",
+        ),
+        (
+            json!([{"path": "/a/{id", "method": "get"}]),
+            "endpoints[0].path",
+            "without `}`",
+        ),
+        (
+            json!([{"path": "/a/{id}", "method": "fetch"}]),
+            "endpoints[0].method",
+            "not one of",
+        ),
+        (
+            json!([{"path": "/a", "method": "get", "parameters": [{"name": "q", "in": "query", "type": "int"}]}]),
+            "endpoints[0].parameters[0].type",
+            "not one of",
+        ),
+        (
+            json!([{"path": "/a", "method": "get", "parameters": [{"name": "id", "in": "path", "type": "string"}]}]),
+            "endpoints[0].parameters[0].name",
+            "does not appear",
+        ),
+        (
+            json!([{"path": "/a/{id}", "method": "get", "parameters": [{"name": "id", "in": "path", "type": "string", "required": false}]}]),
+            "endpoints[0].parameters[0].required",
+            "always required",
+        ),
+        (
+            json!([{"path": "/a", "method": "get", "parameters": [{"name": "q", "in": "query", "type": "string"}, {"name": "q", "in": "query", "type": "string"}]}]),
+            "endpoints[0].parameters[1].name",
+            "twice",
+        ),
+        (
+            json!([{"path": "/a", "method": "get", "responses": {"OK": {"description": "x"}}}]),
+            "endpoints[0].responses",
+            "not a status code",
+        ),
+        (
+            json!([{"path": "/a", "method": "post", "request_body": {"content_type": "json", "schema": {}}}]),
+            "endpoints[0].request_body.content_type",
+            "media type",
+        ),
+        (json!([]), "endpoints", "at least one"),
+    ];
+    for (endpoints, field, why) in cases {
+        let err = s.call_err(
+            "generate_api_spec",
+            json!({"title": "T", "version": "1", "endpoints": endpoints}),
+        );
+        assert!(
+            err.contains(&format!("invalid argument `{field}`")) && err.contains(why),
+            "{endpoints}: {err}"
+        );
+    }
+    let err = s.call_err(
+        "generate_api_spec",
+        json!({"version": "1", "endpoints": [{"path": "/a", "method": "get"}]}),
+    );
+    assert!(err.contains("invalid argument `title`"), "{err}");
+    let err = s.call_err("generate_api_spec", json!({"title": "T", "version": "1", "endpoints": [{"path": "/a", "method": "get"}], "openapi_version": "2.0"}));
+    assert!(
+        err.contains("openapi_version") || err.contains("2.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mcp_tools_source_documents_every_tool_of_this_server_with_its_schemas() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let listed = s.request_ok("tools/list", json!({}));
+    let result = s.call_ok("generate_api_spec", json!({"source": "mcp_tools"}));
+    let md = result["markdown"].as_str().unwrap();
+    let tools = listed["tools"].as_array().unwrap();
+    assert_eq!(result["count"], tools.len());
+    for t in tools {
+        let name = t["name"].as_str().unwrap();
+        assert!(md.contains(&format!("## {name}\n")), "{name} missing");
+        let first_line = t["description"].as_str().unwrap().lines().next().unwrap();
+        assert!(md.contains(first_line), "description of {name} missing");
+        for arg in t["inputSchema"]["properties"].as_object().unwrap().keys() {
+            assert!(
+                md.contains(&format!("| `{arg}` |")),
+                "argument {name}.{arg} missing"
+            );
+        }
+    }
+    assert!(
+        md.contains("| `path` | string | yes |"),
+        "generate_docs.path is required: {md}"
+    );
+    assert!(
+        md.contains("| `kind` | architecture \\| sequence \\| module_graph \\| type_graph | yes |"),
+        "{md}"
+    );
+    assert!(md.contains("<summary>Output schema</summary>"));
+    // With the docs toolset off, the reference shrinks with the tool list.
+    let mut other = Server::started(&tmp.path().join("data2"), &["--toolsets", "events"]);
+    assert!(
+        !other
+            .tool_names()
+            .contains(&"generate_api_spec".to_string())
+    );
+}
+
+// --- Mermaid ------------------------------------------------------------------
+
+/// Runs Mermaid's own parser (tools/mermaid-check, installed by tools/test)
+/// on each diagram; returns the failures.
+fn mermaid_failures(dir: &Path, diagrams: &[(String, String)]) -> Vec<String> {
+    let script = std::env::var("SMART_SYSTEMS_MERMAID_CHECK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            cache.join("smart-systems-mcp/node/check.mjs")
+        });
+    assert!(
+        script.is_file(),
+        "{} missing: run tools/test, which installs the Mermaid parser",
+        script.display()
+    );
+    let mut files = Vec::new();
+    for (name, text) in diagrams {
+        let f = dir.join(format!("{name}.mmd"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+    }
+    let out = Command::new("node")
+        .arg(&script)
+        .args(&files)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let failures: Vec<String> = stdout
+        .lines()
+        .filter(|l| !l.ends_with(": ok"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        out.status.success(),
+        failures.is_empty(),
+        "exit status and report disagree: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), diagrams.len(), "{stdout}");
+    failures
+}
+
+const KINDS: [&str; 3] = ["sync", "async", "reply"];
+
+const HOSTILE: [&str; 12] = [
+    "end",
+    "say \"hi\"",
+    "[brackets] (parens) {braces}",
+    "Zürich → 東京 🏀",
+    "a;b|c",
+    "%% not a comment",
+    "<script>alert(1)</script>",
+    "line\nbreak",
+    "#quot; & #35;",
+    "`tick` -->",
+    "graph TD",
+    "",
+];
+
+fn types_crate(root: &Path) -> PathBuf {
+    let dir = root.join("league");
+    write_tree(
+        &dir,
+        &[
+            ("Cargo.toml", "[package]\nname = \"league\"\n"),
+            (
+                "src/lib.rs",
+                "//! League.\npub mod model;\npub mod stats;\npub mod end;\n",
+            ),
+            (
+                "src/model.rs",
+                "//! Model.\nuse std::collections::HashMap;\n/// A team.\npub struct Team { pub name: String, pub roster: Vec<Player>, coach: Option<Coach>, pub by_number: HashMap<u8, Player> }\n/// A player.\npub struct Player { pub id: u32, pub position: Position }\nimpl Player { /// New.\n pub fn new(id: u32) -> Self { Player { id, position: Position::Guard } } fn secret(&self) {} }\npub struct Coach;\n/// Where they play.\npub enum Position { Guard, Forward, Center }\n/// Rated things.\npub trait Rated { fn rating(&self) -> f64; }\nimpl Rated for Player { fn rating(&self) -> f64 { 1.0 } }\n",
+            ),
+            (
+                "src/stats.rs",
+                "//! Stats.\nuse crate::model::Player;\nuse super::end::Thing;\npub fn average(_p: &[Player]) -> f64 { 0.0 }\n",
+            ),
+            (
+                "src/end.rs",
+                "//! A module named like a Mermaid keyword.\npub struct Thing<T> { pub inner: T }\n",
+            ),
+        ],
+    );
+    dir
+}
+
+#[test]
+fn every_diagram_kind_parses_with_mermaid_even_with_hostile_labels() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let league = types_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let mut diagrams: Vec<(String, String)> = Vec::new();
+
+    let types = ["service", "database", "queue", "cache", "external"];
+    let components: Vec<Value> = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, h)| json!({"id": format!("{h}#{i}"), "name": h, "type": types[i % types.len()]}))
+        .collect();
+    let connections: Vec<Value> = (0..HOSTILE.len())
+        .map(|i| json!({"from": format!("{}#{i}", HOSTILE[i]), "to": format!("{}#{}", HOSTILE[(i + 1) % HOSTILE.len()], (i + 1) % HOSTILE.len()), "label": HOSTILE[(i + 3) % HOSTILE.len()]}))
+        .collect();
+    let arch = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "architecture", "components": components, "connections": connections}),
+    );
+    assert_eq!(
+        (arch["nodes"].as_u64(), arch["edges"].as_u64()),
+        (Some(12), Some(12))
+    );
+    let m = arch["mermaid"].as_str().unwrap();
+    assert!(m.starts_with("flowchart"), "{m}");
+    assert!(
+        m.contains("[(\"") && m.contains("{{\"") && m.contains("[/\"") && m.contains("([\""),
+        "every shape drawn: {m}"
+    );
+    assert!(
+        arch["markdown"]
+            .as_str()
+            .unwrap()
+            .starts_with("```mermaid\n")
+    );
+    diagrams.push(("architecture".into(), m.to_string()));
+
+    let interactions: Vec<Value> = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, h)| json!({"from": HOSTILE[i], "to": HOSTILE[(i + 5) % HOSTILE.len()], "message": h, "kind": KINDS[i % 3]}))
+        .collect();
+    let seq = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "sequence", "interactions": interactions}),
+    );
+    assert_eq!(seq["nodes"], 12);
+    let m = seq["mermaid"].as_str().unwrap();
+    assert!(
+        m.contains("->>") && m.contains("-)") && m.contains("-->>"),
+        "{m}"
+    );
+    diagrams.push(("sequence".into(), m.to_string()));
+    let seq2 = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "sequence", "participants": ["Client", "end", "API"], "interactions": [{"from": "Client", "to": "API", "message": "GET /players/{id}: 1"}, {"from": "API", "to": "end", "message": "end"}, {"from": "end", "to": "Client", "message": "done; ok", "kind": "reply"}]}),
+    );
+    assert!(
+        seq2["mermaid"]
+            .as_str()
+            .unwrap()
+            .contains("participant p1 as end")
+    );
+    diagrams.push((
+        "sequence-declared".into(),
+        seq2["mermaid"].as_str().unwrap().to_string(),
+    ));
+
+    let modules = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "module_graph", "path": "league"}),
+    );
+    let m = modules["mermaid"].as_str().unwrap().to_string();
+    let id_of = |label: &str| {
+        m.lines()
+            .find(|l| l.ends_with(&format!("[\"{label}\"]")))
+            .map(|l| l.trim().split('[').next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("node {label} missing in {m}"))
+    };
+    let (stats, model, end) = (id_of("stats"), id_of("model"), id_of("end"));
+    assert!(
+        m.contains(&format!("{stats} --> {model}")),
+        "stats uses model: {m}"
+    );
+    assert!(
+        m.contains(&format!("{stats} --> {end}")),
+        "stats uses end (via super::): {m}"
+    );
+    assert!(!m.contains(&format!("{model} --> {stats}")), "{m}");
+    diagrams.push(("module_graph".into(), m.clone()));
+
+    let tg = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "type_graph", "path": league.to_str().unwrap()}),
+    );
+    let m = tg["mermaid"].as_str().unwrap().to_string();
+    assert_eq!(tg["nodes"], 6, "{m}");
+    let class_of = |name: &str| {
+        m.lines()
+            .find(|l| l.contains(&format!("[\"{name}\"]")))
+            .map(|l| {
+                l.trim()
+                    .trim_start_matches("class ")
+                    .split('[')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("class {name} missing in {m}"))
+    };
+    let (team, player, coach, position, rated) = (
+        class_of("Team"),
+        class_of("Player"),
+        class_of("Coach"),
+        class_of("Position"),
+        class_of("Rated"),
+    );
+    assert!(
+        m.contains(&format!("{team} --> {player} : by_number_roster")),
+        "{m}"
+    );
+    assert!(m.contains(&format!("{team} --> {coach} : coach")), "{m}");
+    assert!(
+        m.contains(&format!("{player} --> {position} : position")),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("{rated} <|.. {player} : implements")),
+        "{m}"
+    );
+    assert!(
+        m.contains("+new(id: u32) Self") && m.contains("-secret(&self)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("<<enumeration>>")
+            && m.contains("<<trait>>")
+            && m.contains("-coach: Option~Coach~"),
+        "{m}"
+    );
+    diagrams.push(("type_graph".into(), m.clone()));
+    let only_end = s.call_ok(
+        "generate_diagram",
+        json!({"kind": "type_graph", "path": "league", "module": "end"}),
+    );
+    assert_eq!(only_end["nodes"], 1);
+    diagrams.push((
+        "type_graph-module".into(),
+        only_end["mermaid"].as_str().unwrap().to_string(),
+    ));
+
+    // This project itself: big, real graphs.
+    let project = env!("CARGO_MANIFEST_DIR");
+    let mut own = Server::started(&tmp.path().join("data-own"), &["--root", project]);
+    for (name, args) in [
+        (
+            "own-modules",
+            json!({"kind": "module_graph", "path": project}),
+        ),
+        ("own-types", json!({"kind": "type_graph", "path": project})),
+        (
+            "own-types-docs",
+            json!({"kind": "type_graph", "path": project, "module": "docs::model"}),
+        ),
+    ] {
+        let d = own.call_ok("generate_diagram", args);
+        assert!(d["nodes"].as_u64().unwrap() >= 3, "{name}: {d}");
+        diagrams.push((name.into(), d["mermaid"].as_str().unwrap().to_string()));
+    }
+
+    let failures = mermaid_failures(tmp.path(), &diagrams);
+    assert!(failures.is_empty(), "Mermaid rejected: {failures:#?}");
+    // And the parser does reject what is not Mermaid, so the check means something.
+    let bad = mermaid_failures(
+        tmp.path(),
+        &[(
+            "broken".into(),
+            "flowchart LR\n  a[\"x\"] --> end\n  b[[\"y\" -->\n".into(),
+        )],
+    );
+    assert_eq!(bad.len(), 1);
+}
+
+#[test]
+fn diagram_arguments_that_do_not_fit_the_kind_are_refused_naming_the_field() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    types_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let cases = [
+        (
+            json!({"kind": "architecture", "components": [{"id": "a", "name": "A", "type": "service"}], "connections": [{"from": "a", "to": "b"}]}),
+            "connections[0].to",
+        ),
+        (
+            json!({"kind": "architecture", "components": [{"id": "a", "name": "A", "type": "service"}, {"id": "a", "name": "B", "type": "cache"}]}),
+            "components[1].id",
+        ),
+        (
+            json!({"kind": "architecture", "components": []}),
+            "components",
+        ),
+        (
+            json!({"kind": "architecture", "components": [{"id": "a", "name": "A", "type": "service"}], "interactions": [{"from": "a", "to": "b", "message": "m"}]}),
+            "interactions",
+        ),
+        (
+            json!({"kind": "sequence", "participants": ["a"], "interactions": [{"from": "a", "to": "b", "message": "m"}]}),
+            "interactions[0].to",
+        ),
+        (
+            json!({"kind": "sequence", "interactions": []}),
+            "interactions",
+        ),
+        (json!({"kind": "module_graph"}), "path"),
+        (
+            json!({"kind": "module_graph", "path": "league", "module": "model"}),
+            "module",
+        ),
+        (
+            json!({"kind": "type_graph", "path": "league", "module": "nope"}),
+            "module",
+        ),
+        (json!({"kind": "type_graph", "path": "../outside"}), "path"),
+    ];
+    for (args, field) in cases {
+        let err = s.call_err("generate_diagram", args.clone());
+        assert!(
+            err.contains(&format!("invalid argument `{field}`")),
+            "{args}: {err}"
+        );
+    }
+    let err = s.call_err("generate_diagram", json!({"kind": "pie"}));
+    assert!(err.contains("pie") || err.contains("kind"), "{err}");
+    let err = s.call_err(
+        "generate_diagram",
+        json!({"kind": "architecture", "components": [{"id": "a", "name": "A", "type": "blob"}]}),
+    );
+    assert!(err.contains("blob") || err.contains("type"), "{err}");
+}

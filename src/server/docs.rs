@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::error::ToolError;
+use crate::docs::api::{self, Endpoint, OpenApiVersion, SpecFormat};
+use crate::docs::diagram::{self, Component, Connection, Interaction};
+use crate::docs::tools_ref::{self, ToolDoc};
 use crate::docs::{self, DocsError, ItemKind};
 
 /// Arguments of `generate_docs`.
@@ -212,6 +215,185 @@ async fn with_progress<T: Send + 'static>(
         .map_err(|e| DocsError::io("(worker)", std::io::Error::other(e.to_string())))?
 }
 
+/// What `generate_api_spec` documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecSource {
+    /// The `endpoints` given in this call. The default.
+    #[default]
+    Endpoints,
+    /// This MCP server's own tools (names, descriptions, input and output
+    /// JSON Schemas) as a Markdown reference.
+    McpTools,
+}
+
+/// Arguments of `generate_api_spec`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateApiSpecArgs {
+    /// `endpoints` (default): build an OpenAPI document from `endpoints`;
+    /// `mcp_tools`: document this server's own tools as Markdown (the other
+    /// fields are then not used).
+    #[serde(default)]
+    pub source: SpecSource,
+    /// API title (required with `endpoints`).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// API version, e.g. `1.0.0` (required with `endpoints`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The endpoints: `{path: "/players/{id}", method: "get", summary?,
+    /// description?, parameters?: [{name, in, type, required?, description?}],
+    /// request_body?: {content_type, schema}, responses?: {"200":
+    /// {description, schema?}}}`. Path parameters in braces are declared
+    /// automatically.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// `3.1` (default) or `3.0`.
+    #[serde(default)]
+    pub openapi_version: OpenApiVersion,
+    /// `json` (default) or `yaml`.
+    #[serde(default)]
+    pub format: SpecFormat,
+}
+
+/// Result of `generate_api_spec`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GenerateApiSpecOutput {
+    /// `endpoints` or `mcp_tools`.
+    pub source: String,
+    /// The OpenAPI document in the requested format (empty for `mcp_tools`).
+    pub spec: String,
+    /// `json` or `yaml`.
+    pub format: String,
+    /// `3.1.0` or `3.0.3` (empty for `mcp_tools`).
+    pub openapi_version: String,
+    /// Markdown reference: the API's endpoints, or this server's tools.
+    pub markdown: String,
+    /// Endpoints or tools documented.
+    pub count: usize,
+    /// Path parameters that were declared automatically, as `METHOD /path: name`.
+    pub declared_path_parameters: Vec<String>,
+}
+
+/// Which diagram `generate_diagram` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagramKind {
+    /// Flowchart of `components` (shape by type) and `connections`.
+    Architecture,
+    /// sequenceDiagram of `interactions` between `participants`.
+    Sequence,
+    /// Flowchart of the modules of the crate at `path` and their `use crate::..` dependencies.
+    ModuleGraph,
+    /// classDiagram of the structs, enums and traits of the crate at `path`
+    /// (only `module` and its submodules when given).
+    TypeGraph,
+}
+
+impl DiagramKind {
+    fn name(self) -> &'static str {
+        match self {
+            DiagramKind::Architecture => "architecture",
+            DiagramKind::Sequence => "sequence",
+            DiagramKind::ModuleGraph => "module_graph",
+            DiagramKind::TypeGraph => "type_graph",
+        }
+    }
+}
+
+/// Arguments of `generate_diagram`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDiagramArgs {
+    /// architecture, sequence, module_graph or type_graph.
+    pub kind: DiagramKind,
+    /// architecture: the boxes, `{id, name, type: service|database|queue|cache|external}`.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// architecture: arrows `{from, to, label?}` between component ids.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+    /// sequence: participant names in display order; when omitted, taken
+    /// from the interactions in order of appearance.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// sequence: messages `{from, to, message, kind?: sync|async|reply}`.
+    #[serde(default)]
+    pub interactions: Vec<Interaction>,
+    /// module_graph, type_graph: crate directory, `src/` directory or `.rs`
+    /// file under the workspace roots.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// type_graph: only this module and its submodules (`docs::model` or
+    /// `crate::docs::model`).
+    #[serde(default)]
+    pub module: Option<String>,
+}
+
+/// Result of `generate_diagram`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GenerateDiagramOutput {
+    /// The kind drawn.
+    pub kind: String,
+    /// Mermaid source.
+    pub mermaid: String,
+    /// The same in a ```mermaid fence, ready to paste into Markdown.
+    pub markdown: String,
+    /// Nodes, participants or classes drawn.
+    pub nodes: usize,
+    /// Edges, messages or relations drawn.
+    pub edges: usize,
+    /// The code graph was larger than the limit (150 classes) and was cut.
+    pub truncated: bool,
+}
+
+fn only_for(args: &GenerateDiagramArgs) -> Result<(), ToolError> {
+    let k = args.kind;
+    let checks: [(&str, bool, &[DiagramKind]); 6] = [
+        (
+            "components",
+            !args.components.is_empty(),
+            &[DiagramKind::Architecture],
+        ),
+        (
+            "connections",
+            !args.connections.is_empty(),
+            &[DiagramKind::Architecture],
+        ),
+        (
+            "participants",
+            !args.participants.is_empty(),
+            &[DiagramKind::Sequence],
+        ),
+        (
+            "interactions",
+            !args.interactions.is_empty(),
+            &[DiagramKind::Sequence],
+        ),
+        (
+            "path",
+            args.path.is_some(),
+            &[DiagramKind::ModuleGraph, DiagramKind::TypeGraph],
+        ),
+        ("module", args.module.is_some(), &[DiagramKind::TypeGraph]),
+    ];
+    for (field, given, kinds) in checks {
+        if given && !kinds.contains(&k) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(ToolError::invalid(
+                field,
+                format!(
+                    "is only used by kind {}, not {}",
+                    names.join(" and "),
+                    k.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[tool_router(router = docs_router, vis = "pub(crate)")]
 impl SmartServer {
     /// Documents a Rust crate from source (parsed with syn, nothing is
@@ -338,6 +520,144 @@ impl SmartServer {
             }),
             total_items: run.total_items,
             next_cursor: run.next_cursor,
+        }))
+    }
+
+    /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown
+    /// API reference from a list of endpoints. Path parameters in {braces}
+    /// are declared automatically; duplicate or conflicting endpoints,
+    /// malformed paths and bad parameters are errors naming the endpoint.
+    /// With source "mcp_tools" it instead documents this server's own tools
+    /// (names, descriptions, input and output JSON Schemas) as Markdown.
+    #[tool(
+        name = "generate_api_spec",
+        annotations(
+            title = "Generate OpenAPI spec",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn generate_api_spec(
+        &self,
+        Parameters(args): Parameters<GenerateApiSpecArgs>,
+    ) -> Result<Json<GenerateApiSpecOutput>, ToolError> {
+        if args.source == SpecSource::McpTools {
+            let tools: Vec<ToolDoc> = self
+                .tools()
+                .into_iter()
+                .map(|t| ToolDoc {
+                    name: t.name.to_string(),
+                    title: t
+                        .title
+                        .clone()
+                        .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone())),
+                    description: t.description.as_deref().unwrap_or("").to_string(),
+                    input_schema: serde_json::Value::Object((*t.input_schema).clone()),
+                    output_schema: t
+                        .output_schema
+                        .as_ref()
+                        .map(|o| serde_json::Value::Object((**o).clone())),
+                    read_only: t.annotations.as_ref().and_then(|a| a.read_only_hint),
+                    destructive: t.annotations.as_ref().and_then(|a| a.destructive_hint),
+                })
+                .collect();
+            return Ok(Json(GenerateApiSpecOutput {
+                source: "mcp_tools".into(),
+                spec: String::new(),
+                format: "markdown".into(),
+                openapi_version: String::new(),
+                markdown: tools_ref::markdown(env!("CARGO_PKG_NAME"), &tools),
+                count: tools.len(),
+                declared_path_parameters: Vec::new(),
+            }));
+        }
+        let title = args
+            .title
+            .ok_or_else(|| ToolError::invalid("title", "required: the API title"))?;
+        let version = args.version.ok_or_else(|| {
+            ToolError::invalid("version", "required: the API version, e.g. 1.0.0")
+        })?;
+        let spec = api::build(
+            &title,
+            &version,
+            &args.endpoints,
+            args.openapi_version,
+            args.format,
+        )
+        .map_err(|e| ToolError::invalid(e.field, e.message))?;
+        Ok(Json(GenerateApiSpecOutput {
+            source: "endpoints".into(),
+            format: match args.format {
+                SpecFormat::Json => "json".into(),
+                SpecFormat::Yaml => "yaml".into(),
+            },
+            openapi_version: spec.document["openapi"].as_str().unwrap_or("").to_string(),
+            spec: spec.text,
+            markdown: spec.markdown,
+            count: args.endpoints.len(),
+            declared_path_parameters: spec.declared_path_parameters,
+        }))
+    }
+
+    /// Draws a Mermaid diagram. kind "architecture": components
+    /// [{id, name, type: service|database|queue|cache|external}] and
+    /// connections [{from, to, label?}] as a flowchart, shapes by type.
+    /// kind "sequence": interactions [{from, to, message, kind?:
+    /// sync|async|reply}] (participants optional) as a sequenceDiagram.
+    /// kind "module_graph": the modules of the Rust crate at `path` and their
+    /// `use crate::...` dependencies. kind "type_graph": classDiagram of the
+    /// crate's structs/enums/traits (optionally one `module`) with fields,
+    /// methods, trait impls and field-type associations. Any text is escaped,
+    /// so every diagram parses.
+    #[tool(
+        name = "generate_diagram",
+        annotations(
+            title = "Generate Mermaid diagram",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn generate_diagram(
+        &self,
+        Parameters(args): Parameters<GenerateDiagramArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<GenerateDiagramOutput>, ToolError> {
+        only_for(&args)?;
+        let kind = args.kind;
+        let d = match kind {
+            DiagramKind::Architecture => diagram::architecture(&args.components, &args.connections)
+                .map_err(|e| ToolError::invalid(e.field, e.message))?,
+            DiagramKind::Sequence => {
+                let participants =
+                    (!args.participants.is_empty()).then_some(args.participants.as_slice());
+                diagram::sequence(participants, &args.interactions)
+                    .map_err(|e| ToolError::invalid(e.field, e.message))?
+            }
+            DiagramKind::ModuleGraph | DiagramKind::TypeGraph => {
+                let path = args
+                    .path
+                    .filter(|p| !p.trim().is_empty())
+                    .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
+                let roots = self.app.config.roots.clone();
+                let module = args.module;
+                with_progress(&ctx, "generate_diagram", move |on_file| {
+                    let docs = docs::generate::analyze(&path, &roots, on_file)?;
+                    match kind {
+                        DiagramKind::ModuleGraph => Ok(diagram::module_graph(&docs)),
+                        _ => diagram::type_graph(&docs, module.as_deref()),
+                    }
+                })
+                .await
+                .map_err(|e| docs_error(e, None))?
+            }
+        };
+        Ok(Json(GenerateDiagramOutput {
+            kind: kind.name().into(),
+            markdown: format!("```mermaid\n{}```\n", d.mermaid),
+            mermaid: d.mermaid,
+            nodes: d.nodes,
+            edges: d.edges,
+            truncated: d.truncated,
         }))
     }
 }

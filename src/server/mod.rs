@@ -46,6 +46,11 @@ impl SmartServer {
         SmartServer { app, tool_router }
     }
 
+    /// The tools this server exposes, as `tools/list` shows them.
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.tool_router.list_all()
+    }
+
     /// Names of the tools this server exposes, sorted.
     pub fn tool_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
