@@ -1327,3 +1327,41 @@ fn diagram_arguments_that_do_not_fit_the_kind_are_refused_naming_the_field() {
     );
     assert!(err.contains("blob") || err.contains("type"), "{err}");
 }
+
+#[test]
+fn output_dir_files_not_written_by_generate_docs_are_never_replaced() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    let krate = layout_crate(&root);
+    let mut s = server_with_root(tmp.path(), &root);
+    let args = json!({"path": krate.to_str().unwrap(), "output_dir": "out"});
+    let first = s.call_ok("generate_docs", args.clone());
+    // A second run replaces its own output.
+    let second = s.call_ok("generate_docs", args.clone());
+    assert_eq!(first["files_written"], second["files_written"]);
+    // A user's own index.md is kept, and nothing else is written either.
+    std::fs::write(root.join("out/index.md"), "# my notes\n").unwrap();
+    std::fs::remove_file(root.join("out/fixture_layouts.flat.md")).unwrap();
+    let err = s.call_err("generate_docs", args.clone());
+    assert!(
+        err.contains("invalid argument `output_dir`")
+            && err.contains("index.md")
+            && err.contains("not written by generate_docs"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("out/index.md")).unwrap(),
+        "# my notes\n"
+    );
+    assert!(!root.join("out/fixture_layouts.flat.md").exists());
+    // A symlink planted under a generated name is not followed.
+    std::fs::remove_file(root.join("out/index.md")).unwrap();
+    std::fs::write(tmp.path().join("victim"), "keep").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("victim"), root.join("out/index.md")).unwrap();
+    let err = s.call_err("generate_docs", args);
+    assert!(err.contains("invalid argument `output_dir`"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("victim")).unwrap(),
+        "keep"
+    );
+}

@@ -74,6 +74,11 @@ pub enum DocsError {
     /// A named module does not exist in the crate.
     #[error("no module `{0}` in the crate")]
     NoSuchModule(String),
+    /// Writing would replace a file that `generate_docs` did not write.
+    #[error(
+        "{0} exists and was not written by generate_docs; choose an empty or a previous output directory"
+    )]
+    WouldOverwrite(PathBuf),
     /// The client cancelled the request.
     #[error("cancelled")]
     Cancelled,

@@ -29,7 +29,8 @@ pub struct GenerateDocsArgs {
     /// first root.
     pub path: String,
     /// Directory (under the roots; created if missing) to write one Markdown
-    /// file per module plus `index.md` into. Without it the Markdown is
+    /// file per module plus `index.md` into; only files a previous
+    /// generate_docs run wrote are replaced. Without it the Markdown is
     /// returned in `pages`, about 40,000 characters per call.
     #[serde(default)]
     pub output_dir: Option<String>,
@@ -172,6 +173,7 @@ fn docs_error(e: DocsError, output_dir: Option<&str>) -> ToolError {
         DocsError::NotACrate { .. } | DocsError::RootUnparsable { .. } => {
             ToolError::invalid("path", message)
         }
+        DocsError::WouldOverwrite(_) => ToolError::invalid("output_dir", message),
         DocsError::NoSuchModule(_) => ToolError::invalid("module", message),
         DocsError::BadCursor(_) => ToolError::invalid("cursor", message),
         DocsError::Cancelled => ToolError::failed("cancelled by the client"),
