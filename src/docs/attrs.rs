@@ -2,10 +2,12 @@
 //! `#[doc(hidden)]`, `#[doc(inline)]`, `#[deprecated]`, `#[path]`,
 //! `#[macro_export]`, and `#[cfg]`, plus the code blocks in doc comments.
 //!
-//! `cfg` is evaluated for the documentation build of a Linux host: `test` is
-//! false, `doc`, `unix`, `debug_assertions` and every `feature` are true, and a
-//! predicate we cannot know (e.g. `target_arch`) counts as true so that
-//! nothing that might exist is silently dropped.
+//! `cfg` is evaluated for a local `cargo doc` on an x86_64 Linux host with
+//! every Cargo feature on: `doc`, `unix`, `debug_assertions` and any
+//! `feature = ".."` are true; other bare names (`test`, `windows`, `docsrs`,
+//! `loom`, `tokio_unstable`, ...) are false, as nobody sets them on such a
+//! build; an unknown `key = "value"` counts as true so nothing that might
+//! exist is silently dropped.
 
 use syn::{Attribute, Expr, Lit, Meta};
 
@@ -141,7 +143,10 @@ fn eval_cfg(meta: &Meta) -> bool {
     match meta {
         Meta::Path(p) => {
             let name = p.get_ident().map(|i| i.to_string()).unwrap_or_default();
-            !matches!(name.as_str(), "test" | "windows" | "miri" | "loom")
+            matches!(
+                name.as_str(),
+                "unix" | "doc" | "debug_assertions" | "overflow_checks" | "target_thread_local"
+            )
         }
         Meta::NameValue(nv) => {
             let key = nv
@@ -153,6 +158,9 @@ fn eval_cfg(meta: &Meta) -> bool {
             match key.as_str() {
                 "target_os" => value == "linux",
                 "target_family" => value == "unix",
+                "target_arch" => value == "x86_64",
+                "target_pointer_width" => value == "64",
+                "target_endian" => value == "little",
                 "target_env" => value == "gnu",
                 "panic" => value == "unwind",
                 _ => true,
@@ -286,6 +294,9 @@ mod tests {
         assert!(cfg_enabled(&attrs("#[cfg(any(unix, windows))]")));
         assert!(cfg_enabled(&attrs("#[cfg(feature = \"x\")]")));
         assert!(!cfg_enabled(&attrs("#[cfg(all(feature = \"x\", test))]")));
+        assert!(!cfg_enabled(&attrs("#[cfg(docsrs)]")));
+        assert!(cfg_enabled(&attrs("#[cfg(not(loom))]")));
+        assert!(!cfg_enabled(&attrs("#[cfg(target_arch = \"wasm32\")]")));
     }
 
     #[test]
