@@ -1365,3 +1365,55 @@ fn output_dir_files_not_written_by_generate_docs_are_never_replaced() {
         "keep"
     );
 }
+
+#[test]
+fn a_cancelled_run_stops_and_writes_nothing() {
+    let tmp = temp_dir();
+    let root = tmp.path().join("ws");
+    // A crate big enough that the cancellation, sent right behind the
+    // request, arrives long before the walk could finish.
+    let mut lib = String::new();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for i in 0..400 {
+        lib.push_str(&format!("pub mod m{i};\n"));
+        files.push((
+            format!("src/m{i}.rs"),
+            format!("/// F.\npub fn f{i}() {{}}\n"),
+        ));
+    }
+    for i in 0..3000 {
+        lib.push_str(&format!("/// Doc {i}.\npub fn root_fn_{i}(a: u32, b: &str) -> Option<Vec<u8>> {{ let _ = (a, b); None }}\n"));
+    }
+    files.push(("src/lib.rs".into(), lib));
+    files.push(("Cargo.toml".into(), "[package]\nname = \"big\"\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_tree(&root.join("big"), &refs);
+    let mut s = server_with_root(tmp.path(), &root);
+    let id = s.next_id();
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "generate_docs", "arguments": {"path": "big", "output_dir": "out"}, "_meta": {"progressToken": 7}}});
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "user gave up"}});
+    s.send_line(&format!("{call}\n{cancel}"));
+    // The same work again, not cancelled, into another directory: by the time
+    // it is done, a run that ignored the cancellation would have written too.
+    let done = s.call_ok(
+        "generate_docs",
+        json!({"path": "big", "output_dir": "out2"}),
+    );
+    assert_eq!(done["files_written"].as_array().unwrap().len(), 402);
+    assert!(root.join("out2/index.md").is_file());
+    assert!(
+        !root.join("out/index.md").exists(),
+        "nothing is written after a cancel"
+    );
+    // As MCP asks, a cancelled request gets no response.
+    let late = s.wait_for(Duration::from_millis(300), |m| {
+        m.get("id") == Some(&json!(id))
+    });
+    assert!(late.is_none(), "{late:?}");
+    let ok = s.call_ok("generate_docs", json!({"path": "big/src/m1.rs"}));
+    assert_eq!(ok["public_items"], 2);
+}
