@@ -461,7 +461,7 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
             ("Cargo.toml", "[package]\nname = \"broken\"\n"),
             (
                 "src/lib.rs",
-                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\n",
+                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\npub mod deep;\npub mod hostile;\n",
             ),
             ("src/good.rs", "/// Fine.\npub fn fine() {}\n"),
             ("src/bad.rs", "pub fn ok() {}\n\npub fn broken( {\n"),
@@ -475,6 +475,21 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
             ),
         ],
     );
+    // Deep but legitimate nesting parses; nesting meant to exhaust the parser's stack is refused.
+    let deep = format!(
+        "/// Deep.\npub const DEEP: u32 = {}1{};\n",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
+    let hostile = format!(
+        "pub const H: u32 = {}1{};\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    write_tree(
+        &krate,
+        &[("src/deep.rs", &deep), ("src/hostile.rs", &hostile)],
+    );
     let mut s = server_with_root(tmp.path(), &root);
     let (result, items) = all_items(&mut s, json!({"path": "broken"}));
     let paths = kind_paths(&items);
@@ -485,7 +500,19 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
         "{paths:?}"
     );
     let problems = result["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(paths.contains("constant crate::deep::DEEP"), "{paths:?}");
+    let too_deep = problems
+        .iter()
+        .find(|p| p["file"].as_str().unwrap().ends_with("hostile.rs"))
+        .expect("hostile.rs reported");
+    assert!(
+        too_deep["message"]
+            .as_str()
+            .unwrap()
+            .contains("nest deeper than"),
+        "{too_deep}"
+    );
     let bad = problems
         .iter()
         .find(|p| p["file"].as_str().unwrap().ends_with("src/bad.rs"))

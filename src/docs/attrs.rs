@@ -35,7 +35,7 @@ pub fn docs(attrs: &[Attribute]) -> Option<String> {
     let indent = lines
         .iter()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
         .min()
         .unwrap_or(0);
     let text: Vec<&str> = lines

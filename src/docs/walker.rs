@@ -70,6 +70,14 @@ pub fn walk(
     };
     let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let source = std::fs::read_to_string(root_file).map_err(|e| DocsError::io(root_file, e))?;
+    if let Some(line) = too_deep(&source) {
+        return Err(DocsError::RootUnparsable {
+            file: root_file.display().to_string(),
+            line,
+            column: 1,
+            message: format!("brackets nest deeper than {MAX_NESTING}"),
+        });
+    }
     let file = syn::parse_file(&source).map_err(|e| {
         let (line, column) = position(&e);
         DocsError::RootUnparsable {
@@ -255,6 +263,17 @@ impl Walker<'_, '_> {
         if !(self.on_file)(self.out.files.len(), &canonical) {
             return Err(DocsError::Cancelled);
         }
+        if let Some(line) = too_deep(&source) {
+            self.out.problems.push(Problem {
+                file: canonical.clone(),
+                line,
+                column: 1,
+                message: format!(
+                    "brackets nest deeper than {MAX_NESTING}; module `{name}` skipped"
+                ),
+            });
+            return Ok(());
+        }
         let parsed = match syn::parse_file(&source) {
             Ok(f) => f,
             Err(e) => {
@@ -285,6 +304,32 @@ impl Walker<'_, '_> {
         self.stack.pop();
         result
     }
+}
+
+/// Deepest bracket nesting parsed: syn parses recursively, so a hostile
+/// file must not be able to exhaust the stack. Real code stays far below.
+pub const MAX_NESTING: usize = 256;
+
+/// The line where brackets first nest deeper than [`MAX_NESTING`], if they
+/// do. Brackets in strings and comments count too, which can only make the
+/// check stricter.
+fn too_deep(source: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for b in source.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// How deep item macros inside item macros are opened.

@@ -181,7 +181,7 @@ fn docs_error(e: DocsError, output_dir: Option<&str>) -> ToolError {
     }
 }
 
-/// Runs `work` on a blocking thread, forwarding per-file progress to the
+/// Runs `work` on its own thread, forwarding per-file progress to the
 /// client when it asked for it and stopping when the request is cancelled.
 async fn with_progress<T: Send + 'static>(
     ctx: &RequestContext<RoleServer>,
@@ -190,16 +190,27 @@ async fn with_progress<T: Send + 'static>(
 ) -> Result<T, DocsError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
     let ct = ctx.ct.clone();
-    let handle = tokio::task::spawn_blocking(move || {
-        let mut on_file = |n: usize, file: &Path| {
-            if ct.is_cancelled() {
-                return false;
-            }
-            let _ = tx.send((n, file.display().to_string()));
-            true
-        };
-        work(&mut on_file)
-    });
+    // A dedicated thread with a large stack rather than spawn_blocking: syn
+    // parses recursively, and source files are client-controlled input.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("docs-worker".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let mut on_file = |n: usize, file: &Path| {
+                if ct.is_cancelled() {
+                    return false;
+                }
+                let _ = tx.send((n, file.display().to_string()));
+                true
+            };
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut on_file)));
+            let _ = done_tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(DocsError::io("(docs worker thread)", e));
+    }
     match ctx.meta.get_progress_token() {
         Some(token) => {
             while let Some((n, file)) = rx.recv().await {
@@ -212,10 +223,22 @@ async fn with_progress<T: Send + 'static>(
         }
         None => drop(rx),
     }
-    handle
-        .await
-        .map_err(|e| DocsError::io("(worker)", std::io::Error::other(e.to_string())))?
+    match done_rx.await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => Err(DocsError::io(
+            "(docs worker)",
+            std::io::Error::other("the analysis failed unexpectedly; see the server log"),
+        )),
+        Err(_) => Err(DocsError::io(
+            "(docs worker)",
+            std::io::Error::other("worker ended without a result"),
+        )),
+    }
 }
+
+/// Stack of the analysis thread: deep enough for syn on nesting up to the
+/// walker's bracket-depth limit.
+const WORKER_STACK: usize = 64 * 1024 * 1024;
 
 /// What `generate_api_spec` documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
