@@ -29,8 +29,7 @@ pub fn inline_reexports(docs: &mut CrateDocs) {
         .enumerate()
         .map(|(i, m)| (m.path.clone(), i))
         .collect();
-    let mut additions: Vec<(usize, DocItem)> = Vec::new();
-    let mut new_modules: Vec<ModuleDoc> = Vec::new();
+    let mut out = Inlined::default();
     for (mi, module) in docs.modules.iter().enumerate() {
         if !module.public || module.hidden {
             continue;
@@ -54,9 +53,9 @@ pub fn inline_reexports(docs: &mut CrateDocs) {
                 if target_module.public && !item.doc_inline {
                     continue;
                 }
-                for name in resolver.public_names(tm) {
+                for name in resolver.public_names(tm, 0) {
                     for t in resolver.lookup(tm, &name, 0) {
-                        resolver.inline(&t, mi, &name, &mut additions, &mut new_modules, 0);
+                        resolver.inline(&t, mi, &name, &mut out, 0, &[]);
                     }
                 }
             } else {
@@ -84,15 +83,22 @@ pub fn inline_reexports(docs: &mut CrateDocs) {
                     if already_public && !item.doc_inline {
                         continue;
                     }
-                    resolver.inline(&t, mi, &item.name, &mut additions, &mut new_modules, 0);
+                    resolver.inline(&t, mi, &item.name, &mut out, 0, &[]);
                 }
             }
         }
     }
-    for (mi, item) in additions {
+    for (mi, item) in out.additions {
         docs.modules[mi].items.push(item);
     }
-    docs.modules.extend(new_modules);
+    docs.modules.extend(out.new_modules);
+}
+
+/// Copies to add: items into existing modules, and whole new modules.
+#[derive(Default)]
+struct Inlined {
+    additions: Vec<(usize, DocItem)>,
+    new_modules: Vec<ModuleDoc>,
 }
 
 struct Resolver<'a> {
@@ -194,12 +200,46 @@ impl Resolver<'_> {
                 }
             }
         }
+        if out.is_empty() {
+            // Names a `pub use path::*` brings in.
+            for tm in self.glob_sources(m, depth) {
+                if self.public_names(tm, depth + 1).iter().any(|n| n == name) {
+                    out.extend(self.lookup(tm, name, depth + 1));
+                }
+            }
+        }
         out
+    }
+
+    /// Modules that module `m`'s public glob re-exports (`pub use a::*`) name.
+    fn glob_sources(&self, m: usize, depth: usize) -> Vec<usize> {
+        if depth > MAX_DEPTH {
+            return Vec::new();
+        }
+        let module = &self.docs.modules[m];
+        module
+            .items
+            .iter()
+            .filter(|i| {
+                i.kind == ItemKind::Reexport && i.name == "*" && i.vis == super::model::Vis::Public
+            })
+            .filter_map(|i| {
+                let segs: Vec<String> = i
+                    .target
+                    .as_deref()?
+                    .split("::")
+                    .map(str::to_string)
+                    .collect();
+                let (_, prefix) = segs.split_last()?;
+                self.module_of(&module.path, prefix, depth + 1)
+            })
+            .filter(|&tm| tm != m)
+            .collect()
     }
 
     /// Names module `m` makes visible to a glob import: its `pub` items and
     /// the names of its `pub use`s.
-    fn public_names(&self, m: usize) -> Vec<String> {
+    fn public_names(&self, m: usize, depth: usize) -> Vec<String> {
         let mut names: Vec<String> = self.docs.modules[m]
             .items
             .iter()
@@ -208,6 +248,9 @@ impl Resolver<'_> {
             })
             .map(|i| i.name.clone())
             .collect();
+        for tm in self.glob_sources(m, depth) {
+            names.extend(self.public_names(tm, depth + 1));
+        }
         names.sort();
         names.dedup();
         names
@@ -219,10 +262,14 @@ impl Resolver<'_> {
         target: &Target,
         into: usize,
         name: &str,
-        additions: &mut Vec<(usize, DocItem)>,
-        new_modules: &mut Vec<ModuleDoc>,
+        out: &mut Inlined,
         depth: usize,
+        chain: &[usize],
     ) {
+        let Inlined {
+            additions,
+            new_modules,
+        } = out;
         let into_path = if into < self.docs.modules.len() {
             self.docs.modules[into].path.clone()
         } else {
@@ -250,7 +297,12 @@ impl Resolver<'_> {
                     return;
                 }
                 let source = &self.docs.modules[*m];
-                if source.hidden {
+                // A module re-exported inside itself would inline forever.
+                // (directly, or through copies of itself being inlined).
+                let inside_itself = chain.contains(m)
+                    || into_path == source.path
+                    || into_path.starts_with(&format!("{}::", source.path));
+                if source.hidden || inside_itself {
                     return;
                 }
                 let path = format!("{into_path}::{name}");
@@ -298,9 +350,11 @@ impl Resolver<'_> {
                     uses: source.uses.clone(),
                 });
                 let new_index = self.docs.modules.len() + new_modules.len() - 1;
-                for n in self.public_names(*m) {
+                let mut chain = chain.to_vec();
+                chain.push(*m);
+                for n in self.public_names(*m, depth + 1) {
                     for t in self.lookup(*m, &n, depth + 1) {
-                        self.inline(&t, new_index, &n, additions, new_modules, depth + 1);
+                        self.inline(&t, new_index, &n, out, depth + 1, &chain);
                     }
                 }
             }
