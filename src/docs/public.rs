@@ -361,3 +361,49 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::generate::analyze;
+
+    fn public_paths(lib: &str) -> Vec<String> {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("lib.rs"), lib).unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let docs = analyze(root.to_str().unwrap(), &[root.clone()], &mut |_, _| true).unwrap();
+        let mut out: Vec<String> = docs
+            .items()
+            .filter(|i| i.public && !i.hidden && i.kind.is_documentable())
+            .map(|i| i.path())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn private_items_surface_where_they_are_reexported() {
+        let lib = "mod a { pub struct A; pub(crate) struct Internal; mod b { pub struct B; } pub use self::b::*; }\n\
+                   pub use a::*;\npub use a::A as Alias;\npub mod open { pub struct Open; }\npub use open::Open;\n";
+        assert_eq!(
+            public_paths(lib),
+            vec![
+                "crate::A",
+                "crate::Alias",
+                "crate::B",
+                "crate::open",
+                "crate::open::Open"
+            ]
+        );
+    }
+
+    #[test]
+    fn module_reexport_cycles_terminate() {
+        let lib = "mod inner { pub struct A; pub use super::inner as again; }\npub use inner as exposed;\n";
+        let paths = public_paths(lib);
+        assert!(
+            paths.contains(&"crate::exposed::A".to_string()),
+            "{paths:?}"
+        );
+        assert!(paths.len() < 10, "{paths:?}");
+    }
+}
