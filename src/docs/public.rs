@@ -370,7 +370,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("lib.rs"), lib).unwrap();
         let root = tmp.path().canonicalize().unwrap();
-        let docs = analyze(root.to_str().unwrap(), &[root.clone()], &mut |_, _| true).unwrap();
+        let docs = analyze(
+            root.to_str().unwrap(),
+            std::slice::from_ref(&root),
+            &mut |_, _| true,
+        )
+        .unwrap();
         let mut out: Vec<String> = docs
             .items()
             .filter(|i| i.public && !i.hidden && i.kind.is_documentable())
