@@ -738,7 +738,24 @@ fn our_public_items(s: &mut Server, path: &str) -> BTreeSet<String> {
     kind_paths(&items)
 }
 
-/// `heck` from cargo's registry source cache (a dependency of clap's derive).
+/// The version of `name` this project's Cargo.lock pins (the first listed).
+fn locked_version(name: &str) -> String {
+    let lock =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{name}\"") {
+            let v = lines.next().unwrap();
+            return v
+                .trim_start_matches("version = \"")
+                .trim_end_matches('"')
+                .to_string();
+        }
+    }
+    panic!("{name} is not in Cargo.lock")
+}
+
+/// A crate from cargo's registry source cache (`heck`: a dependency of clap's derive).
 fn registry_crate(name_version: &str) -> PathBuf {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
@@ -769,7 +786,10 @@ fn public_items_of_a_registry_crate_equal_rustdocs_all_html() {
     let tmp = temp_dir();
     let root = tmp.path().join("ws");
     let krate = root.join("heck");
-    copy_dir(&registry_crate("heck-0.5.0"), &krate);
+    copy_dir(
+        &registry_crate(&format!("heck-{}", locked_version("heck"))),
+        &krate,
+    );
     let target = cargo_doc(&krate, Some(&tmp.path().join("target")));
     let rustdoc = rustdoc_items(&target.join("doc/heck/all.html"));
     assert!(rustdoc.len() >= 20, "{rustdoc:?}");

@@ -96,7 +96,7 @@ pub struct DocsRun {
 
 /// Finds the crate name and root file for a crate dir, `src/` dir or `.rs`
 /// file.
-pub fn locate(path: &Path, shown: &str) -> Result<(String, PathBuf), DocsError> {
+pub fn locate(path: &Path, shown: &str, roots: &[PathBuf]) -> Result<(String, PathBuf), DocsError> {
     let not_a_crate = |reason: &str| DocsError::NotACrate {
         path: shown.to_string(),
         reason: reason.to_string(),
@@ -110,7 +110,7 @@ pub fn locate(path: &Path, shown: &str) -> Result<(String, PathBuf), DocsError> 
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("crate");
         let name = if matches!(stem, "lib" | "main" | "mod") {
             path.parent()
-                .and_then(crate_name_near)
+                .and_then(|p| crate_name_near(p, roots))
                 .unwrap_or_else(|| stem.to_string())
         } else {
             stem.to_string()
@@ -119,6 +119,19 @@ pub fn locate(path: &Path, shown: &str) -> Result<(String, PathBuf), DocsError> 
     }
     let manifest = path.join("Cargo.toml");
     if manifest.is_file() {
+        let under_roots = manifest
+            .canonicalize()
+            .is_ok_and(|c| paths::is_under_roots(&c, roots));
+        if !under_roots {
+            return Err(DocsError::OutsideRoots {
+                path: manifest.display().to_string(),
+                roots: roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let text = std::fs::read_to_string(&manifest).map_err(|e| DocsError::io(&manifest, e))?;
         let m = Manifest::parse(&text);
         let name = m
@@ -140,7 +153,7 @@ pub fn locate(path: &Path, shown: &str) -> Result<(String, PathBuf), DocsError> 
     for root in ["lib.rs", "main.rs"] {
         let f = path.join(root);
         if f.is_file() {
-            let name = crate_name_near(path).unwrap_or_else(|| dir_name(path));
+            let name = crate_name_near(path, roots).unwrap_or_else(|| dir_name(path));
             return Ok((name.replace('-', "_"), f));
         }
     }
@@ -149,17 +162,30 @@ pub fn locate(path: &Path, shown: &str) -> Result<(String, PathBuf), DocsError> 
     ))
 }
 
+/// A crate name from a directory name: `src/` is named after its parent.
 fn dir_name(p: &Path) -> String {
+    let p = match (p.file_name().and_then(|n| n.to_str()), p.parent()) {
+        (Some("src"), Some(parent)) => parent,
+        _ => p,
+    };
     p.file_name()
         .and_then(|s| s.to_str())
         .unwrap_or("crate")
         .to_string()
 }
 
-/// The crate name from `Cargo.toml` in `dir` or its parent.
-fn crate_name_near(dir: &Path) -> Option<String> {
+/// The crate name from `Cargo.toml` in `dir` or its parent, when that file
+/// lies under the roots (a `src/` root must not lead to reading above it).
+fn crate_name_near(dir: &Path, roots: &[PathBuf]) -> Option<String> {
     for d in [Some(dir), dir.parent()].into_iter().flatten() {
-        if let Ok(text) = std::fs::read_to_string(d.join("Cargo.toml")) {
+        let manifest = d.join("Cargo.toml");
+        let Ok(canonical) = manifest.canonicalize() else {
+            continue;
+        };
+        if !paths::is_under_roots(&canonical, roots) {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(&canonical) {
             let m = Manifest::parse(&text);
             if let Some(n) = m.lib_name.or(m.package_name) {
                 return Some(n);
@@ -217,7 +243,7 @@ pub fn analyze(
     on_file: &mut OnFile<'_>,
 ) -> Result<CrateDocs, DocsError> {
     let resolved = paths::existing(path, roots)?;
-    let (name, root_file) = locate(&resolved, path)?;
+    let (name, root_file) = locate(&resolved, path, roots)?;
     let root_file = root_file
         .canonicalize()
         .map_err(|e| DocsError::io(&root_file, e))?;
