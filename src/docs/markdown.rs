@@ -167,7 +167,7 @@ pub fn module_page(
         let _ = writeln!(out, "> **Deprecated:** {d}\n");
     }
     if let Some(d) = &m.docs {
-        let _ = writeln!(out, "{d}\n");
+        let _ = writeln!(out, "{}\n", demote_headings(d, 1));
     }
     for kind in KIND_ORDER {
         let items: Vec<&DocItem> = m
@@ -226,7 +226,7 @@ fn item_section(out: &mut String, item: &DocItem, sel: Selection, impls: &ImplIn
     }
     match &item.docs {
         Some(d) => {
-            let _ = writeln!(out, "{d}\n");
+            let _ = writeln!(out, "{}\n", demote_headings(d, 3));
         }
         None => out.push_str("*Undocumented.*\n\n"),
     }
@@ -311,6 +311,38 @@ fn member_line(out: &mut String, signature: &str, docs: Option<&str>, deprecated
     let _ = writeln!(out, "{line}");
 }
 
+/// Pushes Markdown headings in doc comments below the page's own (`# Examples`
+/// in an item's docs becomes `#### Examples` under its `###` heading), like
+/// rustdoc does; lines inside code fences (doctests' hidden `# ` lines) are
+/// left alone.
+pub fn demote_headings(docs: &str, by: usize) -> String {
+    let mut fence: Option<String> = None;
+    let mut out = Vec::new();
+    for line in docs.lines() {
+        let t = line.trim_start();
+        if let Some(f) = &fence {
+            if t.starts_with(f.as_str()) {
+                fence = None;
+            }
+            out.push(line.to_string());
+            continue;
+        }
+        if t.starts_with("```") || t.starts_with("~~~") {
+            let c = t.chars().next().unwrap_or('`');
+            fence = Some(t.chars().take_while(|&x| x == c).collect());
+            out.push(line.to_string());
+            continue;
+        }
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        if (1..=6).contains(&hashes) && line[hashes..].starts_with(' ') {
+            out.push(format!("{}{line}", "#".repeat(by.min(6 - hashes.min(6)))));
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    out.join("\n")
+}
+
 fn collapse_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -384,4 +416,18 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_are_demoted_outside_code_only() {
+        let d = "# Examples\n```\n# use x;\nrun();\n```\n## Panics\n#not a heading";
+        assert_eq!(
+            demote_headings(d, 3),
+            "#### Examples\n```\n# use x;\nrun();\n```\n##### Panics\n#not a heading"
+        );
+    }
 }
