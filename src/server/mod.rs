@@ -6,6 +6,7 @@
 //! routers of the toolsets the config enables, so a disabled toolset's tools
 //! are neither listed nor callable.
 
+pub mod docs;
 pub mod error;
 pub mod system;
 
@@ -38,8 +39,16 @@ impl SmartServer {
     /// Builds the server over opened state, with the tools of every enabled
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
-        let tool_router = Self::system_router();
+        let mut tool_router = Self::system_router();
+        if app.config.enabled(crate::config::Toolset::Docs) {
+            tool_router.merge(Self::docs_router());
+        }
         SmartServer { app, tool_router }
+    }
+
+    /// The tools this server exposes, as `tools/list` shows them.
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.tool_router.list_all()
     }
 
     /// Names of the tools this server exposes, sorted.

@@ -1,0 +1,412 @@
+//! Finds a crate's modules the way the compiler's module loader does: from
+//! the crate root, `mod foo;` loads `foo.rs` or `foo/mod.rs` next to a
+//! "mod-rs" file (crate root, `mod.rs`, or a file loaded by `#[path]`), and
+//! `<dir>/<file stem>/foo.rs` next to any other file; `#[path]` is relative
+//! to the declaring file's directory (or, inside an inline module, to that
+//! inline module's directory). Modules whose `#[cfg]` is false for a doc
+//! build (`#[cfg(test)]` above all) are skipped.
+//!
+//! Item-position macro calls whose body parses as items (`cfg_rt! { .. }`)
+//! are opened and their items documented, since such wrappers emit their
+//! input; items that macros generate any other way are invisible here.
+//!
+//! A file that does not parse, a missing module file or a `#[path]` cycle is
+//! recorded as a [`Problem`] and the walk continues with everything else;
+//! only an unreadable or unparsable crate root stops it.
+
+use std::path::{Path, PathBuf};
+
+use syn::{Attribute, Item};
+
+use super::DocsError;
+use super::attrs;
+use super::model::Problem;
+use super::paths;
+
+/// A module with its syntax, ready for item extraction.
+pub struct SourceModule {
+    /// `["crate", "a", "b"]`.
+    pub path: Vec<String>,
+    /// The file its items are in.
+    pub file: PathBuf,
+    /// Its declared visibility (`pub` for the crate root).
+    pub vis: syn::Visibility,
+    /// Attributes of the declaration followed by the inner attributes.
+    pub attrs: Vec<Attribute>,
+    /// Its items; `mod` items are kept (without their content) so the
+    /// extractor sees the declarations.
+    pub items: Vec<Item>,
+    /// 1-based line of the `mod` declaration (1 for the crate root).
+    pub decl_line: usize,
+}
+
+/// Everything the walk found.
+#[derive(Default)]
+pub struct Walk {
+    /// Modules, crate root first, parents before children.
+    pub modules: Vec<SourceModule>,
+    /// Files read, in order.
+    pub files: Vec<PathBuf>,
+    /// Files or declarations that could not be used.
+    pub problems: Vec<Problem>,
+}
+
+/// Called after each file is parsed with the number of files done so far
+/// and the file; returning `false` cancels the walk.
+pub type OnFile<'a> = dyn FnMut(usize, &Path) -> bool + 'a;
+
+/// Walks the crate whose root file is `root_file`; every file read must lie
+/// under one of `roots`.
+pub fn walk(
+    root_file: &Path,
+    roots: &[PathBuf],
+    on_file: &mut OnFile<'_>,
+) -> Result<Walk, DocsError> {
+    let mut walker = Walker {
+        roots,
+        on_file,
+        out: Walk::default(),
+        stack: Vec::new(),
+    };
+    let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let source = std::fs::read_to_string(root_file).map_err(|e| DocsError::io(root_file, e))?;
+    if let Some(line) = too_deep(&source) {
+        return Err(DocsError::RootUnparsable {
+            file: root_file.display().to_string(),
+            line,
+            column: 1,
+            message: format!("brackets nest deeper than {MAX_NESTING}"),
+        });
+    }
+    let file = syn::parse_file(&source).map_err(|e| {
+        let (line, column) = position(&e);
+        DocsError::RootUnparsable {
+            file: root_file.display().to_string(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })?;
+    walker.out.files.push(root_file.to_path_buf());
+    if !(walker.on_file)(1, root_file) {
+        return Err(DocsError::Cancelled);
+    }
+    walker.stack.push(root_file.to_path_buf());
+    let vis = syn::Visibility::Public(Default::default());
+    walker.add_module(
+        vec!["crate".into()],
+        root_file,
+        vis,
+        file.attrs,
+        file.items,
+        &dir,
+        &dir,
+        1,
+    )?;
+    Ok(walker.out)
+}
+
+struct Walker<'a, 'b> {
+    roots: &'a [PathBuf],
+    on_file: &'a mut OnFile<'b>,
+    out: Walk,
+    /// Files being loaded, outermost first: a file met again is a cycle.
+    stack: Vec<PathBuf>,
+}
+
+impl Walker<'_, '_> {
+    /// Records a module and recurses into its `mod` items. `child_dir` is
+    /// where `mod x;` looks for `x.rs`; `path_base` is what `#[path]` is
+    /// relative to.
+    #[allow(clippy::too_many_arguments)]
+    fn add_module(
+        &mut self,
+        path: Vec<String>,
+        file: &Path,
+        vis: syn::Visibility,
+        attrs: Vec<Attribute>,
+        items: Vec<Item>,
+        child_dir: &Path,
+        path_base: &Path,
+        decl_line: usize,
+    ) -> Result<(), DocsError> {
+        let index = self.out.modules.len();
+        self.out.modules.push(SourceModule {
+            path: path.clone(),
+            file: file.to_path_buf(),
+            vis,
+            attrs,
+            items: Vec::new(),
+            decl_line,
+        });
+        let items = expand_item_macros(items, 0);
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            if !attrs::cfg_enabled(item_attrs(&item)) {
+                continue;
+            }
+            let Item::Mod(mut m) = item else {
+                kept.push(item);
+                continue;
+            };
+            let name = m.ident.to_string();
+            let mut child_path = path.clone();
+            child_path.push(name.clone());
+            let line = m.ident.span().start().line;
+            let path_attr = attrs::path_attr(&m.attrs);
+            if let Some((_, content)) = m.content.take() {
+                let dir = match &path_attr {
+                    Some(p) => child_dir.join(p),
+                    None => child_dir.join(&name),
+                };
+                self.add_module(
+                    child_path,
+                    file,
+                    m.vis.clone(),
+                    m.attrs.clone(),
+                    content,
+                    &dir,
+                    &dir,
+                    line,
+                )?;
+            } else {
+                self.load_module_file(&m, child_path, path_attr, child_dir, path_base, file, line)?;
+            }
+            kept.push(Item::Mod(m));
+        }
+        self.out.modules[index].items = kept;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_module_file(
+        &mut self,
+        decl: &syn::ItemMod,
+        child_path: Vec<String>,
+        path_attr: Option<String>,
+        child_dir: &Path,
+        path_base: &Path,
+        declaring_file: &Path,
+        line: usize,
+    ) -> Result<(), DocsError> {
+        let name = decl.ident.to_string();
+        let column = decl.ident.span().start().column + 1;
+        let problem = |message: String| Problem {
+            file: declaring_file.to_path_buf(),
+            line,
+            column,
+            message,
+        };
+        // Where the file is, and where its own `mod x;` children live.
+        let (file, its_child_dir) = match path_attr {
+            Some(p) => {
+                let f = path_base.join(p);
+                let dir = f.parent().unwrap_or(path_base).to_path_buf();
+                (f, dir)
+            }
+            None => {
+                let flat = child_dir.join(format!("{name}.rs"));
+                let nested = child_dir.join(&name).join("mod.rs");
+                if flat.is_file() {
+                    (flat, child_dir.join(&name))
+                } else if nested.is_file() {
+                    (nested, child_dir.join(&name))
+                } else {
+                    self.out.problems.push(problem(format!(
+                        "file not found for module `{name}`: looked for {} and {}",
+                        flat.display(),
+                        nested.display()
+                    )));
+                    return Ok(());
+                }
+            }
+        };
+        let canonical = match file.canonicalize() {
+            Ok(c) => c,
+            Err(e) => {
+                self.out.problems.push(problem(format!(
+                    "cannot open module `{name}` at {}: {e}",
+                    file.display()
+                )));
+                return Ok(());
+            }
+        };
+        if !paths::is_under_roots(&canonical, self.roots) {
+            self.out.problems.push(problem(format!(
+                "module `{name}` points at {}, outside the workspace roots; skipped",
+                canonical.display()
+            )));
+            return Ok(());
+        }
+        if let Some(start) = self.stack.iter().position(|f| *f == canonical) {
+            let chain: Vec<String> = self.stack[start..]
+                .iter()
+                .chain(std::iter::once(&canonical))
+                .map(|f| f.display().to_string())
+                .collect();
+            self.out.problems.push(problem(format!(
+                "module cycle via #[path]: {}; module `{name}` skipped",
+                chain.join(" -> ")
+            )));
+            return Ok(());
+        }
+        let source = match std::fs::read_to_string(&canonical) {
+            Ok(s) => s,
+            Err(e) => {
+                self.out
+                    .problems
+                    .push(problem(format!("cannot read {}: {e}", canonical.display())));
+                return Ok(());
+            }
+        };
+        self.out.files.push(canonical.clone());
+        if !(self.on_file)(self.out.files.len(), &canonical) {
+            return Err(DocsError::Cancelled);
+        }
+        if let Some(line) = too_deep(&source) {
+            self.out.problems.push(Problem {
+                file: canonical.clone(),
+                line,
+                column: 1,
+                message: format!(
+                    "brackets nest deeper than {MAX_NESTING}; module `{name}` skipped"
+                ),
+            });
+            return Ok(());
+        }
+        let parsed = match syn::parse_file(&source) {
+            Ok(f) => f,
+            Err(e) => {
+                let (line, column) = position(&e);
+                self.out.problems.push(Problem {
+                    file: canonical.clone(),
+                    line,
+                    column,
+                    message: format!("does not parse: {e}; module `{name}` skipped"),
+                });
+                return Ok(());
+            }
+        };
+        let mut attrs = decl.attrs.clone();
+        attrs.extend(parsed.attrs);
+        let base = canonical.parent().unwrap_or(Path::new(".")).to_path_buf();
+        self.stack.push(canonical.clone());
+        let result = self.add_module(
+            child_path,
+            &canonical,
+            decl.vis.clone(),
+            attrs,
+            parsed.items,
+            &its_child_dir,
+            &base,
+            line,
+        );
+        self.stack.pop();
+        result
+    }
+}
+
+/// Deepest bracket nesting parsed: syn parses recursively, so a hostile
+/// file must not be able to exhaust the stack. Real code stays far below.
+pub const MAX_NESTING: usize = 256;
+
+/// The line where brackets first nest deeper than [`MAX_NESTING`], if they
+/// do. Brackets in strings and comments count too, which can only make the
+/// check stricter.
+fn too_deep(source: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for b in source.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// How deep item macros inside item macros are opened.
+const MAX_MACRO_DEPTH: usize = 8;
+
+/// Replaces a brace-delimited item-position macro call whose body parses as
+/// items (`cfg_rt! { pub mod runtime; }`, tokio's and many crates' way of
+/// gating modules on features) by those items, as most such macros emit their
+/// input unchanged. Other macro calls are kept as they are.
+fn expand_item_macros(items: Vec<Item>, depth: usize) -> Vec<Item> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Item::Macro(m)
+                if depth < MAX_MACRO_DEPTH
+                    && m.ident.is_none()
+                    && !m.mac.path.is_ident("macro_rules")
+                    && matches!(m.mac.delimiter, syn::MacroDelimiter::Brace(_))
+                    && attrs::cfg_enabled(&m.attrs) =>
+            {
+                match syn::parse2::<syn::File>(m.mac.tokens.clone()) {
+                    Ok(file) if !file.items.is_empty() => {
+                        out.extend(expand_item_macros(file.items, depth + 1));
+                    }
+                    _ => out.push(Item::Macro(m)),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// 1-based line and column of a parse error.
+fn position(e: &syn::Error) -> (usize, usize) {
+    let start = e.span().start();
+    (start.line.max(1), start.column + 1)
+}
+
+/// The outer attributes of any item.
+pub fn item_attrs(item: &Item) -> &[Attribute] {
+    match item {
+        Item::Const(i) => &i.attrs,
+        Item::Enum(i) => &i.attrs,
+        Item::ExternCrate(i) => &i.attrs,
+        Item::Fn(i) => &i.attrs,
+        Item::ForeignMod(i) => &i.attrs,
+        Item::Impl(i) => &i.attrs,
+        Item::Macro(i) => &i.attrs,
+        Item::Mod(i) => &i.attrs,
+        Item::Static(i) => &i.attrs,
+        Item::Struct(i) => &i.attrs,
+        Item::Trait(i) => &i.attrs,
+        Item::TraitAlias(i) => &i.attrs,
+        Item::Type(i) => &i.attrs,
+        Item::Union(i) => &i.attrs,
+        Item::Use(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+impl std::fmt::Debug for SourceModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceModule")
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .field("items", &self.items.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Walk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walk")
+            .field("modules", &self.modules)
+            .field("files", &self.files)
+            .field("problems", &self.problems)
+            .finish()
+    }
+}

@@ -1,0 +1,688 @@
+//! MCP adapters of the `docs` toolset: `generate_docs`, `generate_api_spec`,
+//! `generate_diagram`. They validate arguments, run the domain in
+//! `crate::docs` on a blocking thread (parsing and file IO), forward
+//! per-file progress when the client sent a `progressToken`, and shape the
+//! results.
+
+use std::path::Path;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SmartServer;
+use super::error::ToolError;
+use crate::docs::api::{self, Endpoint, OpenApiVersion, SpecFormat};
+use crate::docs::diagram::{self, Component, Connection, Interaction};
+use crate::docs::tools_ref::{self, ToolDoc};
+use crate::docs::{self, DocsError, ItemKind};
+
+/// Arguments of `generate_docs`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDocsArgs {
+    /// Crate directory (with Cargo.toml), a `src/` directory, or one `.rs`
+    /// file, under the workspace roots. A relative path is taken from the
+    /// first root.
+    pub path: String,
+    /// Directory (under the roots; created if missing) to write one Markdown
+    /// file per module plus `index.md` into; only files a previous
+    /// generate_docs run wrote are replaced. Without it the Markdown is
+    /// returned in `pages`, about 40,000 characters per call.
+    #[serde(default)]
+    pub output_dir: Option<String>,
+    /// Document private and `#[doc(hidden)]` items too. Default false: the
+    /// public API only (coverage always counts public items).
+    #[serde(default)]
+    pub include_private: bool,
+    /// Return `items`: every documented item as `{kind, path, documented}`,
+    /// 400 per call.
+    #[serde(default)]
+    pub list_items: bool,
+    /// `next_cursor` from the previous call, to get the next pages/items.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Number of documented items per kind.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct ItemCounts {
+    /// Modules, the crate root included.
+    pub module: usize,
+    /// Structs.
+    #[serde(rename = "struct")]
+    pub struct_: usize,
+    /// Enums.
+    #[serde(rename = "enum")]
+    pub enum_: usize,
+    /// Unions.
+    pub union: usize,
+    /// Traits.
+    #[serde(rename = "trait")]
+    pub trait_: usize,
+    /// Functions (free and foreign).
+    pub function: usize,
+    /// Constants.
+    pub constant: usize,
+    /// Statics.
+    #[serde(rename = "static")]
+    pub static_: usize,
+    /// Type aliases.
+    pub type_alias: usize,
+    /// `#[macro_export]` macros (and, with `include_private`, local ones).
+    #[serde(rename = "macro")]
+    pub macro_: usize,
+}
+
+/// A file or declaration that could not be used; the rest was documented.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProblemOut {
+    /// File concerned.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One chunk of Markdown.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PageOut {
+    /// File name the page has when written (`index.md`, `<crate>.<module>.md`).
+    pub name: String,
+    /// Part number of that file (large pages are split), from 1.
+    pub part: usize,
+    /// Number of parts of that file.
+    pub parts: usize,
+    /// The Markdown.
+    pub content: String,
+}
+
+/// One item in `items`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ItemOut {
+    /// `module`, `struct`, `enum`, `union`, `trait`, `function`, `constant`,
+    /// `static`, `type_alias` or `macro`.
+    pub kind: String,
+    /// Path as users name it: `crate::a::Item`.
+    pub path: String,
+    /// Has a doc comment.
+    pub documented: bool,
+    /// Part of the public API (false only with `include_private`).
+    pub public: bool,
+}
+
+/// Result of `generate_docs`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GenerateDocsOutput {
+    /// Crate name.
+    pub crate_name: String,
+    /// The crate root file the analysis started at.
+    pub root_file: String,
+    /// Source files read.
+    pub files_read: usize,
+    /// Documented items per kind.
+    pub item_counts: ItemCounts,
+    /// Public items (modules included).
+    pub public_items: usize,
+    /// Public items with a doc comment.
+    pub documented_public_items: usize,
+    /// documented_public_items / public_items, in percent (one decimal).
+    pub documented_percent: f64,
+    /// Undocumented public items as `kind path` (first 200; index.md has up to 500).
+    pub undocumented: Vec<String>,
+    /// How many public items are undocumented.
+    pub undocumented_total: usize,
+    /// Files that did not parse, missing module files, `#[path]` cycles.
+    pub problems: Vec<ProblemOut>,
+    /// Markdown files written (with `output_dir`).
+    pub files_written: Vec<String>,
+    /// Markdown of this call (without `output_dir`).
+    pub pages: Vec<PageOut>,
+    /// Markdown chunks in total (without `output_dir`).
+    pub total_pages: usize,
+    /// Items of this call (with `list_items`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemOut>>,
+    /// Items in total (with `list_items`).
+    pub total_items: usize,
+    /// Pass as `cursor` to get the next pages and items; absent when done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Maps a domain error to the argument at fault.
+fn docs_error(e: DocsError, output_dir: Option<&str>) -> ToolError {
+    let message = e.to_string();
+    match &e {
+        DocsError::OutsideRoots { path, .. } | DocsError::NotFound(path) => {
+            if Some(path.as_str()) == output_dir {
+                ToolError::invalid("output_dir", message)
+            } else {
+                ToolError::invalid("path", message)
+            }
+        }
+        DocsError::NotACrate { reason, .. } if reason.starts_with("output_dir") => {
+            ToolError::invalid("output_dir", message)
+        }
+        DocsError::NotACrate { .. } | DocsError::RootUnparsable { .. } => {
+            ToolError::invalid("path", message)
+        }
+        DocsError::WouldOverwrite(_) => ToolError::invalid("output_dir", message),
+        DocsError::NoSuchModule(_) => ToolError::invalid("module", message),
+        DocsError::BadCursor(_) => ToolError::invalid("cursor", message),
+        DocsError::Cancelled => ToolError::failed("cancelled by the client"),
+        DocsError::Io { .. } => ToolError::failed(message),
+    }
+}
+
+/// Runs `work` on its own thread, forwarding per-file progress to the
+/// client when it asked for it and stopping when the request is cancelled.
+async fn with_progress<T: Send + 'static>(
+    ctx: &RequestContext<RoleServer>,
+    what: &'static str,
+    work: impl FnOnce(&mut docs::Progress<'_>) -> Result<T, DocsError> + Send + 'static,
+) -> Result<T, DocsError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let ct = ctx.ct.clone();
+    // A dedicated thread with a large stack rather than spawn_blocking: syn
+    // parses recursively, and source files are client-controlled input.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("docs-worker".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let mut on_file = |n: usize, file: &Path| {
+                if ct.is_cancelled() {
+                    return false;
+                }
+                let _ = tx.send((n, file.display().to_string()));
+                true
+            };
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut on_file)));
+            let _ = done_tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(DocsError::io("(docs worker thread)", e));
+    }
+    match ctx.meta.get_progress_token() {
+        Some(token) => {
+            while let Some((n, file)) = rx.recv().await {
+                let note = ProgressNotificationParam::new(token.clone(), n as f64)
+                    .with_message(format!("{what}: parsed {file}"));
+                if let Err(e) = ctx.peer.notify_progress(note).await {
+                    tracing::debug!("progress notification not sent: {e}");
+                }
+            }
+        }
+        None => drop(rx),
+    }
+    match done_rx.await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => Err(DocsError::io(
+            "(docs worker)",
+            std::io::Error::other("the analysis failed unexpectedly; see the server log"),
+        )),
+        Err(_) => Err(DocsError::io(
+            "(docs worker)",
+            std::io::Error::other("worker ended without a result"),
+        )),
+    }
+}
+
+/// Stack of the analysis thread: deep enough for syn on nesting up to the
+/// walker's bracket-depth limit.
+const WORKER_STACK: usize = 64 * 1024 * 1024;
+
+/// What `generate_api_spec` documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecSource {
+    /// The `endpoints` given in this call. The default.
+    #[default]
+    Endpoints,
+    /// This MCP server's own tools (names, descriptions, input and output
+    /// JSON Schemas) as a Markdown reference.
+    McpTools,
+}
+
+/// Arguments of `generate_api_spec`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateApiSpecArgs {
+    /// `endpoints` (default): build an OpenAPI document from `endpoints`;
+    /// `mcp_tools`: document this server's own tools as Markdown (the other
+    /// fields are then not used).
+    #[serde(default)]
+    pub source: SpecSource,
+    /// API title (required with `endpoints`).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// API version, e.g. `1.0.0` (required with `endpoints`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The endpoints: `{path: "/players/{id}", method: "get", summary?,
+    /// description?, parameters?: [{name, in, type, required?, description?}],
+    /// request_body?: {content_type, schema}, responses?: {"200":
+    /// {description, schema?}}}`. Path parameters in braces are declared
+    /// automatically.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// `3.1` (default) or `3.0`.
+    #[serde(default)]
+    pub openapi_version: OpenApiVersion,
+    /// `json` (default) or `yaml`.
+    #[serde(default)]
+    pub format: SpecFormat,
+}
+
+/// Result of `generate_api_spec`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GenerateApiSpecOutput {
+    /// `endpoints` or `mcp_tools`.
+    pub source: String,
+    /// The OpenAPI document in the requested format (empty for `mcp_tools`).
+    pub spec: String,
+    /// `json` or `yaml`.
+    pub format: String,
+    /// `3.1.0` or `3.0.3` (empty for `mcp_tools`).
+    pub openapi_version: String,
+    /// Markdown reference: the API's endpoints, or this server's tools.
+    pub markdown: String,
+    /// Endpoints or tools documented.
+    pub count: usize,
+    /// Path parameters that were declared automatically, as `METHOD /path: name`.
+    pub declared_path_parameters: Vec<String>,
+}
+
+/// Which diagram `generate_diagram` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagramKind {
+    /// Flowchart of `components` (shape by type) and `connections`.
+    Architecture,
+    /// sequenceDiagram of `interactions` between `participants`.
+    Sequence,
+    /// Flowchart of the modules of the crate at `path` and their `use crate::..` dependencies.
+    ModuleGraph,
+    /// classDiagram of the structs, enums and traits of the crate at `path`
+    /// (only `module` and its submodules when given).
+    TypeGraph,
+}
+
+impl DiagramKind {
+    fn name(self) -> &'static str {
+        match self {
+            DiagramKind::Architecture => "architecture",
+            DiagramKind::Sequence => "sequence",
+            DiagramKind::ModuleGraph => "module_graph",
+            DiagramKind::TypeGraph => "type_graph",
+        }
+    }
+}
+
+/// Arguments of `generate_diagram`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDiagramArgs {
+    /// architecture, sequence, module_graph or type_graph.
+    pub kind: DiagramKind,
+    /// architecture: the boxes, `{id, name, type: service|database|queue|cache|external}`.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// architecture: arrows `{from, to, label?}` between component ids.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+    /// sequence: participant names in display order; when omitted, taken
+    /// from the interactions in order of appearance.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// sequence: messages `{from, to, message, kind?: sync|async|reply}`.
+    #[serde(default)]
+    pub interactions: Vec<Interaction>,
+    /// module_graph, type_graph: crate directory, `src/` directory or `.rs`
+    /// file under the workspace roots.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// type_graph: only this module and its submodules (`docs::model` or
+    /// `crate::docs::model`).
+    #[serde(default)]
+    pub module: Option<String>,
+}
+
+/// Result of `generate_diagram`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GenerateDiagramOutput {
+    /// The kind drawn.
+    pub kind: String,
+    /// Mermaid source.
+    pub mermaid: String,
+    /// The same in a ```mermaid fence, ready to paste into Markdown.
+    pub markdown: String,
+    /// Nodes, participants or classes drawn.
+    pub nodes: usize,
+    /// Edges, messages or relations drawn.
+    pub edges: usize,
+    /// The code graph was larger than the limit (150 classes) and was cut.
+    pub truncated: bool,
+}
+
+fn only_for(args: &GenerateDiagramArgs) -> Result<(), ToolError> {
+    let k = args.kind;
+    let checks: [(&str, bool, &[DiagramKind]); 6] = [
+        (
+            "components",
+            !args.components.is_empty(),
+            &[DiagramKind::Architecture],
+        ),
+        (
+            "connections",
+            !args.connections.is_empty(),
+            &[DiagramKind::Architecture],
+        ),
+        (
+            "participants",
+            !args.participants.is_empty(),
+            &[DiagramKind::Sequence],
+        ),
+        (
+            "interactions",
+            !args.interactions.is_empty(),
+            &[DiagramKind::Sequence],
+        ),
+        (
+            "path",
+            args.path.is_some(),
+            &[DiagramKind::ModuleGraph, DiagramKind::TypeGraph],
+        ),
+        ("module", args.module.is_some(), &[DiagramKind::TypeGraph]),
+    ];
+    for (field, given, kinds) in checks {
+        if given && !kinds.contains(&k) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(ToolError::invalid(
+                field,
+                format!(
+                    "is only used by kind {}, not {}",
+                    names.join(" and "),
+                    k.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[tool_router(router = docs_router, vis = "pub(crate)")]
+impl SmartServer {
+    /// Documents a Rust crate from source (parsed with syn, nothing is
+    /// compiled): follows `mod` declarations from lib.rs/main.rs like the
+    /// compiler, records modules, structs, enums, unions, traits, functions,
+    /// consts, statics, type aliases, exported macros, impls and re-exports
+    /// with signature, docs, deprecation and doc examples. Writes one Markdown
+    /// file per module plus index.md to `output_dir`, or returns the Markdown
+    /// in pages. Reports item counts, doc coverage of the public API and the
+    /// undocumented public items. Files that do not parse are reported with
+    /// file:line:column and skipped. Sends progress per parsed file when the
+    /// request has a progressToken.
+    #[tool(
+        name = "generate_docs",
+        annotations(
+            title = "Generate Rust API docs",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn generate_docs(
+        &self,
+        Parameters(args): Parameters<GenerateDocsArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<GenerateDocsOutput>, ToolError> {
+        if args.path.trim().is_empty() {
+            return Err(ToolError::invalid(
+                "path",
+                "give a crate directory, a src/ directory or a .rs file",
+            ));
+        }
+        if let Some(d) = &args.output_dir
+            && d.trim().is_empty()
+        {
+            return Err(ToolError::invalid(
+                "output_dir",
+                "give a directory under the workspace roots, or omit it to get the Markdown back",
+            ));
+        }
+        let output_dir = args.output_dir.clone();
+        let req = docs::DocsRequest {
+            path: args.path,
+            output_dir: args.output_dir,
+            include_private: args.include_private,
+            list_items: args.list_items,
+            cursor: args.cursor,
+        };
+        let roots = self.app.config.roots.clone();
+        let run = with_progress(&ctx, "generate_docs", move |on_file| {
+            docs::generate_docs(&req, &roots, on_file)
+        })
+        .await
+        .map_err(|e| docs_error(e, output_dir.as_deref()))?;
+        let mut counts = ItemCounts::default();
+        for (kind, n) in &run.stats.counts {
+            match kind {
+                ItemKind::Module => counts.module = *n,
+                ItemKind::Struct => counts.struct_ = *n,
+                ItemKind::Enum => counts.enum_ = *n,
+                ItemKind::Union => counts.union = *n,
+                ItemKind::Trait => counts.trait_ = *n,
+                ItemKind::Function => counts.function = *n,
+                ItemKind::Constant => counts.constant = *n,
+                ItemKind::Static => counts.static_ = *n,
+                ItemKind::TypeAlias => counts.type_alias = *n,
+                ItemKind::Macro => counts.macro_ = *n,
+                ItemKind::Impl | ItemKind::Reexport => {}
+            }
+        }
+        Ok(Json(GenerateDocsOutput {
+            crate_name: run.crate_name,
+            root_file: run.root_file.display().to_string(),
+            files_read: run.files_read,
+            item_counts: counts,
+            public_items: run.stats.public_items,
+            documented_public_items: run.stats.documented_public,
+            documented_percent: run.stats.documented_percent(),
+            undocumented_total: run.stats.undocumented.len(),
+            undocumented: run
+                .stats
+                .undocumented
+                .iter()
+                .take(docs::generate::UNDOCUMENTED_LISTED)
+                .map(|(k, p)| format!("{} {p}", k.name()))
+                .collect(),
+            problems: run
+                .problems
+                .into_iter()
+                .map(|p| ProblemOut {
+                    file: p.file.display().to_string(),
+                    line: p.line,
+                    column: p.column,
+                    message: p.message,
+                })
+                .collect(),
+            files_written: run
+                .files_written
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            pages: run
+                .pages
+                .into_iter()
+                .map(|p| PageOut {
+                    name: p.name,
+                    part: p.part,
+                    parts: p.parts,
+                    content: p.content,
+                })
+                .collect(),
+            total_pages: run.total_pages,
+            items: run.items.map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| ItemOut {
+                        kind: i.kind.to_string(),
+                        path: i.path,
+                        documented: i.documented,
+                        public: i.public,
+                    })
+                    .collect()
+            }),
+            total_items: run.total_items,
+            next_cursor: run.next_cursor,
+        }))
+    }
+
+    /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown
+    /// API reference from a list of endpoints. Path parameters in {braces}
+    /// are declared automatically; duplicate or conflicting endpoints,
+    /// malformed paths and bad parameters are errors naming the endpoint.
+    /// With source "mcp_tools" it instead documents this server's own tools
+    /// (names, descriptions, input and output JSON Schemas) as Markdown.
+    #[tool(
+        name = "generate_api_spec",
+        annotations(
+            title = "Generate OpenAPI spec",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn generate_api_spec(
+        &self,
+        Parameters(args): Parameters<GenerateApiSpecArgs>,
+    ) -> Result<Json<GenerateApiSpecOutput>, ToolError> {
+        if args.source == SpecSource::McpTools {
+            let tools: Vec<ToolDoc> = self
+                .tools()
+                .into_iter()
+                .map(|t| ToolDoc {
+                    name: t.name.to_string(),
+                    title: t
+                        .title
+                        .clone()
+                        .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone())),
+                    description: t.description.as_deref().unwrap_or("").to_string(),
+                    input_schema: serde_json::Value::Object((*t.input_schema).clone()),
+                    output_schema: t
+                        .output_schema
+                        .as_ref()
+                        .map(|o| serde_json::Value::Object((**o).clone())),
+                    read_only: t.annotations.as_ref().and_then(|a| a.read_only_hint),
+                    destructive: t.annotations.as_ref().and_then(|a| a.destructive_hint),
+                })
+                .collect();
+            return Ok(Json(GenerateApiSpecOutput {
+                source: "mcp_tools".into(),
+                spec: String::new(),
+                format: "markdown".into(),
+                openapi_version: String::new(),
+                markdown: tools_ref::markdown(env!("CARGO_PKG_NAME"), &tools),
+                count: tools.len(),
+                declared_path_parameters: Vec::new(),
+            }));
+        }
+        let title = args
+            .title
+            .ok_or_else(|| ToolError::invalid("title", "required: the API title"))?;
+        let version = args.version.ok_or_else(|| {
+            ToolError::invalid("version", "required: the API version, e.g. 1.0.0")
+        })?;
+        let spec = api::build(
+            &title,
+            &version,
+            &args.endpoints,
+            args.openapi_version,
+            args.format,
+        )
+        .map_err(|e| ToolError::invalid(e.field, e.message))?;
+        Ok(Json(GenerateApiSpecOutput {
+            source: "endpoints".into(),
+            format: match args.format {
+                SpecFormat::Json => "json".into(),
+                SpecFormat::Yaml => "yaml".into(),
+            },
+            openapi_version: spec.document["openapi"].as_str().unwrap_or("").to_string(),
+            spec: spec.text,
+            markdown: spec.markdown,
+            count: args.endpoints.len(),
+            declared_path_parameters: spec.declared_path_parameters,
+        }))
+    }
+
+    /// Draws a Mermaid diagram. kind "architecture": components
+    /// [{id, name, type: service|database|queue|cache|external}] and
+    /// connections [{from, to, label?}] as a flowchart, shapes by type.
+    /// kind "sequence": interactions [{from, to, message, kind?:
+    /// sync|async|reply}] (participants optional) as a sequenceDiagram.
+    /// kind "module_graph": the modules of the Rust crate at `path` and their
+    /// `use crate::...` dependencies. kind "type_graph": classDiagram of the
+    /// crate's structs/enums/traits (optionally one `module`) with fields,
+    /// methods, trait impls and field-type associations. Any text is escaped,
+    /// so every diagram parses.
+    #[tool(
+        name = "generate_diagram",
+        annotations(
+            title = "Generate Mermaid diagram",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn generate_diagram(
+        &self,
+        Parameters(args): Parameters<GenerateDiagramArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<GenerateDiagramOutput>, ToolError> {
+        only_for(&args)?;
+        let kind = args.kind;
+        let d = match kind {
+            DiagramKind::Architecture => diagram::architecture(&args.components, &args.connections)
+                .map_err(|e| ToolError::invalid(e.field, e.message))?,
+            DiagramKind::Sequence => {
+                let participants =
+                    (!args.participants.is_empty()).then_some(args.participants.as_slice());
+                diagram::sequence(participants, &args.interactions)
+                    .map_err(|e| ToolError::invalid(e.field, e.message))?
+            }
+            DiagramKind::ModuleGraph | DiagramKind::TypeGraph => {
+                let path = args
+                    .path
+                    .filter(|p| !p.trim().is_empty())
+                    .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
+                let roots = self.app.config.roots.clone();
+                let module = args.module;
+                with_progress(&ctx, "generate_diagram", move |on_file| {
+                    let docs = docs::generate::analyze(&path, &roots, on_file)?;
+                    match kind {
+                        DiagramKind::ModuleGraph => Ok(diagram::module_graph(&docs)),
+                        _ => diagram::type_graph(&docs, module.as_deref()),
+                    }
+                })
+                .await
+                .map_err(|e| docs_error(e, None))?
+            }
+        };
+        Ok(Json(GenerateDiagramOutput {
+            kind: kind.name().into(),
+            markdown: format!("```mermaid\n{}```\n", d.mermaid),
+            mermaid: d.mermaid,
+            nodes: d.nodes,
+            edges: d.edges,
+            truncated: d.truncated,
+        }))
+    }
+}
