@@ -99,10 +99,12 @@ impl EventBus {
             Ok(()) => {}
             Err(TrySendError::Full(cmd)) => {
                 let sender = self.sender.clone();
-                tokio::task::spawn_blocking(move || sender.send(cmd))
+                let sent = tokio::task::spawn_blocking(move || sender.send(cmd).is_ok())
                     .await
-                    .map_err(|e| EventsError::Stopped(e.to_string()))?
-                    .map_err(|_| EventsError::Stopped("writer thread ended".into()))?;
+                    .map_err(|e| EventsError::Stopped(e.to_string()))?;
+                if !sent {
+                    return Err(EventsError::Stopped("writer thread ended".into()));
+                }
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(EventsError::Stopped("writer thread ended".into()));
