@@ -30,6 +30,10 @@ use crate::store::Store;
 /// Commands that may wait for the writer; a full queue makes
 /// fire-and-forget publishes fail fast instead of blocking their caller.
 pub const QUEUE_CAPACITY: usize = 65_536;
+/// Page cache of the writer connection, KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// How often WAL frames are checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Longest long-poll wait.
 pub const MAX_WAIT_MS: u64 = 30_000;
 
@@ -48,6 +52,12 @@ impl EventBus {
     /// Starts the writer and watcher threads over an opened (migrated) store.
     pub fn open(store: &Store, config: EventsConfig) -> Result<Arc<EventBus>, EventsError> {
         let writer_conn = store.connect()?;
+        // A larger page cache keeps the (topic, seq) index pages of busy
+        // topics in memory across a group instead of spilling them to the
+        // WAL; checkpoints run on their own thread, not on the publish path.
+        writer_conn.execute_batch(&format!(
+            "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+        ))?;
         if config.fsync == FsyncMode::Always {
             // In WAL mode FULL syncs the log at every commit: with the
             // writer's grouping that is one fsync per group of publishes.
@@ -62,6 +72,12 @@ impl EventBus {
             .name("events-writer".into())
             .spawn(move || writer::run(writer_conn, rx, retention, s))
             .map_err(|e| EventsError::Stopped(e.to_string()))?;
+        let checkpoint_conn = store.connect()?;
+        let s = signal.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("events-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, s))
+            .map_err(|e| EventsError::Stopped(e.to_string()))?;
         let s = signal.clone();
         let watcher = std::thread::Builder::new()
             .name("events-watch".into())
@@ -72,7 +88,7 @@ impl EventBus {
             readers: Mutex::new(Vec::new()),
             store_path: store.path().to_path_buf(),
             signal,
-            threads: Mutex::new(vec![writer, watcher]),
+            threads: Mutex::new(vec![writer, watcher, checkpointer]),
             config,
         }))
     }
@@ -275,7 +291,20 @@ impl Drop for EventBus {
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default();
         for t in threads {
+            t.thread().unpark();
             let _ = t.join();
+        }
+    }
+}
+
+/// Copies committed WAL frames into the database file every
+/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or readers), so the
+/// writer's commits stay appends to the log.
+fn checkpoint_loop(conn: Connection, signal: Arc<Signal>) {
+    while !signal.stopped() {
+        std::thread::park_timeout(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!("events checkpoint: {e}");
         }
     }
 }

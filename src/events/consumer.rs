@@ -324,11 +324,16 @@ pub fn poll(
             drop.execute(params![c.key, seq])?;
             out.dead_lettered += 1;
         }
-        conn.prepare_cached(
-            "UPDATE events_subscriptions
-             SET delivered = delivered + ?2, redelivered = redelivered + ?3 WHERE id = ?1",
-        )?
-        .execute(params![sub_id, out.events.len() as i64, redelivered])?;
+        // An empty poll must write nothing: a commit that changes no page
+        // leaves `data_version` alone, so it does not wake other long-polls
+        // (see watch.rs) into a busy loop.
+        if !out.events.is_empty() {
+            conn.prepare_cached(
+                "UPDATE events_subscriptions
+                 SET delivered = delivered + ?2, redelivered = redelivered + ?3 WHERE id = ?1",
+            )?
+            .execute(params![sub_id, out.events.len() as i64, redelivered])?;
+        }
         if out.dead_lettered > 0 {
             conn.prepare_cached(
                 "UPDATE events_consumers SET dead_lettered = dead_lettered + ?2 WHERE consumer = ?1",
@@ -435,8 +440,10 @@ pub fn ack(conn: &Connection, sub_id: &str, ids: &[Uuid]) -> Result<Acked, Event
             out.not_pending.push(id.to_string());
         }
     }
-    conn.prepare_cached("UPDATE events_subscriptions SET acked = acked + ?2 WHERE id = ?1")?
-        .execute(params![sub_id, out.acked])?;
+    if out.acked > 0 {
+        conn.prepare_cached("UPDATE events_subscriptions SET acked = acked + ?2 WHERE id = ?1")?
+            .execute(params![sub_id, out.acked])?;
+    }
     Ok(out)
 }
 
@@ -461,4 +468,84 @@ pub fn unsubscribe(conn: &Connection, sub_id: &str) -> Result<(), EventsError> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::filter::FilterInput;
+    use crate::events::model::EventInput;
+
+    fn setup() -> (tempfile::TempDir, Connection, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let a = store.connect().unwrap();
+        let b = store.connect().unwrap();
+        (tmp, a, b)
+    }
+
+    fn spec(group: Option<&str>) -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: "t".into(),
+            filter: FilterInput::default().validate().unwrap(),
+            group: group.map(str::to_string),
+            start: Start::Earliest,
+            ack_wait_ms: 30_000,
+            max_deliveries: 5,
+        }
+    }
+
+    fn publish(c: &Connection, priority: &str) {
+        let e = EventInput {
+            topic: "t".into(),
+            event_type: "e".into(),
+            priority: Some(priority.into()),
+            ..Default::default()
+        }
+        .validate("")
+        .unwrap();
+        log::append(c, &[e], now_us(), &Retention::default()).unwrap();
+    }
+
+    fn data_version(c: &Connection) -> i64 {
+        c.query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_empty_poll_writes_nothing_that_would_wake_other_processes() {
+        let (_t, c, watcher) = setup();
+        let sub = subscribe(&c, &spec(None)).unwrap().subscription_id;
+        let before = data_version(&watcher);
+        let p = poll(&c, &sub, 10, now_us(), &Retention::default()).unwrap();
+        assert!(p.events.is_empty());
+        assert_eq!(data_version(&watcher), before);
+        publish(&c, "normal");
+        assert_ne!(data_version(&watcher), before);
+    }
+
+    #[test]
+    fn group_members_never_receive_the_same_event() {
+        let (_t, c, _) = setup();
+        let a = subscribe(&c, &spec(Some("g"))).unwrap().subscription_id;
+        let b = subscribe(&c, &spec(Some("g"))).unwrap();
+        assert!(b.joined_existing_group);
+        for _ in 0..10 {
+            publish(&c, "normal");
+        }
+        let r = Retention::default();
+        let pa = poll(&c, &a, 4, now_us(), &r).unwrap();
+        let pb = poll(&c, &b.subscription_id, 100, now_us(), &r).unwrap();
+        let sa: Vec<i64> = pa.events.iter().map(|d| d.event.sequence).collect();
+        let sb: Vec<i64> = pb.events.iter().map(|d| d.event.sequence).collect();
+        assert_eq!(sa, vec![1, 2, 3, 4]);
+        assert_eq!(sb, vec![5, 6, 7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn unknown_subscription_is_its_own_error() {
+        let (_t, c, _) = setup();
+        let e = poll(&c, "sub_x", 1, now_us(), &Retention::default()).unwrap_err();
+        assert_eq!(e, EventsError::UnknownSubscription("sub_x".into()));
+    }
 }

@@ -88,6 +88,11 @@ impl Signal {
         self.unpark();
     }
 
+    /// Whether [`Signal::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
     fn active(&self) -> bool {
         self.waiters.load(Ordering::SeqCst) > 0 || self.topics.receiver_count() > 0
     }

@@ -220,9 +220,22 @@ fn execute(
     };
     let mut done = Vec::with_capacity(group.len());
     for cmd in group {
-        // A savepoint per command: one failing command must not undo the
-        // others. Publishes are validated before they get here, so only a
-        // store error can fail them.
+        if let Command::Publish { events, reply } = cmd {
+            // Publishes are validated before they get here, so only a store
+            // error can fail one, and that fails the whole group: no
+            // savepoint needed on the hot path.
+            match log::append(&tx, &events, ts, retention) {
+                Ok(a) => done.push(Done::Publish(reply, Ok(a))),
+                Err(e) => {
+                    done.push(Done::Publish(reply, Err(e.clone())));
+                    drop(tx);
+                    return (done, Some(e));
+                }
+            }
+            continue;
+        }
+        // A savepoint per other command: one failing (unknown subscription,
+        // group filter mismatch) must not undo the others.
         let mut sp_failed = None;
         let result = match tx.execute_batch("SAVEPOINT s") {
             Ok(()) => {
