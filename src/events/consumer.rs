@@ -205,15 +205,16 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
     }
     let want_payload = c.filter.needs_payload();
     let sql = if want_payload {
-        "SELECT seq, topic, event_type, source, priority, payload FROM events_log
+        "SELECT seq, topic, event_type, source, priority, event_id, payload FROM events_log
          WHERE seq > ?1 ORDER BY seq LIMIT ?2"
     } else {
-        "SELECT seq, topic, event_type, source, priority, '' FROM events_log
+        "SELECT seq, topic, event_type, source, priority, event_id, '' FROM events_log
          WHERE seq > ?1 ORDER BY seq LIMIT ?2"
     };
     let mut select = conn.prepare_cached(sql)?;
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
     let mut rows = select.query(params![c.cursor, SCAN_LIMIT])?;
     let mut cursor = c.cursor;
@@ -234,9 +235,10 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
         if c.filter.matches_head(head)
             && (!want_payload
                 || c.filter
-                    .matches_payload(r.get_ref(5)?.as_str().unwrap_or_default()))
+                    .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
         {
-            insert.execute(params![c.key, seq, priority])?;
+            let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
+            insert.execute(params![c.key, seq, priority, event_id])?;
             added += 1;
             if buffered + added >= BUFFER_TARGET {
                 break;
@@ -421,19 +423,12 @@ pub struct Acked {
 pub fn ack(conn: &Connection, sub_id: &str, ids: &[Uuid]) -> Result<Acked, EventsError> {
     let c = load(conn, sub_id)?;
     let mut out = Acked::default();
-    let mut find = conn.prepare_cached("SELECT seq FROM events_log WHERE event_id = ?1")?;
     let mut del = conn.prepare_cached(
         "DELETE FROM events_pending
-         WHERE consumer = ?1 AND seq = ?2 AND deliveries > 0 AND member = ?3",
+         WHERE consumer = ?1 AND event_id = ?2 AND deliveries > 0 AND member = ?3",
     )?;
     for id in ids {
-        let seq: Option<i64> = find
-            .query_row([id.as_bytes().as_slice()], |r| r.get(0))
-            .optional()?;
-        let n = match seq {
-            Some(seq) => del.execute(params![c.key, seq, sub_id])?,
-            None => 0,
-        };
+        let n = del.execute(params![c.key, id.as_bytes().as_slice(), sub_id])?;
         if n > 0 {
             out.acked += 1;
         } else {

@@ -75,13 +75,15 @@ pub fn append(
 ) -> Result<Vec<Appended>, EventsError> {
     let mut out = Vec::with_capacity(events.len());
     let mut per_topic: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut seq = last_seq(conn)?;
     {
         let mut insert = conn.prepare_cached(
             "INSERT INTO events_log
-                 (event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (seq, event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us)
+             VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for e in events {
+            seq += 1;
             insert.execute(params![
                 e.event_id.as_bytes().as_slice(),
                 e.topic,
@@ -91,9 +93,9 @@ pub fn append(
                 e.correlation_id,
                 e.payload,
                 e.metadata,
-                ts_us
+                ts_us,
+                seq
             ])?;
-            let seq = conn.last_insert_rowid();
             let entry = per_topic.entry(e.topic.as_str()).or_insert((0, 0));
             entry.0 += 1;
             entry.1 = seq;
@@ -105,6 +107,8 @@ pub fn append(
             });
         }
     }
+    conn.prepare_cached("UPDATE events_stream SET last_seq = ?1 WHERE id = 1")?
+        .execute([seq])?;
     let mut upsert = conn.prepare_cached(
         "INSERT INTO events_topics (topic, stored, published, last_seq, last_ts_us)
          VALUES (?1, ?2, ?2, ?3, ?4)
@@ -216,16 +220,11 @@ pub fn seq_at_time(conn: &Connection, ts_us: i64) -> Result<i64, EventsError> {
 
 /// The newest sequence ever assigned (0 for an empty stream).
 pub fn last_seq(conn: &Connection) -> Result<i64, EventsError> {
-    let from_log: Option<i64> =
-        conn.query_row("SELECT MAX(seq) FROM events_log", [], |r| r.get(0))?;
-    let from_seq: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events_log'",
-            [],
-            |r| r.get(0),
-        )
+    let v: Option<i64> = conn
+        .prepare_cached("SELECT last_seq FROM events_stream WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
-    Ok(from_log.unwrap_or(0).max(from_seq.unwrap_or(0)))
+    Ok(v.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -278,6 +277,16 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stored, 3);
+    }
+
+    #[test]
+    fn sequences_are_never_reused_after_retention_empties_the_log() {
+        let (_t, c) = conn();
+        let r = Retention::default();
+        append(&c, &[ev("a"), ev("a"), ev("b")], 1, &r).unwrap();
+        assert_eq!(trim_by_age(&c, &r).unwrap(), 3, "ancient events age out");
+        let out = append(&c, &[ev("a")], now_us(), &r).unwrap();
+        assert_eq!(out[0].sequence, 4);
     }
 
     #[test]
