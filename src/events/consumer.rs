@@ -268,7 +268,8 @@ pub fn poll(
     let mut out = Polled::default();
     // Expired deliveries out of attempts go to the dead-letter topic first
     // (an index range on visible_us), then the claim reads the priority
-    // index and stops after `max` rows.
+    // index and stops after `max` rows. INDEXED BY pins the plans: without
+    // statistics SQLite picks the primary key and sorts the whole buffer.
     let dead: Vec<(i64, i64)> = conn
         .prepare_cached(
             "SELECT seq, deliveries FROM events_pending
@@ -280,7 +281,7 @@ pub fn poll(
         .collect::<Result<_, _>>()?;
     let claimed: Vec<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT seq, deliveries FROM events_pending
+            "SELECT seq, deliveries FROM events_pending INDEXED BY events_pending_order
              WHERE consumer = ?1 AND visible_us <= ?2 AND deliveries < ?3
              ORDER BY priority DESC, seq LIMIT ?4",
         )?
@@ -424,7 +425,7 @@ pub fn ack(conn: &Connection, sub_id: &str, ids: &[Uuid]) -> Result<Acked, Event
     let c = load(conn, sub_id)?;
     let mut out = Acked::default();
     let mut del = conn.prepare_cached(
-        "DELETE FROM events_pending
+        "DELETE FROM events_pending INDEXED BY events_pending_event
          WHERE consumer = ?1 AND event_id = ?2 AND deliveries > 0 AND member = ?3",
     )?;
     for id in ids {
