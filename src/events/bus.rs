@@ -335,3 +335,62 @@ impl EventSink for EventBus {
         self.publish_nowait(vec![e]).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn app_publish_reaches_the_bus_and_is_stored_before_shutdown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = crate::App::open(Config::new(tmp.path(), vec![])).unwrap();
+        for i in 0..100 {
+            let handed = app.publish(OutboundEvent {
+                topic: "audit".into(),
+                event_type: "audit.record.appended".into(),
+                payload: serde_json::json!({"i": i}),
+                priority: "normal",
+                source: "audit".into(),
+                correlation_id: None,
+            });
+            assert!(handed);
+        }
+        // A bad event from a subsystem is refused, not stored.
+        assert!(!app.publish(OutboundEvent {
+            topic: "bad topic".into(),
+            event_type: "x".into(),
+            payload: serde_json::json!({}),
+            priority: "normal",
+            source: "alerting".into(),
+            correlation_id: None,
+        }));
+        let path = app.store.path().to_path_buf();
+        drop(app); // drains the fire-and-forget queue
+        let conn = Connection::open(path).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM events_log WHERE topic = 'audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn events_toolset_off_means_no_bus() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::new(tmp.path(), vec![]).with_toolsets(vec![crate::Toolset::Audit]);
+        let app = crate::App::open(config).unwrap();
+        assert!(app.events.is_none());
+        assert!(!app.publish(OutboundEvent {
+            topic: "audit".into(),
+            event_type: "x".into(),
+            payload: serde_json::json!({}),
+            priority: "normal",
+            source: "audit".into(),
+            correlation_id: None,
+        }));
+    }
+}

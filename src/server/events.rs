@@ -69,6 +69,7 @@ impl SmartServer {
 /// One event to publish.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct PublishEventArgs {
     /// Concrete dot-separated topic, e.g. `nba.games.1234` (no wildcards).
     pub topic: String,
@@ -156,10 +157,13 @@ pub struct PublishNbaArgs {
     /// Away team code.
     pub away_team: Option<String>,
     /// Home team score (non-negative integer).
+    #[schemars(with = "Option<u64>")]
     pub home_score: Option<Value>,
     /// Away team score (non-negative integer).
+    #[schemars(with = "Option<u64>")]
     pub away_score: Option<Value>,
     /// Period / quarter (non-negative integer).
+    #[schemars(with = "Option<u64>")]
     pub period: Option<Value>,
     /// Winning team code (game_ended).
     pub winner: Option<String>,
@@ -174,6 +178,7 @@ pub struct PublishNbaArgs {
     /// The prediction (any JSON value).
     pub prediction: Option<Value>,
     /// Confidence of the prediction, 0 to 1.
+    #[schemars(with = "Option<f64>")]
     pub confidence: Option<Value>,
     /// Training metrics object, e.g. {"rmse": 4.2}.
     #[schemars(with = "Option<Map<String, Value>>")]
