@@ -837,3 +837,32 @@ fn events_toolset_off_hides_tools_and_resources() {
     let listed = r["result"]["resources"].as_array().map_or(0, Vec::len);
     assert_eq!(listed, 0, "{r}");
 }
+
+#[test]
+fn fsync_always_mode_publishes_and_bad_event_flags_are_startup_errors() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let mut s = Server::start_with_env(&data, &[], &[("SMART_SYSTEMS_EVENTS_FSYNC", "always")]);
+    s.initialize();
+    let p = publish(&mut s, "durable", "e", json!({}));
+    assert_eq!(p["sequence"], 1);
+    assert!(s.close().success());
+    for (flag, value, says) in [
+        ("--events-max-age", "1w", "--events-max-age"),
+        (
+            "--events-retention",
+            "nba..x max_events=1",
+            "--events-retention",
+        ),
+        ("--events-fsync", "sometimes", "sometimes"),
+    ] {
+        let out = std::process::Command::new(common::binary())
+            .args(["--data-dir", data.to_str().unwrap(), flag, value])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}
