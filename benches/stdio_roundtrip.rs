@@ -41,7 +41,10 @@ fn main() {
         r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
     );
     input.read_line(&mut line).expect("initialize response");
-    send(&mut out, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send(
+        &mut out,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
 
     let call = |id: usize| {
         format!(
@@ -59,7 +62,10 @@ fn main() {
         line.clear();
         input.read_line(&mut line).expect("response");
         let elapsed = start.elapsed();
-        assert!(line.contains("structuredContent"), "unexpected response: {line}");
+        assert!(
+            line.contains("structuredContent"),
+            "unexpected response: {line}"
+        );
         if i >= warmup {
             samples.push(elapsed);
         }
@@ -95,7 +101,10 @@ fn main() {
     drop(out);
     let _ = child.wait();
 
-    println!("stdio round trip, server_info, release binary, {} cores", num_cpus());
+    println!(
+        "stdio round trip, server_info, release binary, {} cores",
+        num_cpus()
+    );
     println!(
         "  sequential ({sequential} calls): p50 {:.1} us, p99 {:.1} us, mean {:.1} us",
         us(pct(0.50)),

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, Toolset};
+use crate::events::EventBus;
 use crate::store::{Store, StoreError};
 
 /// An event one subsystem publishes for others (and for subscribed agents).
@@ -45,6 +46,8 @@ pub struct App {
     pub config: Config,
     /// The embedded store.
     pub store: Store,
+    /// The event bus, when the events toolset is enabled.
+    pub events: Option<Arc<EventBus>>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -55,10 +58,22 @@ impl App {
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
+        let events = if config.enabled(Toolset::Events) {
+            let bus =
+                EventBus::open(&store, config.events.clone()).map_err(|e| StoreError::DataDir {
+                    path: store.data_dir().to_path_buf(),
+                    reason: format!("cannot start the event bus: {e}"),
+                })?;
+            Some(bus)
+        } else {
+            None
+        };
+        let event_sink = events.clone().map(|bus| bus as Arc<dyn EventSink>);
         Ok(Arc::new(App {
             config,
             store,
-            event_sink: None,
+            events,
+            event_sink,
             started: Instant::now(),
             started_at: Utc::now(),
         }))

@@ -60,6 +60,8 @@ pub struct Config {
     /// Directories that file-reading and file-writing tools may touch
     /// (absolute, canonical where they exist).
     pub roots: Vec<PathBuf>,
+    /// Event bus durability and retention.
+    pub events: crate::events::EventsConfig,
 }
 
 impl Config {
@@ -69,6 +71,7 @@ impl Config {
             data_dir: data_dir.into(),
             toolsets: Toolset::ALL.to_vec(),
             roots,
+            events: crate::events::EventsConfig::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod docs;
+pub mod events;
 pub mod server;
 pub mod store;
 

@@ -47,6 +47,49 @@ struct Cli {
     /// [default: $RUST_LOG, else info].
     #[arg(long, env = "SMART_SYSTEMS_LOG_LEVEL", value_name = "FILTER")]
     log_level: Option<String>,
+
+    /// When a publish returns: `commit` (once in the store's WAL; survives a
+    /// crash of the server) or `always` (once fsync'd; survives power loss;
+    /// concurrent publishes share an fsync).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_EVENTS_FSYNC",
+        value_enum,
+        default_value = "commit",
+        value_name = "MODE"
+    )]
+    events_fsync: smart_systems_mcp::events::FsyncMode,
+
+    /// Events kept per topic (the oldest are deleted beyond it); 0 = unlimited.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_EVENTS_MAX_EVENTS",
+        default_value_t = smart_systems_mcp::events::retention::DEFAULT_MAX_EVENTS,
+        value_name = "N"
+    )]
+    events_max_events: u64,
+
+    /// Age beyond which events are deleted, per topic (`90s`, `15m`, `12h`,
+    /// `7d`); 0 = unlimited.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_EVENTS_MAX_AGE",
+        default_value = "7d",
+        value_name = "DURATION"
+    )]
+    events_max_age: String,
+
+    /// Retention for the topics a pattern matches, overriding the defaults:
+    /// `PATTERN [max_events=N] [max_age=DURATION]`, e.g.
+    /// `nba.games.> max_events=1000 max_age=1h`; repeat for several (the env
+    /// var takes a ';'-separated list); the first matching rule wins.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_EVENTS_RETENTION",
+        value_delimiter = ';',
+        value_name = "RULE"
+    )]
+    events_retention: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -120,7 +163,41 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         }
         roots
     };
-    Ok(Config::new(data_dir, roots).with_toolsets(cli.toolsets))
+    let mut config = Config::new(data_dir, roots).with_toolsets(cli.toolsets);
+    config.events = events_config(
+        cli.events_fsync,
+        cli.events_max_events,
+        &cli.events_max_age,
+        &cli.events_retention,
+    )?;
+    Ok(config)
+}
+
+fn events_config(
+    fsync: smart_systems_mcp::events::FsyncMode,
+    max_events: u64,
+    max_age: &str,
+    rules: &[String],
+) -> Result<smart_systems_mcp::events::EventsConfig, String> {
+    use smart_systems_mcp::events::retention::{self, Limits, Retention};
+    let max_age =
+        retention::parse_duration(max_age).map_err(|e| format!("--events-max-age: {e}"))?;
+    let rules: Vec<String> = rules
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .cloned()
+        .collect();
+    let rules = retention::parse_rules(&rules).map_err(|e| e.to_string())?;
+    Ok(smart_systems_mcp::events::EventsConfig {
+        fsync,
+        retention: Retention {
+            default: Limits {
+                max_events: Some(max_events),
+                max_age: Some(max_age),
+            },
+            rules,
+        },
+    })
 }
 
 async fn serve(config: Config) -> ExitCode {

@@ -8,15 +8,22 @@
 
 pub mod docs;
 pub mod error;
+pub mod events;
 pub mod system;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
+use rmcp::{ErrorData, ServerHandler, tool_handler};
 
 use crate::app::App;
+use crate::config::Toolset;
 
 pub use error::{ToolError, ToolResult};
 
@@ -25,6 +32,8 @@ pub use error::{ToolError, ToolResult};
 pub struct SmartServer {
     pub(crate) app: Arc<App>,
     tool_router: ToolRouter<SmartServer>,
+    /// This connection's `resources/subscribe` URIs (events toolset).
+    pub(crate) events_push: Arc<events::ResourcePush>,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -40,10 +49,17 @@ impl SmartServer {
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
         let mut tool_router = Self::system_router();
-        if app.config.enabled(crate::config::Toolset::Docs) {
+        if app.config.enabled(Toolset::Docs) {
             tool_router.merge(Self::docs_router());
         }
-        SmartServer { app, tool_router }
+        if app.config.enabled(Toolset::Events) {
+            tool_router.merge(Self::events_router());
+        }
+        SmartServer {
+            app,
+            tool_router,
+            events_push: Arc::default(),
+        }
     }
 
     /// The tools this server exposes, as `tools/list` shows them.
@@ -71,11 +87,77 @@ arguments and answer errors that name the field at fault.";
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // rmcp rejects methods of capabilities not advertised: resources and
+        // their subscriptions exist only with the events toolset.
+        let capabilities = if self.app.config.enabled(Toolset::Events) {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
             ))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.events_list_resources().await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(self.events_resource_templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.events_read_resource(&request.uri)
+            .await
+            .map(Into::into)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.events_listen(context).await
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.events_subscribe(&request.uri, context.peer).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.events_unsubscribe(&request.uri)
     }
 }

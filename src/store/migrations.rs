@@ -32,7 +32,8 @@ pub const CORE: &[Migration] = &[Migration {
 
 /// Every component's migrations, applied in this order. A subsystem adds
 /// one line here pointing at its own list.
-pub const COMPONENTS: &[(&str, &[Migration])] = &[("core", CORE)];
+pub const COMPONENTS: &[(&str, &[Migration])] =
+    &[("core", CORE), ("events", crate::events::MIGRATIONS)];
 
 /// Schema version of each component in a fully migrated store.
 pub fn latest_versions() -> BTreeMap<String, i64> {

@@ -1,0 +1,396 @@
+//! [`EventBus`]: the events subsystem's front door, shared by the MCP tools,
+//! the other subsystems (through [`crate::app::EventSink`]) and benchmarks.
+//!
+//! Writes go to the writer thread (group commit, see [`super::writer`]) and
+//! are awaited on a oneshot; reads (replay, stats, resources) run on a small
+//! pool of reader connections inside `spawn_blocking`. Long-polls wait on
+//! [`super::watch::Signal`], never holding a connection or lock while they
+//! wait.
+
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
+use super::error::EventsError;
+use super::log::Appended;
+use super::model::{EventInput, NewEvent};
+use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
+use super::watch::{self, Signal};
+use super::writer::{self, Command};
+use super::{EventsConfig, FsyncMode};
+use crate::app::{EventSink, OutboundEvent};
+use crate::store::Store;
+
+/// Commands that may wait for the writer; a full queue makes
+/// fire-and-forget publishes fail fast instead of blocking their caller.
+pub const QUEUE_CAPACITY: usize = 65_536;
+/// Page cache of the writer connection, KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// How often WAL frames are checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Longest long-poll wait.
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+/// The event bus of one process.
+#[derive(Debug)]
+pub struct EventBus {
+    sender: SyncSender<Command>,
+    readers: Mutex<Vec<Connection>>,
+    store_path: std::path::PathBuf,
+    signal: Arc<Signal>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    config: EventsConfig,
+}
+
+impl EventBus {
+    /// Starts the writer and watcher threads over an opened (migrated) store.
+    pub fn open(store: &Store, config: EventsConfig) -> Result<Arc<EventBus>, EventsError> {
+        let writer_conn = store.connect()?;
+        // A larger page cache keeps the (topic, seq) index pages of busy
+        // topics in memory across a group instead of spilling them to the
+        // WAL; checkpoints run on their own thread, not on the publish path.
+        writer_conn.execute_batch(&format!(
+            "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+        ))?;
+        if config.fsync == FsyncMode::Always {
+            // In WAL mode FULL syncs the log at every commit: with the
+            // writer's grouping that is one fsync per group of publishes.
+            writer_conn.execute_batch("PRAGMA synchronous = FULL")?;
+        }
+        let watch_conn = store.connect()?;
+        let signal = Arc::new(Signal::new());
+        let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let retention = config.retention.clone();
+        let s = signal.clone();
+        let writer = std::thread::Builder::new()
+            .name("events-writer".into())
+            .spawn(move || writer::run(writer_conn, rx, retention, s))
+            .map_err(|e| EventsError::Stopped(e.to_string()))?;
+        let checkpoint_conn = store.connect()?;
+        let s = signal.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("events-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, s))
+            .map_err(|e| EventsError::Stopped(e.to_string()))?;
+        let s = signal.clone();
+        let watcher = std::thread::Builder::new()
+            .name("events-watch".into())
+            .spawn(move || watch::run(watch_conn, s))
+            .map_err(|e| EventsError::Stopped(e.to_string()))?;
+        Ok(Arc::new(EventBus {
+            sender: tx,
+            readers: Mutex::new(Vec::new()),
+            store_path: store.path().to_path_buf(),
+            signal,
+            threads: Mutex::new(vec![writer, watcher, checkpointer]),
+            config,
+        }))
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &EventsConfig {
+        &self.config
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), EventsError> {
+        self.sender
+            .send(cmd)
+            .map_err(|_| EventsError::Stopped("writer thread ended".into()))
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, EventsError>>) -> Command,
+    ) -> Result<T, EventsError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = make(tx);
+        // The queue is large; when it is full, wait for room off the runtime.
+        match self.sender.try_send(cmd) {
+            Ok(()) => {}
+            Err(TrySendError::Full(cmd)) => {
+                let sender = self.sender.clone();
+                let sent = tokio::task::spawn_blocking(move || sender.send(cmd).is_ok())
+                    .await
+                    .map_err(|e| EventsError::Stopped(e.to_string()))?;
+                if !sent {
+                    return Err(EventsError::Stopped("writer thread ended".into()));
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(EventsError::Stopped("writer thread ended".into()));
+            }
+        }
+        rx.await
+            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+    }
+
+    /// Publishes validated events in one transaction; returns their places.
+    pub async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
+        self.call(|reply| Command::Publish {
+            events,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// As [`EventBus::publish`], blocking the calling (non-async) thread.
+    pub fn publish_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Publish {
+            events,
+            reply: Some(tx),
+        })?;
+        rx.blocking_recv()
+            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+    }
+
+    /// Queues events without waiting; fails at once when the queue is full.
+    pub fn publish_nowait(&self, events: Vec<NewEvent>) -> Result<(), EventsError> {
+        match self.sender.try_send(Command::Publish {
+            events,
+            reply: None,
+        }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(EventsError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(EventsError::Stopped("writer thread ended".into()))
+            }
+        }
+    }
+
+    /// Creates a durable subscription.
+    pub async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscribed, EventsError> {
+        self.call(|reply| Command::Subscribe { spec, reply }).await
+    }
+
+    /// Delivers up to `max` events; with `wait` > 0, waits (up to `wait`) for
+    /// the first one to arrive, from this process or another.
+    pub async fn poll(
+        &self,
+        subscription_id: &str,
+        max: i64,
+        wait: Duration,
+    ) -> Result<Polled, EventsError> {
+        let deadline = Instant::now() + wait;
+        let _waiter = (!wait.is_zero()).then(|| self.signal.waiter());
+        loop {
+            // Register interest before looking, so a publish between the
+            // look and the wait is not missed.
+            let notified = self.signal.notify().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let id = subscription_id.to_string();
+            let polled = self
+                .call(|reply| Command::Poll {
+                    subscription_id: id,
+                    max,
+                    reply,
+                })
+                .await?;
+            let now = Instant::now();
+            if !polled.events.is_empty() || now >= deadline {
+                return Ok(polled);
+            }
+            let mut until = deadline;
+            if let Some(next) = polled.next_redelivery_us {
+                let in_us = (next - super::model::now_us()).max(0) as u64;
+                until = until.min(now + Duration::from_micros(in_us));
+            }
+            // The watcher also wakes us for commits by other processes.
+            let _ = tokio::time::timeout_at(until.into(), notified).await;
+        }
+    }
+
+    /// Acknowledges deliveries.
+    pub async fn ack(&self, subscription_id: &str, ids: Vec<Uuid>) -> Result<Acked, EventsError> {
+        let subscription_id = subscription_id.to_string();
+        self.call(|reply| Command::Ack {
+            subscription_id,
+            ids,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a subscription.
+    pub async fn unsubscribe(&self, subscription_id: &str) -> Result<(), EventsError> {
+        let subscription_id = subscription_id.to_string();
+        self.call(|reply| Command::Unsubscribe {
+            subscription_id,
+            reply,
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection off the async runtime.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, EventsError> + Send + 'static,
+    ) -> Result<T, EventsError> {
+        let bus = self.clone();
+        tokio::task::spawn_blocking(move || bus.read_blocking(f))
+            .await
+            .map_err(|e| EventsError::Stopped(e.to_string()))?
+    }
+
+    /// Runs `f` on a reader connection on this thread.
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, EventsError>,
+    ) -> Result<T, EventsError> {
+        let conn = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => open_reader(&self.store_path)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut v) = self.readers.lock()
+            && v.len() < 8
+        {
+            v.push(conn);
+        }
+        out
+    }
+
+    /// A page of history.
+    pub async fn replay(self: &Arc<Self>, q: ReplayQuery) -> Result<ReplayPage, EventsError> {
+        self.read(move |c| query::replay(c, &q)).await
+    }
+
+    /// Topics with counters.
+    pub async fn topics(self: &Arc<Self>) -> Result<Vec<TopicStats>, EventsError> {
+        self.read(query::topics).await
+    }
+
+    /// Subscriptions with counters.
+    pub async fn subscriptions(self: &Arc<Self>) -> Result<Vec<SubscriptionStats>, EventsError> {
+        self.read(query::subscriptions).await
+    }
+
+    /// Topics of newly stored events, from any process sharing the store.
+    pub fn topic_updates(&self) -> broadcast::Receiver<Arc<str>> {
+        self.signal.topic_updates()
+    }
+}
+
+impl Drop for EventBus {
+    fn drop(&mut self) {
+        // The writer finishes what was queued before the shutdown command,
+        // so fire-and-forget publishes are not lost at exit.
+        let _ = self.sender.send(Command::Shutdown);
+        self.signal.stop();
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies committed WAL frames into the database file every
+/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or readers), so the
+/// writer's commits stay appends to the log.
+fn checkpoint_loop(conn: Connection, signal: Arc<Signal>) {
+    while !signal.stopped() {
+        std::thread::park_timeout(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!("events checkpoint: {e}");
+        }
+    }
+}
+
+/// A reader connection (the store file exists and is in WAL mode already).
+fn open_reader(path: &std::path::Path) -> Result<Connection, EventsError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+impl EventSink for EventBus {
+    fn publish(&self, event: OutboundEvent) -> Result<(), String> {
+        let e = EventInput {
+            topic: event.topic,
+            event_type: event.event_type,
+            payload: Some(event.payload),
+            priority: Some(event.priority.to_string()),
+            source: Some(event.source),
+            correlation_id: event.correlation_id,
+            metadata: None,
+        }
+        .validate("")
+        .map_err(|e| e.to_string())?;
+        self.publish_nowait(vec![e]).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn app_publish_reaches_the_bus_and_is_stored_before_shutdown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = crate::App::open(Config::new(tmp.path(), vec![])).unwrap();
+        for i in 0..100 {
+            let handed = app.publish(OutboundEvent {
+                topic: "audit".into(),
+                event_type: "audit.record.appended".into(),
+                payload: serde_json::json!({"i": i}),
+                priority: "normal",
+                source: "audit".into(),
+                correlation_id: None,
+            });
+            assert!(handed);
+        }
+        // A bad event from a subsystem is refused, not stored.
+        assert!(!app.publish(OutboundEvent {
+            topic: "bad topic".into(),
+            event_type: "x".into(),
+            payload: serde_json::json!({}),
+            priority: "normal",
+            source: "alerting".into(),
+            correlation_id: None,
+        }));
+        let path = app.store.path().to_path_buf();
+        drop(app); // drains the fire-and-forget queue
+        let conn = Connection::open(path).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM events_log WHERE topic = 'audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn events_toolset_off_means_no_bus() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config::new(tmp.path(), vec![]).with_toolsets(vec![crate::Toolset::Audit]);
+        let app = crate::App::open(config).unwrap();
+        assert!(app.events.is_none());
+        assert!(!app.publish(OutboundEvent {
+            topic: "audit".into(),
+            event_type: "x".into(),
+            payload: serde_json::json!({}),
+            priority: "normal",
+            source: "audit".into(),
+            correlation_id: None,
+        }));
+    }
+}

@@ -1,0 +1,547 @@
+//! Durable subscriptions and consumer groups: where each one is in the
+//! stream, which matched events it has not acked, delivery, ack, redelivery
+//! and dead-lettering.
+//!
+//! The model is pull-based, like Kafka and JetStream: publishing only appends
+//! to the log, and a consumer scans the log from its cursor when polled,
+//! copying the events its filter matches into `events_pending` (up to
+//! [`BUFFER_TARGET`] at a time). Priority order is applied among the buffered
+//! events. A group is one consumer shared by its member subscriptions, so the
+//! row-level claim inside the single write transaction is what makes each
+//! event go to exactly one member. A delivered event becomes invisible for
+//! `ack_wait`; when that passes unacked it is delivered again, and once it has
+//! been delivered `max_deliveries` times it is moved to `dlq.<topic>` instead.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::error::EventsError;
+use super::filter::{Filter, Head};
+use super::log::{self, EVENT_COLUMNS, event_from_row};
+use super::model::{Event, NewEvent, Priority, now_us};
+use super::retention::Retention;
+
+/// Matched events a consumer buffers before it stops scanning the log;
+/// priority order applies within this window (like JetStream's
+/// `max_ack_pending`).
+pub const BUFFER_TARGET: i64 = 10_000;
+/// Most log rows one poll scans for matches.
+pub const SCAN_LIMIT: i64 = 50_000;
+/// Default ack wait.
+pub const DEFAULT_ACK_WAIT_MS: i64 = 30_000;
+/// Default deliveries before dead-lettering.
+pub const DEFAULT_MAX_DELIVERIES: i64 = 5;
+/// Prefix of dead-letter topics.
+pub const DLQ_PREFIX: &str = "dlq.";
+
+/// Where a new subscription starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Only events published after it subscribes.
+    Latest,
+    /// Every stored event.
+    Earliest,
+    /// From this sequence on.
+    Sequence(i64),
+    /// From the first event at or after this time (µs since epoch).
+    Time(i64),
+}
+
+/// A validated subscribe request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionSpec {
+    /// Human-readable name.
+    pub name: String,
+    /// What it wants.
+    pub filter: Filter,
+    /// Consumer group to join, if any.
+    pub group: Option<String>,
+    /// Where to start (ignored when joining an existing group).
+    pub start: Start,
+    /// Milliseconds before an unacked delivery is redelivered.
+    pub ack_wait_ms: i64,
+    /// Deliveries before dead-lettering.
+    pub max_deliveries: i64,
+}
+
+/// What `subscribe` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribed {
+    /// The new subscription's id.
+    pub subscription_id: String,
+    /// The sequence it will read next.
+    pub next_sequence: i64,
+    /// Whether it joined a group that already existed.
+    pub joined_existing_group: bool,
+}
+
+fn consumer_key(sub_id: &str, group: Option<&str>) -> String {
+    match group {
+        Some(g) => format!("group:{g}"),
+        None => sub_id.to_string(),
+    }
+}
+
+/// Creates a subscription (and its consumer, or joins its group's).
+pub fn subscribe(conn: &Connection, spec: &SubscriptionSpec) -> Result<Subscribed, EventsError> {
+    let id = format!("sub_{}", Uuid::now_v7().simple());
+    let consumer = consumer_key(&id, spec.group.as_deref());
+    let filter_json =
+        serde_json::to_string(&spec.filter).map_err(|e| EventsError::Store(e.to_string()))?;
+    let existing: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT filter, cursor FROM events_consumers WHERE consumer = ?1",
+            [&consumer],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (next_sequence, joined) = match existing {
+        Some((stored, cursor)) => {
+            let stored: Filter = serde_json::from_str(&stored).unwrap_or_default();
+            if stored != spec.filter {
+                return Err(EventsError::invalid(
+                    "group",
+                    format!(
+                        "group `{}` already exists with a different filter; members of a group \
+                         share one filter: subscribe with the same topics, event_types, sources, \
+                         min_priority and payload_match, or pick another group name",
+                        spec.group.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+            (cursor + 1, true)
+        }
+        None => {
+            let cursor = match spec.start {
+                Start::Latest => log::last_seq(conn)?,
+                Start::Earliest => 0,
+                Start::Sequence(n) => n - 1,
+                Start::Time(t) => log::seq_at_time(conn, t)? - 1,
+            };
+            conn.execute(
+                "INSERT INTO events_consumers (consumer, filter, cursor, ack_wait_ms, max_deliveries)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![consumer, filter_json, cursor, spec.ack_wait_ms, spec.max_deliveries],
+            )?;
+            (cursor + 1, false)
+        }
+    };
+    conn.execute(
+        "INSERT INTO events_subscriptions (id, name, consumer, group_name, created_us)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, spec.name, consumer, spec.group, now_us()],
+    )?;
+    Ok(Subscribed {
+        subscription_id: id,
+        next_sequence,
+        joined_existing_group: joined,
+    })
+}
+
+/// A consumer as loaded for a poll.
+#[derive(Debug, Clone)]
+struct Consumer {
+    key: String,
+    filter: Filter,
+    cursor: i64,
+    ack_wait_ms: i64,
+    max_deliveries: i64,
+}
+
+fn load(conn: &Connection, sub_id: &str) -> Result<Consumer, EventsError> {
+    conn.prepare_cached(
+        "SELECT c.consumer, c.filter, c.cursor, c.ack_wait_ms, c.max_deliveries
+         FROM events_subscriptions s JOIN events_consumers c ON c.consumer = s.consumer
+         WHERE s.id = ?1",
+    )?
+    .query_row([sub_id], |r| {
+        let filter: String = r.get(1)?;
+        Ok(Consumer {
+            key: r.get(0)?,
+            filter: serde_json::from_str(&filter).unwrap_or_default(),
+            cursor: r.get(2)?,
+            ack_wait_ms: r.get(3)?,
+            max_deliveries: r.get(4)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| EventsError::UnknownSubscription(sub_id.to_string()))
+}
+
+/// One delivered event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The event.
+    pub event: Event,
+    /// How many times it has been delivered, this time included.
+    pub delivery_count: i64,
+}
+
+/// What a poll returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Polled {
+    /// Delivered events, highest priority first, then by sequence.
+    pub events: Vec<Delivery>,
+    /// Matched events waiting for delivery after this poll.
+    pub pending: i64,
+    /// Delivered events not acked yet (their ack wait still running).
+    pub awaiting_ack: i64,
+    /// Events moved to a dead-letter topic during this poll.
+    pub dead_lettered: i64,
+    /// When the earliest unacked delivery becomes deliverable again (µs).
+    pub next_redelivery_us: Option<i64>,
+}
+
+/// Scans the log past the consumer's cursor and buffers matching events.
+fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
+    let buffered: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM events_pending WHERE consumer = ?1")?
+        .query_row([&c.key], |r| r.get(0))?;
+    if buffered >= BUFFER_TARGET {
+        return Ok(());
+    }
+    let want_payload = c.filter.needs_payload();
+    let sql = if want_payload {
+        "SELECT seq, topic, event_type, source, priority, event_id, payload FROM events_log
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    } else {
+        "SELECT seq, topic, event_type, source, priority, event_id, '' FROM events_log
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    };
+    let mut select = conn.prepare_cached(sql)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut rows = select.query(params![c.cursor, SCAN_LIMIT])?;
+    let mut cursor = c.cursor;
+    let mut added = 0;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let topic = r.get_ref(1)?.as_str().unwrap_or_default();
+        let event_type = r.get_ref(2)?.as_str().unwrap_or_default();
+        let source = r.get_ref(3)?.as_str().unwrap_or_default();
+        let priority: i64 = r.get(4)?;
+        cursor = seq;
+        let head = Head {
+            topic,
+            event_type,
+            source,
+            priority,
+        };
+        if c.filter.matches_head(head)
+            && (!want_payload
+                || c.filter
+                    .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
+        {
+            let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
+            insert.execute(params![c.key, seq, priority, event_id])?;
+            added += 1;
+            if buffered + added >= BUFFER_TARGET {
+                break;
+            }
+        }
+    }
+    if cursor != c.cursor {
+        conn.prepare_cached("UPDATE events_consumers SET cursor = ?2 WHERE consumer = ?1")?
+            .execute(params![c.key, cursor])?;
+        c.cursor = cursor;
+    }
+    Ok(())
+}
+
+/// Delivers up to `max` events to subscription `sub_id`, redelivering
+/// expired ones and dead-lettering those out of deliveries.
+pub fn poll(
+    conn: &Connection,
+    sub_id: &str,
+    max: i64,
+    ts_us: i64,
+    retention: &Retention,
+) -> Result<Polled, EventsError> {
+    let mut c = load(conn, sub_id)?;
+    fill(conn, &mut c)?;
+    let now = now_us();
+    let mut out = Polled::default();
+    // Expired deliveries out of attempts go to the dead-letter topic first
+    // (an index range on visible_us), then the claim reads the priority
+    // index and stops after `max` rows. INDEXED BY pins the plans: without
+    // statistics SQLite picks the primary key and sorts the whole buffer.
+    let dead: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, deliveries FROM events_pending
+             WHERE consumer = ?1 AND visible_us BETWEEN 1 AND ?2 AND deliveries >= ?3",
+        )?
+        .query_map(params![c.key, now, c.max_deliveries], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let claimed: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, deliveries FROM events_pending INDEXED BY events_pending_order
+             WHERE consumer = ?1 AND visible_us <= ?2 AND deliveries < ?3
+             ORDER BY priority DESC, seq LIMIT ?4",
+        )?
+        .query_map(params![c.key, now, c.max_deliveries, max], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let visible = now + c.ack_wait_ms * 1000;
+    let mut topic_delivered: HashMap<String, i64> = HashMap::new();
+    {
+        let mut get = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE seq = ?1"
+        ))?;
+        let mut mark = conn.prepare_cached(
+            "UPDATE events_pending SET deliveries = deliveries + 1, visible_us = ?3, member = ?4
+             WHERE consumer = ?1 AND seq = ?2",
+        )?;
+        let mut drop =
+            conn.prepare_cached("DELETE FROM events_pending WHERE consumer = ?1 AND seq = ?2")?;
+        let mut redelivered = 0;
+        for (seq, before) in claimed {
+            let Some(event) = get.query_row([seq], |r| event_from_row(r, 0)).optional()? else {
+                // Trimmed by retention before it was acked.
+                drop.execute(params![c.key, seq])?;
+                continue;
+            };
+            mark.execute(params![c.key, seq, visible, sub_id])?;
+            if before > 0 {
+                redelivered += 1;
+            }
+            *topic_delivered.entry(event.topic.clone()).or_default() += 1;
+            out.events.push(Delivery {
+                event,
+                delivery_count: before + 1,
+            });
+        }
+        for (seq, deliveries) in dead {
+            let Some(event) = get.query_row([seq], |r| event_from_row(r, 0)).optional()? else {
+                drop.execute(params![c.key, seq])?;
+                continue;
+            };
+            dead_letter(conn, &event, sub_id, deliveries, ts_us, retention)?;
+            drop.execute(params![c.key, seq])?;
+            out.dead_lettered += 1;
+        }
+        // An empty poll must write nothing: a commit that changes no page
+        // leaves `data_version` alone, so it does not wake other long-polls
+        // (see watch.rs) into a busy loop.
+        if !out.events.is_empty() {
+            conn.prepare_cached(
+                "UPDATE events_subscriptions
+                 SET delivered = delivered + ?2, redelivered = redelivered + ?3 WHERE id = ?1",
+            )?
+            .execute(params![sub_id, out.events.len() as i64, redelivered])?;
+        }
+        if out.dead_lettered > 0 {
+            conn.prepare_cached(
+                "UPDATE events_consumers SET dead_lettered = dead_lettered + ?2 WHERE consumer = ?1",
+            )?
+            .execute(params![c.key, out.dead_lettered])?;
+        }
+        let mut per_topic = conn.prepare_cached(
+            "UPDATE events_topics SET delivered = delivered + ?2 WHERE topic = ?1",
+        )?;
+        for (topic, n) in topic_delivered {
+            per_topic.execute(params![topic, n])?;
+        }
+    }
+    let (waiting, in_flight, next): (i64, i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(visible_us <= ?2), 0), COALESCE(SUM(visible_us > ?2), 0),
+                    MIN(CASE WHEN visible_us > ?2 THEN visible_us END)
+             FROM events_pending WHERE consumer = ?1",
+        )?
+        .query_row(params![c.key, now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    out.pending = waiting;
+    out.awaiting_ack = in_flight;
+    out.next_redelivery_us = next;
+    Ok(out)
+}
+
+/// Publishes a copy of `event` on `dlq.<topic>` with the reason in its
+/// metadata (`dead_letter`).
+fn dead_letter(
+    conn: &Connection,
+    event: &Event,
+    sub_id: &str,
+    deliveries: i64,
+    ts_us: i64,
+    retention: &Retention,
+) -> Result<(), EventsError> {
+    let mut metadata = match &event.metadata {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let reason = format!("not acknowledged after {deliveries} deliveries to subscription {sub_id}");
+    metadata.insert(
+        "dead_letter".into(),
+        json!({
+            "reason": reason,
+            "original_topic": event.topic,
+            "original_event_id": event.event_id.to_string(),
+            "original_sequence": event.sequence,
+            "deliveries": deliveries,
+            "subscription_id": sub_id,
+        }),
+    );
+    let copy = NewEvent {
+        event_id: Uuid::now_v7(),
+        topic: format!("{DLQ_PREFIX}{}", event.topic),
+        event_type: event.event_type.clone(),
+        payload: event.payload.to_string(),
+        priority: event.priority.max(Priority::Normal),
+        source: event.source.clone(),
+        correlation_id: event.correlation_id.clone(),
+        metadata: Value::Object(metadata).to_string(),
+    };
+    log::append(conn, std::slice::from_ref(&copy), ts_us, retention)?;
+    conn.prepare_cached(
+        "UPDATE events_topics SET dead_lettered = dead_lettered + 1 WHERE topic = ?1",
+    )?
+    .execute([&event.topic])?;
+    Ok(())
+}
+
+/// What `ack` answers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Acked {
+    /// Events acknowledged now.
+    pub acked: i64,
+    /// Ids that were not awaiting an ack from this subscription (unknown,
+    /// already acked, or delivered to another group member).
+    pub not_pending: Vec<String>,
+}
+
+/// Acknowledges events delivered to `sub_id`; `ids` must be valid UUIDs
+/// (checked by the caller).
+pub fn ack(conn: &Connection, sub_id: &str, ids: &[Uuid]) -> Result<Acked, EventsError> {
+    let c = load(conn, sub_id)?;
+    let mut out = Acked::default();
+    let mut del = conn.prepare_cached(
+        "DELETE FROM events_pending INDEXED BY events_pending_event
+         WHERE consumer = ?1 AND event_id = ?2 AND deliveries > 0 AND member = ?3",
+    )?;
+    for id in ids {
+        let n = del.execute(params![c.key, id.as_bytes().as_slice(), sub_id])?;
+        if n > 0 {
+            out.acked += 1;
+        } else {
+            out.not_pending.push(id.to_string());
+        }
+    }
+    if out.acked > 0 {
+        conn.prepare_cached("UPDATE events_subscriptions SET acked = acked + ?2 WHERE id = ?1")?
+            .execute(params![sub_id, out.acked])?;
+    }
+    Ok(out)
+}
+
+/// Removes a subscription. Its unacked deliveries become deliverable to the
+/// rest of its group at once; the last member takes the consumer with it.
+pub fn unsubscribe(conn: &Connection, sub_id: &str) -> Result<(), EventsError> {
+    let c = load(conn, sub_id)?;
+    conn.execute("DELETE FROM events_subscriptions WHERE id = ?1", [sub_id])?;
+    let members: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM events_subscriptions WHERE consumer = ?1",
+        [&c.key],
+        |r| r.get(0),
+    )?;
+    if members == 0 {
+        conn.execute("DELETE FROM events_pending WHERE consumer = ?1", [&c.key])?;
+        conn.execute("DELETE FROM events_consumers WHERE consumer = ?1", [&c.key])?;
+    } else {
+        conn.execute(
+            "UPDATE events_pending SET visible_us = 0, member = NULL
+             WHERE consumer = ?1 AND member = ?2",
+            params![c.key, sub_id],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::filter::FilterInput;
+    use crate::events::model::EventInput;
+
+    fn setup() -> (tempfile::TempDir, Connection, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let a = store.connect().unwrap();
+        let b = store.connect().unwrap();
+        (tmp, a, b)
+    }
+
+    fn spec(group: Option<&str>) -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: "t".into(),
+            filter: FilterInput::default().validate().unwrap(),
+            group: group.map(str::to_string),
+            start: Start::Earliest,
+            ack_wait_ms: 30_000,
+            max_deliveries: 5,
+        }
+    }
+
+    fn publish(c: &Connection, priority: &str) {
+        let e = EventInput {
+            topic: "t".into(),
+            event_type: "e".into(),
+            priority: Some(priority.into()),
+            ..Default::default()
+        }
+        .validate("")
+        .unwrap();
+        log::append(c, &[e], now_us(), &Retention::default()).unwrap();
+    }
+
+    fn data_version(c: &Connection) -> i64 {
+        c.query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_empty_poll_writes_nothing_that_would_wake_other_processes() {
+        let (_t, c, watcher) = setup();
+        let sub = subscribe(&c, &spec(None)).unwrap().subscription_id;
+        let before = data_version(&watcher);
+        let p = poll(&c, &sub, 10, now_us(), &Retention::default()).unwrap();
+        assert!(p.events.is_empty());
+        assert_eq!(data_version(&watcher), before);
+        publish(&c, "normal");
+        assert_ne!(data_version(&watcher), before);
+    }
+
+    #[test]
+    fn group_members_never_receive_the_same_event() {
+        let (_t, c, _) = setup();
+        let a = subscribe(&c, &spec(Some("g"))).unwrap().subscription_id;
+        let b = subscribe(&c, &spec(Some("g"))).unwrap();
+        assert!(b.joined_existing_group);
+        for _ in 0..10 {
+            publish(&c, "normal");
+        }
+        let r = Retention::default();
+        let pa = poll(&c, &a, 4, now_us(), &r).unwrap();
+        let pb = poll(&c, &b.subscription_id, 100, now_us(), &r).unwrap();
+        let sa: Vec<i64> = pa.events.iter().map(|d| d.event.sequence).collect();
+        let sb: Vec<i64> = pb.events.iter().map(|d| d.event.sequence).collect();
+        assert_eq!(sa, vec![1, 2, 3, 4]);
+        assert_eq!(sb, vec![5, 6, 7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn unknown_subscription_is_its_own_error() {
+        let (_t, c, _) = setup();
+        let e = poll(&c, "sub_x", 1, now_us(), &Retention::default()).unwrap_err();
+        assert_eq!(e, EventsError::UnknownSubscription("sub_x".into()));
+    }
+}

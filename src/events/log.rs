@@ -1,0 +1,304 @@
+//! The event log: appending (with per-topic counters and count retention),
+//! reading events back, finding the first event at a time, and age retention.
+//!
+//! Every function takes a connection or transaction the caller owns: the
+//! writer thread batches many commands into one transaction (group commit),
+//! and readers use their own connections.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::error::EventsError;
+use super::model::{Event, NewEvent, Priority, now_us};
+use super::retention::Retention;
+
+/// Columns selected by [`event_from_row`], in its order.
+pub const EVENT_COLUMNS: &str =
+    "seq, event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us";
+
+/// Builds an [`Event`] from a row selected with [`EVENT_COLUMNS`] (possibly
+/// prefixed by a table alias) starting at column `at`.
+pub fn event_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
+    let id: Vec<u8> = row.get(at + 1)?;
+    let payload: String = row.get(at + 7)?;
+    let metadata: String = row.get(at + 8)?;
+    Ok(Event {
+        sequence: row.get(at)?,
+        event_id: Uuid::from_slice(&id).unwrap_or_default(),
+        topic: row.get(at + 2)?,
+        event_type: row.get(at + 3)?,
+        priority: Priority::from_i64(row.get(at + 4)?),
+        source: row.get(at + 5)?,
+        correlation_id: row.get(at + 6)?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        timestamp_us: row.get(at + 9)?,
+    })
+}
+
+/// A timestamp for events written now: never earlier than the newest stored
+/// event, so timestamps never decrease along the sequence (replay by time
+/// binary-searches on that), even if the wall clock steps back.
+pub fn write_timestamp(conn: &Connection) -> Result<i64, EventsError> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT ts_us FROM events_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(now_us().max(last.unwrap_or(0)))
+}
+
+/// One appended event's place in the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// Event id.
+    pub event_id: Uuid,
+    /// Assigned sequence.
+    pub sequence: i64,
+    /// Topic.
+    pub topic: String,
+    /// Correlation id.
+    pub correlation_id: String,
+}
+
+/// Appends events in order, updates per-topic counters and trims topics over
+/// their count limit. Returns each event's assigned sequence.
+pub fn append(
+    conn: &Connection,
+    events: &[NewEvent],
+    ts_us: i64,
+    retention: &Retention,
+) -> Result<Vec<Appended>, EventsError> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut per_topic: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut seq = last_seq(conn)?;
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO events_log
+                 (seq, event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us)
+             VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for e in events {
+            seq += 1;
+            insert.execute(params![
+                e.event_id.as_bytes().as_slice(),
+                e.topic,
+                e.event_type,
+                e.priority.as_i64(),
+                e.source,
+                e.correlation_id,
+                e.payload,
+                e.metadata,
+                ts_us,
+                seq
+            ])?;
+            let entry = per_topic.entry(e.topic.as_str()).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 = seq;
+            out.push(Appended {
+                event_id: e.event_id,
+                sequence: seq,
+                topic: e.topic.clone(),
+                correlation_id: e.correlation_id.clone(),
+            });
+        }
+    }
+    conn.prepare_cached("UPDATE events_stream SET last_seq = ?1 WHERE id = 1")?
+        .execute([seq])?;
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO events_topics (topic, stored, published, last_seq, last_ts_us)
+         VALUES (?1, ?2, ?2, ?3, ?4)
+         ON CONFLICT(topic) DO UPDATE SET
+             stored = stored + excluded.stored,
+             published = published + excluded.published,
+             last_seq = excluded.last_seq,
+             last_ts_us = excluded.last_ts_us
+         RETURNING stored",
+    )?;
+    for (topic, (count, last_seq)) in per_topic {
+        let stored: i64 = upsert.query_row(params![topic, count, last_seq, ts_us], |r| r.get(0))?;
+        if let Some(max) = retention.limits_for(topic).max_events {
+            let excess = stored - max as i64;
+            if excess > 0 {
+                trim_oldest(conn, topic, excess)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the `n` oldest events of a topic.
+fn trim_oldest(conn: &Connection, topic: &str, n: i64) -> Result<(), EventsError> {
+    let boundary: Option<i64> = conn
+        .prepare_cached(
+            "SELECT seq FROM events_log WHERE topic = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
+        )?
+        .query_row(params![topic, n], |r| r.get(0))
+        .optional()?;
+    let deleted = match boundary {
+        Some(b) => conn
+            .prepare_cached("DELETE FROM events_log WHERE topic = ?1 AND seq < ?2")?
+            .execute(params![topic, b])?,
+        None => conn
+            .prepare_cached("DELETE FROM events_log WHERE topic = ?1")?
+            .execute(params![topic])?,
+    };
+    record_trim(conn, topic, deleted as i64)
+}
+
+fn record_trim(conn: &Connection, topic: &str, deleted: i64) -> Result<(), EventsError> {
+    if deleted > 0 {
+        conn.prepare_cached(
+            "UPDATE events_topics SET stored = MAX(0, stored - ?2), trimmed = trimmed + ?2
+             WHERE topic = ?1",
+        )?
+        .execute(params![topic, deleted])?;
+    }
+    Ok(())
+}
+
+/// Deletes events older than their topic's age limit; returns how many.
+pub fn trim_by_age(conn: &Connection, retention: &Retention) -> Result<u64, EventsError> {
+    let now = now_us();
+    let topics: Vec<String> = conn
+        .prepare("SELECT topic FROM events_topics WHERE stored > 0")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut total = 0;
+    for topic in topics {
+        let Some(age) = retention.limits_for(&topic).max_age else {
+            continue;
+        };
+        let cutoff = now - age.as_micros() as i64;
+        // Timestamps never decrease along the sequence, so the first young
+        // event bounds the old ones.
+        let first_young: Option<i64> = conn
+            .prepare_cached(
+                "SELECT seq FROM events_log WHERE topic = ?1 AND ts_us >= ?2 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![topic, cutoff], |r| r.get(0))
+            .optional()?;
+        let deleted = conn
+            .prepare_cached("DELETE FROM events_log WHERE topic = ?1 AND seq < ?2")?
+            .execute(params![topic, first_young.unwrap_or(i64::MAX)])?;
+        record_trim(conn, &topic, deleted as i64)?;
+        total += deleted as u64;
+    }
+    Ok(total)
+}
+
+/// The first sequence whose timestamp is at or after `ts_us` (one past the
+/// newest event when none is). Binary search over the sequence, which is
+/// valid because timestamps never decrease along it.
+pub fn seq_at_time(conn: &Connection, ts_us: i64) -> Result<i64, EventsError> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT MIN(seq), MAX(seq) FROM events_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(mut lo), Some(max)) = (min, max) else {
+        return last_seq(conn).map(|s| s + 1);
+    };
+    let mut hi = max + 1;
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, ts_us FROM events_log WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let row: Option<(i64, i64)> = stmt
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((s, t)) if t < ts_us => lo = s + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
+/// The newest sequence ever assigned (0 for an empty stream).
+pub fn last_seq(conn: &Connection) -> Result<i64, EventsError> {
+    let v: Option<i64> = conn
+        .prepare_cached("SELECT last_seq FROM events_stream WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(v.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::model::EventInput;
+    use crate::events::retention::{Limits, RetentionRule};
+
+    fn conn() -> (tempfile::TempDir, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let c = store.connect().unwrap();
+        (tmp, c)
+    }
+
+    fn ev(topic: &str) -> NewEvent {
+        EventInput {
+            topic: topic.into(),
+            event_type: "t".into(),
+            ..Default::default()
+        }
+        .validate("")
+        .unwrap()
+    }
+
+    #[test]
+    fn sequences_are_consecutive_and_count_retention_keeps_the_newest() {
+        let (_t, c) = conn();
+        let retention = Retention {
+            default: Limits::default(),
+            rules: vec![RetentionRule::parse("small max_events=3").unwrap()],
+        };
+        let events: Vec<NewEvent> = (0..5).map(|_| ev("small")).collect();
+        let out = append(&c, &events, 10, &retention).unwrap();
+        let seqs: Vec<i64> = out.iter().map(|a| a.sequence).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+        let kept: Vec<i64> = c
+            .prepare("SELECT seq FROM events_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, vec![3, 4, 5]);
+        let stored: i64 = c
+            .query_row(
+                "SELECT stored FROM events_topics WHERE topic='small'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, 3);
+    }
+
+    #[test]
+    fn sequences_are_never_reused_after_retention_empties_the_log() {
+        let (_t, c) = conn();
+        let r = Retention::default();
+        append(&c, &[ev("a"), ev("a"), ev("b")], 1, &r).unwrap();
+        assert_eq!(trim_by_age(&c, &r).unwrap(), 3, "ancient events age out");
+        let out = append(&c, &[ev("a")], now_us(), &r).unwrap();
+        assert_eq!(out[0].sequence, 4);
+    }
+
+    #[test]
+    fn seq_at_time_finds_the_first_event_at_or_after() {
+        let (_t, c) = conn();
+        let r = Retention::default();
+        append(&c, &[ev("a"), ev("a")], 100, &r).unwrap();
+        append(&c, &[ev("a")], 200, &r).unwrap();
+        append(&c, &[ev("a")], 300, &r).unwrap();
+        assert_eq!(seq_at_time(&c, 0).unwrap(), 1);
+        assert_eq!(seq_at_time(&c, 150).unwrap(), 3);
+        assert_eq!(seq_at_time(&c, 200).unwrap(), 3);
+        assert_eq!(seq_at_time(&c, 301).unwrap(), 5);
+    }
+}

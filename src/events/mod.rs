@@ -1,0 +1,49 @@
+//! The events subsystem: a durable pub/sub bus for live game events, player
+//! stat updates, model predictions, system alerts and audit events.
+//!
+//! Everything is stored in the shared SQLite store (WAL): the log of events
+//! ([`log`]), durable subscriptions and consumer groups ([`consumer`]) and
+//! their pending deliveries. The one design choice to know: a single writer
+//! thread per process ([`writer`]) runs every write, grouping whatever is
+//! queued into one transaction, so concurrent publishers share commits (and
+//! fsyncs with `--events-fsync always`) and in-process writers never contend
+//! for SQLite's lock. A publish returns once its transaction is committed to
+//! the WAL: it survives `kill -9` of the server (not power loss, unless
+//! `--events-fsync always`).
+
+pub mod bus;
+pub mod consumer;
+pub mod error;
+pub mod filter;
+pub mod log;
+pub mod model;
+pub mod nba;
+pub mod query;
+pub mod retention;
+pub mod schema;
+pub mod topic;
+pub mod watch;
+pub mod writer;
+
+pub use bus::EventBus;
+pub use error::EventsError;
+pub use schema::MIGRATIONS;
+
+/// When a publish is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FsyncMode {
+    /// Once committed to the WAL (survives a crash of the process).
+    #[default]
+    Commit,
+    /// Once the WAL is fsync'd (survives power loss); commits are grouped.
+    Always,
+}
+
+/// The events subsystem's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventsConfig {
+    /// Durability of a publish.
+    pub fsync: FsyncMode,
+    /// Per-topic retention.
+    pub retention: retention::Retention,
+}

@@ -1,0 +1,325 @@
+//! The event as published and as stored, its priority, and the limits every
+//! publish is checked against.
+//!
+//! Validation happens here, before an event reaches the writer thread, so a
+//! bad event in a batch is refused with its index and nothing of the batch is
+//! written. The timestamp and sequence are NOT chosen here: the writer assigns
+//! them inside the store's write lock, which keeps both monotonic across every
+//! process sharing the data dir (replay by time relies on that).
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::error::EventsError;
+use super::topic::validate_topic;
+
+/// Largest serialized payload accepted, in bytes (256 KiB).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Largest serialized metadata accepted, in bytes (16 KiB).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Longest event type, source or correlation id, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+/// Most events in one batch publish.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Delivery priority; a poll returns higher ones first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    /// Background information.
+    Low = 0,
+    /// The default.
+    #[default]
+    Normal = 1,
+    /// Should be handled before normal events.
+    High = 2,
+    /// Handle first.
+    Critical = 3,
+}
+
+impl Priority {
+    /// Every priority, lowest first.
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ];
+
+    /// The name clients use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+
+    /// Parses a name; the error names `field`.
+    pub fn parse(field: &str, s: &str) -> Result<Priority, EventsError> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                EventsError::invalid(
+                    field,
+                    format!("`{s}` is not a priority; use low, normal, high or critical"),
+                )
+            })
+    }
+
+    /// The stored integer (0..=3).
+    pub fn as_i64(self) -> i64 {
+        self as i64
+    }
+
+    /// From the stored integer; out-of-range values clamp.
+    pub fn from_i64(v: i64) -> Priority {
+        match v {
+            i64::MIN..=0 => Priority::Low,
+            1 => Priority::Normal,
+            2 => Priority::High,
+            _ => Priority::Critical,
+        }
+    }
+}
+
+/// A validated event waiting to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// UUID v7, chosen at validation.
+    pub event_id: Uuid,
+    /// Concrete topic.
+    pub topic: String,
+    /// Event type, e.g. `game.started`.
+    pub event_type: String,
+    /// Serialized JSON object.
+    pub payload: String,
+    /// Delivery priority.
+    pub priority: Priority,
+    /// Who published it.
+    pub source: String,
+    /// Links related events (the event id when the publisher gave none).
+    pub correlation_id: String,
+    /// Serialized JSON object.
+    pub metadata: String,
+}
+
+/// What a publisher hands in before validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventInput {
+    /// Concrete topic.
+    pub topic: String,
+    /// Event type.
+    pub event_type: String,
+    /// JSON object; `None` is `{}`.
+    pub payload: Option<Value>,
+    /// Priority name; `None` is `normal`.
+    pub priority: Option<String>,
+    /// Source; `None` is `unknown`.
+    pub source: Option<String>,
+    /// Correlation id; generated when `None`.
+    pub correlation_id: Option<String>,
+    /// JSON object; `None` is `{}`.
+    pub metadata: Option<Value>,
+}
+
+impl EventInput {
+    /// Validates and assigns an event id; `prefix` is prepended to field
+    /// names in errors (`events[3].`).
+    pub fn validate(self, prefix: &str) -> Result<NewEvent, EventsError> {
+        let f = |name: &str| format!("{prefix}{name}");
+        validate_topic(&f("topic"), &self.topic)?;
+        name_ok(&f("event_type"), &self.event_type, false)?;
+        let payload = object_json(&f("payload"), self.payload, MAX_PAYLOAD_BYTES)?;
+        let metadata = object_json(&f("metadata"), self.metadata, MAX_METADATA_BYTES)?;
+        let priority = match self.priority.as_deref() {
+            None => Priority::Normal,
+            Some(p) => Priority::parse(&f("priority"), p)?,
+        };
+        let source = self.source.unwrap_or_else(|| "unknown".into());
+        name_ok(&f("source"), &source, false)?;
+        let event_id = Uuid::now_v7();
+        let correlation_id = match self.correlation_id {
+            Some(c) => {
+                name_ok(&f("correlation_id"), &c, false)?;
+                c
+            }
+            None => event_id.to_string(),
+        };
+        Ok(NewEvent {
+            event_id,
+            topic: self.topic,
+            event_type: self.event_type,
+            payload,
+            priority,
+            source,
+            correlation_id,
+            metadata,
+        })
+    }
+}
+
+fn name_ok(field: &str, s: &str, allow_empty: bool) -> Result<(), EventsError> {
+    if s.is_empty() && !allow_empty {
+        return Err(EventsError::invalid(field, "must not be empty"));
+    }
+    if s.len() > MAX_NAME_LEN {
+        return Err(EventsError::invalid(
+            field,
+            format!("is {} bytes; at most {MAX_NAME_LEN} are accepted", s.len()),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(EventsError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn object_json(field: &str, v: Option<Value>, max: usize) -> Result<String, EventsError> {
+    let v = v.unwrap_or_else(|| Value::Object(Map::new()));
+    if !v.is_object() {
+        return Err(EventsError::invalid(
+            field,
+            format!("must be a JSON object (`{{...}}`), got {}", kind(&v)),
+        ));
+    }
+    let s = v.to_string();
+    if s.len() > max {
+        return Err(EventsError::invalid(
+            field,
+            format!(
+                "is {} bytes serialized; at most {max} bytes ({} KiB) are accepted",
+                s.len(),
+                max / 1024
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+/// A JSON value's kind, for error messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A stored event, as polls and replays return it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// UUID v7.
+    pub event_id: Uuid,
+    /// Position in the store's event stream (gap-free as assigned).
+    pub sequence: i64,
+    /// Topic.
+    pub topic: String,
+    /// Event type.
+    pub event_type: String,
+    /// JSON object.
+    pub payload: Value,
+    /// Priority.
+    pub priority: Priority,
+    /// Source.
+    pub source: String,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// JSON object.
+    pub metadata: Value,
+    /// When it was stored, microseconds since the Unix epoch (UTC).
+    pub timestamp_us: i64,
+}
+
+impl Event {
+    /// The timestamp as RFC 3339 UTC with microseconds.
+    pub fn timestamp_rfc3339(&self) -> String {
+        rfc3339_us(self.timestamp_us)
+    }
+}
+
+/// Formats microseconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339_us(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Parses an RFC 3339 time into microseconds since the epoch.
+pub fn parse_rfc3339_us(field: &str, s: &str) -> Result<i64, EventsError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| {
+            EventsError::invalid(
+                field,
+                format!("`{s}` is not an RFC 3339 time like 2026-11-26T08:00:00Z ({e})"),
+            )
+        })
+}
+
+/// Microseconds since the epoch, now.
+pub fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input() -> EventInput {
+        EventInput {
+            topic: "nba.games".into(),
+            event_type: "game.started".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_priority_source_and_correlation() {
+        let e = input().validate("").unwrap();
+        assert_eq!(e.priority, Priority::Normal);
+        assert_eq!(e.source, "unknown");
+        assert_eq!(e.correlation_id, e.event_id.to_string());
+        assert_eq!(e.payload, "{}");
+    }
+
+    #[test]
+    fn non_object_payload_names_the_field_with_prefix() {
+        let mut i = input();
+        i.payload = Some(json!([1, 2]));
+        let e = i.validate("events[2].").unwrap_err().to_string();
+        assert!(e.contains("`events[2].payload`"), "{e}");
+        assert!(e.contains("an array"), "{e}");
+    }
+
+    #[test]
+    fn oversized_payload_states_the_limit() {
+        let mut i = input();
+        i.payload = Some(json!({"blob": "x".repeat(MAX_PAYLOAD_BYTES)}));
+        let e = i.validate("").unwrap_err().to_string();
+        assert!(e.contains("262144"), "{e}");
+    }
+
+    #[test]
+    fn unknown_priority_lists_the_accepted_ones() {
+        let mut i = input();
+        i.priority = Some("urgent".into());
+        let e = i.validate("").unwrap_err().to_string();
+        assert!(e.contains("low, normal, high or critical"), "{e}");
+    }
+
+    #[test]
+    fn priority_round_trips_through_its_integer() {
+        for p in Priority::ALL {
+            assert_eq!(Priority::from_i64(p.as_i64()), p);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Reading history: replay by filter and sequence/time range, the topic list
+//! and statistics. Runs on reader connections, never on the writer, so a
+//! large replay does not hold up publishes (WAL readers do not block it).
+
+use rusqlite::{Connection, params};
+
+use super::error::EventsError;
+use super::filter::{Filter, Head};
+use super::log::{self, EVENT_COLUMNS, event_from_row};
+use super::model::Event;
+use super::topic::is_literal;
+
+/// Default and largest page of a replay.
+pub const DEFAULT_REPLAY_LIMIT: i64 = 100;
+/// Largest page of a replay.
+pub const MAX_REPLAY_LIMIT: i64 = 1000;
+/// Most log rows one replay call examines before answering with a cursor.
+pub const REPLAY_SCAN_BUDGET: i64 = 100_000;
+
+/// A validated replay request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayQuery {
+    /// What to return (payload conditions are honoured too).
+    pub filter: Filter,
+    /// First sequence to consider.
+    pub from_sequence: Option<i64>,
+    /// Earliest time (µs).
+    pub since_us: Option<i64>,
+    /// Latest time, inclusive (µs).
+    pub until_us: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this sequence (from a previous page's cursor).
+    pub after: Option<i64>,
+}
+
+/// One page of history.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplayPage {
+    /// Events in sequence order.
+    pub events: Vec<Event>,
+    /// Pass back as `cursor` to continue; `None` when the range is done.
+    pub next_after: Option<i64>,
+}
+
+/// Reads one page.
+pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsError> {
+    let mut start = q.from_sequence.unwrap_or(1).max(1);
+    if let Some(after) = q.after {
+        start = start.max(after + 1);
+    }
+    if let Some(since) = q.since_us {
+        start = start.max(log::seq_at_time(conn, since)?);
+    }
+    // One literal topic: walk its index instead of the whole stream.
+    let single_topic = match q.filter.topics.as_slice() {
+        [t] if is_literal(t) => Some(t.clone()),
+        _ => None,
+    };
+    let sql = match single_topic {
+        Some(_) => format!(
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE topic = ?3 AND seq >= ?1 ORDER BY seq LIMIT ?2"
+        ),
+        None => format!(
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE seq >= ?1 AND ?3 IS NULL ORDER BY seq LIMIT ?2"
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut page = ReplayPage::default();
+    let mut scanned = 0;
+    let chunk = 2000;
+    loop {
+        let rows: Vec<Event> = stmt
+            .query_map(params![start, chunk, single_topic], |r| {
+                event_from_row(r, 0)
+            })?
+            .collect::<Result<_, _>>()?;
+        let n = rows.len() as i64;
+        for e in rows {
+            scanned += 1;
+            start = e.sequence + 1;
+            if q.until_us.is_some_and(|u| e.timestamp_us > u) {
+                // Timestamps never decrease along the sequence: done.
+                return Ok(page);
+            }
+            let head = Head {
+                topic: &e.topic,
+                event_type: &e.event_type,
+                source: &e.source,
+                priority: e.priority.as_i64(),
+            };
+            if q.filter.matches_head(head)
+                && (!q.filter.needs_payload() || q.filter.matches_payload(&e.payload.to_string()))
+            {
+                page.events.push(e);
+                if page.events.len() as i64 >= q.limit {
+                    page.next_after = Some(start - 1);
+                    return Ok(page);
+                }
+            }
+            if scanned >= REPLAY_SCAN_BUDGET {
+                page.next_after = Some(start - 1);
+                return Ok(page);
+            }
+        }
+        if n < chunk {
+            return Ok(page);
+        }
+    }
+}
+
+/// One topic's counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicStats {
+    /// Topic.
+    pub topic: String,
+    /// Events currently stored.
+    pub stored: i64,
+    /// Events ever published.
+    pub published: i64,
+    /// Deliveries to subscriptions (redeliveries included).
+    pub delivered: i64,
+    /// Matched events waiting for delivery or ack, over all subscriptions.
+    pub pending: i64,
+    /// Events moved to `dlq.<topic>`.
+    pub dead_lettered: i64,
+    /// Events removed by retention.
+    pub trimmed: i64,
+    /// Newest sequence on the topic.
+    pub last_sequence: i64,
+    /// Time of the newest event (µs).
+    pub last_timestamp_us: i64,
+}
+
+/// Every topic with its counters, by name.
+pub fn topics(conn: &Connection) -> Result<Vec<TopicStats>, EventsError> {
+    let mut pending: std::collections::HashMap<String, i64> = conn
+        .prepare(
+            "SELECT l.topic, COUNT(*) FROM events_pending p JOIN events_log l ON l.seq = p.seq
+             GROUP BY l.topic",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let out = conn
+        .prepare(
+            "SELECT topic, stored, published, delivered, dead_lettered, trimmed, last_seq, last_ts_us
+             FROM events_topics ORDER BY topic",
+        )?
+        .query_map([], |r| {
+            Ok(TopicStats {
+                topic: r.get(0)?,
+                stored: r.get(1)?,
+                published: r.get(2)?,
+                delivered: r.get(3)?,
+                pending: 0,
+                dead_lettered: r.get(4)?,
+                trimmed: r.get(5)?,
+                last_sequence: r.get(6)?,
+                last_timestamp_us: r.get(7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(out
+        .into_iter()
+        .map(|mut t| {
+            t.pending = pending.remove(&t.topic).unwrap_or(0);
+            t
+        })
+        .collect())
+}
+
+/// The newest `n` events of one topic, oldest first.
+pub fn recent(conn: &Connection, topic: &str, n: i64) -> Result<Vec<Event>, EventsError> {
+    let mut v: Vec<Event> = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE topic = ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?
+        .query_map(params![topic, n], |r| event_from_row(r, 0))?
+        .collect::<Result<_, _>>()?;
+    v.reverse();
+    Ok(v)
+}
+
+/// One subscription's counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionStats {
+    /// Id.
+    pub subscription_id: String,
+    /// Name.
+    pub name: String,
+    /// Consumer group, if any.
+    pub group: Option<String>,
+    /// Topic patterns of its filter (empty: all).
+    pub topics: Vec<String>,
+    /// Next sequence its consumer will scan.
+    pub next_sequence: i64,
+    /// Deliveries to this subscription (redeliveries included).
+    pub delivered: i64,
+    /// Of those, redeliveries.
+    pub redelivered: i64,
+    /// Acks from this subscription.
+    pub acked: i64,
+    /// Matched events of its consumer (group) not delivered yet.
+    pub pending: i64,
+    /// Deliveries to this subscription awaiting its ack.
+    pub awaiting_ack: i64,
+    /// Events its consumer (group) dead-lettered.
+    pub dead_lettered: i64,
+}
+
+/// Every subscription with its counters.
+pub fn subscriptions(conn: &Connection) -> Result<Vec<SubscriptionStats>, EventsError> {
+    let now = super::model::now_us();
+    let rows = conn
+        .prepare(
+            "SELECT s.id, s.name, s.group_name, c.filter, c.cursor, s.delivered, s.redelivered,
+                    s.acked, c.dead_lettered,
+                    (SELECT COUNT(*) FROM events_pending p
+                      WHERE p.consumer = s.consumer AND p.visible_us <= ?1),
+                    (SELECT COUNT(*) FROM events_pending p
+                      WHERE p.consumer = s.consumer AND p.visible_us > ?1 AND p.member = s.id)
+             FROM events_subscriptions s JOIN events_consumers c ON c.consumer = s.consumer
+             ORDER BY s.created_us, s.id",
+        )?
+        .query_map([now], |r| {
+            let filter: String = r.get(3)?;
+            let filter: Filter = serde_json::from_str(&filter).unwrap_or_default();
+            let cursor: i64 = r.get(4)?;
+            Ok(SubscriptionStats {
+                subscription_id: r.get(0)?,
+                name: r.get(1)?,
+                group: r.get(2)?,
+                topics: filter.topics,
+                next_sequence: cursor + 1,
+                delivered: r.get(5)?,
+                redelivered: r.get(6)?,
+                acked: r.get(7)?,
+                dead_lettered: r.get(8)?,
+                pending: r.get(9)?,
+                awaiting_ack: r.get(10)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
