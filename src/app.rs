@@ -45,6 +45,8 @@ pub struct App {
     pub config: Config,
     /// The embedded store.
     pub store: Store,
+    /// The audit trail, when the audit toolset is enabled.
+    pub audit: Option<Arc<crate::audit::AuditTrail>>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -55,9 +57,21 @@ impl App {
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
+        let audit =
+            if config.enabled(crate::config::Toolset::Audit) {
+                let trail = crate::audit::AuditTrail::open(&store, config.pii_fields.clone())
+                    .map_err(|e| StoreError::DataDir {
+                        path: store.data_dir().to_path_buf(),
+                        reason: format!("audit trail: {e}"),
+                    })?;
+                Some(Arc::new(trail))
+            } else {
+                None
+            };
         Ok(Arc::new(App {
             config,
             store,
+            audit,
             event_sink: None,
             started: Instant::now(),
             started_at: Utc::now(),

@@ -60,6 +60,10 @@ pub struct Config {
     /// Directories that file-reading and file-writing tools may touch
     /// (absolute, canonical where they exist).
     pub roots: Vec<PathBuf>,
+    /// Keys of an audit entry's `details` that hold personal data (stored
+    /// apart from the hashed entry and erasable), besides `user_email`,
+    /// `ip_address` and `user_agent`.
+    pub pii_fields: Vec<String>,
 }
 
 impl Config {
@@ -69,7 +73,17 @@ impl Config {
             data_dir: data_dir.into(),
             toolsets: Toolset::ALL.to_vec(),
             roots,
+            pii_fields: Vec::new(),
         }
+    }
+
+    /// Replaces the personal `details` keys of audit entries.
+    pub fn with_pii_fields(mut self, mut fields: Vec<String>) -> Self {
+        fields.retain(|f| !f.trim().is_empty());
+        fields.sort();
+        fields.dedup();
+        self.pii_fields = fields;
+        self
     }
 
     /// Replaces the enabled toolsets (an empty list means all of them).

@@ -42,6 +42,17 @@ struct Cli {
     )]
     roots: Vec<PathBuf>,
 
+    /// Keys of audit entries' `details` that hold personal data, comma-separated
+    /// (stored apart from the hash chain and removed by `erase_subject`);
+    /// `user_email`, `ip_address` and `user_agent` always are.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_PII_FIELDS",
+        value_delimiter = ',',
+        value_name = "KEYS"
+    )]
+    pii_fields: Vec<String>,
+
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or
     /// tracing directives such as `smart_systems_mcp=debug,rmcp=warn`
     /// [default: $RUST_LOG, else info].
@@ -120,7 +131,9 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         }
         roots
     };
-    Ok(Config::new(data_dir, roots).with_toolsets(cli.toolsets))
+    Ok(Config::new(data_dir, roots)
+        .with_toolsets(cli.toolsets)
+        .with_pii_fields(cli.pii_fields))
 }
 
 async fn serve(config: Config) -> ExitCode {
