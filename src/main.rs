@@ -198,18 +198,25 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// Resolves with the name of the first of SIGTERM / SIGINT to arrive.
-async fn shutdown_signal() -> &'static str {
+/// Resolves with the name of the first of SIGTERM / SIGINT to arrive. The
+/// handlers are installed when this is called, not when the future is first
+/// polled: a select that finishes its other branch on the first poll (the
+/// handshake was already buffered on stdin) would otherwise leave a window in
+/// which SIGTERM kills the process with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // No signal handling: never resolve, EOF still ends the session.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // No signal handling: never resolve, EOF still ends the session.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }
