@@ -608,6 +608,7 @@ fn erasure_leaves_no_personal_value_in_the_database_files_and_the_chain_valid() 
     );
     assert_eq!(erased["entries_affected"], 5);
     assert_eq!(erased["values_erased"], 25);
+    assert_eq!(erased["wal_truncated"], true);
     for p in personal {
         assert!(!file_contains(&db, p), "{p} still in the database file");
         assert!(!file_contains(&wal, p), "{p} still in the WAL");

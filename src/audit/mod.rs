@@ -29,8 +29,9 @@ pub mod verify;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -115,6 +116,7 @@ pub struct AuditTrail {
     key: CheckpointKey,
     pii_fields: Vec<String>,
     subtrees: SubtreeCache,
+    commits: Arc<AtomicU64>,
 }
 
 impl AuditTrail {
@@ -122,10 +124,13 @@ impl AuditTrail {
     /// checkpoint key and starts the writer thread.
     pub fn open(store: &Store, pii_fields: Vec<String>) -> Result<AuditTrail, AuditError> {
         let key = CheckpointKey::load_or_create(store.data_dir())?;
-        let conn = store
-            .connect()
-            .map_err(|e| AuditError::Store(e.to_string()))?;
-        let writer = writer::spawn(conn)?;
+        let connect = || {
+            store
+                .connect()
+                .map_err(|e| AuditError::Store(e.to_string()))
+        };
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = writer::spawn(connect()?, connect()?, commits.clone())?;
         Ok(AuditTrail {
             db_path: store.path().to_path_buf(),
             writer: Mutex::new(writer),
@@ -133,7 +138,14 @@ impl AuditTrail {
             key,
             pii_fields,
             subtrees: SubtreeCache::default(),
+            commits,
         })
+    }
+
+    /// Append transactions this process committed (one fsync each): the
+    /// entries appended over this is the group-commit batch size.
+    pub fn commit_count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// The store file.
@@ -203,7 +215,9 @@ impl AuditTrail {
             None => {
                 let c = Connection::open(&self.db_path)?;
                 c.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-                c.execute_batch("PRAGMA query_only = ON;")?;
+                c.execute_batch(
+                    "PRAGMA query_only = ON; PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -16384;",
+                )?;
                 c
             }
         };

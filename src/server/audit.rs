@@ -412,9 +412,13 @@ pub struct EraseResult {
     pub erasure_sequence: u64,
     /// audit_id of that entry.
     pub erasure_audit_id: String,
+    /// True when the write-ahead log was truncated right away, so no erased
+    /// byte remains in any store file; false when another process was
+    /// reading (the bytes then go at the next checkpoint).
+    pub wal_truncated: bool,
 }
 
-const HOW_TO_VERIFY_INCLUSION: &str = "RFC 9162 §2.1.3.2: leaf_hash = SHA-256(0x00 || bytes(leaf_data)); \
+const HOW_TO_VERIFY_INCLUSION: &str = "RFC 9162 §2.1.3.2: leaf_hash = SHA-256(0x00 || hex-decoded leaf_data); \
 fold audit_path with node = SHA-256(0x01 || left || right) using leaf_index and tree_size; \
 the result must equal root_hash (and the root of a signed checkpoint of that size).";
 const HOW_TO_VERIFY_CONSISTENCY: &str = "RFC 9162 §2.1.4.2 with old_size, tree_size, old_root, \
@@ -926,6 +930,7 @@ impl SmartServer {
             values_erased: erased.values_erased,
             erasure_sequence: erased.erasure_entry.sequence,
             erasure_audit_id: erased.erasure_entry.audit_id,
+            wal_truncated: erased.wal_truncated,
         }))
     }
 }
