@@ -727,3 +727,48 @@ fn user_activity_and_compliance_report_count_what_happened_per_tenant() {
     assert_eq!(f["subject_access"][0]["purposes"], json!(["scouting"]));
     assert_eq!(lakers["framework"], "gdpr");
 }
+
+#[test]
+fn audit_tools_are_listed_with_honest_annotations_and_only_when_enabled() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let list = s.request_ok("tools/list", json!({}));
+    let tools = list["tools"].as_array().unwrap().clone();
+    let find = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+            .clone()
+    };
+    for name in [
+        "audit_query",
+        "verify_chain",
+        "audit_checkpoint",
+        "audit_proof",
+        "user_activity",
+        "compliance_report",
+    ] {
+        let t = find(name);
+        assert_eq!(t["annotations"]["readOnlyHint"], true, "{name}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{name}");
+    }
+    for name in ["audit_log", "audit_export", "erase_subject"] {
+        let t = find(name);
+        assert_eq!(t["annotations"]["readOnlyHint"], false, "{name}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{name}");
+    }
+    assert_eq!(
+        find("erase_subject")["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(find("audit_log")["annotations"]["destructiveHint"], false);
+    let actions = &find("audit_log")["inputSchema"]["properties"]["action"]["enum"];
+    assert_eq!(actions.as_array().map(Vec::len), Some(10), "{actions}");
+    drop(s);
+
+    let other = tmp.path().join("other");
+    let mut e = Server::started(&other, &["--toolsets", "events"]);
+    assert!(!e.tool_names().iter().any(|n| n.starts_with("audit_")));
+    assert!(!other.join("audit-checkpoint.ed25519").exists());
+}

@@ -363,3 +363,99 @@ pub fn user_activity(
     }
     Ok(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditTrail;
+    use crate::audit::entry::NewEntry;
+    use crate::store::Store;
+
+    fn trail_with(n: u64) -> (tempfile::TempDir, AuditTrail) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let trail = AuditTrail::open(&store, vec![]).unwrap();
+        for i in 0..n {
+            trail
+                .log_blocking(NewEntry {
+                    user_id: format!("u{}", i % 3),
+                    action: "read".into(),
+                    resource_type: "player".into(),
+                    resource_id: format!("{}", i % 5),
+                    severity: "info".into(),
+                    outcome: "success".into(),
+                    tenant_id: Some(format!("t{}", i % 2)),
+                    ..NewEntry::default()
+                })
+                .unwrap();
+        }
+        (tmp, trail)
+    }
+
+    fn plan(conn: &Connection, filter: &QueryFilter) -> String {
+        let (conds, params) = filter.conditions(conn).unwrap();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE {} \
+             ORDER BY sequence DESC LIMIT 51",
+            conds.join(" AND ")
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn user_resource_tenant_and_time_queries_use_an_index_not_a_scan() {
+        let (_tmp, trail) = trail_with(20);
+        let filters = [
+            QueryFilter {
+                user_id: Some("u1".into()),
+                ..QueryFilter::default()
+            },
+            QueryFilter {
+                resource_type: Some("player".into()),
+                resource_id: Some("3".into()),
+                ..QueryFilter::default()
+            },
+            QueryFilter {
+                tenant_id: Some("t1".into()),
+                ..QueryFilter::default()
+            },
+            QueryFilter {
+                start_time: Some("2000-01-01T00:00:00.000000Z".into()),
+                end_time: Some("2100-01-01T00:00:00.000000Z".into()),
+                ..QueryFilter::default()
+            },
+        ];
+        trail
+            .read(|c| {
+                for f in &filters {
+                    let p = plan(c, f);
+                    assert!(p.contains("SEARCH"), "{f:?}: {p}");
+                    assert!(!p.contains("SCAN audit_entries"), "{f:?}: {p}");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn time_windows_become_sequence_ranges() {
+        let (_tmp, trail) = trail_with(5);
+        trail
+            .read(|c| {
+                let all = sequence_window(
+                    c,
+                    Some("2000-01-01T00:00:00.000000Z"),
+                    Some("2100-01-01T00:00:00.000000Z"),
+                )?;
+                assert_eq!(all, (Some(1), Some(5)));
+                let none = sequence_window(c, Some("2099-01-01T00:00:00.000000Z"), None)?;
+                assert!(none.0.unwrap() > 5);
+                Ok(())
+            })
+            .unwrap();
+    }
+}

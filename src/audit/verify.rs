@@ -459,3 +459,90 @@ fn classify(
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditTrail;
+    use crate::audit::entry::NewEntry;
+    use crate::store::Store;
+
+    fn trail_with(n: u64) -> (tempfile::TempDir, AuditTrail) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let trail = AuditTrail::open(&store, vec![]).unwrap();
+        for i in 0..n {
+            trail
+                .log_blocking(NewEntry {
+                    user_id: format!("u{i}"),
+                    action: "create".into(),
+                    resource_type: "game".into(),
+                    resource_id: format!("g{i}"),
+                    severity: "info".into(),
+                    outcome: "success".into(),
+                    ..NewEntry::default()
+                })
+                .unwrap();
+        }
+        (tmp, trail)
+    }
+
+    fn kinds(r: &VerifyReport) -> Vec<(u64, ProblemKind)> {
+        r.problems
+            .iter()
+            .map(|p| (p.sequence.unwrap_or(0), p.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_deletion_hidden_by_renumbering_is_reported_where_the_entry_went_missing() {
+        let (_tmp, trail) = trail_with(8);
+        let conn = Connection::open(trail.db_path()).unwrap();
+        conn.execute_batch(
+            "DELETE FROM audit_entries WHERE sequence = 5;
+             UPDATE audit_entries SET sequence = -(sequence - 1) WHERE sequence > 5;
+             UPDATE audit_entries SET sequence = -sequence WHERE sequence < 0;",
+        )
+        .unwrap();
+        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        assert_eq!(kinds(&r), vec![(5, ProblemKind::MissingSequence)], "{r:?}");
+    }
+
+    #[test]
+    fn a_range_is_checked_including_its_link_to_the_entry_before_it() {
+        let (_tmp, trail) = trail_with(10);
+        let range = VerifyRequest {
+            from_sequence: Some(4),
+            to_sequence: Some(7),
+            checkpoint: None,
+        };
+        let r = verify(trail.db_path(), &range).unwrap();
+        assert!(r.valid, "{r:?}");
+        assert_eq!(r.entries_checked, 4);
+        assert_eq!(r.tree_size, 7);
+        assert_eq!(r.root_hash, trail.root_at(7).unwrap());
+        let conn = Connection::open(trail.db_path()).unwrap();
+        conn.execute(
+            "UPDATE audit_entries SET prev_hash = zeroblob(32) WHERE sequence = 4",
+            [],
+        )
+        .unwrap();
+        let r = verify(trail.db_path(), &range).unwrap();
+        assert_eq!(kinds(&r), vec![(4, ProblemKind::ModifiedEntry)], "{r:?}");
+        // Outside the range nothing is looked at.
+        let later = VerifyRequest {
+            from_sequence: Some(6),
+            ..range
+        };
+        assert!(verify(trail.db_path(), &later).unwrap().valid);
+    }
+
+    #[test]
+    fn an_empty_log_verifies_with_the_empty_root() {
+        let (_tmp, trail) = trail_with(0);
+        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        assert!(r.valid);
+        assert_eq!((r.entries_checked, r.tree_size), (0, 0));
+        assert_eq!(r.root_hash, crate::audit::merkle::empty_root());
+    }
+}
