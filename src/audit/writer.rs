@@ -122,7 +122,7 @@ fn checkpointer(conn: Connection, stop: Receiver<()>) {
 }
 
 fn run(mut conn: Connection, rx: Receiver<Command>, commits: &AtomicU64) {
-    let mut frontier = Frontier::new();
+    let mut frontier = Tree::default();
     // Warm the frontier before the first request (reads every leaf hash once).
     if let Err(e) = warm(&conn, &mut frontier) {
         tracing::warn!("audit writer could not load the tree: {e}");
@@ -168,11 +168,28 @@ fn run(mut conn: Connection, rx: Receiver<Command>, commits: &AtomicU64) {
     }
 }
 
-fn warm(conn: &Connection, frontier: &mut Frontier) -> Result<(), AuditError> {
-    let mut stmt = conn.prepare("SELECT entry_hash FROM audit_entries ORDER BY sequence")?;
+/// The writer's view of the Merkle tree: its right edge and the last
+/// sequence it covers (tracked apart from the size so that a log with a
+/// deleted row cannot make it re-read rows it already has).
+#[derive(Debug, Clone, Default)]
+struct Tree {
+    frontier: Frontier,
+    last_seq: u64,
+}
+
+impl Tree {
+    fn push(&mut self, sequence: u64, leaf: Hash) {
+        self.frontier.push(leaf);
+        self.last_seq = sequence;
+    }
+}
+
+fn warm(conn: &Connection, tree: &mut Tree) -> Result<(), AuditError> {
+    let mut stmt =
+        conn.prepare("SELECT sequence, entry_hash FROM audit_entries ORDER BY sequence")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        frontier.push(hash_at(row, 0)?);
+        tree.push(row.get::<_, i64>(0)? as u64, hash_at(row, 1)?);
     }
     Ok(())
 }
@@ -196,19 +213,19 @@ fn head(tx: &Transaction<'_>) -> Result<(u64, Hash, String), AuditError> {
     Ok(row.unwrap_or((0, GENESIS_PREV, String::new())))
 }
 
-/// Brings `f` up to the rows other processes appended since we last looked.
-fn catch_up(tx: &Transaction<'_>, f: &mut Frontier, head_seq: u64) -> Result<(), AuditError> {
-    if f.size() > head_seq {
+/// Brings `tree` up to the rows other processes appended since we last looked.
+fn catch_up(tx: &Transaction<'_>, tree: &mut Tree, head_seq: u64) -> Result<(), AuditError> {
+    if tree.last_seq > head_seq {
         // The log shrank behind our back (restored or tampered): rebuild.
-        *f = Frontier::new();
+        *tree = Tree::default();
     }
-    if f.size() < head_seq {
+    if tree.last_seq < head_seq {
         let mut stmt = tx.prepare_cached(
-            "SELECT entry_hash FROM audit_entries WHERE sequence > ?1 ORDER BY sequence",
+            "SELECT sequence, entry_hash FROM audit_entries WHERE sequence > ?1 ORDER BY sequence",
         )?;
-        let mut rows = stmt.query([f.size() as i64])?;
+        let mut rows = stmt.query([tree.last_seq as i64])?;
         while let Some(row) = rows.next()? {
-            f.push(hash_at(row, 0)?);
+            tree.push(row.get::<_, i64>(0)? as u64, hash_at(row, 1)?);
         }
     }
     Ok(())
@@ -222,7 +239,7 @@ pub fn now_timestamp() -> String {
 
 fn append_in_tx(
     tx: &Transaction<'_>,
-    f: &mut Frontier,
+    f: &mut Tree,
     entries: &[PreparedEntry],
 ) -> Result<Vec<Appended>, AuditError> {
     let (mut seq, mut prev, head_ts) = head(tx)?;
@@ -289,14 +306,14 @@ fn append_in_tx(
         for pv in &e.personal_values {
             insert_personal.execute(params![seq as i64, pv.field, pv.value_json, &pv.salt[..]])?;
         }
-        f.push(hash);
+        f.push(seq, hash);
         out.push(Appended {
             audit_id: e.audit_id.clone(),
             sequence: seq,
             timestamp: timestamp.clone(),
             entry_hash: hash,
-            tree_size: f.size(),
-            root_hash: f.root(),
+            tree_size: f.frontier.size(),
+            root_hash: f.frontier.root(),
         });
         prev = hash;
     }
@@ -305,7 +322,7 @@ fn append_in_tx(
 
 fn commit_appends(
     conn: &mut Connection,
-    frontier: &mut Frontier,
+    frontier: &mut Tree,
     entries: &[PreparedEntry],
 ) -> Result<Vec<Appended>, AuditError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -318,7 +335,7 @@ fn commit_appends(
 
 fn erase(
     conn: &mut Connection,
-    frontier: &mut Frontier,
+    frontier: &mut Tree,
     request: EraseRequest,
 ) -> Result<Erased, AuditError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
