@@ -222,6 +222,7 @@ fn deleted_row_is_reported_as_missing_sequence() {
     sqlite(&data, "DELETE FROM audit_entries WHERE sequence = 3");
     let r = verify(&mut s, json!({}));
     assert_eq!(problems(&r), vec![(3, "missing_sequence".to_string())]);
+    assert_eq!(r["problem_count"], 1);
     assert_eq!(r["entries_checked"], 5);
 }
 

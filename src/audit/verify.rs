@@ -29,8 +29,13 @@ use super::schema::ENTRY_COLUMNS;
 const SHIFT_WINDOW: u64 = 4;
 /// Most modified entries examined pairwise for swaps.
 const MAX_PAIRWISE: usize = 512;
-/// Most problems listed (the count is still exact in `valid`).
-pub const MAX_PROBLEMS: usize = 1000;
+/// Most problems listed (a tool result must stay readable by a model);
+/// `problem_count` counts them all, up to [`MAX_CLASSIFIED`] of each kind.
+pub const MAX_PROBLEMS: usize = 100;
+/// Most problems of one kind classified (a wholly corrupt log stays cheap).
+pub const MAX_CLASSIFIED: usize = 10_000;
+/// Most modified rows searched for their original sequence (one read each).
+const MAX_EXAMINED: usize = 4096;
 
 /// What is wrong at one place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -85,6 +90,9 @@ pub struct VerifyReport {
     pub tree_size: u64,
     pub root_hash: Hash,
     pub problems: Vec<Problem>,
+    /// Problems found (up to [`MAX_CLASSIFIED`] of a kind), of which
+    /// `problems` lists the first [`MAX_PROBLEMS`].
+    pub problem_count: u64,
 }
 
 #[derive(Default)]
@@ -302,9 +310,11 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
         }
     }
     problems.sort_by_key(|p| (p.sequence.unwrap_or(u64::MAX), p.kind));
+    let problem_count = problems.len() as u64;
     problems.truncate(MAX_PROBLEMS);
     Ok(VerifyReport {
         valid: problems.is_empty(),
+        problem_count,
         entries_checked,
         tree_size: leaves.len() as u64,
         root_hash: root_of_parallel(&leaves),
@@ -360,7 +370,7 @@ fn classify(
     } else {
         Vec::new()
     };
-    for &s in mismatched.iter().take(MAX_PROBLEMS * 4) {
+    for &s in mismatched.iter().take(MAX_EXAMINED) {
         let mut candidates: Vec<u64> = (1..=SHIFT_WINDOW)
             .flat_map(|d| [s.saturating_sub(d), s + d])
             .filter(|&t| t > 0)
@@ -416,7 +426,7 @@ fn classify(
                 .into(),
         });
     }
-    for &s in mismatched.iter().take(MAX_PROBLEMS) {
+    for &s in mismatched.iter().take(MAX_CLASSIFIED) {
         if explained.contains(&s) {
             continue;
         }
@@ -429,7 +439,7 @@ fn classify(
         });
     }
     for &(a, b) in gaps {
-        for s in (a + 1..b).take(MAX_PROBLEMS) {
+        for s in (a + 1..b).take(MAX_CLASSIFIED) {
             problems.push(Problem {
                 sequence: Some(s),
                 audit_id: None,
@@ -438,7 +448,7 @@ fn classify(
             });
         }
     }
-    for &s in link_breaks.iter().take(MAX_PROBLEMS) {
+    for &s in link_breaks.iter().take(MAX_CLASSIFIED) {
         let prior = s - 1;
         if mismatched.contains(&s)
             || mismatched.contains(&prior)
@@ -535,6 +545,24 @@ mod tests {
             ..range
         };
         assert!(verify(trail.db_path(), &later).unwrap().valid);
+    }
+
+    #[test]
+    fn a_wholly_edited_log_lists_the_first_problems_and_counts_them_all() {
+        let (_tmp, trail) = trail_with(150);
+        let conn = Connection::open(trail.db_path()).unwrap();
+        conn.execute("UPDATE audit_entries SET resource_type = 'x'", [])
+            .unwrap();
+        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        assert!(!r.valid);
+        assert_eq!(r.problem_count, 150);
+        assert_eq!(r.problems.len(), MAX_PROBLEMS);
+        assert_eq!(r.problems[0].sequence, Some(1));
+        assert!(
+            r.problems
+                .iter()
+                .all(|p| p.kind == ProblemKind::ModifiedEntry)
+        );
     }
 
     #[test]

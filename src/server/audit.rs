@@ -182,8 +182,10 @@ pub struct VerifyResult {
     pub root_hash: String,
     /// Number of entries in that tree.
     pub tree_size: u64,
-    /// Each problem with its sequence and kind.
+    /// Each problem with its sequence and kind, in sequence order (the first 100).
     pub problems: Vec<Problem>,
+    /// How many problems were found in all.
+    pub problem_count: u64,
     /// Tree size of the checkpoint checked against, if one was given.
     pub checkpoint_tree_size: Option<u64>,
     /// Time of the checkpoint checked against, if one was given.
@@ -610,6 +612,7 @@ impl SmartServer {
             root_hash: to_hex(&report.root_hash),
             tree_size: report.tree_size,
             problems: report.problems,
+            problem_count: report.problem_count,
             checkpoint_tree_size: checkpoint.as_ref().map(|c| c.tree_size),
             checkpoint_timestamp: checkpoint.and_then(|c| c.timestamp),
         }))
