@@ -79,7 +79,12 @@ impl CheckpointKey {
             // hard_link fails if another process created the key first: use theirs.
             match std::fs::hard_link(&tmp, &path) {
                 Ok(()) => {
-                    tracing::info!(path = %path.display(), "created the audit checkpoint key")
+                    // Make the new name durable too: a key lost in a crash
+                    // would orphan every checkpoint signed with it.
+                    if let Err(e) = std::fs::File::open(data_dir).and_then(|d| d.sync_all()) {
+                        tracing::warn!("cannot sync the data dir after creating the key: {e}");
+                    }
+                    tracing::info!(path = %path.display(), "created the audit checkpoint key");
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
