@@ -57,17 +57,7 @@ impl App {
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
-        let audit =
-            if config.enabled(crate::config::Toolset::Audit) {
-                let trail = crate::audit::AuditTrail::open(&store, config.pii_fields.clone())
-                    .map_err(|e| StoreError::DataDir {
-                        path: store.data_dir().to_path_buf(),
-                        reason: format!("audit trail: {e}"),
-                    })?;
-                Some(Arc::new(trail))
-            } else {
-                None
-            };
+        let audit = open_audit(&config, &store)?;
         Ok(Arc::new(App {
             config,
             store,
@@ -104,4 +94,22 @@ impl App {
     pub fn started_at(&self) -> DateTime<Utc> {
         self.started_at
     }
+}
+
+/// The audit trail when its toolset is enabled (loads or creates its signing
+/// key and starts its writer).
+fn open_audit(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<Arc<crate::audit::AuditTrail>>, StoreError> {
+    if !config.enabled(crate::config::Toolset::Audit) {
+        return Ok(None);
+    }
+    let trail = crate::audit::AuditTrail::open(store, config.pii_fields.clone()).map_err(|e| {
+        StoreError::DataDir {
+            path: store.data_dir().to_path_buf(),
+            reason: format!("audit trail: {e}"),
+        }
+    })?;
+    Ok(Some(Arc::new(trail)))
 }
