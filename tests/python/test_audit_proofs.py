@@ -206,7 +206,8 @@ async def _audit_session(binary: str, data_dir: pathlib.Path) -> None:
             assert (origin, int(tree_size)) == (cp["origin"], size)
             assert base64.b64decode(root_b64) == root
             assert ts_line.startswith("timestamp ")
-            name, key_id_hex, key_b64 = cp["verifier_key"].split("+")
+            # The base64 key may itself contain "+": split off name and id only.
+            name, key_id_hex, key_b64 = cp["verifier_key"].split("+", 2)
             key = base64.b64decode(key_b64)
             assert key[0] == 1 and key[1:].hex() == cp["public_key"]
             assert hashlib.sha256(name.encode() + b"\n" + key).digest()[:4].hex() == key_id_hex
