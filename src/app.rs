@@ -48,6 +48,8 @@ pub struct App {
     pub store: Store,
     /// The event bus, when the events toolset is enabled.
     pub events: Option<Arc<EventBus>>,
+    /// The audit trail, when the audit toolset is enabled.
+    pub audit: Option<Arc<crate::audit::AuditTrail>>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -69,10 +71,12 @@ impl App {
             None
         };
         let event_sink = events.clone().map(|bus| bus as Arc<dyn EventSink>);
+        let audit = open_audit(&config, &store)?;
         Ok(Arc::new(App {
             config,
             store,
             events,
+            audit,
             event_sink,
             started: Instant::now(),
             started_at: Utc::now(),
@@ -105,4 +109,22 @@ impl App {
     pub fn started_at(&self) -> DateTime<Utc> {
         self.started_at
     }
+}
+
+/// The audit trail when its toolset is enabled (loads or creates its signing
+/// key and starts its writer).
+fn open_audit(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<Arc<crate::audit::AuditTrail>>, StoreError> {
+    if !config.enabled(crate::config::Toolset::Audit) {
+        return Ok(None);
+    }
+    let trail = crate::audit::AuditTrail::open(store, config.pii_fields.clone()).map_err(|e| {
+        StoreError::DataDir {
+            path: store.data_dir().to_path_buf(),
+            reason: format!("audit trail: {e}"),
+        }
+    })?;
+    Ok(Some(Arc::new(trail)))
 }

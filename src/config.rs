@@ -62,6 +62,10 @@ pub struct Config {
     pub roots: Vec<PathBuf>,
     /// Event bus durability and retention.
     pub events: crate::events::EventsConfig,
+    /// Keys of an audit entry's `details` that hold personal data (stored
+    /// apart from the hashed entry and erasable), besides `user_email`,
+    /// `ip_address` and `user_agent`.
+    pub pii_fields: Vec<String>,
 }
 
 impl Config {
@@ -72,7 +76,17 @@ impl Config {
             toolsets: Toolset::ALL.to_vec(),
             roots,
             events: crate::events::EventsConfig::default(),
+            pii_fields: Vec::new(),
         }
+    }
+
+    /// Replaces the personal `details` keys of audit entries.
+    pub fn with_pii_fields(mut self, mut fields: Vec<String>) -> Self {
+        fields.retain(|f| !f.trim().is_empty());
+        fields.sort();
+        fields.dedup();
+        self.pii_fields = fields;
+        self
     }
 
     /// Replaces the enabled toolsets (an empty list means all of them).

@@ -6,6 +6,7 @@
 //! domain, and [`store`] the embedded SQLite database they share.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod docs;
 pub mod events;

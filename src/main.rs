@@ -42,6 +42,17 @@ struct Cli {
     )]
     roots: Vec<PathBuf>,
 
+    /// Keys of audit entries' `details` that hold personal data, comma-separated
+    /// (stored apart from the hash chain and removed by `erase_subject`);
+    /// `user_email`, `ip_address` and `user_agent` always are.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_PII_FIELDS",
+        value_delimiter = ',',
+        value_name = "KEYS"
+    )]
+    pii_fields: Vec<String>,
+
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or
     /// tracing directives such as `smart_systems_mcp=debug,rmcp=warn`
     /// [default: $RUST_LOG, else info].
@@ -163,7 +174,9 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         }
         roots
     };
-    let mut config = Config::new(data_dir, roots).with_toolsets(cli.toolsets);
+    let mut config = Config::new(data_dir, roots)
+        .with_toolsets(cli.toolsets)
+        .with_pii_fields(cli.pii_fields);
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,
@@ -262,18 +275,25 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// Resolves with the name of the first of SIGTERM / SIGINT to arrive.
-async fn shutdown_signal() -> &'static str {
+/// Resolves with the name of the first of SIGTERM / SIGINT to arrive. The
+/// handlers are installed when this is called, not when the future is first
+/// polled: a select that finishes its other branch on the first poll (the
+/// handshake was already buffered on stdin) would otherwise leave a window in
+/// which SIGTERM kills the process with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // No signal handling: never resolve, EOF still ends the session.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // No signal handling: never resolve, EOF still ends the session.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

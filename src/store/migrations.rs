@@ -33,7 +33,11 @@ pub const CORE: &[Migration] = &[Migration {
 /// Every component's migrations, applied in this order. A subsystem adds
 /// one line here pointing at its own list.
 pub const COMPONENTS: &[(&str, &[Migration])] =
-    &[("core", CORE), ("events", crate::events::MIGRATIONS)];
+    &[
+        ("core", CORE),
+        ("events", crate::events::MIGRATIONS),
+        ("audit", crate::audit::MIGRATIONS),
+    ];
 
 /// Schema version of each component in a fully migrated store.
 pub fn latest_versions() -> BTreeMap<String, i64> {

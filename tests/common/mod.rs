@@ -271,6 +271,14 @@ impl Server {
         self.child.id()
     }
 
+    /// Takes the server's stdin so another thread can write requests while
+    /// this one reads responses (pipelined, concurrent calls). Requests
+    /// written there must use ids that [`Server::next_id`] will not produce
+    /// (e.g. strings).
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin open")
+    }
+
     /// Closes stdin and waits (bounded) for the process to exit.
     pub fn close(mut self) -> ExitStatus {
         drop(self.stdin.take());

@@ -1,0 +1,775 @@
+//! The audit toolset as a client meets it: durable appends, queries, proofs,
+//! signed checkpoints, and tamper detection against edits made to the real
+//! SQLite file behind the server's back (with the sqlite3 CLI, or rusqlite
+//! where the attacker recomputes hashes with the documented encoding).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, temp_dir};
+use serde_json::{Value, json};
+use smart_systems_mcp::audit::merkle::{self, from_hex};
+use smart_systems_mcp::audit::rows;
+use smart_systems_mcp::audit::schema::ENTRY_COLUMNS;
+
+fn db_path(data: &Path) -> PathBuf {
+    data.join("smart-systems.db")
+}
+
+/// Runs SQL on the store with the sqlite3 CLI, as an attacker with file access would.
+fn sqlite(data: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db_path(data))
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn log_entry(s: &mut Server, i: usize) -> Value {
+    let action = ["read", "update", "export", "admin"][i % 4];
+    let tenant = if i.is_multiple_of(2) {
+        "lakers"
+    } else {
+        "celtics"
+    };
+    s.call_ok(
+        "audit_log",
+        json!({
+            "user_id": format!("user-{}", i % 3),
+            "action": action,
+            "resource_type": "player",
+            "resource_id": format!("p{i}"),
+            "severity": "info",
+            "user_email": format!("user{}@example.com", i % 3),
+            "ip_address": format!("10.0.0.{i}"),
+            "details": {"i": i, "note": "season stats"},
+            "changes": {"before": {"salary": i}, "after": {"salary": i + 1}},
+            "tenant_id": tenant,
+            "tags": ["nba"],
+            "purpose": "scouting"
+        }),
+    )
+}
+
+/// A server with `n` entries logged.
+fn seeded(n: usize) -> (tempfile::TempDir, PathBuf, Server) {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let mut s = Server::started(&data, &[]);
+    for i in 0..n {
+        let r = log_entry(&mut s, i);
+        assert_eq!(r["sequence"], i as u64 + 1);
+    }
+    (tmp, data, s)
+}
+
+fn problems(report: &Value) -> Vec<(u64, String)> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["sequence"].as_u64().unwrap_or(0),
+                p["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn verify(s: &mut Server, args: Value) -> Value {
+    s.call_ok("verify_chain", args)
+}
+
+#[test]
+fn logged_entries_come_back_newest_first_with_paging_and_tenant_scoping() {
+    let (_tmp, _data, mut s) = seeded(7);
+    let first = s.call_ok("audit_query", json!({"limit": 3}));
+    let seqs: Vec<u64> = first["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![7, 6, 5]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = s.call_ok("audit_query", json!({"limit": 3, "cursor": cursor}));
+    assert_eq!(second["entries"][0]["sequence"], 4);
+    let e = &first["entries"][2];
+    assert_eq!(e["user_email"], "user1@example.com");
+    assert_eq!(e["ip_address"], "10.0.0.4");
+    assert_eq!(e["changes"]["after"]["salary"], 5);
+    assert_eq!(e["details"]["note"], "season stats");
+    assert_eq!(e["outcome"], "success");
+
+    let lakers = s.call_ok("audit_query", json!({"tenant_id": "lakers", "limit": 100}));
+    let entries = lakers["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e["tenant_id"] == "lakers"));
+    assert_eq!(lakers["next_cursor"], Value::Null);
+
+    let by_user = s.call_ok(
+        "audit_query",
+        json!({"user_id": "user-1", "action": "update"}),
+    );
+    let ids: Vec<&str> = by_user["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["p1"]);
+    let none = s.call_ok(
+        "audit_query",
+        json!({"start_time": "2000-01-01T00:00:00Z", "end_time": "2000-01-02T00:00:00Z"}),
+    );
+    assert_eq!(none["entries"], json!([]));
+    let fresh = verify(&mut s, json!({}));
+    assert_eq!(fresh["valid"], true, "{fresh}");
+    assert_eq!(fresh["entries_checked"], 7);
+}
+
+#[test]
+fn bad_arguments_are_tool_errors_that_name_the_field() {
+    let (tmp, _data, mut s) = seeded(1);
+    let base =
+        json!({"user_id": "u", "action": "read", "resource_type": "player", "resource_id": "1"});
+    let with = |k: &str, v: Value| {
+        let mut a = base.clone();
+        a[k] = v;
+        a
+    };
+    let err = s.call_err("audit_log", with("action", json!("steal")));
+    assert!(err.contains("`action`") && err.contains("create"), "{err}");
+    let err = s.call_err("audit_log", with("severity", json!("meh")));
+    assert!(err.contains("`severity`"), "{err}");
+    let err = s.call_err("audit_log", with("changes", json!({"after": 1})));
+    assert!(err.contains("`changes`"), "{err}");
+    let err = s.call_err("audit_log", with("user_id", json!("")));
+    assert!(err.contains("`user_id`"), "{err}");
+    let err = s.call_err("audit_query", json!({"limit": 0}));
+    assert!(err.contains("`limit`"), "{err}");
+    let err = s.call_err("audit_query", json!({"cursor": "nonsense"}));
+    assert!(err.contains("`cursor`"), "{err}");
+    let err = s.call_err("audit_query", json!({"start_time": "yesterday"}));
+    assert!(err.contains("`start_time`"), "{err}");
+    let err = s.call_err("verify_chain", json!({"checkpoint": "not a note"}));
+    assert!(err.contains("`checkpoint`"), "{err}");
+    let err = s.call_err("audit_proof", json!({"sequence": 99}));
+    assert!(err.contains("`sequence`"), "{err}");
+    let err = s.call_err("audit_proof", json!({}));
+    assert!(err.contains("`sequence`"), "{err}");
+    let err = s.call_err("compliance_report", json!({"start_time": "2026-01-01T00:00:00Z", "end_time": "2027-01-01T00:00:00Z", "framework": "pci"}));
+    assert!(err.contains("`framework`"), "{err}");
+    let err = s.call_err("erase_subject", json!({"reason": "x"}));
+    assert!(err.contains("`user_id`"), "{err}");
+    let outside = tmp.path().join("outside.jsonl");
+    let err = s.call_err(
+        "audit_export",
+        json!({"path": outside.display().to_string(), "format": "jsonl"}),
+    );
+    assert!(err.contains("`path`") && err.contains("outside"), "{err}");
+    assert!(!outside.exists());
+    let err = s.call_err("audit_export", json!({"path": "x.txt", "format": "xml"}));
+    assert!(err.contains("`format`"), "{err}");
+    // The log is untouched by all of that.
+    let r = verify(&mut s, json!({}));
+    assert_eq!(
+        (r["valid"].clone(), r["entries_checked"].clone()),
+        (json!(true), json!(1))
+    );
+}
+
+#[test]
+fn tampered_changes_after_is_reported_as_modified_entry_with_its_sequence() {
+    let (_tmp, data, mut s) = seeded(6);
+    sqlite(
+        &data,
+        "UPDATE audit_entries SET changes = json_set(changes, '$.after.salary', 99999999) WHERE sequence = 4",
+    );
+    let r = verify(&mut s, json!({}));
+    assert_eq!(r["valid"], false);
+    assert_eq!(problems(&r), vec![(4, "modified_entry".to_string())]);
+    let id = s.call_ok("audit_query", json!({"limit": 3}))["entries"][2]["audit_id"].clone();
+    assert_eq!(r["problems"][0]["audit_id"], id);
+}
+
+#[test]
+fn tampered_timestamp_is_reported_as_modified_entry() {
+    let (_tmp, data, mut s) = seeded(5);
+    sqlite(
+        &data,
+        "UPDATE audit_entries SET timestamp = '2020-01-01T00:00:00.000000Z' WHERE sequence = 2",
+    );
+    let r = verify(&mut s, json!({}));
+    assert_eq!(problems(&r), vec![(2, "modified_entry".to_string())]);
+}
+
+#[test]
+fn deleted_row_is_reported_as_missing_sequence() {
+    let (_tmp, data, mut s) = seeded(6);
+    sqlite(&data, "DELETE FROM audit_entries WHERE sequence = 3");
+    let r = verify(&mut s, json!({}));
+    assert_eq!(problems(&r), vec![(3, "missing_sequence".to_string())]);
+    assert_eq!(r["problem_count"], 1);
+    assert_eq!(r["entries_checked"], 5);
+}
+
+#[test]
+fn swapped_rows_are_reported_as_reordered() {
+    let (_tmp, data, mut s) = seeded(8);
+    sqlite(
+        &data,
+        "UPDATE audit_entries SET sequence = -1 WHERE sequence = 3;
+         UPDATE audit_entries SET sequence = 3 WHERE sequence = 6;
+         UPDATE audit_entries SET sequence = 6 WHERE sequence = -1;",
+    );
+    let r = verify(&mut s, json!({}));
+    assert_eq!(
+        problems(&r),
+        vec![(3, "reordered".to_string()), (6, "reordered".to_string())]
+    );
+}
+
+/// Hash of the row at `seq` with the documented encoding.
+fn recompute(conn: &rusqlite::Connection, seq: i64) -> [u8; 32] {
+    conn.query_row(
+        &format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE sequence = ?1"),
+        [seq],
+        |row| Ok(rows::view(row)?.0.hash()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn inserted_row_is_reported_as_inserted_entry() {
+    let (_tmp, data, mut s) = seeded(6);
+    // The attacker renumbers entries 4.. up by one and inserts a forged entry
+    // at 4, chained to entry 3 with a correctly computed hash.
+    let conn = rusqlite::Connection::open(db_path(&data)).unwrap();
+    conn.execute_batch(
+        "UPDATE audit_entries SET sequence = -(sequence + 1) WHERE sequence >= 4;
+         UPDATE audit_entries SET sequence = -sequence WHERE sequence < 0;
+         INSERT INTO audit_entries (sequence, audit_id, timestamp, user_id, action, resource_type,
+             resource_id, severity, outcome, details, tags, personal, prev_hash, entry_hash)
+         SELECT 4, 'forged-id', timestamp, 'user-0', 'delete', 'player', 'p-secret', 'info',
+             'success', '{}', '[]', '{}', entry_hash, zeroblob(32)
+         FROM audit_entries WHERE sequence = 3;",
+    )
+    .unwrap();
+    let h = recompute(&conn, 4);
+    conn.execute(
+        "UPDATE audit_entries SET entry_hash = ?1 WHERE sequence = 4",
+        [&h[..]],
+    )
+    .unwrap();
+    drop(conn);
+    let r = verify(&mut s, json!({}));
+    assert_eq!(problems(&r), vec![(4, "inserted_entry".to_string())], "{r}");
+    assert_eq!(r["problems"][0]["audit_id"], "forged-id");
+}
+
+#[test]
+fn entry_rewritten_with_a_recomputed_hash_breaks_the_next_link() {
+    let (_tmp, data, mut s) = seeded(5);
+    let conn = rusqlite::Connection::open(db_path(&data)).unwrap();
+    conn.execute(
+        "UPDATE audit_entries SET user_id = 'someone-else' WHERE sequence = 2",
+        [],
+    )
+    .unwrap();
+    let h = recompute(&conn, 2);
+    conn.execute(
+        "UPDATE audit_entries SET entry_hash = ?1 WHERE sequence = 2",
+        [&h[..]],
+    )
+    .unwrap();
+    drop(conn);
+    let r = verify(&mut s, json!({}));
+    assert_eq!(problems(&r), vec![(3, "broken_link".to_string())], "{r}");
+}
+
+#[test]
+fn truncated_tail_is_detected_against_a_saved_checkpoint() {
+    let (_tmp, data, mut s) = seeded(6);
+    let cp = s.call_ok("audit_checkpoint", json!({}));
+    assert_eq!(cp["tree_size"], 6);
+    let note = cp["checkpoint"].as_str().unwrap().to_string();
+    sqlite(&data, "DELETE FROM audit_entries WHERE sequence >= 5");
+    // Without the checkpoint the shorter log looks fine: that is why one is kept.
+    assert_eq!(verify(&mut s, json!({}))["valid"], true);
+    let r = verify(&mut s, json!({"checkpoint": note}));
+    assert_eq!(problems(&r), vec![(5, "truncated".to_string())], "{r}");
+    assert_eq!(r["checkpoint_tree_size"], 6);
+}
+
+#[test]
+fn whole_log_rewrite_with_recomputed_hashes_is_detected_against_a_saved_checkpoint() {
+    let (_tmp, data, mut s) = seeded(6);
+    let note = s.call_ok("audit_checkpoint", json!({}))["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Rewrite entry 2 and recompute every hash and link from there on.
+    let conn = rusqlite::Connection::open(db_path(&data)).unwrap();
+    conn.execute(
+        "UPDATE audit_entries SET resource_id = 'p-other' WHERE sequence = 2",
+        [],
+    )
+    .unwrap();
+    for seq in 2..=6i64 {
+        let prev: Vec<u8> = conn
+            .query_row(
+                "SELECT entry_hash FROM audit_entries WHERE sequence = ?1",
+                [seq - 1],
+                |r| r.get(0),
+            )
+            .unwrap();
+        conn.execute(
+            "UPDATE audit_entries SET prev_hash = ?1 WHERE sequence = ?2",
+            rusqlite::params![prev, seq],
+        )
+        .unwrap();
+        let h = recompute(&conn, seq);
+        conn.execute(
+            "UPDATE audit_entries SET entry_hash = ?1 WHERE sequence = ?2",
+            rusqlite::params![&h[..], seq],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    assert_eq!(
+        verify(&mut s, json!({}))["valid"],
+        true,
+        "a consistent rewrite passes alone"
+    );
+    let r = verify(&mut s, json!({"checkpoint": note}));
+    assert_eq!(problems(&r), vec![(6, "root_mismatch".to_string())], "{r}");
+    // A checkpoint whose text was edited is refused outright.
+    let forged = note.replacen("\n6\n", "\n5\n", 1);
+    let err = s.call_err("verify_chain", json!({"checkpoint": forged}));
+    assert!(err.contains("`checkpoint`"), "{err}");
+}
+
+#[test]
+fn checkpoint_is_a_signed_note_with_a_0600_key_and_verifies_while_the_log_grows() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_tmp, data, mut s) = seeded(3);
+    let cp = s.call_ok("audit_checkpoint", json!({}));
+    let note = cp["checkpoint"].as_str().unwrap();
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(lines[0], cp["origin"]);
+    assert_eq!(lines[1], "3");
+    assert!(lines[3].starts_with("timestamp "));
+    assert_eq!(lines[4], "");
+    assert!(lines[5].starts_with(&format!("\u{2014} {} ", cp["origin"].as_str().unwrap())));
+    let mode = std::fs::metadata(data.join("audit-checkpoint.ed25519"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    log_entry(&mut s, 3);
+    let r = verify(&mut s, json!({"checkpoint": note}));
+    assert_eq!(r["valid"], true, "{r}");
+    assert_eq!(r["tree_size"], 4);
+    // The root of audit_log's answer equals the checkpoint root at that size.
+    let log_root = s.call_ok("audit_query", json!({"limit": 1}));
+    assert_eq!(log_root["entries"][0]["sequence"], 4);
+}
+
+#[test]
+fn proofs_verify_with_the_rfc_9162_algorithms_and_fail_on_a_flipped_byte() {
+    let (_tmp, _data, mut s) = seeded(11);
+    let head = log_entry(&mut s, 11);
+    let root12 = from_hex(head["root_hash"].as_str().unwrap()).unwrap();
+    for seq in [1u64, 6, 11, 12] {
+        let p = s.call_ok("audit_proof", json!({"sequence": seq}));
+        assert_eq!(p["proof_type"], "inclusion");
+        assert_eq!(p["tree_size"], 12);
+        let leaf_data: Vec<u8> = hex_bytes(p["leaf_data"].as_str().unwrap());
+        let leaf = merkle::leaf_hash(&leaf_data);
+        assert_eq!(merkle::to_hex(&leaf), p["leaf_hash"]);
+        let path: Vec<[u8; 32]> = p["audit_path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| from_hex(h.as_str().unwrap()).unwrap())
+            .collect();
+        assert!(merkle::verify_inclusion(seq - 1, 12, &leaf, &path, &root12));
+        let mut flipped = path.clone();
+        flipped[0][5] ^= 0x01;
+        assert!(!merkle::verify_inclusion(
+            seq - 1,
+            12,
+            &leaf,
+            &flipped,
+            &root12
+        ));
+    }
+    let by_id = s.call_ok(
+        "audit_proof",
+        json!({"audit_id": head["audit_id"], "tree_size": 12}),
+    );
+    assert_eq!(by_id["sequence"], 12);
+    let old = s.call_ok("audit_proof", json!({"sequence": 5, "tree_size": 5}));
+    let root5 = from_hex(old["root_hash"].as_str().unwrap()).unwrap();
+    let c = s.call_ok("audit_proof", json!({"old_size": 5, "new_size": 12}));
+    assert_eq!(c["old_root"], old["root_hash"]);
+    let proof: Vec<[u8; 32]> = c["consistency_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| from_hex(h.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(merkle::verify_consistency(5, 12, &root5, &root12, &proof));
+    let mut flipped = proof.clone();
+    flipped[1][0] ^= 0x80;
+    assert!(!merkle::verify_consistency(
+        5, 12, &root5, &root12, &flipped
+    ));
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn entries_acknowledged_before_sigkill_survive_a_restart_and_the_chain_verifies() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let mut s = Server::started(&data, &[]);
+    // Four clients write their calls concurrently (pipelined) into one server.
+    let mut stdin = s.take_stdin();
+    let writer = std::thread::spawn(move || {
+        for i in 0..4000 {
+            let client = i % 4;
+            let req = json!({
+                "jsonrpc": "2.0",
+                "id": format!("c{client}-{i}"),
+                "method": "tools/call",
+                "params": {"name": "audit_log", "arguments": {
+                    "user_id": format!("client-{client}"),
+                    "action": "update", "resource_type": "game", "resource_id": format!("g{i}")
+                }}
+            });
+            if writeln!(stdin, "{req}").is_err() {
+                break;
+            }
+        }
+        let _ = stdin.flush();
+    });
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 300 {
+        let m = s
+            .next_message(Duration::from_secs(30))
+            .expect("responses keep coming");
+        if m["result"]["isError"] == false {
+            acknowledged.push(
+                m["result"]["structuredContent"]["audit_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    s.signal("KILL");
+    let _ = s.wait_exit(Duration::from_secs(10));
+    // Responses already on the pipe were acknowledged too.
+    while let Some(m) = s.next_message(Duration::from_millis(200)) {
+        if m["result"]["isError"] == false {
+            acknowledged.push(
+                m["result"]["structuredContent"]["audit_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    let _ = writer.join();
+    drop(s);
+
+    let mut s = Server::started(&data, &[]);
+    let r = verify(&mut s, json!({}));
+    assert_eq!(r["valid"], true, "{r}");
+    let mut stored = BTreeSet::new();
+    let mut cursor = Value::Null;
+    loop {
+        let mut args = json!({"limit": 500});
+        if !cursor.is_null() {
+            args["cursor"] = cursor.clone();
+        }
+        let page = s.call_ok("audit_query", args);
+        for e in page["entries"].as_array().unwrap() {
+            stored.insert(e["audit_id"].as_str().unwrap().to_string());
+        }
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(stored.len() as u64, r["entries_checked"].as_u64().unwrap());
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged entry {id} was lost");
+    }
+    assert!(stored.len() >= acknowledged.len());
+}
+
+#[test]
+fn two_processes_append_to_one_gap_free_chain() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    // Create the store (and key) once so both processes share them.
+    drop(Server::started(&data, &[]));
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let mut s = Server::started(&data, &[]);
+                (0..40)
+                    .map(|i| {
+                        s.call_ok(
+                            "audit_log",
+                            json!({"user_id": format!("proc-{w}"), "action": "create",
+                                   "resource_type": "stat", "resource_id": format!("{w}-{i}")}),
+                        )["sequence"]
+                            .as_u64()
+                            .unwrap()
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=80).collect::<Vec<u64>>());
+    let mut s = Server::started(&data, &[]);
+    let r = verify(&mut s, json!({}));
+    assert_eq!(r["valid"], true, "{r}");
+    assert_eq!(r["entries_checked"], 80);
+}
+
+fn file_contains(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn erasure_leaves_no_personal_value_in_the_database_files_and_the_chain_valid() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let mut s = Server::started(&data, &["--pii-fields", "phone,home_address"]);
+    let personal = [
+        "lebron.james@example.com",
+        "203.0.113.77",
+        "LeBronBrowser/23.0",
+        "+1-555-0123-2323",
+        "Akron Ohio Street 23",
+    ];
+    for i in 0..5 {
+        s.call_ok(
+            "audit_log",
+            json!({"user_id": "lbj", "action": "read", "resource_type": "player", "resource_id": format!("{i}"),
+                   "user_email": personal[0], "ip_address": personal[1], "user_agent": personal[2],
+                   "details": {"phone": personal[3], "home_address": personal[4], "team": "LAL"}}),
+        );
+        s.call_ok(
+            "audit_log",
+            json!({"user_id": "sc30", "action": "read", "resource_type": "player", "resource_id": format!("{i}"),
+                   "user_email": "steph@example.com"}),
+        );
+    }
+    let db = db_path(&data);
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    assert!(
+        personal
+            .iter()
+            .any(|p| file_contains(&db, p) || file_contains(&wal, p)),
+        "the values are stored before erasure"
+    );
+    let erased = s.call_ok(
+        "erase_subject",
+        json!({"user_email": "lebron.james@example.com", "reason": "GDPR Art. 17 request #7"}),
+    );
+    assert_eq!(erased["entries_affected"], 5);
+    assert_eq!(erased["values_erased"], 25);
+    assert_eq!(erased["wal_truncated"], true);
+    for p in personal {
+        assert!(!file_contains(&db, p), "{p} still in the database file");
+        assert!(!file_contains(&wal, p), "{p} still in the WAL");
+    }
+    let entries = s.call_ok("audit_query", json!({"user_id": "lbj", "limit": 1}));
+    let e = &entries["entries"][0];
+    assert_eq!(e["user_email"], "[erased]");
+    assert_eq!(e["ip_address"], "[erased]");
+    assert_eq!(e["user_agent"], "[erased]");
+    assert_eq!(e["details"]["phone"], "[erased]");
+    assert_eq!(e["details"]["team"], "LAL");
+    let other = s.call_ok("audit_query", json!({"user_id": "sc30", "limit": 1}));
+    assert_eq!(other["entries"][0]["user_email"], "steph@example.com");
+    let r = verify(&mut s, json!({}));
+    assert_eq!(r["valid"], true, "{r}");
+    assert_eq!(r["entries_checked"], 11);
+    let record = s.call_ok("audit_query", json!({"tags": ["erasure"]}));
+    assert_eq!(record["entries"][0]["sequence"], erased["erasure_sequence"]);
+    assert_eq!(record["entries"][0]["details"]["entries_affected"], 5);
+    // Proofs of erased entries still verify.
+    let p = s.call_ok("audit_proof", json!({"sequence": 1}));
+    let leaf = merkle::leaf_hash(&hex_bytes(p["leaf_data"].as_str().unwrap()));
+    let path: Vec<[u8; 32]> = p["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| from_hex(h.as_str().unwrap()).unwrap())
+        .collect();
+    let root = from_hex(p["root_hash"].as_str().unwrap()).unwrap();
+    assert!(merkle::verify_inclusion(0, 11, &leaf, &path, &root));
+}
+
+#[test]
+fn export_writes_jsonl_and_csv_under_the_workspace_root() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    let mut s = Server::started(&data, &["--root", ws.to_str().unwrap()]);
+    for i in 0..4 {
+        log_entry(&mut s, i);
+    }
+    let j = s.call_ok(
+        "audit_export",
+        json!({"path": "lakers.jsonl", "format": "jsonl", "tenant_id": "lakers"}),
+    );
+    assert_eq!(j["count"], 2);
+    let text = std::fs::read_to_string(ws.join("lakers.jsonl")).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["tenant_id"] == "lakers"));
+    assert_eq!(lines[0]["sequence"], 1);
+    let c = s.call_ok(
+        "audit_export",
+        json!({"path": ws.join("all.csv").display().to_string(), "format": "csv"}),
+    );
+    assert_eq!(c["count"], 4);
+    let csv = std::fs::read_to_string(ws.join("all.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("sequence,audit_id,timestamp,user_id,user_email"));
+    assert_eq!(rows.len(), 5);
+    assert!(rows[1].starts_with("1,"));
+}
+
+#[test]
+fn user_activity_and_compliance_report_count_what_happened_per_tenant() {
+    let (_tmp, _data, mut s) = seeded(8);
+    s.call_ok(
+        "audit_log",
+        json!({"user_id": "user-0", "action": "login", "resource_type": "session", "resource_id": "s1", "outcome": "failure", "severity": "warning"}),
+    );
+    let a = s.call_ok("user_activity", json!({"user_id": "user-0"}));
+    // user-0 logged entries 0, 3, 6 (read, admin, export) and a failed login.
+    assert_eq!(a["total"], 4);
+    assert_eq!(a["failures"], 1);
+    assert_eq!(
+        a["by_action"],
+        json!({"read": 1, "admin": 1, "export": 1, "login": 1})
+    );
+    assert_eq!(a["by_resource_type"], json!({"player": 3, "session": 1}));
+    assert!(a["first_activity"].as_str().unwrap() <= a["last_activity"].as_str().unwrap());
+
+    let all = s.call_ok(
+        "compliance_report",
+        json!({"start_time": "2020-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z", "framework": "soc2"}),
+    );
+    let f = &all["figures"];
+    assert_eq!(f["total_entries"], 9);
+    assert_eq!(f["unique_users"], 3);
+    // actions of i=0..7: read update export admin read update export admin
+    assert_eq!(f["data_access"], 4);
+    assert_eq!(f["modifications"], 2);
+    assert_eq!(f["privileged_actions"], 2);
+    assert_eq!(f["exports"], 2);
+    assert_eq!(f["failures"], 1);
+    assert_eq!(f["by_severity"], json!({"info": 8, "warning": 1}));
+    assert_eq!(all["verification"]["valid"], true);
+    assert!(
+        all["verification"]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains("\n9\n")
+    );
+
+    let lakers = s.call_ok(
+        "compliance_report",
+        json!({"start_time": "2020-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z", "tenant_id": "lakers"}),
+    );
+    let f = &lakers["figures"];
+    // Lakers entries: i = 0, 2, 4, 6 -> read, export, read, export.
+    assert_eq!(f["total_entries"], 4);
+    assert_eq!(f["data_access"], 4);
+    assert_eq!(f["subject_access"][0]["purposes"], json!(["scouting"]));
+    assert_eq!(lakers["framework"], "gdpr");
+}
+
+#[test]
+fn audit_tools_are_listed_with_honest_annotations_and_only_when_enabled() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let list = s.request_ok("tools/list", json!({}));
+    let tools = list["tools"].as_array().unwrap().clone();
+    let find = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+            .clone()
+    };
+    for name in [
+        "audit_query",
+        "verify_chain",
+        "audit_checkpoint",
+        "audit_proof",
+        "user_activity",
+        "compliance_report",
+    ] {
+        let t = find(name);
+        assert_eq!(t["annotations"]["readOnlyHint"], true, "{name}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{name}");
+    }
+    for name in ["audit_log", "audit_export", "erase_subject"] {
+        let t = find(name);
+        assert_eq!(t["annotations"]["readOnlyHint"], false, "{name}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{name}");
+    }
+    assert_eq!(
+        find("erase_subject")["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(find("audit_log")["annotations"]["destructiveHint"], false);
+    let actions = &find("audit_log")["inputSchema"]["properties"]["action"]["enum"];
+    assert_eq!(actions.as_array().map(Vec::len), Some(10), "{actions}");
+    drop(s);
+
+    let other = tmp.path().join("other");
+    let mut e = Server::started(&other, &["--toolsets", "events"]);
+    assert!(!e.tool_names().iter().any(|n| n.starts_with("audit_")));
+    assert!(!other.join("audit-checkpoint.ed25519").exists());
+}
