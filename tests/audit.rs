@@ -773,3 +773,34 @@ fn audit_tools_are_listed_with_honest_annotations_and_only_when_enabled() {
     assert!(!e.tool_names().iter().any(|n| n.starts_with("audit_")));
     assert!(!other.join("audit-checkpoint.ed25519").exists());
 }
+
+#[test]
+fn every_audit_entry_is_published_on_topic_audit_without_personal_values() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let sub = s.call_ok(
+        "subscribe",
+        json!({"name": "auditor", "topics": ["audit"], "start": "earliest"}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let logged = s.call_ok(
+        "audit_log",
+        json!({"user_id": "u-7", "action": "export", "resource_type": "player_stats",
+               "resource_id": "2544", "severity": "warning", "tenant_id": "lal",
+               "user_email": "kb@example.com", "ip_address": "10.1.2.3"}),
+    );
+    let polled = s.call_ok("poll_events", json!({"subscription_id": sub, "wait_ms": 5000}));
+    let events = polled["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{polled}");
+    let e = &events[0];
+    assert_eq!(e["topic"], "audit");
+    assert_eq!(e["event_type"], "audit.export");
+    assert_eq!(e["source"], "audit");
+    assert_eq!(e["priority"], "normal", "a warning entry is published with normal priority: {e}");
+    assert_eq!(e["payload"]["audit_id"], logged["audit_id"]);
+    assert_eq!(e["payload"]["sequence"], logged["sequence"]);
+    assert_eq!(e["payload"]["entry_hash"], logged["entry_hash"]);
+    assert_eq!(e["payload"]["tenant_id"], "lal");
+    let text = e.to_string();
+    assert!(!text.contains("kb@example.com") && !text.contains("10.1.2.3"), "{text}");
+}
