@@ -45,6 +45,8 @@ pub struct App {
     pub config: Config,
     /// The embedded store.
     pub store: Store,
+    /// The alerting subsystem, when its toolset is enabled.
+    pub alerting: Option<Arc<crate::alerting::AlertingService>>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -55,9 +57,15 @@ impl App {
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
+        let alerting = if config.enabled(crate::config::Toolset::Alerting) {
+            Some(Arc::new(crate::alerting::AlertingService::open(&store)?))
+        } else {
+            None
+        };
         Ok(Arc::new(App {
             config,
             store,
+            alerting,
             event_sink: None,
             started: Instant::now(),
             started_at: Utc::now(),

@@ -1,0 +1,126 @@
+//! Alerting: checks metric points against static rules and learned
+//! thresholds, and turns what fires into few, well-ranked alerts (dedup,
+//! correlation, priority, escalation, silences and inhibition).
+//!
+//! Layout, one concept per file: [`rules`] (the condition language),
+//! [`threshold`] (streaming detectors), [`dedup`], [`correlate`],
+//! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
+//! [`engine`] (composes them), [`persist`] (the store tables).
+//!
+//! [`AlertingService`] is what the MCP layer holds: the engine behind a
+//! mutex plus a dedicated store connection. Design choice: each tool call
+//! takes the engine lock once, runs in-memory, writes the call's changes in
+//! one transaction and only then answers, so an answered call survives
+//! `kill -9`; callers run it on a blocking thread, never on the async workers.
+
+pub mod correlate;
+pub mod dedup;
+pub mod engine;
+pub mod escalate;
+pub mod model;
+pub mod persist;
+pub mod priority;
+pub mod rules;
+pub mod silence;
+pub mod threshold;
+
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+
+pub use engine::{AlertEvent, Engine, EngineError};
+pub use persist::{MIGRATIONS, Write};
+
+use crate::app::OutboundEvent;
+use crate::store::{Store, StoreError};
+
+/// Why an alerting operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The request was wrong (bad argument, unknown id).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store could not be written; the message says why.
+    #[error("could not save alerting state: {0}")]
+    Store(String),
+}
+
+/// The alerting subsystem of one server process.
+#[derive(Debug)]
+pub struct AlertingService {
+    engine: Mutex<Engine>,
+    conn: Mutex<Connection>,
+}
+
+impl AlertingService {
+    /// Loads the engine (rules, baselines, alerts, silences, policies) from
+    /// the store.
+    pub fn open(store: &Store) -> Result<AlertingService, StoreError> {
+        let conn = store.connect()?;
+        let engine = persist::load(&conn).map_err(|e| StoreError::DataDir {
+            path: store.path().to_path_buf(),
+            reason: format!("alerting state could not be loaded: {e}"),
+        })?;
+        Ok(AlertingService {
+            engine: Mutex::new(engine),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` on the engine, saves definitions `f` asks for plus
+    /// everything the engine marked dirty in one transaction, and returns
+    /// `f`'s result with the bus events it raised. Blocking: call from a
+    /// blocking thread.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError>,
+    ) -> Result<(T, Vec<OutboundEvent>), AlertError> {
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let (out, writes) = f(&mut engine)?;
+        let changes = engine.take_changes();
+        let events: Vec<OutboundEvent> = engine
+            .take_events()
+            .into_iter()
+            .filter_map(|e| outbound(&engine, &e))
+            .collect();
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        persist::save(&mut conn, &writes, &changes).map_err(AlertError::Store)?;
+        Ok((out, events))
+    }
+}
+
+/// The bus event for an alert event: `system.alert.triggered` or
+/// `system.alert.resolved` on topic `system.alerts`.
+pub fn outbound(engine: &Engine, e: &AlertEvent) -> Option<OutboundEvent> {
+    let (i, kind) = match e {
+        AlertEvent::Triggered(i) => (*i, "system.alert.triggered"),
+        AlertEvent::Resolved(i) => (*i, "system.alert.resolved"),
+    };
+    let a = engine.alert(i)?;
+    Some(OutboundEvent {
+        topic: "system.alerts".to_string(),
+        event_type: kind.to_string(),
+        payload: serde_json::json!({
+            "alert_id": a.id,
+            "rule_id": a.rule_id,
+            "metric": a.metric,
+            "source": a.source,
+            "labels": a.labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "severity": a.severity.name(),
+            "status": a.status.name(),
+            "title": a.title,
+            "value": a.last_value,
+            "priority": a.priority,
+            "group_id": a.group_id,
+            "started_at": a.started_at,
+        }),
+        priority: match a.severity {
+            model::Severity::Critical => "critical",
+            model::Severity::Error => "high",
+            model::Severity::Warning => "normal",
+            model::Severity::Info => "low",
+        },
+        source: "alerting".to_string(),
+        correlation_id: Some(a.group_id.clone().unwrap_or_else(|| a.id.clone())),
+    })
+}
