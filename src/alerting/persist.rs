@@ -60,6 +60,7 @@ pub enum Write {
     Rule(RuleSpec),
     RemoveRule(String),
     Dynamic(DynamicSpec),
+    RemoveDynamic(String),
     Silence(Silence),
     Policy(Severity, Policy),
     Config(EngineConfig),
@@ -102,6 +103,9 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
                         params![spec.metric_name, json(spec)?],
                     )
                     .map_err(e)?;
+                }
+                Write::RemoveDynamic(metric) => {
+                    tx.execute("DELETE FROM alerting_detectors WHERE metric_name = ?1", [metric]).map_err(e)?;
                 }
                 Write::Silence(s) => {
                     tx.execute(
