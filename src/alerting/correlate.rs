@@ -38,7 +38,11 @@ impl Group {
             "{} alert{} on {} ({}), worst {}",
             self.members.len(),
             if self.members.len() == 1 { "" } else { "s" },
-            if self.key.is_empty() { "(no group labels)" } else { &self.key },
+            if self.key.is_empty() {
+                "(no group labels)"
+            } else {
+                &self.key
+            },
             self.metrics.join(", "),
             self.max_severity
         )
@@ -81,7 +85,12 @@ mod tests {
         let l = vec![("env".to_string(), "prod".to_string())];
         assert_eq!(group_key(&["source".into()], "db", "cpu", &l), "source=db");
         assert_eq!(
-            group_key(&["source".into(), "env".into(), "zone".into()], "db", "cpu", &l),
+            group_key(
+                &["source".into(), "env".into(), "zone".into()],
+                "db",
+                "cpu",
+                &l
+            ),
             "source=db,env=prod,zone="
         );
         let g = Group {
@@ -93,7 +102,10 @@ mod tests {
             started_at: 0.0,
             last_activity: 0.0,
         };
-        assert_eq!(g.summary(), "2 alerts on source=db (cpu, latency), worst critical");
+        assert_eq!(
+            g.summary(),
+            "2 alerts on source=db (cpu, latency), worst critical"
+        );
         assert!(open_at(100.0, 400.0, 300.0) && !open_at(100.0, 401.0, 300.0));
     }
 }

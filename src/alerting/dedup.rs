@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-
 /// Default dedup window (seconds).
 pub const DEFAULT_WINDOW_SECONDS: f64 = 300.0;
 
@@ -66,6 +65,9 @@ mod tests {
         assert_ne!(base, fingerprint("r", "mem", "web", &l));
         assert_ne!(base, fingerprint("r", "cpu", "db", &l));
         assert_ne!(base, fingerprint("r", "cpu", "web", &[]));
-        assert_ne!(fingerprint("ab", "c", "", &[]), fingerprint("a", "bc", "", &[]));
+        assert_ne!(
+            fingerprint("ab", "c", "", &[]),
+            fingerprint("a", "bc", "", &[])
+        );
     }
 }

@@ -89,6 +89,9 @@ struct Rule {
 
 /// Metric id: index into the engine's metric table.
 pub type MetricId = u32;
+/// (metric, source, sorted labels): what identifies a series.
+type SeriesKey = (MetricId, String, Vec<(String, String)>);
+
 /// Series id: index into the engine's series table.
 pub type SeriesId = u32;
 
@@ -192,7 +195,7 @@ pub struct Engine {
     rules: Vec<Option<Rule>>,
     rule_slots: HashMap<String, u32>,
     series: Vec<Series>,
-    series_ids: HashMap<(MetricId, String, Vec<(String, String)>), SeriesId>,
+    series_ids: HashMap<SeriesKey, SeriesId>,
     alerts: Vec<Alert>,
     alert_ids: HashMap<String, u32>,
     dedup: DedupIndex,
@@ -342,7 +345,11 @@ impl Engine {
 
     /// Every learned threshold, sorted by metric.
     pub fn dynamics(&self) -> Vec<&DynamicSpec> {
-        let mut v: Vec<&DynamicSpec> = self.metrics.iter().filter_map(|m| m.dynamic.as_ref()).collect();
+        let mut v: Vec<&DynamicSpec> = self
+            .metrics
+            .iter()
+            .filter_map(|m| m.dynamic.as_ref())
+            .collect();
         v.sort_by(|a, b| a.metric_name.cmp(&b.metric_name));
         v
     }
@@ -352,7 +359,8 @@ impl Engine {
         let mut out = BTreeMap::new();
         for s in &self.series {
             if let Some(d) = &s.detector {
-                *out.entry(self.metrics[s.metric as usize].name.clone()).or_insert(0) += d.seen();
+                *out.entry(self.metrics[s.metric as usize].name.clone())
+                    .or_insert(0) += d.seen();
             }
         }
         out
@@ -390,7 +398,12 @@ impl Engine {
         Some(s)
     }
 
-    fn new_series(&mut self, m: MetricId, source: String, labels: Vec<(String, String)>) -> SeriesId {
+    fn new_series(
+        &mut self,
+        m: MetricId,
+        source: String,
+        labels: Vec<(String, String)>,
+    ) -> SeriesId {
         let name = &self.metrics[m as usize].name;
         let det_id = format!("dynamic:{name}");
         let fp = dedup::fingerprint(&det_id, name, &source, &labels);
@@ -416,7 +429,13 @@ impl Engine {
 
     /// Checks one point of a series at Unix second `ts`. Alerts it created or
     /// updated are appended to `touched` (alert indices).
-    pub fn check(&mut self, sid: SeriesId, value: f64, ts: f64, touched: &mut Vec<u32>) -> PointOutcome {
+    pub fn check(
+        &mut self,
+        sid: SeriesId,
+        value: f64,
+        ts: f64,
+        touched: &mut Vec<u32>,
+    ) -> PointOutcome {
         self.counters.points_checked += 1;
         let start = touched.len();
         let mut out = PointOutcome::default();
@@ -471,7 +490,12 @@ impl Engine {
         let pos = match series.rule_states.iter().position(|s| s.slot == slot) {
             Some(p) => p,
             None => {
-                let fp = dedup::fingerprint(&rule.spec.rule_id, metric_name, &series.source, &with_rule_labels(&series.labels, &rule.spec.labels));
+                let fp = dedup::fingerprint(
+                    &rule.spec.rule_id,
+                    metric_name,
+                    &series.source,
+                    &with_rule_labels(&series.labels, &rule.spec.labels),
+                );
                 series.rule_states.push(RuleState {
                     slot,
                     rule_id: rule.spec.rule_id.clone(),
@@ -517,7 +541,14 @@ impl Engine {
         }
     }
 
-    fn check_dynamic(&mut self, sid: SeriesId, value: f64, ts: f64, touched: &mut Vec<u32>, out: &mut PointOutcome) {
+    fn check_dynamic(
+        &mut self,
+        sid: SeriesId,
+        value: f64,
+        ts: f64,
+        touched: &mut Vec<u32>,
+        out: &mut PointOutcome,
+    ) {
         let series = &mut self.series[sid as usize];
         let entry = &self.metrics[series.metric as usize];
         let Some(spec) = entry.dynamic.as_ref() else {
@@ -548,7 +579,12 @@ impl Engine {
             let since = *st.clear_since.get_or_insert(ts);
             if ts - since >= after {
                 st.clear_since = None;
-                self.resolve_index(i, ts, "system", Some("back within learned threshold".into()));
+                self.resolve_index(
+                    i,
+                    ts,
+                    "system",
+                    Some("back within learned threshold".into()),
+                );
             }
         }
     }
@@ -589,7 +625,12 @@ impl Engine {
                         }
                         None => {
                             a.suppressed_reason = None;
-                            a.transition(Status::Firing, ts, "system", Some("no longer silenced".into()));
+                            a.transition(
+                                Status::Firing,
+                                ts,
+                                "system",
+                                Some("no longer silenced".into()),
+                            );
                             self.join_group(i, ts);
                             self.events.push(AlertEvent::Triggered(i));
                         }
@@ -607,7 +648,12 @@ impl Engine {
                 return;
             }
             // Quiet for longer than the window: this is a new episode.
-            self.resolve_index(i, ts, "system", Some("no repeat within the dedup window".into()));
+            self.resolve_index(
+                i,
+                ts,
+                "system",
+                Some("no repeat within the dedup window".into()),
+            );
         }
         let series = &self.series[sid as usize];
         let metric = self.metrics[series.metric as usize].name.clone();
@@ -627,18 +673,32 @@ impl Engine {
                 let sev = rule.spec.severity.name();
                 let title = match &rule.spec.title_template {
                     Some(t) => render_template(t, &view, threshold, sev),
-                    None => format!("{} {} ({})", metric, rule.condition.text(), rule.spec.rule_id),
+                    None => format!(
+                        "{} {} ({})",
+                        metric,
+                        rule.condition.text(),
+                        rule.spec.rule_id
+                    ),
                 };
                 let description = match &rule.spec.description_template {
                     Some(t) => render_template(t, &view, threshold, sev),
-                    None => render_template(
-                        "{metric} = {value} on {source} matched the rule condition",
-                        &view,
-                        threshold,
-                        sev,
-                    ) + &format!(" `{}`", rule.condition.text()),
+                    None => {
+                        render_template(
+                            "{metric} = {value} on {source} matched the rule condition",
+                            &view,
+                            threshold,
+                            sev,
+                        ) + &format!(" `{}`", rule.condition.text())
+                    }
                 };
-                (rule.spec.rule_id.clone(), rule.spec.severity, threshold, title, description, labels)
+                (
+                    rule.spec.rule_id.clone(),
+                    rule.spec.severity,
+                    threshold,
+                    title,
+                    description,
+                    labels,
+                )
             }
             None => {
                 let spec = self.metrics[series.metric as usize].dynamic.as_ref();
@@ -653,11 +713,22 @@ impl Engine {
                 let description = format!(
                     "{metric} = {} on {} is outside the learned range [{}, {}] (anomaly score {score:.2})",
                     super::rules::format_num(value),
-                    if series.source.is_empty() { "(no source)" } else { &series.source },
+                    if series.source.is_empty() {
+                        "(no source)"
+                    } else {
+                        &series.source
+                    },
                     out.lower.map_or("-".into(), super::rules::format_num),
                     out.upper.map_or("-".into(), super::rules::format_num),
                 );
-                (format!("dynamic:{metric}"), severity, threshold, title, description, series.labels.clone())
+                (
+                    format!("dynamic:{metric}"),
+                    severity,
+                    threshold,
+                    title,
+                    description,
+                    series.labels.clone(),
+                )
             }
         };
         let source = series.source.clone();
@@ -725,9 +796,14 @@ impl Engine {
         if a.severity == Severity::Warning && !a.source.is_empty() {
             // Inhibition: a firing critical on the same source mutes warnings.
             if let Some(c) = self.alerts.iter().rev().find(|c| {
-                c.severity == Severity::Critical && c.status == Status::Firing && c.source == a.source
+                c.severity == Severity::Critical
+                    && c.status == Status::Firing
+                    && c.source == a.source
             }) {
-                return Some(format!("inhibited by critical alert {} on {}", c.id, c.source));
+                return Some(format!(
+                    "inhibited by critical alert {} on {}",
+                    c.id, c.source
+                ));
             }
         }
         None
@@ -787,7 +863,11 @@ impl Engine {
                 severity: a.severity,
                 value: a.first_value,
                 threshold: a.threshold,
-                anomaly_score: if a.rule_id.starts_with("dynamic:") { a.anomaly_score } else { 0.0 },
+                anomaly_score: if a.rule_id.starts_with("dynamic:") {
+                    a.anomaly_score
+                } else {
+                    0.0
+                },
                 labels: &a.labels,
                 at: a.started_at,
                 group_size,
@@ -845,7 +925,12 @@ impl Engine {
     }
 
     /// Acknowledges a firing alert.
-    pub fn acknowledge(&mut self, alert_id: &str, user: &str, at: f64) -> Result<&Alert, EngineError> {
+    pub fn acknowledge(
+        &mut self,
+        alert_id: &str,
+        user: &str,
+        at: f64,
+    ) -> Result<&Alert, EngineError> {
         let i = self.index_of(alert_id)?;
         let a = &mut self.alerts[i as usize];
         match a.status {
@@ -854,7 +939,10 @@ impl Engine {
             other => {
                 return Err(invalid(
                     "alert_id",
-                    format!("alert {alert_id} is {}; only firing alerts can be acknowledged", other.name()),
+                    format!(
+                        "alert {alert_id} is {}; only firing alerts can be acknowledged",
+                        other.name()
+                    ),
                 ));
             }
         }
@@ -863,10 +951,19 @@ impl Engine {
     }
 
     /// Resolves an alert by hand.
-    pub fn resolve(&mut self, alert_id: &str, user: &str, note: Option<String>, at: f64) -> Result<&Alert, EngineError> {
+    pub fn resolve(
+        &mut self,
+        alert_id: &str,
+        user: &str,
+        note: Option<String>,
+        at: f64,
+    ) -> Result<&Alert, EngineError> {
         let i = self.index_of(alert_id)?;
         if self.alerts[i as usize].status == Status::Resolved {
-            return Err(invalid("alert_id", format!("alert {alert_id} is already resolved")));
+            return Err(invalid(
+                "alert_id",
+                format!("alert {alert_id} is already resolved"),
+            ));
         }
         self.resolve_index(i, at, user, note);
         Ok(&self.alerts[i as usize])
@@ -879,7 +976,9 @@ impl Engine {
 
     /// An alert by id.
     pub fn alert_by_id(&self, id: &str) -> Option<&Alert> {
-        self.alert_ids.get(id).and_then(|&i| self.alerts.get(i as usize))
+        self.alert_ids
+            .get(id)
+            .and_then(|&i| self.alerts.get(i as usize))
     }
 
     /// Every alert (oldest first).
@@ -1012,17 +1111,17 @@ impl Engine {
             s.det_state.pending_since = rec.det_state.pending_since;
             s.det_state.clear_since = rec.det_state.clear_since;
             for mut st in rec.rule_states {
-                if let Some(&slot) = self.rule_slots.get(&st.rule_id) {
-                    if let Some(rule) = self.rules[slot as usize].as_ref() {
-                        st.slot = slot;
-                        st.fp = dedup::fingerprint(
-                            &st.rule_id,
-                            &m.name,
-                            &s.source,
-                            &with_rule_labels(&s.labels, &rule.spec.labels),
-                        );
-                        s.rule_states.push(st);
-                    }
+                if let Some(&slot) = self.rule_slots.get(&st.rule_id)
+                    && let Some(rule) = self.rules[slot as usize].as_ref()
+                {
+                    st.slot = slot;
+                    st.fp = dedup::fingerprint(
+                        &st.rule_id,
+                        &m.name,
+                        &s.source,
+                        &with_rule_labels(&s.labels, &rule.spec.labels),
+                    );
+                    s.rule_states.push(st);
                 }
             }
         }
@@ -1065,7 +1164,10 @@ pub fn series_key(metric: &str, source: &str, labels: &[(String, String)]) -> St
     k
 }
 
-fn with_rule_labels(series: &[(String, String)], rule: &[(String, String)]) -> Vec<(String, String)> {
+fn with_rule_labels(
+    series: &[(String, String)],
+    rule: &[(String, String)],
+) -> Vec<(String, String)> {
     if rule.is_empty() {
         return series.to_vec();
     }

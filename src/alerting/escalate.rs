@@ -57,14 +57,27 @@ mod tests {
     #[test]
     fn levels_by_unacknowledged_time() {
         let p = Policy::new(vec![
-            Level { after_seconds: 900.0, notify: vec!["lead".into()] },
-            Level { after_seconds: 0.0, notify: vec!["oncall".into()] },
+            Level {
+                after_seconds: 900.0,
+                notify: vec!["lead".into()],
+            },
+            Level {
+                after_seconds: 0.0,
+                notify: vec!["oncall".into()],
+            },
         ]);
         assert_eq!(p.level_at(10.0).unwrap().0, 0);
         assert_eq!(p.level_at(899.0).unwrap().1.notify, ["oncall"]);
         assert_eq!(p.level_at(900.0).unwrap().1.notify, ["lead"]);
         assert_eq!(p.next_in(100.0), Some(800.0));
         assert_eq!(p.next_in(1000.0), None);
-        assert!(Policy::new(vec![Level { after_seconds: 60.0, notify: vec![] }]).level_at(1.0).is_none());
+        assert!(
+            Policy::new(vec![Level {
+                after_seconds: 60.0,
+                notify: vec![]
+            }])
+            .level_at(1.0)
+            .is_none()
+        );
     }
 }

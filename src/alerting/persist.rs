@@ -73,7 +73,10 @@ fn json<T: serde::Serialize>(v: &T) -> Res<String> {
 }
 
 fn num_of(id: &str) -> i64 {
-    id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Writes definitions and the engine's changes in one transaction.
@@ -86,7 +89,11 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
         for w in writes {
             match w {
                 Write::Rule(spec) => {
-                    tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [&spec.rule_id]).map_err(e)?;
+                    tx.execute(
+                        "DELETE FROM alerting_rules WHERE rule_id = ?1",
+                        [&spec.rule_id],
+                    )
+                    .map_err(e)?;
                     tx.execute(
                         "INSERT INTO alerting_rules(rule_id, spec) VALUES (?1, ?2)",
                         params![spec.rule_id, json(spec)?],
@@ -94,7 +101,8 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
                     .map_err(e)?;
                 }
                 Write::RemoveRule(id) => {
-                    tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [id]).map_err(e)?;
+                    tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [id])
+                        .map_err(e)?;
                 }
                 Write::Dynamic(spec) => {
                     tx.execute(
@@ -105,7 +113,11 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
                     .map_err(e)?;
                 }
                 Write::RemoveDynamic(metric) => {
-                    tx.execute("DELETE FROM alerting_detectors WHERE metric_name = ?1", [metric]).map_err(e)?;
+                    tx.execute(
+                        "DELETE FROM alerting_detectors WHERE metric_name = ?1",
+                        [metric],
+                    )
+                    .map_err(e)?;
                 }
                 Write::Silence(s) => {
                     tx.execute(
@@ -151,7 +163,9 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
             )
             .map_err(e)?;
         for g in &changes.groups {
-            group_stmt.execute(params![num_of(&g.id), json(g)?]).map_err(e)?;
+            group_stmt
+                .execute(params![num_of(&g.id), json(g)?])
+                .map_err(e)?;
         }
         let mut series_stmt = tx
             .prepare_cached(
@@ -195,9 +209,13 @@ fn rows<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Res<Vec
 pub fn load(conn: &Connection) -> Res<Engine> {
     let mut engine = Engine::new();
     let meta = |key: &str| -> Res<Option<String>> {
-        conn.query_row("SELECT value FROM alerting_meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(|e| e.to_string())
+        conn.query_row(
+            "SELECT value FROM alerting_meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())
     };
     if let Some(c) = meta("config")? {
         engine.config = serde_json::from_str(&c).map_err(|e| e.to_string())?;
@@ -229,7 +247,9 @@ pub fn load(conn: &Connection) -> Res<Engine> {
             .map_err(|e| e.to_string())?;
         for row in got {
             let (sev, data) = row.map_err(|e| e.to_string())?;
-            if let (Some(sev), Ok(p)) = (Severity::parse(&sev), serde_json::from_str::<Policy>(&data)) {
+            if let (Some(sev), Ok(p)) =
+                (Severity::parse(&sev), serde_json::from_str::<Policy>(&data))
+            {
                 policies.push((sev, p));
             }
         }

@@ -163,9 +163,22 @@ mod tests {
             &BusinessHours::default(),
         );
         let names: Vec<&str> = f.iter().map(|x| x.factor.as_str()).collect();
-        assert_eq!(names, ["severity", "distance", "labels", "labels", "business_hours", "group_size"]);
+        assert_eq!(
+            names,
+            [
+                "severity",
+                "distance",
+                "labels",
+                "labels",
+                "business_hours",
+                "group_size"
+            ]
+        );
         assert_eq!(p, 70.0 + 2.0 + 5.0 + 5.0 + 5.0 + 2.0);
-        let night = BusinessHours { utc_offset_minutes: 12 * 60, ..Default::default() };
+        let night = BusinessHours {
+            utc_offset_minutes: 12 * 60,
+            ..Default::default()
+        };
         assert!(!night.contains(at));
     }
 }

@@ -291,8 +291,7 @@ fn check(n: &Node) -> Result<Ty, ParseError> {
             Ty::Num
         }
         Node::Arith(_, a, b) => {
-            if matches!(check(a)?, Ty::Str | Ty::Bool) || matches!(check(b)?, Ty::Str | Ty::Bool)
-            {
+            if matches!(check(a)?, Ty::Str | Ty::Bool) || matches!(check(b)?, Ty::Str | Ty::Bool) {
                 return Err(err("arithmetic needs numbers"));
             }
             Ty::Num
@@ -379,8 +378,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
                     || chars[i] == '.'
                     || chars[i] == '_'
                     || ((chars[i] == 'e' || chars[i] == 'E') && i > start)
-                    || ((chars[i] == '+' || chars[i] == '-')
-                        && matches!(chars[i - 1], 'e' | 'E')))
+                    || ((chars[i] == '+' || chars[i] == '-') && matches!(chars[i - 1], 'e' | 'E')))
             {
                 i += 1;
             }
@@ -575,7 +573,9 @@ impl Parser {
     }
     fn atom(&mut self) -> Result<Node, ParseError> {
         let Some(tok) = self.peek().cloned() else {
-            return self.err("expression ends early; expected a value such as `value`, a number or a string");
+            return self.err(
+                "expression ends early; expected a value such as `value`, a number or a string",
+            );
         };
         self.pos += 1;
         match tok.kind {
@@ -597,7 +597,9 @@ impl Parser {
                 "false" => Ok(Node::Bool(false)),
                 "labels" => {
                     if !matches!(self.peek().map(|t| &t.kind), Some(Tok::Dot)) {
-                        return self.err("expected `.` and a label name after `labels`, e.g. `labels.env`");
+                        return self.err(
+                            "expected `.` and a label name after `labels`, e.g. `labels.env`",
+                        );
                     }
                     self.pos += 1;
                     match self.peek().map(|t| t.kind.clone()) {
@@ -629,7 +631,9 @@ impl Parser {
             },
             other => Err(ParseError {
                 position: tok.pos,
-                message: format!("unexpected {other}; expected a value such as `value`, a number or a string"),
+                message: format!(
+                    "unexpected {other}; expected a value such as `value`, a number or a string"
+                ),
             }),
         }
     }
@@ -713,8 +717,16 @@ mod tests {
         assert!(run("value > 80", 81.0, &[]));
         assert!(!run("value > 80", 80.0, &[]));
         assert!(run("80 < value", 81.0, &[]));
-        assert!(run("value > 80 and labels.env == \"prod\"", 90.0, &[("env", "prod")]));
-        assert!(!run("value > 80 and labels.env == 'prod'", 90.0, &[("env", "dev")]));
+        assert!(run(
+            "value > 80 and labels.env == \"prod\"",
+            90.0,
+            &[("env", "prod")]
+        ));
+        assert!(!run(
+            "value > 80 and labels.env == 'prod'",
+            90.0,
+            &[("env", "dev")]
+        ));
         assert!(run("not (value < 10) or false", 50.0, &[]));
         assert!(run("abs(value - 50) >= 10", 39.0, &[]));
         assert!(run("labels.region != \"eu\"", 1.0, &[]));
@@ -757,7 +769,12 @@ mod tests {
             labels: &ls,
         };
         assert_eq!(
-            render_template("{metric} on {source} ({labels.env}) is {value} > {threshold} {x}", &p, Some(90.0), "critical"),
+            render_template(
+                "{metric} on {source} ({labels.env}) is {value} > {threshold} {x}",
+                &p,
+                Some(90.0),
+                "critical"
+            ),
             "cpu on db (prod) is 93.25 > 90 {x}"
         );
     }

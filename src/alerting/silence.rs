@@ -171,7 +171,10 @@ mod tests {
         assert!(s.mutes(&a, 150.0));
         assert!(!s.mutes(&a, 99.0));
         assert!(!s.mutes(&a, 200.0));
-        let b = AlertLabels { source: "db-1", ..a };
+        let b = AlertLabels {
+            source: "db-1",
+            ..a
+        };
         assert!(!s.mutes(&b, 150.0));
         assert!(Matcher::new("x", MatchOp::Re, "(").is_err());
         let expired = Silence { expired: true, ..s };

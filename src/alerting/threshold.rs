@@ -236,8 +236,12 @@ impl RollingMedian {
         let target = (n - 1) / 2;
         let mut last = 0.0;
         let mut prev = 0.0;
-        for k in 0..=target + (n % 2 == 0) as usize {
-            let dl = if lo >= 0 { m - s[lo as usize] } else { f64::INFINITY };
+        for k in 0..=target + n.is_multiple_of(2) as usize {
+            let dl = if lo >= 0 {
+                m - s[lo as usize]
+            } else {
+                f64::INFINITY
+            };
             let dh = if hi < n { s[hi] - m } else { f64::INFINITY };
             prev = last;
             if dl <= dh {
@@ -249,7 +253,11 @@ impl RollingMedian {
             }
             let _ = k;
         }
-        if n % 2 == 0 { (prev + last) / 2.0 } else { last }
+        if n.is_multiple_of(2) {
+            (prev + last) / 2.0
+        } else {
+            last
+        }
     }
 }
 
@@ -326,7 +334,9 @@ impl DetectorState {
                 seen: 0,
             },
             Method::Seasonal => DetectorState::Seasonal {
-                buckets: (0..24).map(|_| RollingMedian::new(w.div_ceil(4).max(8))).collect(),
+                buckets: (0..24)
+                    .map(|_| RollingMedian::new(w.div_ceil(4).max(8)))
+                    .collect(),
                 global: RollingMedian::new(w),
                 seen: 0,
             },
@@ -540,7 +550,10 @@ mod tests {
             let v = s.observe(&p, 400 * 3600, 130.0);
             assert!(v.is_anomalous(), "{m:?}: {v:?}");
             assert!(worst_quiet < 0.5, "{m:?} flagged noise: {worst_quiet}");
-            assert!(v.upper.unwrap() < 130.0 && v.lower.unwrap() > 90.0, "{m:?} {v:?}");
+            assert!(
+                v.upper.unwrap() < 130.0 && v.lower.unwrap() > 90.0,
+                "{m:?} {v:?}"
+            );
         }
     }
 

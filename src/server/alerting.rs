@@ -52,7 +52,9 @@ fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
         Some(TimeArg::Text(s)) => parse_time_text(s).ok_or_else(|| {
             ToolError::invalid(
                 field,
-                format!("`{s}` is not a time; use RFC 3339 like 2026-01-05T10:00:00Z or Unix seconds"),
+                format!(
+                    "`{s}` is not a time; use RFC 3339 like 2026-01-05T10:00:00Z or Unix seconds"
+                ),
             )
         }),
     }
@@ -63,7 +65,11 @@ pub fn parse_time_text(s: &str) -> Option<f64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         return Some(t.timestamp_micros() as f64 / 1e6);
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s.trim(), f) {
             return Some(t.and_utc().timestamp_micros() as f64 / 1e6);
         }
@@ -80,7 +86,10 @@ pub fn fmt_time(t: f64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-fn labels_vec(field: &str, labels: &Option<BTreeMap<String, String>>) -> Result<Vec<(String, String)>, ToolError> {
+fn labels_vec(
+    field: &str,
+    labels: &Option<BTreeMap<String, String>>,
+) -> Result<Vec<(String, String)>, ToolError> {
     let Some(l) = labels else {
         return Ok(Vec::new());
     };
@@ -100,18 +109,24 @@ fn labels_vec(field: &str, labels: &Option<BTreeMap<String, String>>) -> Result<
 
 fn name_arg(field: &str, v: &str) -> Result<(), ToolError> {
     if v.trim().is_empty() || v.len() > 200 {
-        return Err(ToolError::invalid(field, "must be a non-empty name of at most 200 characters"));
+        return Err(ToolError::invalid(
+            field,
+            "must be a non-empty name of at most 200 characters",
+        ));
     }
     Ok(())
 }
 
 fn severity_arg(field: &str, s: &str) -> Result<Severity, ToolError> {
-    Severity::parse(s).ok_or_else(|| ToolError::invalid(field, "one of info, warning, error, critical"))
+    Severity::parse(s)
+        .ok_or_else(|| ToolError::invalid(field, "one of info, warning, error, critical"))
 }
 
 fn engine_err(e: AlertError) -> ToolError {
     match e {
-        AlertError::Engine(EngineError::Invalid { field, message }) => ToolError::invalid(field, message),
+        AlertError::Engine(EngineError::Invalid { field, message }) => {
+            ToolError::invalid(field, message)
+        }
         AlertError::Engine(EngineError::NotFound { what, id }) => {
             let field = match what {
                 "alert" => "alert_id",
@@ -839,9 +854,10 @@ fn config_out(c: &EngineConfig) -> ConfigOut {
 
 fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
     match v {
-        Some(x) if !(x.is_finite() && x >= 0.0) => {
-            Err(ToolError::invalid(field, "must be a number of seconds >= 0"))
-        }
+        Some(x) if !(x.is_finite() && x >= 0.0) => Err(ToolError::invalid(
+            field,
+            "must be a number of seconds >= 0",
+        )),
         other => Ok(other),
     }
 }
@@ -879,7 +895,13 @@ impl SmartServer {
     /// condition to hold for a while, recovery_condition for hysteresis.
     #[tool(
         name = "add_alert_rule",
-        annotations(title = "Add alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Add alert rule",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn add_alert_rule(
         &self,
@@ -887,7 +909,10 @@ impl SmartServer {
     ) -> Result<Json<AddRuleOut>, ToolError> {
         name_arg("rule_id", &a.rule_id)?;
         if a.rule_id.starts_with("dynamic:") {
-            return Err(ToolError::invalid("rule_id", "`dynamic:` ids are reserved for learned thresholds"));
+            return Err(ToolError::invalid(
+                "rule_id",
+                "`dynamic:` ids are reserved for learned thresholds",
+            ));
         }
         name_arg("metric_name", &a.metric_name)?;
         let severity = severity_arg("severity", &a.severity)?;
@@ -928,7 +953,13 @@ impl SmartServer {
     /// baseline. sensitivity = robust standard deviations; nothing alerts before min_samples.
     #[tool(
         name = "add_dynamic_threshold",
-        annotations(title = "Add learned threshold", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Add learned threshold",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn add_dynamic_threshold(
         &self,
@@ -952,7 +983,10 @@ impl SmartServer {
         }
         let sensitivity = a.sensitivity.unwrap_or(3.0);
         if !(sensitivity.is_finite() && sensitivity > 0.0 && sensitivity <= 100.0) {
-            return Err(ToolError::invalid("sensitivity", "must be a number of standard deviations > 0 and <= 100"));
+            return Err(ToolError::invalid(
+                "sensitivity",
+                "must be a number of standard deviations > 0 and <= 100",
+            ));
         }
         let min_samples = a.min_samples.unwrap_or(30);
         if min_samples > 1_000_000 {
@@ -992,7 +1026,13 @@ impl SmartServer {
     /// alerts are resolved.
     #[tool(
         name = "remove_alert_rule",
-        annotations(title = "Remove alert rule", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Remove alert rule",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn remove_alert_rule(
         &self,
@@ -1010,7 +1050,11 @@ impl SmartServer {
                     .collect();
                 let writes = if let Some(metric) = a.rule_id.strip_prefix("dynamic:") {
                     if !e.remove_dynamic(metric) {
-                        return Err(EngineError::NotFound { what: "rule", id: a.rule_id.clone() }.into());
+                        return Err(EngineError::NotFound {
+                            what: "rule",
+                            id: a.rule_id.clone(),
+                        }
+                        .into());
                     }
                     for id in &open {
                         e.resolve(id, "system", Some("learned threshold removed".into()), at)?;
@@ -1035,7 +1079,11 @@ impl SmartServer {
     /// List static rules and learned thresholds.
     #[tool(
         name = "list_alert_rules",
-        annotations(title = "List alert rules", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "List alert rules",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn list_alert_rules(
         &self,
@@ -1065,7 +1113,13 @@ impl SmartServer {
     /// alert), the anomaly score and the thresholds; `suppressed` when silenced/inhibited.
     #[tool(
         name = "check_metric",
-        annotations(title = "Check a metric point", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Check a metric point",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn check_metric(
         &self,
@@ -1084,7 +1138,11 @@ impl SmartServer {
                     Some(sid) => e.check(sid, a.value, ts, &mut touched),
                     None => PointOutcome::default(),
                 };
-                let alerts = touched.iter().filter_map(|&i| e.alert(i)).map(AlertOut::from).collect();
+                let alerts = touched
+                    .iter()
+                    .filter_map(|&i| e.alert(i))
+                    .map(AlertOut::from)
+                    .collect();
                 Ok((
                     CheckMetricOut {
                         alerts,
@@ -1107,23 +1165,38 @@ impl SmartServer {
     /// created or updated.
     #[tool(
         name = "check_metrics",
-        annotations(title = "Check metric points", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Check metric points",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn check_metrics(
         &self,
         Parameters(a): Parameters<CheckMetricsArgs>,
     ) -> Result<Json<CheckMetricsOut>, ToolError> {
         if a.points.len() > MAX_POINTS {
-            return Err(ToolError::invalid("points", format!("at most {MAX_POINTS} points per call; split the batch")));
+            return Err(ToolError::invalid(
+                "points",
+                format!("at most {MAX_POINTS} points per call; split the batch"),
+            ));
         }
         let wall = now();
         let mut prepared = Vec::with_capacity(a.points.len());
         for (i, p) in a.points.iter().enumerate() {
             if p.metric_name.is_empty() || p.metric_name.len() > 200 {
-                return Err(ToolError::invalid(format!("points[{i}].metric_name"), "must be a non-empty name of at most 200 characters"));
+                return Err(ToolError::invalid(
+                    format!("points[{i}].metric_name"),
+                    "must be a non-empty name of at most 200 characters",
+                ));
             }
             if !p.value.is_finite() {
-                return Err(ToolError::invalid(format!("points[{i}].value"), "must be a finite number"));
+                return Err(ToolError::invalid(
+                    format!("points[{i}].value"),
+                    "must be a finite number",
+                ));
             }
             let ts = match &p.timestamp {
                 None => wall,
@@ -1174,7 +1247,11 @@ impl SmartServer {
                 let mut unique = touched.clone();
                 unique.sort_unstable();
                 unique.dedup();
-                let alerts = unique.iter().filter_map(|&i| e.alert(i)).map(AlertOut::from).collect();
+                let alerts = unique
+                    .iter()
+                    .filter_map(|&i| e.alert(i))
+                    .map(AlertOut::from)
+                    .collect();
                 Ok((CheckMetricsOut { results, alerts }, vec![]))
             })
             .await?;
@@ -1207,9 +1284,9 @@ impl SmartServer {
         }
         let offset: usize = match &a.cursor {
             None => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| ToolError::invalid("cursor", "pass the next_cursor of a previous page"))?,
+            Some(c) => c.parse().map_err(|_| {
+                ToolError::invalid("cursor", "pass the next_cursor of a previous page")
+            })?,
         };
         if let Some(p) = a.min_priority
             && !(0.0..=100.0).contains(&p)
@@ -1227,7 +1304,11 @@ impl SmartServer {
                     })
                     .filter(|x| severity.is_none_or(|s| x.severity == s))
                     .filter(|x| a.min_priority.is_none_or(|p| x.priority >= p))
-                    .filter(|x| a.group_id.as_ref().is_none_or(|g| x.group_id.as_ref() == Some(g)))
+                    .filter(|x| {
+                        a.group_id
+                            .as_ref()
+                            .is_none_or(|g| x.group_id.as_ref() == Some(g))
+                    })
                     .collect();
                 hits.sort_by(|x, y| {
                     y.priority
@@ -1258,7 +1339,13 @@ impl SmartServer {
     /// Acknowledge a firing alert: someone is on it, so escalation stops.
     #[tool(
         name = "acknowledge_alert",
-        annotations(title = "Acknowledge alert", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Acknowledge alert",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn acknowledge_alert(
         &self,
@@ -1278,7 +1365,13 @@ impl SmartServer {
     /// Resolve an alert by hand (it also auto-resolves when its condition clears).
     #[tool(
         name = "resolve_alert",
-        annotations(title = "Resolve alert", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Resolve alert",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn resolve_alert(
         &self,
@@ -1299,7 +1392,13 @@ impl SmartServer {
     /// against how long an alert has gone unacknowledged.
     #[tool(
         name = "set_escalation_policy",
-        annotations(title = "Set escalation policy", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Set escalation policy",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn set_escalation_policy(
         &self,
@@ -1312,10 +1411,16 @@ impl SmartServer {
         let mut levels = Vec::with_capacity(a.levels.len());
         for (i, l) in a.levels.into_iter().enumerate() {
             if !(l.after_seconds.is_finite() && l.after_seconds >= 0.0) {
-                return Err(ToolError::invalid(format!("levels[{i}].after_seconds"), "must be seconds >= 0"));
+                return Err(ToolError::invalid(
+                    format!("levels[{i}].after_seconds"),
+                    "must be seconds >= 0",
+                ));
             }
             if l.notify.is_empty() || l.notify.iter().any(|n| n.trim().is_empty()) {
-                return Err(ToolError::invalid(format!("levels[{i}].notify"), "list at least one non-empty target"));
+                return Err(ToolError::invalid(
+                    format!("levels[{i}].notify"),
+                    "list at least one non-empty target",
+                ));
             }
             levels.push(Level {
                 after_seconds: l.after_seconds,
@@ -1349,7 +1454,11 @@ impl SmartServer {
     /// per its severity's escalation policy.
     #[tool(
         name = "escalations",
-        annotations(title = "Escalations due", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Escalations due",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn escalations(
         &self,
@@ -1405,29 +1514,45 @@ impl SmartServer {
     /// active. `metric`, `source`, `severity`, `rule_id` can be matched like labels.
     #[tool(
         name = "silence_alerts",
-        annotations(title = "Silence alerts", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Silence alerts",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     pub async fn silence_alerts(
         &self,
         Parameters(a): Parameters<SilenceArgs>,
     ) -> Result<Json<SilenceOut>, ToolError> {
         if a.matchers.is_empty() {
-            return Err(ToolError::invalid("matchers", "give at least one matcher; a silence of everything is refused"));
+            return Err(ToolError::invalid(
+                "matchers",
+                "give at least one matcher; a silence of everything is refused",
+            ));
         }
         let mut matchers = Vec::with_capacity(a.matchers.len());
         for (i, m) in a.matchers.iter().enumerate() {
             if m.label.trim().is_empty() {
-                return Err(ToolError::invalid(format!("matchers[{i}].label"), "must be a label name"));
+                return Err(ToolError::invalid(
+                    format!("matchers[{i}].label"),
+                    "must be a label name",
+                ));
             }
-            let op = MatchOp::parse(&m.op)
-                .ok_or_else(|| ToolError::invalid(format!("matchers[{i}].op"), "one of =, !=, =~"))?;
+            let op = MatchOp::parse(&m.op).ok_or_else(|| {
+                ToolError::invalid(format!("matchers[{i}].op"), "one of =, !=, =~")
+            })?;
             matchers.push(
                 Matcher::new(&m.label, op, &m.value)
                     .map_err(|e| ToolError::invalid(format!("matchers[{i}].value"), e))?,
             );
         }
         if !(a.duration_seconds.is_finite() && a.duration_seconds > 0.0) {
-            return Err(ToolError::invalid("duration_seconds", "must be seconds > 0"));
+            return Err(ToolError::invalid(
+                "duration_seconds",
+                "must be seconds > 0",
+            ));
         }
         name_arg("created_by", &a.created_by)?;
         let starts = parse_time("starts_at", &a.starts_at)?;
@@ -1461,7 +1586,13 @@ impl SmartServer {
     /// Expire a silence now: it stops applying, and the next repeat of a muted alert fires.
     #[tool(
         name = "expire_silence",
-        annotations(title = "Expire silence", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Expire silence",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn expire_silence(
         &self,
@@ -1487,7 +1618,11 @@ impl SmartServer {
     /// active alerts by severity, correlation groups, rules and detectors.
     #[tool(
         name = "alert_stats",
-        annotations(title = "Alert statistics", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Alert statistics",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn alert_stats(
         &self,
@@ -1497,8 +1632,10 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let c = e.counters().clone();
-                let mut by_sev: BTreeMap<String, u64> =
-                    Severity::ALL.iter().map(|s| (s.name().to_string(), 0)).collect();
+                let mut by_sev: BTreeMap<String, u64> = Severity::ALL
+                    .iter()
+                    .map(|s| (s.name().to_string(), 0))
+                    .collect();
                 for x in e.alerts().iter().filter(|x| x.status.is_active()) {
                     *by_sev.entry(x.severity.name().to_string()).or_insert(0) += 1;
                 }
@@ -1518,7 +1655,7 @@ impl SmartServer {
                         started_at: fmt_time(g.started_at),
                     })
                     .collect();
-                groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()));
+                groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
                 groups.truncate(20);
                 let denom = c.alerts_created + c.deduplicated;
                 Ok((
@@ -1526,14 +1663,19 @@ impl SmartServer {
                         points_checked: c.points_checked,
                         alerts_created: c.alerts_created,
                         deduplicated: c.deduplicated,
-                        deduplication_rate: if denom == 0 { 0.0 } else { round4(c.deduplicated as f64 / denom as f64) },
+                        deduplication_rate: if denom == 0 {
+                            0.0
+                        } else {
+                            round4(c.deduplicated as f64 / denom as f64)
+                        },
                         silenced: c.silenced,
                         resolved: c.resolved,
                         active_by_severity: by_sev,
                         groups,
                         rules: e.rules().len() as u64,
                         detectors: e.dynamics().len() as u64,
-                        active_silences: e.silences().iter().filter(|s| s.active_at(at)).count() as u64,
+                        active_silences: e.silences().iter().filter(|s| s.active_at(at)).count()
+                            as u64,
                     },
                     vec![],
                 ))
@@ -1547,7 +1689,13 @@ impl SmartServer {
     /// keep their value; returns the settings in force.
     #[tool(
         name = "configure_alerting",
-        annotations(title = "Configure alerting", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Configure alerting",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn configure_alerting(
         &self,
@@ -1559,16 +1707,25 @@ impl SmartServer {
         if let Some(g) = &a.group_by
             && (g.len() > 16 || g.iter().any(|x| x.trim().is_empty()))
         {
-            return Err(ToolError::invalid("group_by", "at most 16 non-empty label names"));
+            return Err(ToolError::invalid(
+                "group_by",
+                "at most 16 non-empty label names",
+            ));
         }
         let hours = match &a.business_hours {
             None => None,
             Some(h) => {
                 if h.start_hour > 23 || h.end_hour > 24 || h.end_hour <= h.start_hour {
-                    return Err(ToolError::invalid("business_hours", "need 0 <= start_hour < end_hour <= 24"));
+                    return Err(ToolError::invalid(
+                        "business_hours",
+                        "need 0 <= start_hour < end_hour <= 24",
+                    ));
                 }
                 if h.utc_offset_minutes.abs() > 14 * 60 {
-                    return Err(ToolError::invalid("business_hours.utc_offset_minutes", "must be within -840..840"));
+                    return Err(ToolError::invalid(
+                        "business_hours.utc_offset_minutes",
+                        "must be within -840..840",
+                    ));
                 }
                 Some(BusinessHours {
                     start_hour: h.start_hour,
