@@ -201,6 +201,8 @@ pub struct Engine {
     dedup: DedupIndex,
     groups: Vec<Group>,
     open_groups: HashMap<String, usize>,
+    /// Critical alerts per source, for inhibition (pruned when inactive).
+    criticals: HashMap<String, Vec<u32>>,
     group_ids: HashMap<String, usize>,
     silences: Vec<Silence>,
     policies: BTreeMap<Severity, Policy>,
@@ -632,6 +634,7 @@ impl Engine {
                                 Some("no longer silenced".into()),
                             );
                             self.join_group(i, ts);
+                            self.note_critical(i);
                             self.events.push(AlertEvent::Triggered(i));
                         }
                     }
@@ -774,10 +777,22 @@ impl Engine {
             self.reprioritise(i, 1);
         } else {
             self.join_group(i, ts);
+            self.note_critical(i);
             self.events.push(AlertEvent::Triggered(i));
         }
         self.mark_alert(i);
         touched.push(i);
+    }
+
+    fn note_critical(&mut self, i: u32) {
+        let a = &self.alerts[i as usize];
+        if a.severity != Severity::Critical || a.source.is_empty() {
+            return;
+        }
+        let alerts = &self.alerts;
+        let list = self.criticals.entry(a.source.clone()).or_default();
+        list.retain(|&c| alerts[c as usize].status.is_active());
+        list.push(i);
     }
 
     /// Why alert `i` is muted at `ts`: a silence or an inhibiting critical.
@@ -794,16 +809,14 @@ impl Engine {
             return Some(format!("silenced by {} ({})", s.id, s.comment));
         }
         if a.severity == Severity::Warning && !a.source.is_empty() {
-            // Inhibition: a firing critical on the same source mutes warnings.
-            if let Some(c) = self.alerts.iter().rev().find(|c| {
-                c.severity == Severity::Critical
-                    && c.status == Status::Firing
-                    && c.source == a.source
-            }) {
-                return Some(format!(
-                    "inhibited by critical alert {} on {}",
-                    c.id, c.source
-                ));
+            // Inhibition: an active critical on the same source mutes warnings.
+            if let Some(list) = self.criticals.get(&a.source)
+                && let Some(c) = list
+                    .iter()
+                    .map(|&c| &self.alerts[c as usize])
+                    .find(|c| c.status.is_active())
+            {
+                return Some(format!("inhibited by critical alert {} on {}", c.id, c.source));
             }
         }
         None
@@ -844,10 +857,17 @@ impl Engine {
         }
         g.last_activity = g.last_activity.max(ts);
         let gid = g.id.clone();
-        let members = g.members.clone();
+        let size = g.members.len();
+        // The group-size factor stops growing at GROUP_FACTOR_CAP + 1
+        // members; beyond that only the newcomer needs a priority, which
+        // keeps a long-lived group from costing O(members) per alert.
+        let members = if size <= priority::GROUP_FACTOR_CAP + 1 {
+            g.members.clone()
+        } else {
+            vec![g.members[size - 1].clone()]
+        };
         self.mark_group(gi);
         self.alerts[i as usize].group_id = Some(gid);
-        let size = members.len();
         for m in members {
             if let Some(&mi) = self.alert_ids.get(&m) {
                 self.reprioritise(mi, size);
@@ -1094,6 +1114,11 @@ impl Engine {
                 self.dedup.insert(a.fingerprint, i as usize);
             }
             self.alerts.push(a);
+        }
+        for i in 0..self.alerts.len() as u32 {
+            if self.alerts[i as usize].status.is_active() {
+                self.note_critical(i);
+            }
         }
         for g in groups {
             self.open_groups.insert(g.key.clone(), self.groups.len());

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{PriorityFactor, Severity};
 
+/// Most points the group-size factor adds (one per other member).
+pub const GROUP_FACTOR_CAP: usize = 5;
+
 /// Business hours, in a fixed UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BusinessHours {
@@ -126,7 +129,7 @@ pub fn compute(input: &PriorityInput<'_>, hours: &BusinessHours) -> (f64, Vec<Pr
     if input.group_size > 1 {
         f.push(PriorityFactor {
             factor: "group_size".into(),
-            points: ((input.group_size - 1) as f64).min(5.0),
+            points: (input.group_size - 1).min(GROUP_FACTOR_CAP) as f64,
             detail: format!("{} alerts in its group", input.group_size),
         });
     }
