@@ -45,7 +45,10 @@ fn engine(with_detectors: bool) -> (Engine, Vec<u32>) {
         }
     }
     let ids = (0..METRICS)
-        .map(|i| e.series_for(&format!("m{i}"), "", &[]).expect("watched metric"))
+        .map(|i| {
+            e.series_for(&format!("m{i}"), "", &[])
+                .expect("watched metric")
+        })
         .collect();
     (e, ids)
 }
@@ -53,8 +56,12 @@ fn engine(with_detectors: bool) -> (Engine, Vec<u32>) {
 fn run(name: &str, with_detectors: bool, snapshot_every: Option<usize>) {
     let (mut e, ids) = engine(with_detectors);
     // Values: a deterministic sawtooth with noise; about 1 in 1,000 crosses the rule.
-    let values: Vec<f64> = (0..65_536)
-        .map(|i| 500.0 + ((i as u64 * 2_654_435_761) % 495) as f64 + if i % 997 == 0 { 600.0 } else { 0.0 })
+    let values: Vec<f64> = (0..65_536usize)
+        .map(|i| {
+            500.0
+                + ((i as u64 * 2_654_435_761) % 495) as f64
+                + if i.is_multiple_of(997) { 600.0 } else { 0.0 }
+        })
         .collect();
     let mut touched = Vec::with_capacity(1024);
     let start = Instant::now();
@@ -89,5 +96,9 @@ fn main() {
     println!("alerting engine, 1 thread, {METRICS} rules over {METRICS} metrics");
     run("rules only", false, None);
     run("rules + auto learned threshold per metric", true, None);
-    run("rules + thresholds + snapshot per 10k points", true, Some(10_000));
+    run(
+        "rules + thresholds + snapshot per 10k points",
+        true,
+        Some(10_000),
+    );
 }

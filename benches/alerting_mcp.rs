@@ -25,7 +25,7 @@ fn batch(call: usize) -> Value {
     let points: Vec<Value> = (0..BATCH)
         .map(|i| {
             let n = call * BATCH + i;
-            let v = 500.0 + ((n as u64 * 2_654_435_761) % 495) as f64 + if n % 997 == 0 { 600.0 } else { 0.0 };
+            let v = 500.0 + ((n as u64 * 2_654_435_761) % 495) as f64 + if n.is_multiple_of(997) { 600.0 } else { 0.0 };
             json!({"metric_name": format!("m{}", n % METRICS), "value": v, "timestamp": 1_700_000_000 + n / METRICS})
         })
         .collect();
@@ -45,7 +45,10 @@ fn scenario(name: &str, detectors: bool) {
             json!({"rule_id": format!("r{i}"), "metric_name": format!("m{i}"), "condition": "value > 990", "severity": "warning"}),
         );
         if detectors {
-            s.call_ok("add_dynamic_threshold", json!({"metric_name": format!("m{i}")}));
+            s.call_ok(
+                "add_dynamic_threshold",
+                json!({"metric_name": format!("m{i}")}),
+            );
         }
     }
     let requests: Vec<Value> = (0..CALLS + 2).map(batch).collect();

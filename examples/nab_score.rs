@@ -19,6 +19,8 @@
 //!   window and sensitivity on one half of the files and scores the other
 //!   half with those parameters and that threshold (and the reverse).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror NAB's sweeper and read clearer here
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,9 +39,24 @@ struct Profile {
 }
 
 const PROFILES: [Profile; 3] = [
-    Profile { name: "standard", tp: 1.0, fp: 0.11, fn_: 1.0 },
-    Profile { name: "reward_low_FP", tp: 1.0, fp: 0.22, fn_: 1.0 },
-    Profile { name: "reward_low_FN", tp: 1.0, fp: 0.11, fn_: 2.0 },
+    Profile {
+        name: "standard",
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 1.0,
+    },
+    Profile {
+        name: "reward_low_FP",
+        tp: 1.0,
+        fp: 0.22,
+        fn_: 1.0,
+    },
+    Profile {
+        name: "reward_low_FN",
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 2.0,
+    },
 ];
 
 struct DataFile {
@@ -51,7 +68,11 @@ struct DataFile {
 }
 
 fn scaled_sigmoid(x: f64) -> f64 {
-    if x > 3.0 { -1.0 } else { 2.0 / (1.0 + (5.0 * x).exp()) - 1.0 }
+    if x > 3.0 {
+        -1.0
+    } else {
+        2.0 / (1.0 + (5.0 * x).exp()) - 1.0
+    }
 }
 
 /// Per point of one file: its window (None outside), whether it is in
@@ -87,7 +108,11 @@ fn label(f: &DataFile) -> Labelled {
             };
         }
     }
-    Labelled { window, probation, unweighted }
+    Labelled {
+        window,
+        probation,
+        unweighted,
+    }
 }
 
 /// A scored point for the threshold sweep.
@@ -99,7 +124,13 @@ struct Pt {
 
 /// Best total NAB score over thresholds, and that threshold; or the score at
 /// a fixed threshold.
-fn sweep(files: &[DataFile], labels: &[Labelled], scores: &[Vec<f64>], p: Profile, fixed: Option<f64>) -> (f64, f64) {
+fn sweep(
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    p: Profile,
+    fixed: Option<f64>,
+) -> (f64, f64) {
     // Window parts start as misses; windows entirely in probation do not count.
     let mut parts: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     for (fi, l) in labels.iter().enumerate() {
@@ -112,7 +143,11 @@ fn sweep(files: &[DataFile], labels: &[Labelled], scores: &[Vec<f64>], p: Profil
     let mut pts: Vec<Pt> = Vec::new();
     for (fi, s) in scores.iter().enumerate() {
         for (i, &score) in s.iter().enumerate().skip(labels[fi].probation) {
-            pts.push(Pt { score, file: fi, idx: i });
+            pts.push(Pt {
+                score,
+                file: fi,
+                idx: i,
+            });
         }
     }
     pts.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -155,7 +190,13 @@ fn sweep(files: &[DataFile], labels: &[Labelled], scores: &[Vec<f64>], p: Profil
     best
 }
 
-fn normalised(files: &[DataFile], labels: &[Labelled], scores: &[Vec<f64>], p: Profile, fixed: Option<f64>) -> (f64, f64) {
+fn normalised(
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    p: Profile,
+    fixed: Option<f64>,
+) -> (f64, f64) {
     let (raw, t) = sweep(files, labels, scores, p, fixed);
     let null_scores: Vec<Vec<f64>> = scores.iter().map(|s| vec![0.0; s.len()]).collect();
     // Null: never fires (threshold above every score).
@@ -205,13 +246,19 @@ fn load(dir: &Path) -> Result<Vec<DataFile>, String> {
         serde_json::from_str(&windows_text).map_err(|e| e.to_string())?;
     let mut files = Vec::new();
     for (name, ws) in windows {
-        let text = std::fs::read_to_string(dir.join("data").join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        let text = std::fs::read_to_string(dir.join("data").join(&name))
+            .map_err(|e| format!("{name}: {e}"))?;
         let mut times = Vec::new();
         let mut values = Vec::new();
         for line in text.lines().skip(1) {
-            let Some((t, v)) = line.split_once(',') else { continue };
+            let Some((t, v)) = line.split_once(',') else {
+                continue;
+            };
             let t = parse_time_text(t).ok_or_else(|| format!("{name}: bad time {t}"))?;
-            let v: f64 = v.trim().parse().map_err(|_| format!("{name}: bad value {v}"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{name}: bad value {v}"))?;
             times.push(t);
             values.push(v);
         }
@@ -225,7 +272,12 @@ fn load(dir: &Path) -> Result<Vec<DataFile>, String> {
                 win.push((l, r));
             }
         }
-        files.push(DataFile { name, times, values, windows: win });
+        files.push(DataFile {
+            name,
+            times,
+            values,
+            windows: win,
+        });
     }
     Ok(files)
 }
@@ -257,19 +309,47 @@ fn main() {
     };
     let labels: Vec<Labelled> = files.iter().map(label).collect();
     let n_windows: usize = files.iter().map(|f| f.windows.len()).sum();
-    println!("NAB development set: {} files, {} windows ({})", files.len(), n_windows, dir.display());
+    println!(
+        "NAB development set: {} files, {} windows ({})",
+        files.len(),
+        n_windows,
+        dir.display()
+    );
 
     // Sanity check of the scorer itself: the perfect detector scores 100, the null one 0.
     let d = DetectorParams::default();
-    println!("\ndefaults: window_size={} sensitivity={} min_samples={} direction=both", d.window_size, d.sensitivity, d.min_samples);
-    println!("{:<10} {:>9} {:>14} {:>14}   (threshold per profile)", "method", "standard", "reward_low_FP", "reward_low_FN");
-    let only: Option<Method> = args.iter().find_map(|a| a.strip_prefix("--only=").and_then(Method::parse));
-    for m in Method::ALL.into_iter().filter(|m| only.is_none_or(|o| o == *m)) {
-        let scores: Vec<Vec<f64>> = files.iter().map(|f| run_method(f, params(m, d.window_size, d.sensitivity))).collect();
-        let r: Vec<(f64, f64)> = PROFILES.iter().map(|p| normalised(&files, &labels, &scores, *p, None)).collect();
+    println!(
+        "\ndefaults: window_size={} sensitivity={} min_samples={} direction=both",
+        d.window_size, d.sensitivity, d.min_samples
+    );
+    println!(
+        "{:<10} {:>9} {:>14} {:>14}   (threshold per profile)",
+        "method", "standard", "reward_low_FP", "reward_low_FN"
+    );
+    let only: Option<Method> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--only=").and_then(Method::parse));
+    for m in Method::ALL
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| o == *m))
+    {
+        let scores: Vec<Vec<f64>> = files
+            .iter()
+            .map(|f| run_method(f, params(m, d.window_size, d.sensitivity)))
+            .collect();
+        let r: Vec<(f64, f64)> = PROFILES
+            .iter()
+            .map(|p| normalised(&files, &labels, &scores, *p, None))
+            .collect();
         println!(
             "{:<10} {:>9.1} {:>14.1} {:>14.1}   ({:.3} / {:.3} / {:.3})",
-            m.name(), r[0].0, r[1].0, r[2].0, r[0].1, r[1].1, r[2].1
+            m.name(),
+            r[0].0,
+            r[1].0,
+            r[2].0,
+            r[0].1,
+            r[1].1,
+            r[2].1
         );
         if args.iter().any(|a| a == "--detail") {
             let t = r[0].1;
@@ -280,12 +360,20 @@ fn main() {
                 for i in l.probation..f.values.len() {
                     if scores[fi][i] >= t {
                         match l.window[i] {
-                            Some(w) => { hit.insert(w); }
+                            Some(w) => {
+                                hit.insert(w);
+                            }
                             None => fps += 1,
                         }
                     }
                 }
-                println!("    {:<55} windows {}/{}  FP {}", f.name, hit.len(), f.windows.len(), fps);
+                println!(
+                    "    {:<55} windows {}/{}  FP {}",
+                    f.name,
+                    hit.len(),
+                    f.windows.len(),
+                    fps
+                );
             }
         }
     }
@@ -300,8 +388,13 @@ fn main() {
     ];
     let windows_grid = [50usize, 100, 200, 400];
     let sens_grid = [2.0, 3.0, 4.0, 5.0];
-    println!("\nsplit check (standard profile): tune window/sensitivity/threshold on half A, score half B with them");
-    println!("{:<10} {:>5} {:>13} {:>10} {:>10} {:>10}", "method", "tune", "params", "tuned-on", "held-out", "B-own-best");
+    println!(
+        "\nsplit check (standard profile): tune window/sensitivity/threshold on half A, score half B with them"
+    );
+    println!(
+        "{:<10} {:>5} {:>13} {:>10} {:>10} {:>10}",
+        "method", "tune", "params", "tuned-on", "held-out", "B-own-best"
+    );
     for m in Method::ALL {
         for (a, b) in [(0usize, 1usize), (1, 0)] {
             let sub = |idx: &[usize]| -> (Vec<DataFile>, Vec<Labelled>) {
@@ -322,14 +415,18 @@ fn main() {
             let mut best = (f64::MIN, 0usize, 0.0f64, 0.0f64);
             for &w in &windows_grid {
                 for &s in &sens_grid {
-                    let sc: Vec<Vec<f64>> = fa.iter().map(|f| run_method(f, params(m, w, s))).collect();
+                    let sc: Vec<Vec<f64>> =
+                        fa.iter().map(|f| run_method(f, params(m, w, s))).collect();
                     let (score, t) = normalised(&fa, &la, &sc, PROFILES[0], None);
                     if score > best.0 {
                         best = (score, w, s, t);
                     }
                 }
             }
-            let sc: Vec<Vec<f64>> = fb.iter().map(|f| run_method(f, params(m, best.1, best.2))).collect();
+            let sc: Vec<Vec<f64>> = fb
+                .iter()
+                .map(|f| run_method(f, params(m, best.1, best.2)))
+                .collect();
             let (held, _) = normalised(&fb, &lb, &sc, PROFILES[0], Some(best.3));
             let (own, _) = normalised(&fb, &lb, &sc, PROFILES[0], None);
             println!(

@@ -816,7 +816,10 @@ impl Engine {
                     .map(|&c| &self.alerts[c as usize])
                     .find(|c| c.status.is_active())
             {
-                return Some(format!("inhibited by critical alert {} on {}", c.id, c.source));
+                return Some(format!(
+                    "inhibited by critical alert {} on {}",
+                    c.id, c.source
+                ));
             }
         }
         None
@@ -848,6 +851,13 @@ impl Engine {
         };
         let (id, metric, sev) = (a.id.clone(), a.metric.clone(), a.severity);
         let g = &mut self.groups[gi];
+        // A group holds its current incident: members that resolved leave
+        // it, so a long-lived group stays as small as what is still active.
+        let (alerts, ids) = (&self.alerts, &self.alert_ids);
+        g.members.retain(|m| {
+            ids.get(m)
+                .is_some_and(|&x| alerts[x as usize].status.is_active())
+        });
         g.members.push(id);
         if !g.metrics.contains(&metric) {
             g.metrics.push(metric);

@@ -83,8 +83,15 @@ impl AlertingService {
             .into_iter()
             .filter_map(|e| outbound(&engine, &e))
             .collect();
+        let t = std::time::Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         persist::save(&mut conn, &writes, &changes).map_err(AlertError::Store)?;
+        tracing::debug!(
+            alerts = changes.alerts.len(),
+            series = changes.series.len(),
+            micros = t.elapsed().as_micros() as u64,
+            "alerting state saved"
+        );
         Ok((out, events))
     }
 }
@@ -123,4 +130,47 @@ pub fn outbound(engine: &Engine, e: &AlertEvent) -> Option<OutboundEvent> {
         source: "alerting".to_string(),
         correlation_id: Some(a.group_id.clone().unwrap_or_else(|| a.id.clone())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine::{AlertEvent, RuleSpec};
+    use super::model::Severity;
+    use super::*;
+
+    #[test]
+    fn a_new_alert_and_its_resolution_become_bus_events_on_system_alerts() {
+        let mut e = Engine::new();
+        e.add_rule(RuleSpec {
+            rule_id: "hot".into(),
+            metric_name: "temp".into(),
+            condition: "value > 30".into(),
+            severity: Severity::Critical,
+            for_seconds: 0.0,
+            recovery_condition: None,
+            title_template: Some("{metric} {value}".into()),
+            description_template: None,
+            labels: vec![],
+            resolve_after_seconds: None,
+        })
+        .unwrap();
+        let sid = e.series_for("temp", "kiln", &[]).unwrap();
+        let mut touched = Vec::new();
+        e.check(sid, 35.0, 100.0, &mut touched);
+        e.check(sid, 36.0, 110.0, &mut touched); // a repeat: no second event
+        e.check(sid, 20.0, 120.0, &mut touched);
+        let events = e.take_events();
+        assert_eq!(events, [AlertEvent::Triggered(0), AlertEvent::Resolved(0)]);
+        let fired = outbound(&e, &events[0]).unwrap();
+        assert_eq!(fired.topic, "system.alerts");
+        assert_eq!(fired.event_type, "system.alert.triggered");
+        assert_eq!(fired.priority, "critical");
+        assert_eq!(fired.source, "alerting");
+        assert_eq!(fired.payload["alert_id"], "a-1");
+        assert_eq!(fired.payload["title"], "temp 35");
+        assert_eq!(fired.payload["source"], "kiln");
+        let resolved = outbound(&e, &events[1]).unwrap();
+        assert_eq!(resolved.event_type, "system.alert.resolved");
+        assert_eq!(resolved.payload["status"], "resolved");
+    }
 }

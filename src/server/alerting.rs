@@ -1205,6 +1205,8 @@ impl SmartServer {
             let labels = labels_vec(&format!("points[{i}].labels"), &p.labels)?;
             prepared.push((labels, ts));
         }
+        let started = std::time::Instant::now();
+        let n_points = a.points.len();
         let out = self
             .on_engine(move |e| {
                 // Resolve every point to its series id first (one lookup per point),
@@ -1255,6 +1257,11 @@ impl SmartServer {
                 Ok((CheckMetricsOut { results, alerts }, vec![]))
             })
             .await?;
+        tracing::debug!(
+            points = n_points,
+            micros = started.elapsed().as_micros() as u64,
+            "check_metrics engine and store done"
+        );
         Ok(Json(out))
     }
 
