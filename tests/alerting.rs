@@ -276,7 +276,9 @@ fn priority_is_explained_by_its_factors() {
     assert_eq!(high["total"], 1);
 
     // Business hours follow the configured time zone: 10:00 UTC is 19:00 in UTC+9.
-    s.call_ok("configure_alerting", json!({"business_hours": {"start_hour": 9, "end_hour": 17, "utc_offset_minutes": 540, "weekends": false}}));
+    s.call_ok("configure_alerting", json!({"utc_offset_minutes": 540}));
+    let err = s.call_err("configure_alerting", json!({"business_hours_start": 18}));
+    assert!(err.contains("business_hours_end"), "{err}");
     let tokyo = point(&mut s, "errors", 200.0, T0, "other", json!({}));
     assert_eq!(factors(&tokyo), ["severity", "distance"]);
 
@@ -694,6 +696,11 @@ fn tools_are_listed_with_output_schemas_and_honest_annotations() {
         let t = get(n);
         assert_eq!(t["outputSchema"]["type"], "object", "{n}");
         assert!(t["inputSchema"].get("anyOf").is_none(), "{n}");
+        assert!(
+            !t["inputSchema"].to_string().contains("$ref"),
+            "{n}: {}",
+            t["inputSchema"]
+        );
     }
     assert_eq!(get("list_alerts")["annotations"]["readOnlyHint"], true);
     assert_eq!(get("escalations")["annotations"]["readOnlyHint"], true);

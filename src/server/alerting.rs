@@ -15,7 +15,6 @@ use super::error::ToolError;
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
-use crate::alerting::priority::BusinessHours;
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
 use crate::alerting::threshold::{DetectorParams, Direction, Method};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
@@ -28,13 +27,30 @@ pub const MAX_PAGE: usize = 500;
 // ---- shared argument and result types ---------------------------------------
 
 /// A time: RFC 3339 text (`2026-01-05T10:00:00Z`) or Unix seconds (number).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TimeArg {
     /// Unix seconds.
     Seconds(f64),
     /// RFC 3339 (also `YYYY-MM-DD HH:MM:SS`, taken as UTC).
     Text(String),
+}
+
+// Hand-written so the schema is one inline `type: [string, number]` rather
+// than an `anyOf` behind a `$ref`, which some MCP clients cannot resolve.
+impl JsonSchema for TimeArg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TimeArg".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "number"],
+            "description": "RFC 3339 text (2026-01-05T10:00:00Z) or Unix seconds"
+        })
+    }
 }
 
 fn now() -> f64 {
@@ -788,20 +804,6 @@ pub struct StatsOut {
     pub active_silences: u64,
 }
 
-/// Business hours for the priority factor.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HoursArg {
-    /// First hour of the working day, 0-23 (default 9).
-    pub start_hour: u32,
-    /// Hour the working day ends, 1-24 exclusive (default 17).
-    pub end_hour: u32,
-    /// Time zone as minutes east of UTC, e.g. -300 for US Eastern winter (default 0).
-    pub utc_offset_minutes: i32,
-    /// Whether Saturday and Sunday are business days (default false).
-    pub weekends: bool,
-}
-
 /// Arguments of `configure_alerting`; omitted fields keep their value.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -814,8 +816,14 @@ pub struct ConfigArgs {
     pub group_by: Option<Vec<String>>,
     /// Seconds a condition must stay clear before auto-resolve (default 0).
     pub resolve_after_seconds: Option<f64>,
-    /// Business hours for the priority factor.
-    pub business_hours: Option<HoursArg>,
+    /// Business hours, first hour of the working day 0-23 (default 9).
+    pub business_hours_start: Option<u32>,
+    /// Business hours, hour the working day ends 1-24, exclusive (default 17).
+    pub business_hours_end: Option<u32>,
+    /// Time zone of business hours as minutes east of UTC, e.g. -300 for US Eastern winter (default 0).
+    pub utc_offset_minutes: Option<i32>,
+    /// Whether Saturday and Sunday are business days (default false).
+    pub weekends: Option<bool>,
 }
 
 /// Result of `configure_alerting`.
@@ -1719,29 +1727,24 @@ impl SmartServer {
                 "at most 16 non-empty label names",
             ));
         }
-        let hours = match &a.business_hours {
-            None => None,
-            Some(h) => {
-                if h.start_hour > 23 || h.end_hour > 24 || h.end_hour <= h.start_hour {
-                    return Err(ToolError::invalid(
-                        "business_hours",
-                        "need 0 <= start_hour < end_hour <= 24",
-                    ));
-                }
-                if h.utc_offset_minutes.abs() > 14 * 60 {
-                    return Err(ToolError::invalid(
-                        "business_hours.utc_offset_minutes",
-                        "must be within -840..840",
-                    ));
-                }
-                Some(BusinessHours {
-                    start_hour: h.start_hour,
-                    end_hour: h.end_hour,
-                    utc_offset_minutes: h.utc_offset_minutes,
-                    weekends: h.weekends,
-                })
-            }
-        };
+        if a.business_hours_start.is_some_and(|h| h > 23) {
+            return Err(ToolError::invalid(
+                "business_hours_start",
+                "must be an hour 0-23",
+            ));
+        }
+        if a.business_hours_end.is_some_and(|h| h == 0 || h > 24) {
+            return Err(ToolError::invalid(
+                "business_hours_end",
+                "must be an hour 1-24",
+            ));
+        }
+        if a.utc_offset_minutes.is_some_and(|m| m.abs() > 14 * 60) {
+            return Err(ToolError::invalid(
+                "utc_offset_minutes",
+                "must be within -840..840",
+            ));
+        }
         let out = self
             .on_engine(move |e| {
                 let c = &mut e.config;
@@ -1757,9 +1760,27 @@ impl SmartServer {
                 if let Some(g) = a.group_by {
                     c.group_by = g;
                 }
-                if let Some(h) = hours {
-                    c.business_hours = h;
+                let mut h = c.business_hours;
+                if let Some(x) = a.business_hours_start {
+                    h.start_hour = x;
                 }
+                if let Some(x) = a.business_hours_end {
+                    h.end_hour = x;
+                }
+                if let Some(x) = a.utc_offset_minutes {
+                    h.utc_offset_minutes = x;
+                }
+                if let Some(x) = a.weekends {
+                    h.weekends = x;
+                }
+                if h.end_hour <= h.start_hour {
+                    return Err(EngineError::Invalid {
+                        field: "business_hours_end".into(),
+                        message: format!("must be after business_hours_start ({})", h.start_hour),
+                    }
+                    .into());
+                }
+                c.business_hours = h;
                 let c = c.clone();
                 Ok((config_out(&c), vec![Write::Config(c)]))
             })
