@@ -695,12 +695,9 @@ fn tools_are_listed_with_output_schemas_and_honest_annotations() {
     ] {
         let t = get(n);
         assert_eq!(t["outputSchema"]["type"], "object", "{n}");
-        assert!(t["inputSchema"].get("anyOf").is_none(), "{n}");
-        assert!(
-            !t["inputSchema"].to_string().contains("$ref"),
-            "{n}: {}",
-            t["inputSchema"]
-        );
+        // No anyOf anywhere (Option<Struct>, untagged enums): some clients drop such tools.
+        let schema = t["inputSchema"].to_string();
+        assert!(!schema.contains("anyOf"), "{n}: {schema}");
     }
     assert_eq!(get("list_alerts")["annotations"]["readOnlyHint"], true);
     assert_eq!(get("escalations")["annotations"]["readOnlyHint"], true);
