@@ -316,7 +316,6 @@ fn main() {
         dir.display()
     );
 
-    // Sanity check of the scorer itself: the perfect detector scores 100, the null one 0.
     let d = DetectorParams::default();
     println!(
         "\ndefaults: window_size={} sensitivity={} min_samples={} direction=both",
