@@ -186,6 +186,13 @@ pub struct Changes {
     pub counters: Counters,
 }
 
+impl Changes {
+    /// Nothing to write (counters only move together with these).
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty() && self.series.is_empty() && self.groups.is_empty()
+    }
+}
+
 /// The alerting state machine.
 #[derive(Debug, Default)]
 pub struct Engine {

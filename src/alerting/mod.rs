@@ -83,6 +83,10 @@ impl AlertingService {
             .into_iter()
             .filter_map(|e| outbound(&engine, &e))
             .collect();
+        if writes.is_empty() && changes.is_empty() {
+            // Read-only call: no transaction at all.
+            return Ok((out, events));
+        }
         let t = std::time::Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         persist::save(&mut conn, &writes, &changes).map_err(AlertError::Store)?;

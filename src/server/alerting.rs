@@ -780,7 +780,7 @@ pub struct GroupOut {
 /// Result of `alert_stats`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StatsOut {
-    /// Points checked since the store was created.
+    /// Points of watched metrics (with a rule or learned threshold) checked since the store was created.
     pub points_checked: u64,
     /// Alerts created (not counting repeats).
     pub alerts_created: u64,
