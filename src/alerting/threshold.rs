@@ -25,8 +25,9 @@ pub enum Method {
     /// weighted mean and variance over a long memory (10 windows), so a
     /// noisy metric's own bursts widen its band, and one report per episode:
     /// after a detection it stays quiet for 2 windows while the baseline
-    /// absorbs the change. That cuts the repeated alerts of a level shift,
-    /// which is what NAB (and an on-call person) penalises.
+    /// absorbs the change, unless a deviation twice the reported one breaks
+    /// through. That cuts the repeated alerts of a level shift, which is
+    /// what NAB (and an on-call person) penalises.
     Auto,
     /// Rolling mean and standard deviation (the seed's method).
     Zscore,
@@ -296,6 +297,8 @@ pub enum DetectorState {
         var: f64,
         seen: u64,
         quiet_until: u64,
+        #[serde(default)]
+        quiet_level: f64,
     },
 }
 
@@ -303,8 +306,12 @@ pub enum DetectorState {
 /// exponentially weighted over `AUTO_MEMORY_WINDOWS * window_size` points.
 const AUTO_MEMORY_WINDOWS: usize = 10;
 
-/// After a detection the auto detector stays quiet for this many windows.
+/// After a detection the auto detector stays quiet for this many windows...
 const AUTO_QUIET_WINDOWS: u64 = 2;
+
+/// ...unless a deviation this many times the reported one breaks through
+/// (a second, much bigger event is news, not an echo).
+const AUTO_BREAKTHROUGH: f64 = 2.0;
 
 /// Smallest standard deviation a baseline may claim, relative to its level:
 /// a perfectly flat signal would otherwise make any wobble infinitely anomalous.
@@ -344,6 +351,7 @@ impl DetectorState {
                 var: 0.0,
                 seen: 0,
                 quiet_until: 0,
+                quiet_level: 0.0,
             },
         }
     }
@@ -455,6 +463,7 @@ impl DetectorState {
                 var,
                 seen,
                 quiet_until,
+                quiet_level,
             } => {
                 let (m, sd) = if *seen == 0 {
                     (x, sigma_floor(x))
@@ -462,12 +471,14 @@ impl DetectorState {
                     (*mean, var.sqrt().max(sigma_floor(*mean)))
                 };
                 let mut d = (x - m) / sd;
-                if *seen < *quiet_until {
+                let dd = directional(d, p.direction);
+                if *seen < *quiet_until && dd <= AUTO_BREAKTHROUGH * *quiet_level {
                     // The episode was reported; stay quiet while the
-                    // baseline absorbs it.
+                    // baseline absorbs it, unless something much bigger comes.
                     d = 0.0;
-                } else if ready && directional(d, p.direction) >= p.sensitivity {
+                } else if ready && dd >= p.sensitivity {
                     *quiet_until = *seen + AUTO_QUIET_WINDOWS * p.window_size.max(1) as u64;
+                    *quiet_level = dd;
                 }
                 if *seen == 0 {
                     *mean = x;
