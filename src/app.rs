@@ -50,6 +50,8 @@ pub struct App {
     pub events: Option<Arc<EventBus>>,
     /// The audit trail, when the audit toolset is enabled.
     pub audit: Option<Arc<crate::audit::AuditTrail>>,
+    /// The alerting subsystem, when its toolset is enabled.
+    pub alerting: Option<Arc<crate::alerting::AlertingService>>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -72,11 +74,17 @@ impl App {
         };
         let event_sink = events.clone().map(|bus| bus as Arc<dyn EventSink>);
         let audit = open_audit(&config, &store)?;
+        let alerting = if config.enabled(Toolset::Alerting) {
+            Some(Arc::new(crate::alerting::AlertingService::open(&store)?))
+        } else {
+            None
+        };
         Ok(Arc::new(App {
             config,
             store,
             events,
             audit,
+            alerting,
             event_sink,
             started: Instant::now(),
             started_at: Utc::now(),

@@ -5,6 +5,7 @@
 //! [`server`] is the MCP surface (thin adapters), the subsystem modules hold the
 //! domain, and [`store`] the embedded SQLite database they share.
 
+pub mod alerting;
 pub mod app;
 pub mod audit;
 pub mod config;

@@ -789,18 +789,27 @@ fn every_audit_entry_is_published_on_topic_audit_without_personal_values() {
                "resource_id": "2544", "severity": "warning", "tenant_id": "lal",
                "user_email": "kb@example.com", "ip_address": "10.1.2.3"}),
     );
-    let polled = s.call_ok("poll_events", json!({"subscription_id": sub, "wait_ms": 5000}));
+    let polled = s.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "wait_ms": 5000}),
+    );
     let events = polled["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{polled}");
     let e = &events[0];
     assert_eq!(e["topic"], "audit");
     assert_eq!(e["event_type"], "audit.export");
     assert_eq!(e["source"], "audit");
-    assert_eq!(e["priority"], "normal", "a warning entry is published with normal priority: {e}");
+    assert_eq!(
+        e["priority"], "normal",
+        "a warning entry is published with normal priority: {e}"
+    );
     assert_eq!(e["payload"]["audit_id"], logged["audit_id"]);
     assert_eq!(e["payload"]["sequence"], logged["sequence"]);
     assert_eq!(e["payload"]["entry_hash"], logged["entry_hash"]);
     assert_eq!(e["payload"]["tenant_id"], "lal");
     let text = e.to_string();
-    assert!(!text.contains("kb@example.com") && !text.contains("10.1.2.3"), "{text}");
+    assert!(
+        !text.contains("kb@example.com") && !text.contains("10.1.2.3"),
+        "{text}"
+    );
 }

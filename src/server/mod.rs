@@ -6,6 +6,7 @@
 //! routers of the toolsets the config enables, so a disabled toolset's tools
 //! are neither listed nor callable.
 
+pub mod alerting;
 pub mod audit;
 pub mod docs;
 pub mod error;
@@ -50,6 +51,9 @@ impl SmartServer {
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
         let mut tool_router = Self::system_router();
+        if app.config.enabled(Toolset::Alerting) {
+            tool_router.merge(Self::alerting_router());
+        }
         if app.config.enabled(Toolset::Audit) {
             tool_router.merge(Self::audit_router());
         }

@@ -32,12 +32,12 @@ pub const CORE: &[Migration] = &[Migration {
 
 /// Every component's migrations, applied in this order. A subsystem adds
 /// one line here pointing at its own list.
-pub const COMPONENTS: &[(&str, &[Migration])] =
-    &[
-        ("core", CORE),
-        ("events", crate::events::MIGRATIONS),
-        ("audit", crate::audit::MIGRATIONS),
-    ];
+pub const COMPONENTS: &[(&str, &[Migration])] = &[
+    ("core", CORE),
+    ("events", crate::events::MIGRATIONS),
+    ("audit", crate::audit::MIGRATIONS),
+    ("alerting", crate::alerting::MIGRATIONS), // alerting rules, baselines, alerts
+];
 
 /// Schema version of each component in a fully migrated store.
 pub fn latest_versions() -> BTreeMap<String, i64> {

@@ -1,0 +1,90 @@
+//! The alerting toolset over MCP (stdio, the real release binary):
+//! `check_metrics` throughput with 10,000 points per call and `check_metric`
+//! round-trip latency, against 1,000 rules over 1,000 metrics.
+//!
+//! Timings are client-observed round trips (serialising the request, the
+//! server's work including its one store transaction per call, and parsing
+//! the response).
+//!
+//! Run: cargo bench --bench alerting_mcp
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use common::{Server, temp_dir};
+use serde_json::{Value, json};
+
+const METRICS: usize = 1_000;
+const BATCH: usize = 10_000;
+const CALLS: usize = 20;
+const SINGLE: usize = 2_000;
+
+fn batch(call: usize) -> Value {
+    let points: Vec<Value> = (0..BATCH)
+        .map(|i| {
+            let n = call * BATCH + i;
+            let v = 500.0 + ((n as u64 * 2_654_435_761) % 495) as f64 + if n.is_multiple_of(997) { 600.0 } else { 0.0 };
+            json!({"metric_name": format!("m{}", n % METRICS), "value": v, "timestamp": 1_700_000_000 + n / METRICS})
+        })
+        .collect();
+    json!({"points": points})
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn scenario(name: &str, detectors: bool) {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("d"), &["--toolsets", "alerting"]);
+    for i in 0..METRICS {
+        s.call_ok(
+            "add_alert_rule",
+            json!({"rule_id": format!("r{i}"), "metric_name": format!("m{i}"), "condition": "value > 990", "severity": "warning"}),
+        );
+        if detectors {
+            s.call_ok(
+                "add_dynamic_threshold",
+                json!({"metric_name": format!("m{i}")}),
+            );
+        }
+    }
+    let requests: Vec<Value> = (0..CALLS + 2).map(batch).collect();
+    for r in &requests[..2] {
+        s.call_ok("check_metrics", r.clone());
+    }
+    let start = Instant::now();
+    for r in &requests[2..] {
+        let out = s.call_ok("check_metrics", r.clone());
+        assert_eq!(out["results"].as_array().map(Vec::len), Some(BATCH));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{name}: check_metrics {BATCH} points/call: {:>10.0} points/s ({CALLS} calls in {secs:.2} s, {:.1} ms/call)",
+        (CALLS * BATCH) as f64 / secs,
+        secs * 1000.0 / CALLS as f64
+    );
+    let mut lat = Vec::with_capacity(SINGLE);
+    for i in 0..SINGLE {
+        let args = json!({"metric_name": format!("m{}", i % METRICS), "value": 700.0, "timestamp": 1_800_000_000 + i});
+        let t = Instant::now();
+        s.call_ok("check_metric", args);
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "{name}: check_metric round trip: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us ({SINGLE} calls)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99)
+    );
+    assert!(s.close().success());
+}
+
+fn main() {
+    println!("alerting over MCP stdio, {METRICS} rules over {METRICS} metrics");
+    scenario("rules", false);
+    scenario("rules + auto thresholds", true);
+}

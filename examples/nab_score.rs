@@ -1,0 +1,442 @@
+//! NAB scorer: runs the alerting detectors over the NAB development set and
+//! prints NAB's standard, reward-low-FP and reward-low-FN scores per method.
+//!
+//! Points go through the same engine code path as `check_metrics`
+//! (`Engine::series_for` + `Engine::check` after `add_dynamic`), one engine
+//! per file, and the per-point `anomaly_score` is what NAB thresholds.
+//!
+//! Scoring follows NAB (Lavin & Ahmad 2015; numenta/NAB `sweeper.py`):
+//! probation = first 15% of a file (at most 750 rows) is not scored; inside
+//! a window only the earliest detection counts, weighted by the scaled
+//! sigmoid of its relative position; an undetected window costs A_FN; a
+//! detection outside windows costs A_FP times the sigmoid of its distance past
+//! the last window (-1 before any window); one threshold for the whole
+//! corpus, the one that maximises the total; normalised so the null detector
+//! scores 0 and the perfect one 100.
+//!
+//! Usage: cargo run --release --example nab_score -- [DIR] [--split]
+//!   DIR defaults to ../shared/nab-dev. --split also tunes each method's
+//!   window and sensitivity on one half of the files and scores the other
+//!   half with those parameters and that threshold (and the reverse).
+
+#![allow(clippy::needless_range_loop)] // index loops mirror NAB's sweeper and read clearer here
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use smart_systems_mcp::alerting::engine::{DynamicSpec, Engine};
+use smart_systems_mcp::alerting::model::Severity;
+use smart_systems_mcp::alerting::threshold::{DetectorParams, Direction, Method};
+use smart_systems_mcp::server::alerting::parse_time_text;
+
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+struct Profile {
+    name: &'static str,
+    tp: f64,
+    fp: f64,
+    fn_: f64,
+}
+
+const PROFILES: [Profile; 3] = [
+    Profile {
+        name: "standard",
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 1.0,
+    },
+    Profile {
+        name: "reward_low_FP",
+        tp: 1.0,
+        fp: 0.22,
+        fn_: 1.0,
+    },
+    Profile {
+        name: "reward_low_FN",
+        tp: 1.0,
+        fp: 0.11,
+        fn_: 2.0,
+    },
+];
+
+struct DataFile {
+    name: String,
+    times: Vec<f64>,
+    values: Vec<f64>,
+    /// Window (start, end) row indices, inclusive.
+    windows: Vec<(usize, usize)>,
+}
+
+fn scaled_sigmoid(x: f64) -> f64 {
+    if x > 3.0 {
+        -1.0
+    } else {
+        2.0 / (1.0 + (5.0 * x).exp()) - 1.0
+    }
+}
+
+/// Per point of one file: its window (None outside), whether it is in
+/// probation, and its unweighted sweep score.
+struct Labelled {
+    window: Vec<Option<usize>>,
+    probation: usize,
+    unweighted: Vec<f64>,
+}
+
+fn label(f: &DataFile) -> Labelled {
+    let n = f.times.len();
+    let probation = ((0.15 * n as f64).floor() as usize).min(750);
+    let mut window = vec![None; n];
+    let mut unweighted = vec![0.0; n];
+    let mut prev_end: Option<(usize, usize)> = None; // (right index, width)
+    let mut wi = 0;
+    for i in 0..n {
+        while wi < f.windows.len() && f.windows[wi].1 < i {
+            let (l, r) = f.windows[wi];
+            prev_end = Some((r, r - l + 1));
+            wi += 1;
+        }
+        if wi < f.windows.len() && f.windows[wi].0 <= i {
+            let (l, r) = f.windows[wi];
+            let width = (r - l + 1) as f64;
+            window[i] = Some(wi);
+            unweighted[i] = scaled_sigmoid(-((r - i + 1) as f64) / width);
+        } else {
+            unweighted[i] = match prev_end {
+                None => -1.0,
+                Some((r, w)) => scaled_sigmoid((i - r) as f64 / (w as f64 - 1.0).max(1.0)),
+            };
+        }
+    }
+    Labelled {
+        window,
+        probation,
+        unweighted,
+    }
+}
+
+/// A scored point for the threshold sweep.
+struct Pt {
+    score: f64,
+    file: usize,
+    idx: usize,
+}
+
+/// Best total NAB score over thresholds, and that threshold; or the score at
+/// a fixed threshold.
+fn sweep(
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    p: Profile,
+    fixed: Option<f64>,
+) -> (f64, f64) {
+    // Window parts start as misses; windows entirely in probation do not count.
+    let mut parts: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    for (fi, l) in labels.iter().enumerate() {
+        for i in l.probation..l.window.len() {
+            if let Some(w) = l.window[i] {
+                parts.insert((fi, w), -p.fn_);
+            }
+        }
+    }
+    let mut pts: Vec<Pt> = Vec::new();
+    for (fi, s) in scores.iter().enumerate() {
+        for (i, &score) in s.iter().enumerate().skip(labels[fi].probation) {
+            pts.push(Pt {
+                score,
+                file: fi,
+                idx: i,
+            });
+        }
+    }
+    pts.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let _ = files;
+    let mut fp_sum = 0.0;
+    let mut window_sum: f64 = parts.values().sum();
+    let mut best = (window_sum, 1.1);
+    let mut k = 0;
+    while k < pts.len() {
+        let t = pts[k].score;
+        if let Some(f) = fixed
+            && t < f
+        {
+            break;
+        }
+        while k < pts.len() && pts[k].score == t {
+            let pt = &pts[k];
+            let l = &labels[pt.file];
+            match l.window[pt.idx] {
+                None => fp_sum += p.fp * l.unweighted[pt.idx],
+                Some(w) => {
+                    let part = parts.get_mut(&(pt.file, w)).expect("window part");
+                    let s = p.tp * l.unweighted[pt.idx];
+                    if s > *part {
+                        window_sum += s - *part;
+                        *part = s;
+                    }
+                }
+            }
+            k += 1;
+        }
+        let total = window_sum + fp_sum;
+        if fixed.is_some() || total > best.0 {
+            best = (total, t);
+        }
+    }
+    if fixed.is_some() {
+        return (window_sum + fp_sum, fixed.unwrap_or(0.0));
+    }
+    best
+}
+
+fn normalised(
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    p: Profile,
+    fixed: Option<f64>,
+) -> (f64, f64) {
+    let (raw, t) = sweep(files, labels, scores, p, fixed);
+    let null_scores: Vec<Vec<f64>> = scores.iter().map(|s| vec![0.0; s.len()]).collect();
+    // Null: never fires (threshold above every score).
+    let (null, _) = sweep(files, labels, &null_scores, p, Some(0.5));
+    // Perfect: fires exactly at the first scored point of every window.
+    let perfect_scores: Vec<Vec<f64>> = labels
+        .iter()
+        .map(|l| {
+            let mut v = vec![0.0; l.window.len()];
+            let mut seen = std::collections::BTreeSet::new();
+            for i in l.probation..l.window.len() {
+                if let Some(w) = l.window[i]
+                    && seen.insert(w)
+                {
+                    v[i] = 1.0;
+                }
+            }
+            v
+        })
+        .collect();
+    let (perfect, _) = sweep(files, labels, &perfect_scores, p, Some(0.5));
+    (100.0 * (raw - null) / (perfect - null), t)
+}
+
+fn run_method(f: &DataFile, params: DetectorParams) -> Vec<f64> {
+    let mut engine = Engine::new();
+    engine.add_dynamic(DynamicSpec {
+        metric_name: "nab".into(),
+        params,
+        severity: Severity::Warning,
+        resolve_after_seconds: None,
+    });
+    let sid = engine.series_for("nab", "", &[]).expect("series");
+    let mut touched = Vec::new();
+    let mut out = Vec::with_capacity(f.values.len());
+    for (t, v) in f.times.iter().zip(&f.values) {
+        touched.clear();
+        out.push(engine.check(sid, *v, *t, &mut touched).anomaly_score);
+    }
+    out
+}
+
+fn load(dir: &Path) -> Result<Vec<DataFile>, String> {
+    let windows_text = std::fs::read_to_string(dir.join("combined_windows.json"))
+        .map_err(|e| format!("{}: {e}", dir.join("combined_windows.json").display()))?;
+    let windows: BTreeMap<String, Vec<Vec<String>>> =
+        serde_json::from_str(&windows_text).map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for (name, ws) in windows {
+        let text = std::fs::read_to_string(dir.join("data").join(&name))
+            .map_err(|e| format!("{name}: {e}"))?;
+        let mut times = Vec::new();
+        let mut values = Vec::new();
+        for line in text.lines().skip(1) {
+            let Some((t, v)) = line.split_once(',') else {
+                continue;
+            };
+            let t = parse_time_text(t).ok_or_else(|| format!("{name}: bad time {t}"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{name}: bad value {v}"))?;
+            times.push(t);
+            values.push(v);
+        }
+        let mut win = Vec::new();
+        for w in ws {
+            let s = parse_time_text(&w[0]).ok_or("bad window start")?;
+            let e = parse_time_text(&w[1]).ok_or("bad window end")?;
+            let l = times.partition_point(|t| *t < s);
+            let r = times.partition_point(|t| *t <= e).saturating_sub(1);
+            if l <= r && l < times.len() {
+                win.push((l, r));
+            }
+        }
+        files.push(DataFile {
+            name,
+            times,
+            values,
+            windows: win,
+        });
+    }
+    Ok(files)
+}
+
+fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
+    DetectorParams {
+        method,
+        window_size: window,
+        sensitivity,
+        direction: Direction::Both,
+        min_samples: DetectorParams::default().min_samples,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let split = args.iter().any(|a| a == "--split");
+    let dir = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/nab-dev"));
+    let files = match load(&dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cannot read the NAB set in {}: {e}", dir.display());
+            std::process::exit(2);
+        }
+    };
+    let labels: Vec<Labelled> = files.iter().map(label).collect();
+    let n_windows: usize = files.iter().map(|f| f.windows.len()).sum();
+    println!(
+        "NAB development set: {} files, {} windows ({})",
+        files.len(),
+        n_windows,
+        dir.display()
+    );
+
+    let d = DetectorParams::default();
+    println!(
+        "\ndefaults: window_size={} sensitivity={} min_samples={} direction=both",
+        d.window_size, d.sensitivity, d.min_samples
+    );
+    println!(
+        "{:<10} {:>9} {:>14} {:>14}   (threshold per profile)",
+        "method", "standard", "reward_low_FP", "reward_low_FN"
+    );
+    let only: Option<Method> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--only=").and_then(Method::parse));
+    for m in Method::ALL
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| o == *m))
+    {
+        let scores: Vec<Vec<f64>> = files
+            .iter()
+            .map(|f| run_method(f, params(m, d.window_size, d.sensitivity)))
+            .collect();
+        let r: Vec<(f64, f64)> = PROFILES
+            .iter()
+            .map(|p| normalised(&files, &labels, &scores, *p, None))
+            .collect();
+        println!(
+            "{:<10} {:>9.1} {:>14.1} {:>14.1}   ({:.3} / {:.3} / {:.3})",
+            m.name(),
+            r[0].0,
+            r[1].0,
+            r[2].0,
+            r[0].1,
+            r[1].1,
+            r[2].1
+        );
+        if args.iter().any(|a| a == "--detail") {
+            let t = r[0].1;
+            for (fi, f) in files.iter().enumerate() {
+                let l = &labels[fi];
+                let mut hit = std::collections::BTreeSet::new();
+                let mut fps = 0;
+                for i in l.probation..f.values.len() {
+                    if scores[fi][i] >= t {
+                        match l.window[i] {
+                            Some(w) => {
+                                hit.insert(w);
+                            }
+                            None => fps += 1,
+                        }
+                    }
+                }
+                println!(
+                    "    {:<55} windows {}/{}  FP {}",
+                    f.name,
+                    hit.len(),
+                    f.windows.len(),
+                    fps
+                );
+            }
+        }
+    }
+
+    if !split {
+        return;
+    }
+    // Tune on one half, report on the other: halves by alternate file.
+    let halves: [Vec<usize>; 2] = [
+        (0..files.len()).filter(|i| i % 2 == 0).collect(),
+        (0..files.len()).filter(|i| i % 2 == 1).collect(),
+    ];
+    let windows_grid = [50usize, 100, 200, 400];
+    let sens_grid = [2.0, 3.0, 4.0, 5.0];
+    println!(
+        "\nsplit check (standard profile): tune window/sensitivity/threshold on half A, score half B with them"
+    );
+    println!(
+        "{:<10} {:>5} {:>13} {:>10} {:>10} {:>10}",
+        "method", "tune", "params", "tuned-on", "held-out", "B-own-best"
+    );
+    for m in Method::ALL {
+        for (a, b) in [(0usize, 1usize), (1, 0)] {
+            let sub = |idx: &[usize]| -> (Vec<DataFile>, Vec<Labelled>) {
+                let fs: Vec<DataFile> = idx
+                    .iter()
+                    .map(|&i| DataFile {
+                        name: files[i].name.clone(),
+                        times: files[i].times.clone(),
+                        values: files[i].values.clone(),
+                        windows: files[i].windows.clone(),
+                    })
+                    .collect();
+                let ls = fs.iter().map(label).collect();
+                (fs, ls)
+            };
+            let (fa, la) = sub(&halves[a]);
+            let (fb, lb) = sub(&halves[b]);
+            let mut best = (f64::MIN, 0usize, 0.0f64, 0.0f64);
+            for &w in &windows_grid {
+                for &s in &sens_grid {
+                    let sc: Vec<Vec<f64>> =
+                        fa.iter().map(|f| run_method(f, params(m, w, s))).collect();
+                    let (score, t) = normalised(&fa, &la, &sc, PROFILES[0], None);
+                    if score > best.0 {
+                        best = (score, w, s, t);
+                    }
+                }
+            }
+            let sc: Vec<Vec<f64>> = fb
+                .iter()
+                .map(|f| run_method(f, params(m, best.1, best.2)))
+                .collect();
+            let (held, _) = normalised(&fb, &lb, &sc, PROFILES[0], Some(best.3));
+            let (own, _) = normalised(&fb, &lb, &sc, PROFILES[0], None);
+            println!(
+                "{:<10} {:>5} {:>13} {:>10.1} {:>10.1} {:>10.1}",
+                m.name(),
+                if a == 0 { "A" } else { "B" },
+                format!("w={} s={}", best.1, best.2),
+                best.0,
+                held,
+                own
+            );
+        }
+    }
+}

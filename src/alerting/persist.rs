@@ -1,0 +1,259 @@
+//! The alerting tables in the shared store, and loading an engine back.
+//!
+//! Design choice: rows hold JSON documents keyed by identity (rule id,
+//! alert number, series key), and the engine's dirty sets are written in ONE
+//! transaction per tool call (a 10,000-point `check_metrics` call is one
+//! commit), so learned baselines survive a restart without a write per point.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::engine::{Changes, Counters, DynamicSpec, Engine, EngineConfig, RuleSpec, SeriesRecord};
+use super::escalate::Policy;
+use super::model::{Alert, Severity};
+use super::silence::Silence;
+use crate::store::migrations::Migration;
+
+/// The alerting component's schema.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "alerting_tables",
+    sql: "CREATE TABLE alerting_rules (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT,
+              rule_id TEXT NOT NULL UNIQUE,
+              spec TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_detectors (
+              metric_name TEXT PRIMARY KEY,
+              spec TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_series (
+              series_key TEXT PRIMARY KEY,
+              state TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_alerts (
+              alert_num INTEGER PRIMARY KEY,
+              alert_id TEXT NOT NULL UNIQUE,
+              status TEXT NOT NULL,
+              data TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_groups (
+              group_num INTEGER PRIMARY KEY,
+              data TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_silences (
+              silence_id TEXT PRIMARY KEY,
+              data TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_policies (
+              severity TEXT PRIMARY KEY,
+              data TEXT NOT NULL
+          ) STRICT;
+          CREATE TABLE alerting_meta (
+              key TEXT PRIMARY KEY,
+              value TEXT NOT NULL
+          ) STRICT;",
+}];
+
+/// A definition change to write beside the engine's dirty state.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Rule(RuleSpec),
+    RemoveRule(String),
+    Dynamic(DynamicSpec),
+    RemoveDynamic(String),
+    Silence(Silence),
+    Policy(Severity, Policy),
+    Config(EngineConfig),
+}
+
+type Res<T> = Result<T, String>;
+
+fn json<T: serde::Serialize>(v: &T) -> Res<String> {
+    serde_json::to_string(v).map_err(|e| e.to_string())
+}
+
+fn num_of(id: &str) -> i64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes definitions and the engine's changes in one transaction.
+pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    {
+        let e = |e: rusqlite::Error| e.to_string();
+        for w in writes {
+            match w {
+                Write::Rule(spec) => {
+                    tx.execute(
+                        "DELETE FROM alerting_rules WHERE rule_id = ?1",
+                        [&spec.rule_id],
+                    )
+                    .map_err(e)?;
+                    tx.execute(
+                        "INSERT INTO alerting_rules(rule_id, spec) VALUES (?1, ?2)",
+                        params![spec.rule_id, json(spec)?],
+                    )
+                    .map_err(e)?;
+                }
+                Write::RemoveRule(id) => {
+                    tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [id])
+                        .map_err(e)?;
+                }
+                Write::Dynamic(spec) => {
+                    tx.execute(
+                        "INSERT INTO alerting_detectors(metric_name, spec) VALUES (?1, ?2)
+                         ON CONFLICT(metric_name) DO UPDATE SET spec = excluded.spec",
+                        params![spec.metric_name, json(spec)?],
+                    )
+                    .map_err(e)?;
+                }
+                Write::RemoveDynamic(metric) => {
+                    tx.execute(
+                        "DELETE FROM alerting_detectors WHERE metric_name = ?1",
+                        [metric],
+                    )
+                    .map_err(e)?;
+                }
+                Write::Silence(s) => {
+                    tx.execute(
+                        "INSERT INTO alerting_silences(silence_id, data) VALUES (?1, ?2)
+                         ON CONFLICT(silence_id) DO UPDATE SET data = excluded.data",
+                        params![s.id, json(s)?],
+                    )
+                    .map_err(e)?;
+                }
+                Write::Policy(sev, p) => {
+                    tx.execute(
+                        "INSERT INTO alerting_policies(severity, data) VALUES (?1, ?2)
+                         ON CONFLICT(severity) DO UPDATE SET data = excluded.data",
+                        params![sev.name(), json(p)?],
+                    )
+                    .map_err(e)?;
+                }
+                Write::Config(c) => {
+                    tx.execute(
+                        "INSERT INTO alerting_meta(key, value) VALUES ('config', ?1)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        [json(c)?],
+                    )
+                    .map_err(e)?;
+                }
+            }
+        }
+        let mut alert_stmt = tx
+            .prepare_cached(
+                "INSERT INTO alerting_alerts(alert_num, alert_id, status, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(alert_num) DO UPDATE SET status = excluded.status, data = excluded.data",
+            )
+            .map_err(e)?;
+        for a in &changes.alerts {
+            alert_stmt
+                .execute(params![num_of(&a.id), a.id, a.status.name(), json(a)?])
+                .map_err(e)?;
+        }
+        let mut group_stmt = tx
+            .prepare_cached(
+                "INSERT INTO alerting_groups(group_num, data) VALUES (?1, ?2)
+                 ON CONFLICT(group_num) DO UPDATE SET data = excluded.data",
+            )
+            .map_err(e)?;
+        for g in &changes.groups {
+            group_stmt
+                .execute(params![num_of(&g.id), json(g)?])
+                .map_err(e)?;
+        }
+        let mut series_stmt = tx
+            .prepare_cached(
+                "INSERT INTO alerting_series(series_key, state) VALUES (?1, ?2)
+                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
+            )
+            .map_err(e)?;
+        for (k, s) in &changes.series {
+            series_stmt.execute(params![k, json(s)?]).map_err(e)?;
+        }
+        tx.execute(
+            "INSERT INTO alerting_meta(key, value) VALUES ('counters', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [json(&changes.counters)?],
+        )
+        .map_err(e)?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+fn rows<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Res<Vec<T>> {
+    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    let texts = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(texts.len());
+    for t in texts {
+        match serde_json::from_str(&t) {
+            Ok(v) => out.push(v),
+            // A row this version cannot read is skipped, not fatal: the rest
+            // of the state is still worth having.
+            Err(err) => tracing::warn!("skipping unreadable alerting row: {err}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Builds an engine from the store.
+pub fn load(conn: &Connection) -> Res<Engine> {
+    let mut engine = Engine::new();
+    let meta = |key: &str| -> Res<Option<String>> {
+        conn.query_row(
+            "SELECT value FROM alerting_meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())
+    };
+    if let Some(c) = meta("config")? {
+        engine.config = serde_json::from_str(&c).map_err(|e| e.to_string())?;
+    }
+    let counters: Counters = match meta("counters")? {
+        Some(c) => serde_json::from_str(&c).map_err(|e| e.to_string())?,
+        None => Counters::default(),
+    };
+    for spec in rows::<RuleSpec>(conn, "SELECT spec FROM alerting_rules ORDER BY seq")? {
+        let id = spec.rule_id.clone();
+        if let Err(err) = engine.add_rule(spec) {
+            tracing::warn!(rule_id = id, "skipping stored rule: {err}");
+        }
+    }
+    for spec in rows::<DynamicSpec>(conn, "SELECT spec FROM alerting_detectors")? {
+        engine.add_dynamic(spec);
+    }
+    let alerts: Vec<Alert> = rows(conn, "SELECT data FROM alerting_alerts ORDER BY alert_num")?;
+    let groups = rows(conn, "SELECT data FROM alerting_groups ORDER BY group_num")?;
+    let series: Vec<SeriesRecord> = rows(conn, "SELECT state FROM alerting_series")?;
+    let silences = rows(conn, "SELECT data FROM alerting_silences")?;
+    let mut policies = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT severity, data FROM alerting_policies")
+            .map_err(|e| e.to_string())?;
+        let got = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| e.to_string())?;
+        for row in got {
+            let (sev, data) = row.map_err(|e| e.to_string())?;
+            if let (Some(sev), Ok(p)) =
+                (Severity::parse(&sev), serde_json::from_str::<Policy>(&data))
+            {
+                policies.push((sev, p));
+            }
+        }
+    }
+    engine.restore(counters, alerts, groups, series, silences, policies);
+    Ok(engine)
+}

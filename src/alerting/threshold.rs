@@ -1,0 +1,641 @@
+//! Learned (dynamic) thresholds: streaming detectors that keep a baseline per
+//! metric and label set and score every point against it.
+//!
+//! Design choices a reader would otherwise reverse-engineer:
+//! - A point is scored against the baseline BEFORE it is added, so an
+//!   outlier can never vouch for itself (the classic rolling z-score bug).
+//! - `sensitivity` means the same for every method: how many (robust)
+//!   standard deviations away from the baseline a point must be to alert.
+//!   The anomaly score is `d^2 / (d^2 + sensitivity^2)` of that distance
+//!   `d`, so it is in [0, 1], monotone, and exactly 0.5 at the alerting
+//!   boundary whatever the method.
+//! - `mad` uses the median and the median absolute deviation (x 1.4826, so it
+//!   estimates sigma for normal data) because a handful of spikes inflates a
+//!   standard deviation and hides the next spike; the median does not move.
+//! - Detectors are plain enums over contiguous arrays (no trait objects), so a
+//!   batch of points walks memory linearly.
+
+use serde::{Deserialize, Serialize};
+
+/// Which detector learns the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The default, chosen on the NAB benchmark (see README): exponentially
+    /// weighted mean and variance over a long memory (10 windows), so a
+    /// noisy metric's own bursts widen its band, and one report per episode:
+    /// after a detection it stays quiet for 2 windows while the baseline
+    /// absorbs the change, unless a deviation twice the reported one breaks
+    /// through. That cuts the repeated alerts of a level shift, which is
+    /// what NAB (and an on-call person) penalises.
+    Auto,
+    /// Rolling mean and standard deviation (the seed's method).
+    Zscore,
+    /// Exponentially weighted mean and variance.
+    Ewma,
+    /// Rolling median and median absolute deviation.
+    Mad,
+    /// Median and MAD per hour of day (daily cycles).
+    Seasonal,
+}
+
+impl Method {
+    /// Parses a method name.
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s {
+            "auto" => Method::Auto,
+            "zscore" => Method::Zscore,
+            "ewma" => Method::Ewma,
+            "mad" => Method::Mad,
+            "seasonal" => Method::Seasonal,
+            _ => return None,
+        })
+    }
+    /// The method's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Zscore => "zscore",
+            Method::Ewma => "ewma",
+            Method::Mad => "mad",
+            Method::Seasonal => "seasonal",
+        }
+    }
+    /// Every method, for the NAB scorer and docs.
+    pub const ALL: [Method; 5] = [
+        Method::Auto,
+        Method::Zscore,
+        Method::Ewma,
+        Method::Mad,
+        Method::Seasonal,
+    ];
+}
+
+/// Which deviations count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Only values above the baseline.
+    Up,
+    /// Only values below the baseline.
+    Down,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Parses a direction name.
+    pub fn parse(s: &str) -> Option<Direction> {
+        Some(match s {
+            "up" => Direction::Up,
+            "down" => Direction::Down,
+            "both" => Direction::Both,
+            _ => return None,
+        })
+    }
+    /// The direction's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Both => "both",
+        }
+    }
+}
+
+/// How a detector is configured (shared by every label set of one metric).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DetectorParams {
+    /// Which detector.
+    pub method: Method,
+    /// Points in the rolling baseline (ewma: its span).
+    pub window_size: usize,
+    /// Robust standard deviations from the baseline that alert.
+    pub sensitivity: f64,
+    /// Which deviations count.
+    pub direction: Direction,
+    /// Points seen before any alert.
+    pub min_samples: usize,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        DetectorParams {
+            method: Method::Auto,
+            window_size: 100,
+            sensitivity: 3.0,
+            direction: Direction::Both,
+            min_samples: 30,
+        }
+    }
+}
+
+/// What a detector says about one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// In [0, 1]; >= 0.5 means beyond `sensitivity` in a watched direction.
+    pub score: f64,
+    /// Signed distance from the baseline in robust standard deviations.
+    pub deviation: f64,
+    /// Lowest value that would not alert (None when down is not watched or not warmed up).
+    pub lower: Option<f64>,
+    /// Highest value that would not alert.
+    pub upper: Option<f64>,
+    /// Whether `min_samples` points had been seen before this one.
+    pub ready: bool,
+}
+
+impl Verdict {
+    /// Whether the point is beyond the learned threshold.
+    pub fn is_anomalous(&self) -> bool {
+        self.ready && self.score >= 0.5
+    }
+}
+
+/// Fixed-capacity ring of the most recent values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ring {
+    buf: Vec<f64>,
+    head: usize,
+    cap: usize,
+}
+
+impl Ring {
+    fn new(cap: usize) -> Ring {
+        Ring {
+            buf: Vec::with_capacity(cap.min(4096)),
+            head: 0,
+            cap: cap.max(1),
+        }
+    }
+    /// Pushes a value; returns the one it evicted.
+    fn push(&mut self, x: f64) -> Option<f64> {
+        if self.buf.len() < self.cap {
+            self.buf.push(x);
+            None
+        } else {
+            let old = std::mem::replace(&mut self.buf[self.head], x);
+            self.head = (self.head + 1) % self.cap;
+            Some(old)
+        }
+    }
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Rolling median / MAD over a window, kept sorted for O(log n + n) updates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RollingMedian {
+    ring: Ring,
+    sorted: Vec<f64>,
+}
+
+impl RollingMedian {
+    fn new(cap: usize) -> Self {
+        RollingMedian {
+            ring: Ring::new(cap),
+            sorted: Vec::with_capacity(cap.min(4096)),
+        }
+    }
+    fn push(&mut self, x: f64) {
+        if let Some(old) = self.ring.push(x) {
+            let i = self.sorted.partition_point(|v| *v < old);
+            if i < self.sorted.len() {
+                self.sorted.remove(i);
+            }
+        }
+        let i = self.sorted.partition_point(|v| *v < x);
+        self.sorted.insert(i, x);
+    }
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+    fn mean_abs_dev(&self, m: f64) -> f64 {
+        if self.sorted.is_empty() {
+            return 0.0;
+        }
+        self.sorted.iter().map(|v| (v - m).abs()).sum::<f64>() / self.sorted.len() as f64
+    }
+    fn median(&self) -> f64 {
+        median_of_sorted(&self.sorted)
+    }
+    /// Median absolute deviation around `m`, by merging outwards from `m`.
+    fn mad(&self, m: f64) -> f64 {
+        let s = &self.sorted;
+        let n = s.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let mut hi = s.partition_point(|v| *v < m);
+        let mut lo = hi as isize - 1;
+        let target = (n - 1) / 2;
+        let mut last = 0.0;
+        let mut prev = 0.0;
+        for k in 0..=target + n.is_multiple_of(2) as usize {
+            let dl = if lo >= 0 {
+                m - s[lo as usize]
+            } else {
+                f64::INFINITY
+            };
+            let dh = if hi < n { s[hi] - m } else { f64::INFINITY };
+            prev = last;
+            if dl <= dh {
+                last = dl;
+                lo -= 1;
+            } else {
+                last = dh;
+                hi += 1;
+            }
+            let _ = k;
+        }
+        if n.is_multiple_of(2) {
+            (prev + last) / 2.0
+        } else {
+            last
+        }
+    }
+}
+
+fn median_of_sorted(s: &[f64]) -> f64 {
+    let n = s.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// A detector's learned state for one series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DetectorState {
+    /// Rolling window with running sums.
+    Zscore {
+        ring: Ring,
+        sum: f64,
+        sumsq: f64,
+        seen: u64,
+    },
+    /// Exponentially weighted moments.
+    Ewma { mean: f64, var: f64, seen: u64 },
+    /// Rolling median/MAD.
+    Mad { window: RollingMedian, seen: u64 },
+    /// Median/MAD per hour of day.
+    Seasonal {
+        buckets: Vec<RollingMedian>,
+        global: RollingMedian,
+        seen: u64,
+    },
+    /// Long-memory exponentially weighted moments with a refractory period
+    /// after each detection (see [`Method::Auto`]).
+    Auto {
+        mean: f64,
+        var: f64,
+        seen: u64,
+        quiet_until: u64,
+        #[serde(default)]
+        quiet_level: f64,
+    },
+}
+
+/// The auto detector's memory, in windows: its mean and variance are
+/// exponentially weighted over `AUTO_MEMORY_WINDOWS * window_size` points.
+const AUTO_MEMORY_WINDOWS: usize = 10;
+
+/// After a detection the auto detector stays quiet for this many windows...
+const AUTO_QUIET_WINDOWS: u64 = 2;
+
+/// ...unless a deviation this many times the reported one breaks through
+/// (a second, much bigger event is news, not an echo).
+const AUTO_BREAKTHROUGH: f64 = 2.0;
+
+/// Smallest standard deviation a baseline may claim, relative to its level:
+/// a perfectly flat signal would otherwise make any wobble infinitely anomalous.
+fn sigma_floor(level: f64) -> f64 {
+    1e-3 * level.abs().max(1e-3)
+}
+
+impl DetectorState {
+    /// A fresh (untrained) state for these parameters.
+    pub fn new(p: &DetectorParams) -> DetectorState {
+        let w = p.window_size.max(2);
+        match p.method {
+            Method::Zscore => DetectorState::Zscore {
+                ring: Ring::new(w),
+                sum: 0.0,
+                sumsq: 0.0,
+                seen: 0,
+            },
+            Method::Ewma => DetectorState::Ewma {
+                mean: 0.0,
+                var: 0.0,
+                seen: 0,
+            },
+            Method::Mad => DetectorState::Mad {
+                window: RollingMedian::new(w),
+                seen: 0,
+            },
+            Method::Seasonal => DetectorState::Seasonal {
+                buckets: (0..24)
+                    .map(|_| RollingMedian::new(w.div_ceil(4).max(8)))
+                    .collect(),
+                global: RollingMedian::new(w),
+                seen: 0,
+            },
+            Method::Auto => DetectorState::Auto {
+                mean: 0.0,
+                var: 0.0,
+                seen: 0,
+                quiet_until: 0,
+                quiet_level: 0.0,
+            },
+        }
+    }
+
+    /// Points seen so far.
+    pub fn seen(&self) -> u64 {
+        match self {
+            DetectorState::Zscore { seen, .. }
+            | DetectorState::Ewma { seen, .. }
+            | DetectorState::Mad { seen, .. }
+            | DetectorState::Seasonal { seen, .. }
+            | DetectorState::Auto { seen, .. } => *seen,
+        }
+    }
+
+    /// Scores `x` (observed at Unix second `ts`) against the baseline, then
+    /// learns it.
+    pub fn observe(&mut self, p: &DetectorParams, ts: i64, x: f64) -> Verdict {
+        if !x.is_finite() {
+            return Verdict {
+                score: 0.0,
+                deviation: 0.0,
+                lower: None,
+                upper: None,
+                ready: false,
+            };
+        }
+        let ready = self.seen() >= p.min_samples.max(2) as u64;
+        let (center, sigma, deviation) = match self {
+            DetectorState::Zscore {
+                ring,
+                sum,
+                sumsq,
+                seen,
+            } => {
+                let n = ring.len() as f64;
+                let (mean, sd) = if n > 0.0 {
+                    let mean = *sum / n;
+                    let var = (*sumsq / n - mean * mean).max(0.0);
+                    (mean, var.sqrt())
+                } else {
+                    (x, 0.0)
+                };
+                let sd = sd.max(sigma_floor(mean));
+                if let Some(old) = ring.push(x) {
+                    *sum -= old;
+                    *sumsq -= old * old;
+                }
+                *sum += x;
+                *sumsq += x * x;
+                *seen += 1;
+                // Re-sum now and then so floating-point drift cannot build up.
+                if *seen % 4096 == 0 {
+                    *sum = ring.buf.iter().sum();
+                    *sumsq = ring.buf.iter().map(|v| v * v).sum();
+                }
+                (mean, sd, (x - mean) / sd)
+            }
+            DetectorState::Ewma { mean, var, seen } => {
+                let alpha = 2.0 / (p.window_size.max(2) as f64 + 1.0);
+                let (m, sd) = if *seen == 0 {
+                    (x, 0.0)
+                } else {
+                    (*mean, var.sqrt())
+                };
+                let sd = sd.max(sigma_floor(m));
+                if *seen == 0 {
+                    *mean = x;
+                    *var = 0.0;
+                } else {
+                    let diff = x - *mean;
+                    let incr = alpha * diff;
+                    *mean += incr;
+                    *var = (1.0 - alpha) * (*var + diff * incr);
+                }
+                *seen += 1;
+                (m, sd, (x - m) / sd)
+            }
+            DetectorState::Mad { window, seen } => {
+                let (m, sd) = robust(window, x);
+                window.push(x);
+                *seen += 1;
+                (m, sd, (x - m) / sd)
+            }
+            DetectorState::Seasonal {
+                buckets,
+                global,
+                seen,
+            } => {
+                let hour = (ts.rem_euclid(86_400) / 3_600) as usize;
+                let bucket = &mut buckets[hour.min(23)];
+                let (m, sd) = if bucket.len() >= 3 {
+                    let m = bucket.median();
+                    // A bucket holds few points; never trust it to be tighter
+                    // than a quarter of the whole signal's spread.
+                    let (_, gsd) = robust(global, x);
+                    let sd = (1.4826 * bucket.mad(m)).max(0.25 * gsd).max(sigma_floor(m));
+                    (m, sd)
+                } else {
+                    robust(global, x)
+                };
+                bucket.push(x);
+                global.push(x);
+                *seen += 1;
+                (m, sd, (x - m) / sd)
+            }
+            DetectorState::Auto {
+                mean,
+                var,
+                seen,
+                quiet_until,
+                quiet_level,
+            } => {
+                let (m, sd) = if *seen == 0 {
+                    (x, sigma_floor(x))
+                } else {
+                    (*mean, var.sqrt().max(sigma_floor(*mean)))
+                };
+                let mut d = (x - m) / sd;
+                let dd = directional(d, p.direction);
+                if *seen < *quiet_until && dd <= AUTO_BREAKTHROUGH * *quiet_level {
+                    // The episode was reported; stay quiet while the
+                    // baseline absorbs it, unless something much bigger comes.
+                    d = 0.0;
+                } else if ready && dd >= p.sensitivity {
+                    *quiet_until = *seen + AUTO_QUIET_WINDOWS * p.window_size.max(1) as u64;
+                    *quiet_level = dd;
+                }
+                if *seen == 0 {
+                    *mean = x;
+                } else {
+                    let alpha = 2.0 / ((AUTO_MEMORY_WINDOWS * p.window_size.max(1)) as f64 + 1.0);
+                    let diff = x - *mean;
+                    let incr = alpha * diff;
+                    *mean += incr;
+                    *var = (1.0 - alpha) * (*var + diff * incr);
+                }
+                *seen += 1;
+                (m, sd, d)
+            }
+        };
+        let dir = directional(deviation, p.direction);
+        let score = if ready && dir > 0.0 {
+            let s = p.sensitivity.max(1e-9);
+            dir * dir / (dir * dir + s * s)
+        } else {
+            0.0
+        };
+        let band = p.sensitivity * sigma;
+        Verdict {
+            score: if score.is_finite() { score } else { 1.0 },
+            deviation,
+            lower: (ready && p.direction != Direction::Up).then_some(center - band),
+            upper: (ready && p.direction != Direction::Down).then_some(center + band),
+            ready,
+        }
+    }
+}
+
+fn directional(d: f64, dir: Direction) -> f64 {
+    match dir {
+        Direction::Up => d,
+        Direction::Down => -d,
+        Direction::Both => d.abs(),
+    }
+}
+
+/// Median and MAD-based sigma of a window (or the point itself when empty).
+fn robust(w: &RollingMedian, x: f64) -> (f64, f64) {
+    if w.len() == 0 {
+        return (x, sigma_floor(x));
+    }
+    let m = w.median();
+    let mut sd = 1.4826 * w.mad(m);
+    if sd <= sigma_floor(m) {
+        // More than half the window sits on one value (quantised or idle
+        // metrics): the MAD is 0, so fall back to the mean absolute deviation.
+        sd = 1.2533 * w.mean_abs_dev(m);
+    }
+    (m, sd.max(sigma_floor(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(method: Method) -> DetectorParams {
+        DetectorParams {
+            method,
+            window_size: 50,
+            sensitivity: 3.0,
+            direction: Direction::Both,
+            min_samples: 10,
+        }
+    }
+
+    fn noise(i: usize) -> f64 {
+        // Deterministic pseudo-noise in [-1, 1].
+        let x = ((i as u64).wrapping_mul(2654435761) % 1000) as f64 / 500.0;
+        x - 1.0
+    }
+
+    #[test]
+    fn every_method_flags_a_spike_and_not_the_noise() {
+        for m in Method::ALL {
+            let p = params(m);
+            let mut s = DetectorState::new(&p);
+            let mut worst_quiet: f64 = 0.0;
+            for i in 0..400 {
+                let v = s.observe(&p, i as i64 * 3600, 100.0 + noise(i));
+                if i > 150 {
+                    worst_quiet = worst_quiet.max(v.score);
+                }
+            }
+            let v = s.observe(&p, 400 * 3600, 130.0);
+            assert!(v.is_anomalous(), "{m:?}: {v:?}");
+            assert!(worst_quiet < 0.5, "{m:?} flagged noise: {worst_quiet}");
+            assert!(
+                v.upper.unwrap() < 130.0 && v.lower.unwrap() > 90.0,
+                "{m:?} {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tested_point_is_not_in_its_own_baseline() {
+        // With only one previous point, including the tested point would make
+        // the mean move towards it; excluding it keeps the bound at the first.
+        let p = DetectorParams {
+            min_samples: 2,
+            ..params(Method::Zscore)
+        };
+        let mut s = DetectorState::new(&p);
+        s.observe(&p, 0, 10.0);
+        s.observe(&p, 1, 10.0);
+        let v = s.observe(&p, 2, 1000.0);
+        assert!(v.score > 0.99, "{v:?}");
+    }
+
+    #[test]
+    fn warm_up_and_one_sided() {
+        let p = DetectorParams {
+            direction: Direction::Up,
+            ..params(Method::Mad)
+        };
+        let mut s = DetectorState::new(&p);
+        for i in 0..9 {
+            assert!(!s.observe(&p, i, 10.0 + noise(i as usize)).ready);
+        }
+        for i in 9..60 {
+            s.observe(&p, i, 10.0 + noise(i as usize));
+        }
+        let down = s.observe(&p, 61, -50.0);
+        assert_eq!(down.score, 0.0);
+        assert!(down.lower.is_none());
+        let up = s.observe(&p, 62, 60.0);
+        assert!(up.is_anomalous());
+    }
+
+    #[test]
+    fn mad_ignores_earlier_outliers() {
+        let p = params(Method::Mad);
+        let mut s = DetectorState::new(&p);
+        for i in 0..100 {
+            let x = if i % 10 == 0 { 1000.0 } else { 10.0 + noise(i) };
+            s.observe(&p, i as i64, x);
+        }
+        assert!(s.observe(&p, 100, 20.0).is_anomalous());
+    }
+
+    #[test]
+    fn rolling_median_and_mad_match_a_sort() {
+        let mut w = RollingMedian::new(7);
+        let xs = [5.0, 1.0, 9.0, 3.0, 3.0, 8.0, 2.0, 7.0, 4.0, 6.0];
+        for (i, x) in xs.iter().enumerate() {
+            w.push(*x);
+            let lo = (i + 1).saturating_sub(7);
+            let mut v: Vec<f64> = xs[lo..=i].to_vec();
+            v.sort_by(f64::total_cmp);
+            let m = median_of_sorted(&v);
+            let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+            d.sort_by(f64::total_cmp);
+            assert_eq!(w.median(), m);
+            assert_eq!(w.mad(m), median_of_sorted(&d), "at {i}");
+        }
+    }
+}

@@ -1,0 +1,1794 @@
+//! MCP adapters of the alerting toolset: validate arguments, run the engine
+//! on a blocking thread (it holds a lock and writes SQLite), shape results.
+//! All behaviour lives in `crate::alerting`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SmartServer;
+use super::error::ToolError;
+use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
+use crate::alerting::escalate::{Level, Policy};
+use crate::alerting::model::{Alert, Severity, Status};
+use crate::alerting::silence::{MatchOp, Matcher, Silence};
+use crate::alerting::threshold::{DetectorParams, Direction, Method};
+use crate::alerting::{AlertError, Engine, EngineError, Write};
+
+/// Most points one `check_metrics` call takes.
+pub const MAX_POINTS: usize = 10_000;
+/// Most alerts one `list_alerts` page holds.
+pub const MAX_PAGE: usize = 500;
+
+// ---- shared argument and result types ---------------------------------------
+
+/// A time: RFC 3339 text (`2026-01-05T10:00:00Z`) or Unix seconds (number).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TimeArg {
+    /// Unix seconds.
+    Seconds(f64),
+    /// RFC 3339 (also `YYYY-MM-DD HH:MM:SS`, taken as UTC).
+    Text(String),
+}
+
+// Hand-written so the schema is one inline `type: [string, number]` rather
+// than an `anyOf` behind a `$ref`, which some MCP clients cannot resolve.
+impl JsonSchema for TimeArg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TimeArg".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "number"],
+            "description": "RFC 3339 text (2026-01-05T10:00:00Z) or Unix seconds"
+        })
+    }
+}
+
+fn now() -> f64 {
+    Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
+    match t {
+        None => Ok(now()),
+        Some(TimeArg::Seconds(s)) if s.is_finite() && s.abs() < 1e11 => Ok(*s),
+        Some(TimeArg::Seconds(_)) => Err(ToolError::invalid(
+            field,
+            "Unix seconds must be a finite number (seconds, not milliseconds)",
+        )),
+        Some(TimeArg::Text(s)) => parse_time_text(s).ok_or_else(|| {
+            ToolError::invalid(
+                field,
+                format!(
+                    "`{s}` is not a time; use RFC 3339 like 2026-01-05T10:00:00Z or Unix seconds"
+                ),
+            )
+        }),
+    }
+}
+
+/// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS[.fff]` as UTC.
+pub fn parse_time_text(s: &str) -> Option<f64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Some(t.timestamp_micros() as f64 / 1e6);
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s.trim(), f) {
+            return Some(t.and_utc().timestamp_micros() as f64 / 1e6);
+        }
+    }
+    None
+}
+
+/// Unix seconds as RFC 3339 (UTC, milliseconds).
+pub fn fmt_time(t: f64) -> String {
+    let ms = (t * 1000.0).round() as i64;
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn labels_vec(
+    field: &str,
+    labels: &Option<BTreeMap<String, String>>,
+) -> Result<Vec<(String, String)>, ToolError> {
+    let Some(l) = labels else {
+        return Ok(Vec::new());
+    };
+    if l.len() > 64 {
+        return Err(ToolError::invalid(field, "at most 64 labels"));
+    }
+    for k in l.keys() {
+        if k.is_empty() || !k.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(ToolError::invalid(
+                field,
+                format!("label name `{k}` must be letters, digits and `_`"),
+            ));
+        }
+    }
+    Ok(l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn name_arg(field: &str, v: &str) -> Result<(), ToolError> {
+    if v.trim().is_empty() || v.len() > 200 {
+        return Err(ToolError::invalid(
+            field,
+            "must be a non-empty name of at most 200 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn severity_arg(field: &str, s: &str) -> Result<Severity, ToolError> {
+    Severity::parse(s)
+        .ok_or_else(|| ToolError::invalid(field, "one of info, warning, error, critical"))
+}
+
+fn engine_err(e: AlertError) -> ToolError {
+    match e {
+        AlertError::Engine(EngineError::Invalid { field, message }) => {
+            ToolError::invalid(field, message)
+        }
+        AlertError::Engine(EngineError::NotFound { what, id }) => {
+            let field = match what {
+                "alert" => "alert_id",
+                "silence" => "silence_id",
+                _ => "rule_id",
+            };
+            ToolError::invalid(field, format!("no {what} `{id}`"))
+        }
+        AlertError::Store(m) => ToolError::failed(format!("could not save alerting state: {m}")),
+    }
+}
+
+/// One factor of an alert's priority.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FactorOut {
+    /// `severity`, `distance`, `anomaly_score`, `labels`, `business_hours` or `group_size`.
+    pub factor: String,
+    /// Points it adds to the priority.
+    pub points: f64,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// One lifecycle step.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TransitionOut {
+    /// Status entered: firing, acknowledged, resolved or silenced.
+    pub status: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`system` for automatic steps).
+    pub by: String,
+    /// Why, when known.
+    pub note: Option<String>,
+}
+
+/// An alert.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AlertOut {
+    /// Alert id (`a-<n>`), for acknowledge_alert and resolve_alert.
+    pub alert_id: String,
+    /// The rule that fired, or `dynamic:<metric>` for a learned threshold.
+    pub rule_id: String,
+    /// Metric name.
+    pub metric: String,
+    /// Source of the point (empty when none).
+    pub source: String,
+    /// Labels of the point plus the rule's labels.
+    pub labels: BTreeMap<String, String>,
+    /// info, warning, error or critical.
+    pub severity: String,
+    /// firing, acknowledged, resolved or silenced.
+    pub status: String,
+    /// Rendered title.
+    pub title: String,
+    /// Rendered description.
+    pub description: String,
+    /// Threshold crossed, when there is one.
+    pub threshold: Option<f64>,
+    /// Value that first fired it.
+    pub first_value: f64,
+    /// Latest value folded into it.
+    pub last_value: f64,
+    /// Highest anomaly score seen (learned thresholds; 1 for static rules).
+    pub anomaly_score: f64,
+    /// Points folded into this alert (1 + deduplicated repeats).
+    pub count: u64,
+    /// When it first fired (RFC 3339).
+    pub started_at: String,
+    /// When it last repeated (RFC 3339).
+    pub last_seen: String,
+    /// Correlation group id.
+    pub group_id: Option<String>,
+    /// Priority 0-100 (sum of the factors).
+    pub priority: f64,
+    /// What the priority is made of.
+    pub priority_factors: Vec<FactorOut>,
+    /// Why it is silenced, when it is.
+    pub suppressed_reason: Option<String>,
+    /// Every status change, oldest first.
+    pub history: Vec<TransitionOut>,
+}
+
+impl From<&Alert> for AlertOut {
+    fn from(a: &Alert) -> Self {
+        AlertOut {
+            alert_id: a.id.clone(),
+            rule_id: a.rule_id.clone(),
+            metric: a.metric.clone(),
+            source: a.source.clone(),
+            labels: a.labels.iter().cloned().collect(),
+            severity: a.severity.name().into(),
+            status: a.status.name().into(),
+            title: a.title.clone(),
+            description: a.description.clone(),
+            threshold: a.threshold,
+            first_value: a.first_value,
+            last_value: a.last_value,
+            anomaly_score: a.anomaly_score,
+            count: a.count,
+            started_at: fmt_time(a.started_at),
+            last_seen: fmt_time(a.last_seen),
+            group_id: a.group_id.clone(),
+            priority: a.priority,
+            priority_factors: a
+                .priority_factors
+                .iter()
+                .map(|f| FactorOut {
+                    factor: f.factor.clone(),
+                    points: f.points,
+                    detail: f.detail.clone(),
+                })
+                .collect(),
+            suppressed_reason: a.suppressed_reason.clone(),
+            history: a
+                .history
+                .iter()
+                .map(|t| TransitionOut {
+                    status: t.status.name().into(),
+                    at: fmt_time(t.at),
+                    by: t.by.clone(),
+                    note: t.note.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+// ---- rules --------------------------------------------------------------------
+
+/// Arguments of `add_alert_rule`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddRuleArgs {
+    /// Unique id of the rule; adding an existing id replaces that rule.
+    pub rule_id: String,
+    /// Metric the rule watches, e.g. `api.latency_ms`.
+    pub metric_name: String,
+    /// When to fire: an expression over `value`, `labels.<name>`, `metric`, `source` with
+    /// comparisons (> >= < <= == !=), `and`/`or`/`not`, `abs()`, + - * /, numbers and
+    /// strings. Examples: `value > 80`, `value > 80 and labels.env == "prod"`.
+    pub condition: String,
+    /// info, warning, error or critical.
+    pub severity: String,
+    /// Fire only once the condition has held this long (seconds, by the points' timestamps; default 0).
+    pub for_seconds: Option<f64>,
+    /// Hysteresis: once firing, the alert clears only when this holds (e.g. `value < 70`
+    /// for a `value > 80` rule). Default: when `condition` stops holding.
+    pub recovery_condition: Option<String>,
+    /// Alert title; placeholders {metric}, {value}, {threshold}, {source}, {severity}, {labels.x}.
+    pub title_template: Option<String>,
+    /// Alert description, same placeholders.
+    pub description_template: Option<String>,
+    /// Labels added to this rule's alerts (e.g. {"team": "db"}).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Seconds the condition must stay clear before the alert auto-resolves (default: the
+    /// engine's, 0 = at the first clear point).
+    pub resolve_after_seconds: Option<f64>,
+}
+
+/// A stored static rule.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RuleOut {
+    /// Rule id.
+    pub rule_id: String,
+    /// Metric it watches.
+    pub metric_name: String,
+    /// Firing condition.
+    pub condition: String,
+    /// Severity of its alerts.
+    pub severity: String,
+    /// Seconds the condition must hold.
+    pub for_seconds: f64,
+    /// Clearing condition, when set.
+    pub recovery_condition: Option<String>,
+    /// Title template, when set.
+    pub title_template: Option<String>,
+    /// Description template, when set.
+    pub description_template: Option<String>,
+    /// Labels added to its alerts.
+    pub labels: BTreeMap<String, String>,
+    /// Seconds clear before auto-resolve, when set on the rule.
+    pub resolve_after_seconds: Option<f64>,
+}
+
+impl From<&RuleSpec> for RuleOut {
+    fn from(s: &RuleSpec) -> Self {
+        RuleOut {
+            rule_id: s.rule_id.clone(),
+            metric_name: s.metric_name.clone(),
+            condition: s.condition.clone(),
+            severity: s.severity.name().into(),
+            for_seconds: s.for_seconds,
+            recovery_condition: s.recovery_condition.clone(),
+            title_template: s.title_template.clone(),
+            description_template: s.description_template.clone(),
+            labels: s.labels.iter().cloned().collect(),
+            resolve_after_seconds: s.resolve_after_seconds,
+        }
+    }
+}
+
+/// Result of `add_alert_rule`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AddRuleOut {
+    /// The rule as stored.
+    pub rule: RuleOut,
+    /// Whether an existing rule with this id was replaced.
+    pub replaced: bool,
+}
+
+/// Arguments of `add_dynamic_threshold`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDynamicArgs {
+    /// Metric to learn; each (source, labels) combination gets its own baseline.
+    pub metric_name: String,
+    /// auto (default, best on the NAB benchmark), zscore, ewma, mad or seasonal (per hour of day).
+    pub method: Option<String>,
+    /// Points in the rolling baseline (default 100, 2-100000).
+    pub window_size: Option<u64>,
+    /// How many robust standard deviations from the baseline alert (default 3.0).
+    pub sensitivity: Option<f64>,
+    /// up, down or both (default both).
+    pub direction: Option<String>,
+    /// Points to learn from before alerting (default 30).
+    pub min_samples: Option<u64>,
+    /// Severity of its alerts (default warning).
+    pub severity: Option<String>,
+    /// Seconds back within the threshold before auto-resolve (default: the engine's).
+    pub resolve_after_seconds: Option<f64>,
+}
+
+/// A stored learned threshold.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DynamicOut {
+    /// Metric it learns.
+    pub metric_name: String,
+    /// Detector method.
+    pub method: String,
+    /// Baseline window (points).
+    pub window_size: u64,
+    /// Robust standard deviations that alert.
+    pub sensitivity: f64,
+    /// up, down or both.
+    pub direction: String,
+    /// Points before alerting.
+    pub min_samples: u64,
+    /// Severity of its alerts.
+    pub severity: String,
+    /// Rule id its alerts carry (`dynamic:<metric>`); remove_alert_rule takes it.
+    pub rule_id: String,
+    /// Points learned so far (all label sets).
+    pub samples_seen: u64,
+}
+
+fn dynamic_out(s: &DynamicSpec, seen: u64) -> DynamicOut {
+    DynamicOut {
+        metric_name: s.metric_name.clone(),
+        method: s.params.method.name().into(),
+        window_size: s.params.window_size as u64,
+        sensitivity: s.params.sensitivity,
+        direction: s.params.direction.name().into(),
+        min_samples: s.params.min_samples as u64,
+        severity: s.severity.name().into(),
+        rule_id: format!("dynamic:{}", s.metric_name),
+        samples_seen: seen,
+    }
+}
+
+/// Result of `add_dynamic_threshold`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AddDynamicOut {
+    /// The learned threshold as stored (learning restarts when it replaces one).
+    pub detector: DynamicOut,
+}
+
+/// Arguments of `remove_alert_rule`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveRuleArgs {
+    /// Rule id, or `dynamic:<metric>` to remove a learned threshold.
+    pub rule_id: String,
+}
+
+/// Result of `remove_alert_rule`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RemoveRuleOut {
+    /// The id removed.
+    pub rule_id: String,
+    /// Its open alerts, now resolved.
+    pub resolved_alert_ids: Vec<String>,
+}
+
+/// Arguments of `list_alert_rules` (none).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// Result of `list_alert_rules`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListRulesOut {
+    /// Static rules, by id.
+    pub rules: Vec<RuleOut>,
+    /// Learned thresholds, by metric.
+    pub dynamic_thresholds: Vec<DynamicOut>,
+}
+
+// ---- checking points --------------------------------------------------------------
+
+/// Arguments of `check_metric`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckMetricArgs {
+    /// Metric name.
+    pub metric_name: String,
+    /// Observed value.
+    pub value: f64,
+    /// When it was observed (RFC 3339 or Unix seconds); default now.
+    pub timestamp: Option<TimeArg>,
+    /// Where it came from (host, service); alerts are grouped by it.
+    pub source: Option<String>,
+    /// Labels such as {"env": "production", "customer_facing": "true"}.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// Learned or static bounds for the point.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct Bounds {
+    /// Lowest value that would not alert (null when none applies).
+    pub lower: Option<f64>,
+    /// Highest value that would not alert (null when none applies).
+    pub upper: Option<f64>,
+}
+
+/// Why an alert of the point was muted.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Suppressed {
+    /// The silence or inhibiting alert.
+    pub reason: String,
+}
+
+/// Result of `check_metric`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CheckMetricOut {
+    /// Alerts this point created or updated (dedup: a repeat updates count/last value).
+    pub alerts: Vec<AlertOut>,
+    /// How unusual the point is for its learned baseline, 0-1 (>= 0.5 alerts; 0 without one).
+    pub anomaly_score: f64,
+    /// The thresholds the point was judged against.
+    pub thresholds: Bounds,
+    /// Present when an alert of this point was silenced or inhibited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Suppressed>,
+}
+
+/// One point of `check_metrics`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointArg {
+    /// Metric name.
+    pub metric_name: String,
+    /// Observed value.
+    pub value: f64,
+    /// RFC 3339 or Unix seconds; default now.
+    pub timestamp: Option<TimeArg>,
+    /// Where it came from.
+    pub source: Option<String>,
+    /// Labels.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// Arguments of `check_metrics`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckMetricsArgs {
+    /// Up to 10,000 points, processed in order.
+    pub points: Vec<PointArg>,
+}
+
+/// What one point of `check_metrics` produced.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PointResult {
+    /// 0-1 (>= 0.5 alerts; 0 without a learned threshold).
+    pub anomaly_score: f64,
+    /// Alerts this point created or updated.
+    pub alert_ids: Vec<String>,
+}
+
+/// Result of `check_metrics`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CheckMetricsOut {
+    /// One entry per point, in order.
+    pub results: Vec<PointResult>,
+    /// Every alert the batch created or updated, once each, as it stands after the batch.
+    pub alerts: Vec<AlertOut>,
+}
+
+struct ResolvedPoint {
+    series: Option<u32>,
+    value: f64,
+    ts: f64,
+}
+
+fn resolve_point(
+    e: &mut Engine,
+    metric: &str,
+    source: &Option<String>,
+    labels: &[(String, String)],
+) -> Option<u32> {
+    e.series_for(metric, source.as_deref().unwrap_or(""), labels)
+}
+
+// ---- listing and lifecycle ----------------------------------------------------------
+
+/// Arguments of `list_alerts`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListAlertsArgs {
+    /// firing, acknowledged, resolved or silenced; default: active (firing and acknowledged).
+    pub status: Option<String>,
+    /// Only this severity: info, warning, error, critical.
+    pub severity: Option<String>,
+    /// Only alerts with at least this priority (0-100).
+    pub min_priority: Option<f64>,
+    /// Only members of this correlation group.
+    pub group_id: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Result of `list_alerts`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListAlertsOut {
+    /// Alerts, highest priority first (then newest).
+    pub alerts: Vec<AlertOut>,
+    /// Alerts matching in all pages.
+    pub total: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Arguments of `acknowledge_alert`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckArgs {
+    /// Alert id (`a-<n>`).
+    pub alert_id: String,
+    /// Who takes it.
+    pub user: String,
+    /// When (RFC 3339 or Unix seconds); default now.
+    pub at: Option<TimeArg>,
+}
+
+/// Arguments of `resolve_alert`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveArgs {
+    /// Alert id (`a-<n>`).
+    pub alert_id: String,
+    /// Who resolves it (default `unknown`).
+    pub user: Option<String>,
+    /// Why / what was done.
+    pub note: Option<String>,
+    /// When (RFC 3339 or Unix seconds); default now.
+    pub at: Option<TimeArg>,
+}
+
+/// Result of acknowledge_alert and resolve_alert.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AlertResult {
+    /// The alert after the change.
+    pub alert: AlertOut,
+}
+
+// ---- escalation -------------------------------------------------------------------
+
+/// One escalation level.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LevelArg {
+    /// Seconds an alert has been unacknowledged before this level applies.
+    pub after_seconds: f64,
+    /// Who to notify (people, rotations, channels).
+    pub notify: Vec<String>,
+}
+
+/// Arguments of `set_escalation_policy`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyArgs {
+    /// Severity the policy applies to: info, warning, error, critical.
+    pub severity: String,
+    /// Levels (any order; sorted by after_seconds). An empty list removes escalation.
+    pub levels: Vec<LevelArg>,
+}
+
+/// One escalation level as stored.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LevelOut {
+    /// Seconds unacknowledged before it applies.
+    pub after_seconds: f64,
+    /// Who it notifies.
+    pub notify: Vec<String>,
+}
+
+/// Result of `set_escalation_policy`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PolicyOut {
+    /// Severity.
+    pub severity: String,
+    /// Levels, by after_seconds.
+    pub levels: Vec<LevelOut>,
+}
+
+/// Arguments of `escalations`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationsArgs {
+    /// Moment to evaluate (RFC 3339 or Unix seconds); default now.
+    pub at: Option<TimeArg>,
+}
+
+/// Who must be notified for one alert.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EscalationOut {
+    /// Alert id.
+    pub alert_id: String,
+    /// Its severity.
+    pub severity: String,
+    /// Its priority.
+    pub priority: f64,
+    /// Its title.
+    pub title: String,
+    /// Seconds it has gone unacknowledged at `at`.
+    pub unacknowledged_seconds: f64,
+    /// Level reached (1 = first).
+    pub level: u64,
+    /// Who must be notified now (the reached level's targets).
+    pub notify: Vec<String>,
+    /// Everyone notified so far (all reached levels).
+    pub notified_so_far: Vec<String>,
+    /// Seconds until the next level, absent at the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_level_in_seconds: Option<f64>,
+}
+
+/// Result of `escalations`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EscalationsOut {
+    /// Moment evaluated (RFC 3339).
+    pub at: String,
+    /// Unacknowledged firing alerts that reached a level, highest priority first.
+    pub escalations: Vec<EscalationOut>,
+}
+
+// ---- silences -----------------------------------------------------------------------
+
+/// One label matcher.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherArg {
+    /// Label name; also `metric`, `source`, `severity`, `rule_id`.
+    pub label: String,
+    /// `=`, `!=` or `=~` (regular expression, whole value).
+    pub op: String,
+    /// Value or pattern.
+    pub value: String,
+}
+
+/// Arguments of `silence_alerts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceArgs {
+    /// All must match for an alert to be silenced.
+    pub matchers: Vec<MatcherArg>,
+    /// How long it lasts, seconds.
+    pub duration_seconds: f64,
+    /// Who creates it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// When it starts (RFC 3339 or Unix seconds); default now. Alerts are judged at their points' timestamps.
+    pub starts_at: Option<TimeArg>,
+}
+
+/// Result of `silence_alerts`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SilenceOut {
+    /// Id for expire_silence.
+    pub silence_id: String,
+    /// Start (RFC 3339).
+    pub starts_at: String,
+    /// End (RFC 3339).
+    pub ends_at: String,
+}
+
+/// Arguments of `expire_silence`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireArgs {
+    /// Silence id (`s-<n>`).
+    pub silence_id: String,
+}
+
+/// Result of `expire_silence`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExpireOut {
+    /// Silence id.
+    pub silence_id: String,
+    /// Now always true: it no longer applies.
+    pub expired: bool,
+}
+
+// ---- stats and config -----------------------------------------------------------------
+
+/// A correlation group.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GroupOut {
+    /// Group id (filter list_alerts with it).
+    pub group_id: String,
+    /// group_by label values.
+    pub key: String,
+    /// Member alert ids.
+    pub members: Vec<String>,
+    /// One-line summary.
+    pub summary: String,
+    /// When its first member fired (RFC 3339).
+    pub started_at: String,
+}
+
+/// Result of `alert_stats`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatsOut {
+    /// Points of watched metrics (with a rule or learned threshold) checked since the store was created.
+    pub points_checked: u64,
+    /// Alerts created (not counting repeats).
+    pub alerts_created: u64,
+    /// Repeats folded into an existing alert (suppressed duplicates).
+    pub deduplicated: u64,
+    /// deduplicated / (alerts_created + deduplicated).
+    pub deduplication_rate: f64,
+    /// Alerts muted by a silence or inhibition when created.
+    pub silenced: u64,
+    /// Alerts resolved.
+    pub resolved: u64,
+    /// Active (firing or acknowledged) alerts by severity.
+    pub active_by_severity: BTreeMap<String, u64>,
+    /// Groups with at least one active alert, largest first (at most 20).
+    pub groups: Vec<GroupOut>,
+    /// Static rules.
+    pub rules: u64,
+    /// Learned thresholds.
+    pub detectors: u64,
+    /// Silences in force now.
+    pub active_silences: u64,
+}
+
+/// Arguments of `configure_alerting`; omitted fields keep their value.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigArgs {
+    /// A repeat within this many seconds updates the open alert (default 300).
+    pub dedup_window_seconds: Option<f64>,
+    /// Alerts of one group key within this many seconds form one group (default 300).
+    pub group_window_seconds: Option<f64>,
+    /// Labels forming the group key (default ["source"]; `metric` and any label work).
+    pub group_by: Option<Vec<String>>,
+    /// Seconds a condition must stay clear before auto-resolve (default 0).
+    pub resolve_after_seconds: Option<f64>,
+    /// Business hours, first hour of the working day 0-23 (default 9).
+    pub business_hours_start: Option<u32>,
+    /// Business hours, hour the working day ends 1-24, exclusive (default 17).
+    pub business_hours_end: Option<u32>,
+    /// Time zone of business hours as minutes east of UTC, e.g. -300 for US Eastern winter (default 0).
+    pub utc_offset_minutes: Option<i32>,
+    /// Whether Saturday and Sunday are business days (default false).
+    pub weekends: Option<bool>,
+}
+
+/// Result of `configure_alerting`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConfigOut {
+    /// Dedup window, seconds.
+    pub dedup_window_seconds: f64,
+    /// Group window, seconds.
+    pub group_window_seconds: f64,
+    /// Group key labels.
+    pub group_by: Vec<String>,
+    /// Default auto-resolve delay, seconds.
+    pub resolve_after_seconds: f64,
+    /// Business hours: start hour.
+    pub business_hours_start: u32,
+    /// Business hours: end hour.
+    pub business_hours_end: u32,
+    /// Business hours: minutes east of UTC.
+    pub utc_offset_minutes: i32,
+    /// Business hours include weekends.
+    pub weekends: bool,
+}
+
+fn config_out(c: &EngineConfig) -> ConfigOut {
+    ConfigOut {
+        dedup_window_seconds: c.dedup_window_seconds,
+        group_window_seconds: c.group_window_seconds,
+        group_by: c.group_by.clone(),
+        resolve_after_seconds: c.resolve_after_seconds,
+        business_hours_start: c.business_hours.start_hour,
+        business_hours_end: c.business_hours.end_hour,
+        utc_offset_minutes: c.business_hours.utc_offset_minutes,
+        weekends: c.business_hours.weekends,
+    }
+}
+
+fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
+    match v {
+        Some(x) if !(x.is_finite() && x >= 0.0) => Err(ToolError::invalid(
+            field,
+            "must be a number of seconds >= 0",
+        )),
+        other => Ok(other),
+    }
+}
+
+impl SmartServer {
+    /// Runs `f` on the alerting engine on a blocking thread, saves, publishes
+    /// the resulting bus events.
+    async fn on_engine<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError> + Send + 'static,
+    ) -> Result<T, ToolError> {
+        let svc = self
+            .app
+            .alerting
+            .clone()
+            .ok_or_else(|| ToolError::failed("the alerting toolset is not enabled"))?;
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || {
+            let (out, events) = svc.with(f)?;
+            for ev in events {
+                app.publish(ev);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ToolError::failed(format!("alerting task failed: {e}")))?
+        .map_err(engine_err)
+    }
+}
+
+#[tool_router(router = alerting_router, vis = "pub(crate)")]
+impl SmartServer {
+    /// Add (or replace) a static alert rule on a metric. The condition is parsed now; a bad
+    /// one is rejected with the position of the error. Use for_seconds to require the
+    /// condition to hold for a while, recovery_condition for hysteresis.
+    #[tool(
+        name = "add_alert_rule",
+        annotations(
+            title = "Add alert rule",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn add_alert_rule(
+        &self,
+        Parameters(a): Parameters<AddRuleArgs>,
+    ) -> Result<Json<AddRuleOut>, ToolError> {
+        name_arg("rule_id", &a.rule_id)?;
+        if a.rule_id.starts_with("dynamic:") {
+            return Err(ToolError::invalid(
+                "rule_id",
+                "`dynamic:` ids are reserved for learned thresholds",
+            ));
+        }
+        name_arg("metric_name", &a.metric_name)?;
+        let severity = severity_arg("severity", &a.severity)?;
+        let for_seconds = non_negative("for_seconds", a.for_seconds)?.unwrap_or(0.0);
+        let resolve_after = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
+        let spec = RuleSpec {
+            rule_id: a.rule_id,
+            metric_name: a.metric_name,
+            condition: a.condition,
+            severity,
+            for_seconds,
+            recovery_condition: a.recovery_condition,
+            title_template: a.title_template,
+            description_template: a.description_template,
+            labels: labels_vec("labels", &a.labels)?,
+            resolve_after_seconds: resolve_after,
+        };
+        let at = now();
+        let out = self
+            .on_engine(move |e| {
+                let replaced = e.rules().iter().any(|r| r.rule_id == spec.rule_id);
+                e.add_rule(spec.clone()).map_err(AlertError::from)?;
+                let _ = at;
+                Ok((
+                    AddRuleOut {
+                        rule: RuleOut::from(&spec),
+                        replaced,
+                    },
+                    vec![Write::Rule(spec)],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Learn a metric's normal range and alert on points outside it. Each (source, labels)
+    /// combination gets its own baseline; the tested point is never part of its own
+    /// baseline. sensitivity = robust standard deviations; nothing alerts before min_samples.
+    #[tool(
+        name = "add_dynamic_threshold",
+        annotations(
+            title = "Add learned threshold",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn add_dynamic_threshold(
+        &self,
+        Parameters(a): Parameters<AddDynamicArgs>,
+    ) -> Result<Json<AddDynamicOut>, ToolError> {
+        name_arg("metric_name", &a.metric_name)?;
+        let method = match &a.method {
+            None => Method::Auto,
+            Some(m) => Method::parse(m).ok_or_else(|| {
+                ToolError::invalid("method", "one of auto, zscore, ewma, mad, seasonal")
+            })?,
+        };
+        let direction = match &a.direction {
+            None => Direction::Both,
+            Some(d) => Direction::parse(d)
+                .ok_or_else(|| ToolError::invalid("direction", "one of up, down, both"))?,
+        };
+        let window_size = a.window_size.unwrap_or(100);
+        if !(2..=100_000).contains(&window_size) {
+            return Err(ToolError::invalid("window_size", "must be 2-100000 points"));
+        }
+        let sensitivity = a.sensitivity.unwrap_or(3.0);
+        if !(sensitivity.is_finite() && sensitivity > 0.0 && sensitivity <= 100.0) {
+            return Err(ToolError::invalid(
+                "sensitivity",
+                "must be a number of standard deviations > 0 and <= 100",
+            ));
+        }
+        let min_samples = a.min_samples.unwrap_or(30);
+        if min_samples > 1_000_000 {
+            return Err(ToolError::invalid("min_samples", "must be at most 1000000"));
+        }
+        let severity = match &a.severity {
+            None => Severity::Warning,
+            Some(s) => severity_arg("severity", s)?,
+        };
+        let spec = DynamicSpec {
+            metric_name: a.metric_name,
+            params: DetectorParams {
+                method,
+                window_size: window_size as usize,
+                sensitivity,
+                direction,
+                min_samples: min_samples as usize,
+            },
+            severity,
+            resolve_after_seconds: non_negative("resolve_after_seconds", a.resolve_after_seconds)?,
+        };
+        let out = self
+            .on_engine(move |e| {
+                e.add_dynamic(spec.clone());
+                Ok((
+                    AddDynamicOut {
+                        detector: dynamic_out(&spec, 0),
+                    },
+                    vec![Write::Dynamic(spec)],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Remove a static rule (or a learned threshold, by its `dynamic:<metric>` id). Its open
+    /// alerts are resolved.
+    #[tool(
+        name = "remove_alert_rule",
+        annotations(
+            title = "Remove alert rule",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn remove_alert_rule(
+        &self,
+        Parameters(a): Parameters<RemoveRuleArgs>,
+    ) -> Result<Json<RemoveRuleOut>, ToolError> {
+        name_arg("rule_id", &a.rule_id)?;
+        let at = now();
+        let out = self
+            .on_engine(move |e| {
+                let open: Vec<String> = e
+                    .alerts()
+                    .iter()
+                    .filter(|x| x.rule_id == a.rule_id && x.status != Status::Resolved)
+                    .map(|x| x.id.clone())
+                    .collect();
+                let writes = if let Some(metric) = a.rule_id.strip_prefix("dynamic:") {
+                    if !e.remove_dynamic(metric) {
+                        return Err(EngineError::NotFound {
+                            what: "rule",
+                            id: a.rule_id.clone(),
+                        }
+                        .into());
+                    }
+                    for id in &open {
+                        e.resolve(id, "system", Some("learned threshold removed".into()), at)?;
+                    }
+                    vec![Write::RemoveDynamic(metric.to_string())]
+                } else {
+                    e.remove_rule(&a.rule_id, at, true)?;
+                    vec![Write::RemoveRule(a.rule_id.clone())]
+                };
+                Ok((
+                    RemoveRuleOut {
+                        rule_id: a.rule_id,
+                        resolved_alert_ids: open,
+                    },
+                    writes,
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// List static rules and learned thresholds.
+    #[tool(
+        name = "list_alert_rules",
+        annotations(
+            title = "List alert rules",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn list_alert_rules(
+        &self,
+        Parameters(_a): Parameters<NoArgs>,
+    ) -> Result<Json<ListRulesOut>, ToolError> {
+        let out = self
+            .on_engine(|e| {
+                let seen = e.detector_samples();
+                Ok((
+                    ListRulesOut {
+                        rules: e.rules().into_iter().map(RuleOut::from).collect(),
+                        dynamic_thresholds: e
+                            .dynamics()
+                            .into_iter()
+                            .map(|d| dynamic_out(d, seen.get(&d.metric_name).copied().unwrap_or(0)))
+                            .collect(),
+                    },
+                    vec![],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Check one metric point against the rules and learned thresholds of its metric.
+    /// Returns alerts created or updated (repeats within the dedup window update the open
+    /// alert), the anomaly score and the thresholds; `suppressed` when silenced/inhibited.
+    #[tool(
+        name = "check_metric",
+        annotations(
+            title = "Check a metric point",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn check_metric(
+        &self,
+        Parameters(a): Parameters<CheckMetricArgs>,
+    ) -> Result<Json<CheckMetricOut>, ToolError> {
+        name_arg("metric_name", &a.metric_name)?;
+        if !a.value.is_finite() {
+            return Err(ToolError::invalid("value", "must be a finite number"));
+        }
+        let ts = parse_time("timestamp", &a.timestamp)?;
+        let labels = labels_vec("labels", &a.labels)?;
+        let out = self
+            .on_engine(move |e| {
+                let mut touched = Vec::new();
+                let o = match resolve_point(e, &a.metric_name, &a.source, &labels) {
+                    Some(sid) => e.check(sid, a.value, ts, &mut touched),
+                    None => PointOutcome::default(),
+                };
+                let alerts = touched
+                    .iter()
+                    .filter_map(|&i| e.alert(i))
+                    .map(AlertOut::from)
+                    .collect();
+                Ok((
+                    CheckMetricOut {
+                        alerts,
+                        anomaly_score: round4(o.anomaly_score),
+                        thresholds: Bounds {
+                            lower: o.lower,
+                            upper: o.upper,
+                        },
+                        suppressed: o.suppressed.map(|reason| Suppressed { reason }),
+                    },
+                    vec![],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Check up to 10,000 points in one call, in order (the fast path for batches and
+    /// replays). Returns each point's anomaly score and alert ids, plus every alert the batch
+    /// created or updated.
+    #[tool(
+        name = "check_metrics",
+        annotations(
+            title = "Check metric points",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn check_metrics(
+        &self,
+        Parameters(a): Parameters<CheckMetricsArgs>,
+    ) -> Result<Json<CheckMetricsOut>, ToolError> {
+        if a.points.len() > MAX_POINTS {
+            return Err(ToolError::invalid(
+                "points",
+                format!("at most {MAX_POINTS} points per call; split the batch"),
+            ));
+        }
+        let wall = now();
+        let mut prepared = Vec::with_capacity(a.points.len());
+        for (i, p) in a.points.iter().enumerate() {
+            if p.metric_name.is_empty() || p.metric_name.len() > 200 {
+                return Err(ToolError::invalid(
+                    format!("points[{i}].metric_name"),
+                    "must be a non-empty name of at most 200 characters",
+                ));
+            }
+            if !p.value.is_finite() {
+                return Err(ToolError::invalid(
+                    format!("points[{i}].value"),
+                    "must be a finite number",
+                ));
+            }
+            let ts = match &p.timestamp {
+                None => wall,
+                t => parse_time(&format!("points[{i}].timestamp"), t)?,
+            };
+            let labels = labels_vec(&format!("points[{i}].labels"), &p.labels)?;
+            prepared.push((labels, ts));
+        }
+        let started = std::time::Instant::now();
+        let n_points = a.points.len();
+        let out = self
+            .on_engine(move |e| {
+                // Resolve every point to its series id first (one lookup per point),
+                // then run the hot loop on ids only.
+                let mut pts = Vec::with_capacity(a.points.len());
+                for (p, (labels, ts)) in a.points.iter().zip(prepared.iter()) {
+                    pts.push(ResolvedPoint {
+                        series: resolve_point(e, &p.metric_name, &p.source, labels),
+                        value: p.value,
+                        ts: *ts,
+                    });
+                }
+                let mut touched = Vec::new();
+                let mut spans = Vec::with_capacity(pts.len());
+                let mut scores = Vec::with_capacity(pts.len());
+                for p in &pts {
+                    match p.series {
+                        Some(sid) => {
+                            let o = e.check(sid, p.value, p.ts, &mut touched);
+                            scores.push(o.anomaly_score);
+                            spans.push(o.alerts);
+                        }
+                        None => {
+                            scores.push(0.0);
+                            spans.push(touched.len()..touched.len());
+                        }
+                    }
+                }
+                let results = scores
+                    .iter()
+                    .zip(spans)
+                    .map(|(s, span)| PointResult {
+                        anomaly_score: round4(*s),
+                        alert_ids: touched[span]
+                            .iter()
+                            .filter_map(|&i| e.alert(i).map(|x| x.id.clone()))
+                            .collect(),
+                    })
+                    .collect();
+                let mut unique = touched.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                let alerts = unique
+                    .iter()
+                    .filter_map(|&i| e.alert(i))
+                    .map(AlertOut::from)
+                    .collect();
+                Ok((CheckMetricsOut { results, alerts }, vec![]))
+            })
+            .await?;
+        tracing::debug!(
+            points = n_points,
+            micros = started.elapsed().as_micros() as u64,
+            "check_metrics engine and store done"
+        );
+        Ok(Json(out))
+    }
+
+    /// List alerts, highest priority first. Default: active ones (firing and acknowledged);
+    /// silenced alerts appear only with status=silenced. Paged with limit/cursor.
+    #[tool(
+        name = "list_alerts",
+        annotations(title = "List alerts", read_only_hint = true, open_world_hint = false)
+    )]
+    pub async fn list_alerts(
+        &self,
+        Parameters(a): Parameters<ListAlertsArgs>,
+    ) -> Result<Json<ListAlertsOut>, ToolError> {
+        let status = match &a.status {
+            None => None,
+            Some(s) => Some(Status::parse(s).ok_or_else(|| {
+                ToolError::invalid("status", "one of firing, acknowledged, resolved, silenced")
+            })?),
+        };
+        let severity = match &a.severity {
+            None => None,
+            Some(s) => Some(severity_arg("severity", s)?),
+        };
+        let limit = a.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE as u64 {
+            return Err(ToolError::invalid("limit", format!("must be 1-{MAX_PAGE}")));
+        }
+        let offset: usize = match &a.cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                ToolError::invalid("cursor", "pass the next_cursor of a previous page")
+            })?,
+        };
+        if let Some(p) = a.min_priority
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(ToolError::invalid("min_priority", "must be 0-100"));
+        }
+        let out = self
+            .on_engine(move |e| {
+                let mut hits: Vec<&Alert> = e
+                    .alerts()
+                    .iter()
+                    .filter(|x| match status {
+                        Some(s) => x.status == s,
+                        None => x.status.is_active(),
+                    })
+                    .filter(|x| severity.is_none_or(|s| x.severity == s))
+                    .filter(|x| a.min_priority.is_none_or(|p| x.priority >= p))
+                    .filter(|x| {
+                        a.group_id
+                            .as_ref()
+                            .is_none_or(|g| x.group_id.as_ref() == Some(g))
+                    })
+                    .collect();
+                hits.sort_by(|x, y| {
+                    y.priority
+                        .total_cmp(&x.priority)
+                        .then(y.started_at.total_cmp(&x.started_at))
+                });
+                let total = hits.len();
+                let page: Vec<AlertOut> = hits
+                    .iter()
+                    .skip(offset)
+                    .take(limit as usize)
+                    .map(|x| AlertOut::from(*x))
+                    .collect();
+                let end = offset + page.len();
+                Ok((
+                    ListAlertsOut {
+                        alerts: page,
+                        total: total as u64,
+                        next_cursor: (end < total).then(|| end.to_string()),
+                    },
+                    vec![],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Acknowledge a firing alert: someone is on it, so escalation stops.
+    #[tool(
+        name = "acknowledge_alert",
+        annotations(
+            title = "Acknowledge alert",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn acknowledge_alert(
+        &self,
+        Parameters(a): Parameters<AckArgs>,
+    ) -> Result<Json<AlertResult>, ToolError> {
+        name_arg("user", &a.user)?;
+        let at = parse_time("at", &a.at)?;
+        let out = self
+            .on_engine(move |e| {
+                let alert = AlertOut::from(e.acknowledge(&a.alert_id, &a.user, at)?);
+                Ok((AlertResult { alert }, vec![]))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Resolve an alert by hand (it also auto-resolves when its condition clears).
+    #[tool(
+        name = "resolve_alert",
+        annotations(
+            title = "Resolve alert",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn resolve_alert(
+        &self,
+        Parameters(a): Parameters<ResolveArgs>,
+    ) -> Result<Json<AlertResult>, ToolError> {
+        let at = parse_time("at", &a.at)?;
+        let user = a.user.clone().unwrap_or_else(|| "unknown".into());
+        let out = self
+            .on_engine(move |e| {
+                let alert = AlertOut::from(e.resolve(&a.alert_id, &user, a.note.clone(), at)?);
+                Ok((AlertResult { alert }, vec![]))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Set the escalation policy of a severity: levels {after_seconds, notify}, judged
+    /// against how long an alert has gone unacknowledged.
+    #[tool(
+        name = "set_escalation_policy",
+        annotations(
+            title = "Set escalation policy",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn set_escalation_policy(
+        &self,
+        Parameters(a): Parameters<PolicyArgs>,
+    ) -> Result<Json<PolicyOut>, ToolError> {
+        let severity = severity_arg("severity", &a.severity)?;
+        if a.levels.len() > 20 {
+            return Err(ToolError::invalid("levels", "at most 20 levels"));
+        }
+        let mut levels = Vec::with_capacity(a.levels.len());
+        for (i, l) in a.levels.into_iter().enumerate() {
+            if !(l.after_seconds.is_finite() && l.after_seconds >= 0.0) {
+                return Err(ToolError::invalid(
+                    format!("levels[{i}].after_seconds"),
+                    "must be seconds >= 0",
+                ));
+            }
+            if l.notify.is_empty() || l.notify.iter().any(|n| n.trim().is_empty()) {
+                return Err(ToolError::invalid(
+                    format!("levels[{i}].notify"),
+                    "list at least one non-empty target",
+                ));
+            }
+            levels.push(Level {
+                after_seconds: l.after_seconds,
+                notify: l.notify,
+            });
+        }
+        let policy = Policy::new(levels);
+        let out = self
+            .on_engine(move |e| {
+                e.set_policy(severity, policy.clone());
+                Ok((
+                    PolicyOut {
+                        severity: severity.name().into(),
+                        levels: policy
+                            .levels
+                            .iter()
+                            .map(|l| LevelOut {
+                                after_seconds: l.after_seconds,
+                                notify: l.notify.clone(),
+                            })
+                            .collect(),
+                    },
+                    vec![Write::Policy(severity, policy)],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Who must be notified at `at` (default now) for each unacknowledged firing alert,
+    /// per its severity's escalation policy.
+    #[tool(
+        name = "escalations",
+        annotations(
+            title = "Escalations due",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn escalations(
+        &self,
+        Parameters(a): Parameters<EscalationsArgs>,
+    ) -> Result<Json<EscalationsOut>, ToolError> {
+        let at = parse_time("at", &a.at)?;
+        let out = self
+            .on_engine(move |e| {
+                let mut list = Vec::new();
+                for x in e.alerts().iter().filter(|x| x.status == Status::Firing) {
+                    let Some(policy) = e.policies().get(&x.severity) else {
+                        continue;
+                    };
+                    let unacked = at - x.started_at;
+                    let Some((idx, level)) = policy.level_at(unacked) else {
+                        continue;
+                    };
+                    let mut so_far: Vec<String> = Vec::new();
+                    for l in &policy.levels[..=idx] {
+                        for n in &l.notify {
+                            if !so_far.contains(n) {
+                                so_far.push(n.clone());
+                            }
+                        }
+                    }
+                    list.push(EscalationOut {
+                        alert_id: x.id.clone(),
+                        severity: x.severity.name().into(),
+                        priority: x.priority,
+                        title: x.title.clone(),
+                        unacknowledged_seconds: unacked,
+                        level: idx as u64 + 1,
+                        notify: level.notify.clone(),
+                        notified_so_far: so_far,
+                        next_level_in_seconds: policy.next_in(unacked),
+                    });
+                }
+                list.sort_by(|x, y| y.priority.total_cmp(&x.priority));
+                Ok((
+                    EscalationsOut {
+                        at: fmt_time(at),
+                        escalations: list,
+                    },
+                    vec![],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Silence alerts whose labels match every matcher (label/op/value, op `=`, `!=`, `=~`)
+    /// for duration_seconds. Silenced alerts are recorded (list_alerts status=silenced) but not
+    /// active. `metric`, `source`, `severity`, `rule_id` can be matched like labels.
+    #[tool(
+        name = "silence_alerts",
+        annotations(
+            title = "Silence alerts",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn silence_alerts(
+        &self,
+        Parameters(a): Parameters<SilenceArgs>,
+    ) -> Result<Json<SilenceOut>, ToolError> {
+        if a.matchers.is_empty() {
+            return Err(ToolError::invalid(
+                "matchers",
+                "give at least one matcher; a silence of everything is refused",
+            ));
+        }
+        let mut matchers = Vec::with_capacity(a.matchers.len());
+        for (i, m) in a.matchers.iter().enumerate() {
+            if m.label.trim().is_empty() {
+                return Err(ToolError::invalid(
+                    format!("matchers[{i}].label"),
+                    "must be a label name",
+                ));
+            }
+            let op = MatchOp::parse(&m.op).ok_or_else(|| {
+                ToolError::invalid(format!("matchers[{i}].op"), "one of =, !=, =~")
+            })?;
+            matchers.push(
+                Matcher::new(&m.label, op, &m.value)
+                    .map_err(|e| ToolError::invalid(format!("matchers[{i}].value"), e))?,
+            );
+        }
+        if !(a.duration_seconds.is_finite() && a.duration_seconds > 0.0) {
+            return Err(ToolError::invalid(
+                "duration_seconds",
+                "must be seconds > 0",
+            ));
+        }
+        name_arg("created_by", &a.created_by)?;
+        let starts = parse_time("starts_at", &a.starts_at)?;
+        let silence = Silence {
+            id: String::new(),
+            matchers,
+            starts_at: starts,
+            ends_at: starts + a.duration_seconds,
+            created_by: a.created_by,
+            comment: a.comment,
+            expired: false,
+        };
+        let out = self
+            .on_engine(move |e| {
+                let id = e.add_silence(silence.clone());
+                let stored = e.silences().iter().find(|s| s.id == id).cloned();
+                let writes = stored.into_iter().map(Write::Silence).collect();
+                Ok((
+                    SilenceOut {
+                        silence_id: id,
+                        starts_at: fmt_time(silence.starts_at),
+                        ends_at: fmt_time(silence.ends_at),
+                    },
+                    writes,
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Expire a silence now: it stops applying, and the next repeat of a muted alert fires.
+    #[tool(
+        name = "expire_silence",
+        annotations(
+            title = "Expire silence",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn expire_silence(
+        &self,
+        Parameters(a): Parameters<ExpireArgs>,
+    ) -> Result<Json<ExpireOut>, ToolError> {
+        let at = now();
+        let out = self
+            .on_engine(move |e| {
+                let s = e.expire_silence(&a.silence_id, at)?.clone();
+                Ok((
+                    ExpireOut {
+                        silence_id: s.id.clone(),
+                        expired: true,
+                    },
+                    vec![Write::Silence(s)],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Totals: points checked, alerts created, duplicates suppressed and the dedup rate,
+    /// active alerts by severity, correlation groups, rules and detectors.
+    #[tool(
+        name = "alert_stats",
+        annotations(
+            title = "Alert statistics",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn alert_stats(
+        &self,
+        Parameters(_a): Parameters<NoArgs>,
+    ) -> Result<Json<StatsOut>, ToolError> {
+        let at = now();
+        let out = self
+            .on_engine(move |e| {
+                let c = e.counters().clone();
+                let mut by_sev: BTreeMap<String, u64> = Severity::ALL
+                    .iter()
+                    .map(|s| (s.name().to_string(), 0))
+                    .collect();
+                for x in e.alerts().iter().filter(|x| x.status.is_active()) {
+                    *by_sev.entry(x.severity.name().to_string()).or_insert(0) += 1;
+                }
+                let mut groups: Vec<GroupOut> = e
+                    .groups()
+                    .iter()
+                    .filter(|g| {
+                        g.members
+                            .iter()
+                            .any(|m| e.alert_by_id(m).is_some_and(|x| x.status.is_active()))
+                    })
+                    .map(|g| GroupOut {
+                        group_id: g.id.clone(),
+                        key: g.key.clone(),
+                        members: g.members.clone(),
+                        summary: g.summary(),
+                        started_at: fmt_time(g.started_at),
+                    })
+                    .collect();
+                groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
+                groups.truncate(20);
+                let denom = c.alerts_created + c.deduplicated;
+                Ok((
+                    StatsOut {
+                        points_checked: c.points_checked,
+                        alerts_created: c.alerts_created,
+                        deduplicated: c.deduplicated,
+                        deduplication_rate: if denom == 0 {
+                            0.0
+                        } else {
+                            round4(c.deduplicated as f64 / denom as f64)
+                        },
+                        silenced: c.silenced,
+                        resolved: c.resolved,
+                        active_by_severity: by_sev,
+                        groups,
+                        rules: e.rules().len() as u64,
+                        detectors: e.dynamics().len() as u64,
+                        active_silences: e.silences().iter().filter(|s| s.active_at(at)).count()
+                            as u64,
+                    },
+                    vec![],
+                ))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+
+    /// Change engine settings: dedup window, group window and group_by labels, default
+    /// auto-resolve delay, business hours (and their time zone) for priority. Omitted fields
+    /// keep their value; returns the settings in force.
+    #[tool(
+        name = "configure_alerting",
+        annotations(
+            title = "Configure alerting",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    pub async fn configure_alerting(
+        &self,
+        Parameters(a): Parameters<ConfigArgs>,
+    ) -> Result<Json<ConfigOut>, ToolError> {
+        let dedup = non_negative("dedup_window_seconds", a.dedup_window_seconds)?;
+        let group = non_negative("group_window_seconds", a.group_window_seconds)?;
+        let resolve = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
+        if let Some(g) = &a.group_by
+            && (g.len() > 16 || g.iter().any(|x| x.trim().is_empty()))
+        {
+            return Err(ToolError::invalid(
+                "group_by",
+                "at most 16 non-empty label names",
+            ));
+        }
+        if a.business_hours_start.is_some_and(|h| h > 23) {
+            return Err(ToolError::invalid(
+                "business_hours_start",
+                "must be an hour 0-23",
+            ));
+        }
+        if a.business_hours_end.is_some_and(|h| h == 0 || h > 24) {
+            return Err(ToolError::invalid(
+                "business_hours_end",
+                "must be an hour 1-24",
+            ));
+        }
+        if a.utc_offset_minutes.is_some_and(|m| m.abs() > 14 * 60) {
+            return Err(ToolError::invalid(
+                "utc_offset_minutes",
+                "must be within -840..840",
+            ));
+        }
+        let out = self
+            .on_engine(move |e| {
+                let c = &mut e.config;
+                if let Some(x) = dedup {
+                    c.dedup_window_seconds = x;
+                }
+                if let Some(x) = group {
+                    c.group_window_seconds = x;
+                }
+                if let Some(x) = resolve {
+                    c.resolve_after_seconds = x;
+                }
+                if let Some(g) = a.group_by {
+                    c.group_by = g;
+                }
+                let mut h = c.business_hours;
+                if let Some(x) = a.business_hours_start {
+                    h.start_hour = x;
+                }
+                if let Some(x) = a.business_hours_end {
+                    h.end_hour = x;
+                }
+                if let Some(x) = a.utc_offset_minutes {
+                    h.utc_offset_minutes = x;
+                }
+                if let Some(x) = a.weekends {
+                    h.weekends = x;
+                }
+                if h.end_hour <= h.start_hour {
+                    return Err(EngineError::Invalid {
+                        field: "business_hours_end".into(),
+                        message: format!("must be after business_hours_start ({})", h.start_hour),
+                    }
+                    .into());
+                }
+                c.business_hours = h;
+                let c = c.clone();
+                Ok((config_out(&c), vec![Write::Config(c)]))
+            })
+            .await?;
+        Ok(Json(out))
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}

@@ -1,0 +1,712 @@
+//! The alerting toolset as an agent meets it over stdio: rules with
+//! `for_seconds` and hysteresis, learned thresholds, dedup, grouping,
+//! priority factors, lifecycle, escalation, silences and inhibition, and
+//! state that survives a restart. Every time is supplied explicitly, so the
+//! stories replay without waiting.
+
+mod common;
+
+use common::{Server, temp_dir};
+use serde_json::{Value, json};
+
+/// Monday 2026-01-05 10:00:00 UTC (inside default business hours).
+const T0: f64 = 1_767_607_200.0;
+
+fn start(data: &std::path::Path) -> Server {
+    Server::started(data, &["--toolsets", "alerting"])
+}
+
+fn point(s: &mut Server, metric: &str, value: f64, ts: f64, source: &str, labels: Value) -> Value {
+    s.call_ok(
+        "check_metric",
+        json!({"metric_name": metric, "value": value, "timestamp": ts, "source": source, "labels": labels}),
+    )
+}
+
+fn ids(alerts: &Value) -> Vec<String> {
+    alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn static_rule_fires_with_rendered_templates_and_bad_expressions_name_the_position() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    let err = s.call_err(
+        "add_alert_rule",
+        json!({"rule_id": "r", "metric_name": "cpu", "condition": "value > 80 and", "severity": "warning"}),
+    );
+    assert!(
+        err.contains("`condition`") && err.contains("position 14"),
+        "{err}"
+    );
+    let err = s.call_err(
+        "add_alert_rule",
+        json!({"rule_id": "r", "metric_name": "cpu", "condition": "value > 80", "severity": "urgent"}),
+    );
+    assert!(
+        err.contains("`severity`") && err.contains("critical"),
+        "{err}"
+    );
+
+    s.call_ok(
+        "add_alert_rule",
+        json!({
+            "rule_id": "cpu-prod", "metric_name": "cpu", "severity": "critical",
+            "condition": "value > 80 and labels.env == \"prod\"",
+            "title_template": "CPU {value} above {threshold} on {source}",
+            "description_template": "{metric} in {labels.env}"
+        }),
+    );
+    // Same value in another environment: no alert.
+    let dev = point(&mut s, "cpu", 95.0, T0, "web-1", json!({"env": "dev"}));
+    assert_eq!(dev["alerts"], json!([]));
+    let prod = point(&mut s, "cpu", 95.5, T0, "web-1", json!({"env": "prod"}));
+    let a = &prod["alerts"][0];
+    assert_eq!(a["title"], "CPU 95.5 above 80 on web-1");
+    assert_eq!(a["description"], "cpu in prod");
+    assert_eq!(a["status"], "firing");
+    assert_eq!(a["severity"], "critical");
+    assert_eq!(prod["thresholds"]["upper"], 80.0);
+
+    let rules = s.call_ok("list_alert_rules", json!({}));
+    assert_eq!(rules["rules"][0]["rule_id"], "cpu-prod");
+    let removed = s.call_ok("remove_alert_rule", json!({"rule_id": "cpu-prod"}));
+    assert_eq!(removed["resolved_alert_ids"], json!([a["alert_id"]]));
+    let err = s.call_err("remove_alert_rule", json!({"rule_id": "cpu-prod"}));
+    assert!(err.contains("`rule_id`"), "{err}");
+    assert_eq!(s.call_ok("list_alert_rules", json!({}))["rules"], json!([]));
+}
+
+#[test]
+fn for_seconds_waits_for_the_condition_and_recovery_condition_holds_until_clear() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "lat", "metric_name": "latency", "condition": "value > 500",
+               "recovery_condition": "value < 300", "for_seconds": 120, "severity": "error"}),
+    );
+    assert_eq!(
+        point(&mut s, "latency", 600.0, T0, "api", json!({}))["alerts"],
+        json!([])
+    );
+    assert_eq!(
+        point(&mut s, "latency", 650.0, T0 + 60.0, "api", json!({}))["alerts"],
+        json!([])
+    );
+    // A dip resets the pending clock.
+    point(&mut s, "latency", 100.0, T0 + 90.0, "api", json!({}));
+    assert_eq!(
+        point(&mut s, "latency", 700.0, T0 + 150.0, "api", json!({}))["alerts"],
+        json!([])
+    );
+    assert_eq!(
+        point(&mut s, "latency", 700.0, T0 + 240.0, "api", json!({}))["alerts"],
+        json!([])
+    );
+    let fired = point(&mut s, "latency", 700.0, T0 + 270.0, "api", json!({}));
+    let id = fired["alerts"][0]["alert_id"].as_str().unwrap().to_string();
+    assert_eq!(fired["alerts"][0]["started_at"], "2026-01-05T10:04:30.000Z");
+
+    // 400 is below the firing threshold but above the recovery one: still firing.
+    point(&mut s, "latency", 400.0, T0 + 300.0, "api", json!({}));
+    let active = s.call_ok("list_alerts", json!({}));
+    assert_eq!(ids(&active["alerts"]), vec![id]);
+    // 250 meets the recovery condition: resolved, by the system, at that point's time.
+    point(&mut s, "latency", 250.0, T0 + 330.0, "api", json!({}));
+    assert_eq!(s.call_ok("list_alerts", json!({}))["total"], 0);
+    let resolved = s.call_ok("list_alerts", json!({"status": "resolved"}));
+    let hist = &resolved["alerts"][0]["history"];
+    assert_eq!(hist[1]["status"], "resolved");
+    assert_eq!(hist[1]["by"], "system");
+    assert_eq!(hist[1]["at"], "2026-01-05T10:05:30.000Z");
+}
+
+#[test]
+fn repeats_within_the_dedup_window_update_one_alert_and_stats_count_them() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "disk", "metric_name": "disk_used", "condition": "value >= 90", "severity": "warning"}),
+    );
+    let first = point(&mut s, "disk_used", 91.0, T0, "db-1", json!({}));
+    let id = first["alerts"][0]["alert_id"].clone();
+    for (i, v) in [92.0, 93.0, 94.0].iter().enumerate() {
+        let r = point(
+            &mut s,
+            "disk_used",
+            *v,
+            T0 + 60.0 * (i as f64 + 1.0),
+            "db-1",
+            json!({}),
+        );
+        assert_eq!(r["alerts"][0]["alert_id"], id);
+    }
+    let a = &s.call_ok("list_alerts", json!({}))["alerts"][0];
+    assert_eq!(a["count"], 4);
+    assert_eq!(a["last_value"], 94.0);
+    assert_eq!(a["first_value"], 91.0);
+    assert_eq!(a["last_seen"], "2026-01-05T10:03:00.000Z");
+    // Another source is another fingerprint.
+    let other = point(&mut s, "disk_used", 99.0, T0 + 200.0, "db-2", json!({}));
+    assert_ne!(other["alerts"][0]["alert_id"], id);
+    // After more than 300 s of silence, a repeat is a new alert.
+    let late = point(
+        &mut s,
+        "disk_used",
+        95.0,
+        T0 + 180.0 + 301.0,
+        "db-1",
+        json!({}),
+    );
+    assert_ne!(late["alerts"][0]["alert_id"], id);
+
+    let stats = s.call_ok("alert_stats", json!({}));
+    assert_eq!(stats["alerts_created"], 3);
+    assert_eq!(stats["deduplicated"], 3);
+    assert_eq!(stats["deduplication_rate"], 0.5);
+    assert_eq!(stats["points_checked"], 6);
+    assert_eq!(stats["rules"], 1);
+}
+
+#[test]
+fn alerts_on_related_metrics_of_one_source_form_one_group_with_a_summary() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    for (id, metric) in [
+        ("cpu", "db.cpu"),
+        ("lat", "db.latency"),
+        ("err", "db.errors"),
+    ] {
+        s.call_ok(
+            "add_alert_rule",
+            json!({"rule_id": id, "metric_name": metric, "condition": "value > 10", "severity": "error"}),
+        );
+    }
+    let a = point(&mut s, "db.cpu", 50.0, T0, "db-1", json!({}));
+    let b = point(&mut s, "db.latency", 50.0, T0 + 30.0, "db-1", json!({}));
+    let c = point(&mut s, "db.errors", 50.0, T0 + 60.0, "db-2", json!({}));
+    let g = a["alerts"][0]["group_id"].as_str().unwrap().to_string();
+    assert_eq!(b["alerts"][0]["group_id"], g.as_str());
+    assert_ne!(c["alerts"][0]["group_id"], g.as_str());
+
+    let members = s.call_ok("list_alerts", json!({"group_id": g}));
+    assert_eq!(members["total"], 2);
+    let stats = s.call_ok("alert_stats", json!({}));
+    let group = stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["group_id"] == g.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(group["key"], "source=db-1");
+    assert_eq!(
+        group["summary"],
+        "2 alerts on source=db-1 (db.cpu, db.latency), worst error"
+    );
+
+    // group_by is configurable: by metric instead of source.
+    s.call_ok("configure_alerting", json!({"group_by": ["metric"]}));
+    let d = point(&mut s, "db.errors", 60.0, T0 + 90.0, "db-3", json!({}));
+    let e = point(&mut s, "db.errors", 60.0, T0 + 95.0, "db-4", json!({}));
+    assert_eq!(d["alerts"][0]["group_id"], e["alerts"][0]["group_id"]);
+    assert_ne!(d["alerts"][0]["group_id"], c["alerts"][0]["group_id"]);
+}
+
+#[test]
+fn priority_is_explained_by_its_factors() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "err", "metric_name": "errors", "condition": "value > 100", "severity": "error"}),
+    );
+    // Saturday night, internal service.
+    let quiet = point(
+        &mut s,
+        "errors",
+        110.0,
+        T0 + 5.0 * 86_400.0 + 12.0 * 3600.0,
+        "batch",
+        json!({}),
+    );
+    // Monday 10:00, production, customer facing, twice the threshold.
+    let loud = point(
+        &mut s,
+        "errors",
+        200.0,
+        T0,
+        "checkout",
+        json!({"env": "production", "customer_facing": "true"}),
+    );
+    let factors = |r: &Value| -> Vec<String> {
+        r["alerts"][0]["priority_factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(factors(&quiet), ["severity", "distance"]);
+    assert_eq!(
+        factors(&loud),
+        ["severity", "distance", "labels", "labels", "business_hours"]
+    );
+    let p_loud = loud["alerts"][0]["priority"].as_f64().unwrap();
+    let p_quiet = quiet["alerts"][0]["priority"].as_f64().unwrap();
+    let sum: f64 = loud["alerts"][0]["priority_factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["points"].as_f64().unwrap())
+        .sum();
+    assert!((sum - p_loud).abs() < 1e-6, "{loud}");
+    assert!(p_loud > p_quiet + 15.0, "{p_loud} vs {p_quiet}");
+    // list_alerts sorts by priority and filters by it.
+    let list = s.call_ok("list_alerts", json!({}));
+    assert_eq!(list["alerts"][0]["alert_id"], loud["alerts"][0]["alert_id"]);
+    let high = s.call_ok("list_alerts", json!({"min_priority": p_loud}));
+    assert_eq!(high["total"], 1);
+
+    // Business hours follow the configured time zone: 10:00 UTC is 19:00 in UTC+9.
+    s.call_ok("configure_alerting", json!({"utc_offset_minutes": 540}));
+    let err = s.call_err("configure_alerting", json!({"business_hours_start": 18}));
+    assert!(err.contains("business_hours_end"), "{err}");
+    let tokyo = point(&mut s, "errors", 200.0, T0, "other", json!({}));
+    assert_eq!(factors(&tokyo), ["severity", "distance"]);
+
+    // The group size counts: a second alert on the same source raises both.
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "err2", "metric_name": "errors2", "condition": "value > 100", "severity": "error"}),
+    );
+    let second = point(&mut s, "errors2", 200.0, T0 + 10.0, "other", json!({}));
+    assert!(
+        factors(&second).contains(&"group_size".to_string()),
+        "{second}"
+    );
+}
+
+#[test]
+fn lifecycle_records_who_and_when_and_auto_resolves_after_the_clear_period() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "q", "metric_name": "queue", "condition": "value > 1000",
+               "severity": "warning", "resolve_after_seconds": 120}),
+    );
+    let r = point(&mut s, "queue", 5000.0, T0, "w", json!({}));
+    let id = r["alerts"][0]["alert_id"].as_str().unwrap().to_string();
+    let acked = s.call_ok(
+        "acknowledge_alert",
+        json!({"alert_id": id, "user": "ana", "at": T0 + 30.0}),
+    );
+    assert_eq!(acked["alert"]["status"], "acknowledged");
+    assert_eq!(acked["alert"]["history"][1]["by"], "ana");
+    assert_eq!(
+        acked["alert"]["history"][1]["at"],
+        "2026-01-05T10:00:30.000Z"
+    );
+    assert_eq!(
+        s.call_ok("list_alerts", json!({"status": "acknowledged"}))["total"],
+        1
+    );
+
+    // Clear for 60 s: not yet resolved; clear for 120 s: resolved by the system.
+    point(&mut s, "queue", 10.0, T0 + 60.0, "w", json!({}));
+    point(&mut s, "queue", 10.0, T0 + 120.0, "w", json!({}));
+    assert_eq!(s.call_ok("list_alerts", json!({}))["total"], 1);
+    point(&mut s, "queue", 10.0, T0 + 180.0, "w", json!({}));
+    let res = s.call_ok("list_alerts", json!({"status": "resolved"}));
+    assert_eq!(res["alerts"][0]["history"][2]["note"], "condition cleared");
+
+    // By hand, with a note.
+    let r = point(&mut s, "queue", 5000.0, T0 + 600.0, "w", json!({}));
+    let id2 = r["alerts"][0]["alert_id"].as_str().unwrap().to_string();
+    assert_ne!(id2, id);
+    let done = s.call_ok(
+        "resolve_alert",
+        json!({"alert_id": id2, "user": "bo", "note": "drained", "at": T0 + 700.0}),
+    );
+    assert_eq!(done["alert"]["status"], "resolved");
+    assert_eq!(done["alert"]["history"][1]["note"], "drained");
+    let err = s.call_err("resolve_alert", json!({"alert_id": id2}));
+    assert!(err.contains("already resolved"), "{err}");
+    let err = s.call_err(
+        "acknowledge_alert",
+        json!({"alert_id": "a-999", "user": "x"}),
+    );
+    assert!(err.contains("`alert_id`"), "{err}");
+}
+
+#[test]
+fn escalation_levels_follow_unacknowledged_time() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "set_escalation_policy",
+        json!({"severity": "critical", "levels": [
+            {"after_seconds": 900, "notify": ["team-lead"]},
+            {"after_seconds": 0, "notify": ["oncall"]},
+            {"after_seconds": 3600, "notify": ["vp-eng"]}
+        ]}),
+    );
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "down", "metric_name": "up", "condition": "value < 1", "severity": "critical"}),
+    );
+    let r = point(&mut s, "up", 0.0, T0, "api", json!({}));
+    let id = r["alerts"][0]["alert_id"].clone();
+    let at =
+        |s: &mut Server, t: f64| s.call_ok("escalations", json!({"at": t}))["escalations"].clone();
+    let e = at(&mut s, T0 + 60.0);
+    assert_eq!(e[0]["alert_id"], id);
+    assert_eq!(e[0]["level"], 1);
+    assert_eq!(e[0]["notify"], json!(["oncall"]));
+    assert_eq!(e[0]["next_level_in_seconds"], 840.0);
+    let e = at(&mut s, T0 + 1000.0);
+    assert_eq!(e[0]["notify"], json!(["team-lead"]));
+    assert_eq!(e[0]["notified_so_far"], json!(["oncall", "team-lead"]));
+    let e = at(&mut s, T0 + 4000.0);
+    assert_eq!(e[0]["level"], 3);
+    assert!(e[0].get("next_level_in_seconds").is_none());
+    // Acknowledged alerts stop escalating.
+    s.call_ok(
+        "acknowledge_alert",
+        json!({"alert_id": id, "user": "oncall", "at": T0 + 4001.0}),
+    );
+    assert_eq!(at(&mut s, T0 + 5000.0), json!([]));
+    let err = s.call_err(
+        "set_escalation_policy",
+        json!({"severity": "critical", "levels": [{"after_seconds": -1, "notify": ["x"]}]}),
+    );
+    assert!(err.contains("levels[0].after_seconds"), "{err}");
+}
+
+#[test]
+fn silences_mute_matching_alerts_until_they_expire_and_criticals_inhibit_warnings() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "cpu", "metric_name": "cpu", "condition": "value > 90", "severity": "warning"}),
+    );
+    let sil = s.call_ok(
+        "silence_alerts",
+        json!({"matchers": [{"label": "source", "op": "=~", "value": "web-.*"}, {"label": "env", "op": "!=", "value": "prod"}],
+               "duration_seconds": 3600, "created_by": "ana", "comment": "load test", "starts_at": T0}),
+    );
+    let sid = sil["silence_id"].as_str().unwrap().to_string();
+    let muted = point(
+        &mut s,
+        "cpu",
+        99.0,
+        T0 + 10.0,
+        "web-1",
+        json!({"env": "staging"}),
+    );
+    assert!(
+        muted["suppressed"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&sid),
+        "{muted}"
+    );
+    assert_eq!(muted["alerts"][0]["status"], "silenced");
+    // Not matched: prod, or another source.
+    let prod = point(
+        &mut s,
+        "cpu",
+        99.0,
+        T0 + 20.0,
+        "web-2",
+        json!({"env": "prod"}),
+    );
+    assert_eq!(prod["alerts"][0]["status"], "firing");
+    assert!(prod.get("suppressed").is_none());
+    let active = s.call_ok("list_alerts", json!({}));
+    assert_eq!(active["total"], 1);
+    assert_eq!(
+        s.call_ok("list_alerts", json!({"status": "silenced"}))["total"],
+        1
+    );
+    // The silence ends at T0 + 3600: a repeat after that fires again.
+    let after = point(
+        &mut s,
+        "cpu",
+        99.0,
+        T0 + 3700.0,
+        "web-3",
+        json!({"env": "staging"}),
+    );
+    assert_eq!(after["alerts"][0]["status"], "firing");
+    // expire_silence stops it at once.
+    s.call_ok("expire_silence", json!({"silence_id": sid}));
+    let again = point(
+        &mut s,
+        "cpu",
+        99.0,
+        T0 + 30.0,
+        "web-1",
+        json!({"env": "staging"}),
+    );
+    assert_eq!(again["alerts"][0]["status"], "firing");
+    let err = s.call_err("expire_silence", json!({"silence_id": "s-404"}));
+    assert!(err.contains("`silence_id`"), "{err}");
+    let err = s.call_err("silence_alerts", json!({"matchers": [{"label": "a", "op": "=~", "value": "("}], "duration_seconds": 1, "created_by": "x", "comment": ""}));
+    assert!(err.contains("matchers[0].value"), "{err}");
+
+    // Inhibition: a firing critical on db-1 mutes warnings of db-1, not of db-2.
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "db-down", "metric_name": "db_up", "condition": "value < 1", "severity": "critical"}),
+    );
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "db-slow", "metric_name": "db_latency", "condition": "value > 100", "severity": "warning"}),
+    );
+    let crit = point(&mut s, "db_up", 0.0, T0 + 100.0, "db-1", json!({}));
+    let warn = point(&mut s, "db_latency", 500.0, T0 + 110.0, "db-1", json!({}));
+    assert_eq!(warn["alerts"][0]["status"], "silenced");
+    let reason = warn["suppressed"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("inhibited")
+            && reason.contains(crit["alerts"][0]["alert_id"].as_str().unwrap()),
+        "{reason}"
+    );
+    let other = point(&mut s, "db_latency", 500.0, T0 + 120.0, "db-2", json!({}));
+    assert_eq!(other["alerts"][0]["status"], "firing");
+}
+
+fn noisy(i: usize) -> f64 {
+    50.0 + ((i * 7919) % 11) as f64 * 0.5
+}
+
+#[test]
+fn learned_threshold_warms_up_scores_every_point_and_flags_a_spike_per_label_set() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    let err = s.call_err(
+        "add_dynamic_threshold",
+        json!({"metric_name": "rps", "method": "magic"}),
+    );
+    assert!(
+        err.contains("`method`") && err.contains("seasonal"),
+        "{err}"
+    );
+    s.call_ok(
+        "add_dynamic_threshold",
+        json!({"metric_name": "rps", "method": "mad", "window_size": 50, "min_samples": 20, "direction": "up", "severity": "error"}),
+    );
+    let points: Vec<Value> = (0..60)
+        .map(|i| json!({"metric_name": "rps", "value": noisy(i), "timestamp": T0 + 60.0 * i as f64, "source": "api", "labels": {"region": "eu"}}))
+        .collect();
+    let batch = s.call_ok("check_metrics", json!({"points": points}));
+    let results = batch["results"].as_array().unwrap();
+    assert_eq!(results.len(), 60);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["anomaly_score"].as_f64().unwrap() < 0.5),
+        "{batch}"
+    );
+    assert_eq!(batch["alerts"], json!([]));
+
+    // A spike in eu alerts; the same value is merely the first point of us (warming up).
+    let spike = point(
+        &mut s,
+        "rps",
+        90.0,
+        T0 + 3600.0,
+        "api",
+        json!({"region": "eu"}),
+    );
+    assert!(spike["anomaly_score"].as_f64().unwrap() > 0.9, "{spike}");
+    assert_eq!(spike["alerts"][0]["rule_id"], "dynamic:rps");
+    assert_eq!(spike["alerts"][0]["severity"], "error");
+    let upper = spike["thresholds"]["upper"].as_f64().unwrap();
+    assert!(upper > 50.0 && upper < 90.0, "{spike}");
+    assert!(
+        spike["thresholds"]["lower"].is_null(),
+        "direction up has no lower bound"
+    );
+    let us = point(
+        &mut s,
+        "rps",
+        90.0,
+        T0 + 3600.0,
+        "api",
+        json!({"region": "us"}),
+    );
+    assert_eq!(us["anomaly_score"], 0.0);
+    assert_eq!(us["alerts"], json!([]));
+    // Down is not watched.
+    let dip = point(
+        &mut s,
+        "rps",
+        0.0,
+        T0 + 3660.0,
+        "api",
+        json!({"region": "eu"}),
+    );
+    assert_eq!(dip["anomaly_score"], 0.0);
+
+    let rules = s.call_ok("list_alert_rules", json!({}));
+    assert_eq!(rules["dynamic_thresholds"][0]["method"], "mad");
+    assert_eq!(rules["dynamic_thresholds"][0]["samples_seen"], 63);
+}
+
+#[test]
+fn check_metrics_rejects_bad_points_by_index_and_ignores_unwatched_metrics() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "t", "metric_name": "temp", "condition": "value > 30", "severity": "info"}),
+    );
+    let err = s.call_err("check_metrics", json!({"points": [{"metric_name": "temp", "value": 1}, {"metric_name": "temp", "value": 1, "timestamp": "yesterday"}]}));
+    assert!(err.contains("points[1].timestamp"), "{err}");
+    let err = s.call_err(
+        "check_metrics",
+        json!({"points": [{"metric_name": "temp", "value": 1, "colour": "red"}]}),
+    );
+    assert!(err.contains("colour"), "{err}");
+    let many: Vec<Value> = (0..10_001)
+        .map(|_| json!({"metric_name": "x", "value": 1}))
+        .collect();
+    let err = s.call_err("check_metrics", json!({"points": many}));
+    assert!(err.contains("`points`") && err.contains("10000"), "{err}");
+    let r = s.call_ok(
+        "check_metrics",
+        json!({"points": [
+            {"metric_name": "humidity", "value": 99},
+            {"metric_name": "temp", "value": 31, "timestamp": "2026-01-05T10:00:00Z"},
+            {"metric_name": "temp", "value": 35, "timestamp": "2026-01-05T10:01:00+00:00"}
+        ]}),
+    );
+    assert_eq!(r["results"][0]["alert_ids"], json!([]));
+    assert_eq!(r["results"][1]["alert_ids"], r["results"][2]["alert_ids"]);
+    assert_eq!(r["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(r["alerts"][0]["count"], 2);
+    assert_eq!(r["alerts"][0]["last_value"], 35.0);
+}
+
+#[test]
+fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    s.call_ok(
+        "add_dynamic_threshold",
+        json!({"metric_name": "rps", "method": "zscore", "window_size": 40, "min_samples": 30}),
+    );
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
+    );
+    s.call_ok(
+        "set_escalation_policy",
+        json!({"severity": "warning", "levels": [{"after_seconds": 0, "notify": ["ops"]}]}),
+    );
+    s.call_ok("silence_alerts", json!({"matchers": [{"label": "source", "op": "=", "value": "lab"}], "duration_seconds": 86400, "created_by": "x", "comment": "lab", "starts_at": T0}));
+    let points: Vec<Value> = (0..40)
+        .map(
+            |i| json!({"metric_name": "rps", "value": noisy(i), "timestamp": T0 + 60.0 * i as f64}),
+        )
+        .collect();
+    s.call_ok("check_metrics", json!({"points": points}));
+    let fired = point(&mut s, "temp", 35.0, T0, "kiln", json!({}));
+    let id = fired["alerts"][0]["alert_id"].clone();
+    // kill -9: nothing is flushed on the way out.
+    s.signal("KILL");
+    drop(s);
+
+    let mut s = start(&data);
+    let rules = s.call_ok("list_alert_rules", json!({}));
+    assert_eq!(rules["rules"][0]["rule_id"], "hot");
+    assert_eq!(rules["dynamic_thresholds"][0]["samples_seen"], 40);
+    // The learned baseline is still there: the very next spike alerts without a new warm-up.
+    let spike = point(&mut s, "rps", 500.0, T0 + 2400.0, "", json!({}));
+    assert!(spike["anomaly_score"].as_f64().unwrap() > 0.9, "{spike}");
+    assert_eq!(spike["alerts"][0]["rule_id"], "dynamic:rps");
+    // The open alert is deduplicated against, not recreated.
+    let again = point(&mut s, "temp", 36.0, T0 + 60.0, "kiln", json!({}));
+    assert_eq!(again["alerts"][0]["alert_id"], id);
+    assert_eq!(again["alerts"][0]["count"], 2);
+    // Silences and policies too.
+    let lab = point(&mut s, "temp", 40.0, T0 + 60.0, "lab", json!({}));
+    assert_eq!(lab["alerts"][0]["status"], "silenced");
+    let esc = s.call_ok("escalations", json!({"at": T0 + 120.0}));
+    assert!(
+        esc["escalations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["alert_id"] == id)
+    );
+    let stats = s.call_ok("alert_stats", json!({}));
+    assert_eq!(stats["points_checked"], 40 + 1 + 1 + 1 + 1);
+    // New ids continue after the old ones.
+    let ids: Vec<String> = s.call_ok("list_alerts", json!({"status": "silenced"}))["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!ids.contains(&id.as_str().unwrap().to_string()));
+    assert!(s.close().success());
+}
+
+#[test]
+fn tools_are_listed_with_output_schemas_and_honest_annotations() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    let list = s.request_ok("tools/list", json!({}));
+    let tools = list["tools"].as_array().unwrap();
+    let get = |n: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap_or_else(|| panic!("{n} listed"))
+    };
+    for n in [
+        "add_alert_rule",
+        "add_dynamic_threshold",
+        "remove_alert_rule",
+        "list_alert_rules",
+        "check_metric",
+        "check_metrics",
+        "list_alerts",
+        "acknowledge_alert",
+        "resolve_alert",
+        "set_escalation_policy",
+        "escalations",
+        "silence_alerts",
+        "expire_silence",
+        "alert_stats",
+    ] {
+        let t = get(n);
+        assert_eq!(t["outputSchema"]["type"], "object", "{n}");
+        // No anyOf anywhere (Option<Struct>, untagged enums): some clients drop such tools.
+        let schema = t["inputSchema"].to_string();
+        assert!(!schema.contains("anyOf"), "{n}: {schema}");
+    }
+    assert_eq!(get("list_alerts")["annotations"]["readOnlyHint"], true);
+    assert_eq!(get("escalations")["annotations"]["readOnlyHint"], true);
+    assert_eq!(
+        get("remove_alert_rule")["annotations"]["destructiveHint"],
+        true
+    );
+    assert_eq!(get("check_metric")["annotations"]["readOnlyHint"], false);
+    // Misspelt argument is named.
+    let err = s.call_err("check_metric", json!({"metric": "x", "value": 1}));
+    assert!(err.contains("metric"), "{err}");
+}
