@@ -710,3 +710,47 @@ fn tools_are_listed_with_output_schemas_and_honest_annotations() {
     let err = s.call_err("check_metric", json!({"metric": "x", "value": 1}));
     assert!(err.contains("metric"), "{err}");
 }
+
+#[test]
+fn new_alerts_and_resolutions_are_published_on_system_alerts_once() {
+    let tmp = temp_dir();
+    // Both toolsets: alerting publishes, events delivers.
+    let mut s = Server::started(&tmp.path().join("d"), &["--toolsets", "alerting,events"]);
+    let sub = s.call_ok(
+        "subscribe",
+        json!({"name": "pager", "topics": ["system.alerts"], "start": "earliest"}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "lag", "metric_name": "ingest_lag_s", "condition": "value > 60",
+               "severity": "critical"}),
+    );
+    let first = point(&mut s, "ingest_lag_s", 90.0, T0, "nba-feed", json!({}));
+    let alert_id = first["alerts"][0]["alert_id"].as_str().unwrap().to_string();
+    // A repeat inside the dedup window updates the alert: no second event.
+    point(&mut s, "ingest_lag_s", 95.0, T0 + 10.0, "nba-feed", json!({}));
+    s.call_ok("resolve_alert", json!({"alert_id": alert_id, "user": "oncall", "note": "feed restarted"}));
+
+    let polled = s.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "max": 10, "wait_ms": 5000}),
+    );
+    let mut events = polled["events"].as_array().unwrap().clone();
+    if events.len() < 2 {
+        let more = s.call_ok("poll_events", json!({"subscription_id": sub, "wait_ms": 5000}));
+        events.extend(more["events"].as_array().unwrap().iter().cloned());
+    }
+    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(types.len(), 2, "exactly one triggered and one resolved event: {events:?}");
+    assert!(types.contains(&"system.alert.triggered"), "{types:?}");
+    assert!(types.contains(&"system.alert.resolved"), "{types:?}");
+    for e in &events {
+        assert_eq!(e["topic"], "system.alerts");
+        assert_eq!(e["source"], "alerting");
+        assert_eq!(e["priority"], "critical");
+        assert_eq!(e["payload"]["alert_id"], alert_id.as_str());
+        assert_eq!(e["payload"]["rule_id"], "lag");
+        assert_eq!(e["payload"]["source"], "nba-feed");
+    }
+}
