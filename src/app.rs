@@ -50,8 +50,12 @@ pub struct App {
     pub events: Option<Arc<EventBus>>,
     /// The audit trail, when the audit toolset is enabled.
     pub audit: Option<Arc<crate::audit::AuditTrail>>,
-    /// The alerting subsystem, when its toolset is enabled.
+    /// The alerting subsystem, when its toolset is enabled and this process
+    /// owns the data dir's alerting state.
     pub alerting: Option<Arc<crate::alerting::AlertingService>>,
+    /// Why alerting is enabled but not available here (another process owns
+    /// it); alerting tools answer with this message.
+    pub alerting_unavailable: Option<String>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -74,17 +78,14 @@ impl App {
         };
         let event_sink = events.clone().map(|bus| bus as Arc<dyn EventSink>);
         let audit = open_audit(&config, &store)?;
-        let alerting = if config.enabled(Toolset::Alerting) {
-            Some(Arc::new(crate::alerting::AlertingService::open(&store)?))
-        } else {
-            None
-        };
+        let (alerting, alerting_unavailable) = open_alerting(&config, &store)?;
         Ok(Arc::new(App {
             config,
             store,
             events,
             audit,
             alerting,
+            alerting_unavailable,
             event_sink,
             started: Instant::now(),
             started_at: Utc::now(),
@@ -135,4 +136,32 @@ fn open_audit(
         }
     })?;
     Ok(Some(Arc::new(trail)))
+}
+
+/// Alerting when its toolset is enabled: the service when this process owns
+/// the data dir's alerting state, else the reason another process does.
+#[allow(clippy::type_complexity)]
+fn open_alerting(
+    config: &Config,
+    store: &Store,
+) -> Result<
+    (
+        Option<Arc<crate::alerting::AlertingService>>,
+        Option<String>,
+    ),
+    StoreError,
+> {
+    use crate::alerting::{AlertingService, OpenError};
+    if !config.enabled(Toolset::Alerting) {
+        return Ok((None, None));
+    }
+    match AlertingService::open(store) {
+        Ok(service) => Ok((Some(Arc::new(service)), None)),
+        Err(OpenError::Owned { data_dir, owner }) => {
+            let reason = OpenError::Owned { data_dir, owner }.to_string();
+            tracing::warn!("{reason}");
+            Ok((None, Some(reason)))
+        }
+        Err(OpenError::Store(e)) => Err(e),
+    }
 }

@@ -729,8 +729,18 @@ fn new_alerts_and_resolutions_are_published_on_system_alerts_once() {
     let first = point(&mut s, "ingest_lag_s", 90.0, T0, "nba-feed", json!({}));
     let alert_id = first["alerts"][0]["alert_id"].as_str().unwrap().to_string();
     // A repeat inside the dedup window updates the alert: no second event.
-    point(&mut s, "ingest_lag_s", 95.0, T0 + 10.0, "nba-feed", json!({}));
-    s.call_ok("resolve_alert", json!({"alert_id": alert_id, "user": "oncall", "note": "feed restarted"}));
+    point(
+        &mut s,
+        "ingest_lag_s",
+        95.0,
+        T0 + 10.0,
+        "nba-feed",
+        json!({}),
+    );
+    s.call_ok(
+        "resolve_alert",
+        json!({"alert_id": alert_id, "user": "oncall", "note": "feed restarted"}),
+    );
 
     let polled = s.call_ok(
         "poll_events",
@@ -738,11 +748,21 @@ fn new_alerts_and_resolutions_are_published_on_system_alerts_once() {
     );
     let mut events = polled["events"].as_array().unwrap().clone();
     if events.len() < 2 {
-        let more = s.call_ok("poll_events", json!({"subscription_id": sub, "wait_ms": 5000}));
+        let more = s.call_ok(
+            "poll_events",
+            json!({"subscription_id": sub, "wait_ms": 5000}),
+        );
         events.extend(more["events"].as_array().unwrap().iter().cloned());
     }
-    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(types.len(), 2, "exactly one triggered and one resolved event: {events:?}");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types.len(),
+        2,
+        "exactly one triggered and one resolved event: {events:?}"
+    );
     assert!(types.contains(&"system.alert.triggered"), "{types:?}");
     assert!(types.contains(&"system.alert.resolved"), "{types:?}");
     for e in &events {
@@ -753,4 +773,37 @@ fn new_alerts_and_resolutions_are_published_on_system_alerts_once() {
         assert_eq!(e["payload"]["rule_id"], "lag");
         assert_eq!(e["payload"]["source"], "nba-feed");
     }
+}
+
+#[test]
+fn a_second_process_on_the_data_dir_refuses_alerting_instead_of_overwriting_it() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut owner = start(&data);
+    owner.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
+    );
+    let mut second = start(&data);
+    let err = second.call_err("list_alert_rules", json!({}));
+    assert!(
+        err.contains("owned by another smart-systems-mcp process"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("pid {}", owner.pid())), "{err}");
+    let err = second.call_err(
+        "add_alert_rule",
+        json!({"rule_id": "cold", "metric_name": "temp", "condition": "value < 0", "severity": "warning"}),
+    );
+    assert!(err.contains("--data-dir"), "{err}");
+    // The owner is unaffected and keeps serving.
+    let fired = point(&mut owner, "temp", 35.0, T0, "arena", json!({}));
+    assert_eq!(fired["alerts"].as_array().unwrap().len(), 1, "{fired}");
+    drop(second);
+    assert!(owner.close().success());
+    // Once the owner is gone, the next process takes over with the state intact.
+    let mut next = start(&data);
+    let rules = next.call_ok("list_alert_rules", json!({}));
+    assert!(rules.to_string().contains("\"hot\""), "{rules}");
+    assert!(!rules.to_string().contains("\"cold\""), "{rules}");
 }

@@ -12,6 +12,13 @@
 //! takes the engine lock once, runs in-memory, writes the call's changes in
 //! one transaction and only then answers, so an answered call survives
 //! `kill -9`; callers run it on a blocking thread, never on the async workers.
+//!
+//! One owner per data dir: the engine's state lives in memory and is written
+//! back call by call, so two processes each running an engine over the same
+//! tables would overwrite each other's alerts. The first process to open
+//! alerting takes an exclusive lock on `alerting.lock` in the data dir; any
+//! other process on that data dir answers alerting calls with an error that
+//! names the owner, instead of silently diverging.
 
 pub mod correlate;
 pub mod dedup;
@@ -50,12 +57,74 @@ pub enum AlertError {
 pub struct AlertingService {
     engine: Mutex<Engine>,
     conn: Mutex<Connection>,
+    /// Held open for the process's lifetime: the exclusive owner lock.
+    _owner: std::fs::File,
+}
+
+/// File in the data dir whose exclusive lock marks the alerting owner.
+pub const OWNER_LOCK_FILE: &str = "alerting.lock";
+
+/// Why alerting could not be opened in this process.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another live process owns the alerting state of this data dir.
+    #[error(
+        "alerting state in {data_dir} is owned by another smart-systems-mcp process{owner}; \
+         alerting runs in one process per data dir: call it through that process, stop it, \
+         or start this one with another --data-dir"
+    )]
+    Owned { data_dir: String, owner: String },
+    /// The store or the lock file failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Takes the exclusive owner lock (non-blocking) and records our pid in it.
+fn take_owner_lock(store: &Store) -> Result<std::fs::File, OpenError> {
+    use std::io::{Read, Seek, Write as _};
+    let path = store.data_dir().join(OWNER_LOCK_FILE);
+    let io_err = |e: std::io::Error| {
+        OpenError::Store(StoreError::DataDir {
+            path: path.clone(),
+            reason: format!("alerting owner lock: {e}"),
+        })
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io_err)?;
+            file.rewind().map_err(io_err)?;
+            write!(file, "{}", std::process::id()).map_err(io_err)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            Err(OpenError::Owned {
+                data_dir: store.data_dir().display().to_string(),
+                owner: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
+    }
 }
 
 impl AlertingService {
     /// Loads the engine (rules, baselines, alerts, silences, policies) from
     /// the store.
-    pub fn open(store: &Store) -> Result<AlertingService, StoreError> {
+    pub fn open(store: &Store) -> Result<AlertingService, OpenError> {
+        let owner = take_owner_lock(store)?;
         let conn = store.connect()?;
         let engine = persist::load(&conn).map_err(|e| StoreError::DataDir {
             path: store.path().to_path_buf(),
@@ -64,6 +133,7 @@ impl AlertingService {
         Ok(AlertingService {
             engine: Mutex::new(engine),
             conn: Mutex::new(conn),
+            _owner: owner,
         })
     }
 

@@ -877,11 +877,14 @@ impl SmartServer {
         &self,
         f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError> + Send + 'static,
     ) -> Result<T, ToolError> {
-        let svc = self
-            .app
-            .alerting
-            .clone()
-            .ok_or_else(|| ToolError::failed("the alerting toolset is not enabled"))?;
+        let svc = self.app.alerting.clone().ok_or_else(|| {
+            ToolError::failed(
+                self.app
+                    .alerting_unavailable
+                    .clone()
+                    .unwrap_or_else(|| "the alerting toolset is not enabled".into()),
+            )
+        })?;
         let app = self.app.clone();
         tokio::task::spawn_blocking(move || {
             let (out, events) = svc.with(f)?;
