@@ -45,6 +45,8 @@ pub struct App {
     pub config: Config,
     /// The embedded store.
     pub store: Store,
+    /// The cost toolset (AWS access, price cache).
+    pub cost: crate::cost::Cost,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -55,9 +57,11 @@ impl App {
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
+        let cost = crate::cost::Cost::new(config.aws.clone());
         Ok(Arc::new(App {
             config,
             store,
+            cost,
             event_sink: None,
             started: Instant::now(),
             started_at: Utc::now(),

@@ -60,6 +60,32 @@ pub struct Config {
     /// Directories that file-reading and file-writing tools may touch
     /// (absolute, canonical where they exist).
     pub roots: Vec<PathBuf>,
+    /// How the cost toolset reaches AWS.
+    pub aws: AwsSettings,
+}
+
+/// Where prices for cost estimates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PricingSource {
+    /// The embedded, dated us-east-1 list-price table (no network).
+    #[default]
+    Table,
+    /// The AWS Price List API (GetProducts), cached, falling back to the table.
+    Live,
+}
+
+/// AWS access for the cost toolset. Unset fields fall through to the standard
+/// AWS chain (`AWS_PROFILE`, `AWS_REGION`, `~/.aws/config`, SSO, IMDS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Named profile from `~/.aws/config`.
+    pub profile: Option<String>,
+    /// Home region: used for global calls and when a report names no regions.
+    pub region: Option<String>,
+    /// Endpoint override for every AWS service (an emulator such as moto).
+    pub endpoint_url: Option<String>,
+    /// Where prices come from.
+    pub pricing: PricingSource,
 }
 
 impl Config {
@@ -69,7 +95,14 @@ impl Config {
             data_dir: data_dir.into(),
             toolsets: Toolset::ALL.to_vec(),
             roots,
+            aws: AwsSettings::default(),
         }
+    }
+
+    /// Replaces the AWS settings of the cost toolset.
+    pub fn with_aws(mut self, aws: AwsSettings) -> Self {
+        self.aws = aws;
+        self
     }
 
     /// Replaces the enabled toolsets (an empty list means all of them).

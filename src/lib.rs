@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod config;
+pub mod cost;
 pub mod server;
 pub mod store;
 

@@ -6,6 +6,7 @@
 //! routers of the toolsets the config enables, so a disabled toolset's tools
 //! are neither listed nor callable.
 
+pub mod cost;
 pub mod error;
 pub mod system;
 
@@ -38,7 +39,10 @@ impl SmartServer {
     /// Builds the server over opened state, with the tools of every enabled
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
-        let tool_router = Self::system_router();
+        let mut tool_router = Self::system_router();
+        if app.config.enabled(crate::config::Toolset::Cost) {
+            tool_router += Self::cost_router();
+        }
         SmartServer { app, tool_router }
     }
 

@@ -102,7 +102,12 @@ pub fn migrate(conn: &mut Connection) -> Result<BTreeMap<String, i64>, MigrateEr
     for (component, list) in COMPONENTS {
         let have = current.get(*component).copied().unwrap_or(0);
         for m in list.iter().filter(|m| m.version > have) {
-            tracing::info!(component, version = m.version, name = m.name, "applying store migration");
+            tracing::info!(
+                component,
+                version = m.version,
+                name = m.name,
+                "applying store migration"
+            );
             tx.execute_batch(m.sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations(component, version, name, applied_at)
@@ -123,7 +128,10 @@ mod tests {
     fn versions_strictly_increase_from_one_per_component() {
         let mut names = std::collections::BTreeSet::new();
         for (component, list) in COMPONENTS {
-            assert!(names.insert(*component), "component {component} listed twice");
+            assert!(
+                names.insert(*component),
+                "component {component} listed twice"
+            );
             for (i, m) in list.iter().enumerate() {
                 assert_eq!(m.version, i as i64 + 1, "{component} migration {}", m.name);
             }
