@@ -27,7 +27,7 @@ use super::checks::{
 use super::collect::{self, Wanted};
 use super::inventory::RegionInventory;
 use super::live_pricing::LivePrices;
-use super::metrics::{SeriesRequest, Stat, Window, fetch_daily};
+use super::metrics::{Daily, SeriesRequest, Stat, Window, fetch_daily};
 use super::pricing::{PRICE_TABLE_DATE, PRICE_TABLE_REGION, PRICE_TERMS, Prices, cents};
 use crate::config::PricingSource;
 
@@ -480,10 +480,15 @@ async fn scan_region(
     }
 }
 
+/// Picks the field of an instance's metrics a series fills.
+type Ec2Field = fn(&mut Ec2Metrics) -> &mut Daily;
+/// Picks the field of a DB instance's metrics a series fills.
+type RdsField = fn(&mut RdsMetrics) -> &mut Daily;
+
 /// Which series a key maps back to.
 enum SeriesOf {
-    Ec2(String, fn(&mut Ec2Metrics) -> &mut super::metrics::Daily),
-    Rds(String, fn(&mut RdsMetrics) -> &mut super::metrics::Daily),
+    Ec2(String, Ec2Field),
+    Rds(String, RdsField),
     Lb(String),
 }
 
@@ -504,11 +509,7 @@ async fn region_metrics(
             .flatten()
             .filter(|i| i.state == "running")
         {
-            let series: [(
-                &'static str,
-                Stat,
-                fn(&mut Ec2Metrics) -> &mut super::metrics::Daily,
-            ); 4] = [
+            let series: [(&str, Stat, Ec2Field); 4] = [
                 ("CPUUtilization", Stat::Average, |m| &mut m.cpu_avg),
                 ("CPUUtilization", Stat::Maximum, |m| &mut m.cpu_max),
                 ("NetworkIn", Stat::Sum, |m| &mut m.network_in),
@@ -532,10 +533,7 @@ async fn region_metrics(
             .flatten()
             .filter(|d| d.status == "available")
         {
-            let series: [(
-                &'static str,
-                fn(&mut RdsMetrics) -> &mut super::metrics::Daily,
-            ); 2] = [
+            let series: [(&str, RdsField); 2] = [
                 ("DatabaseConnections", |m| &mut m.connections_max),
                 ("CPUUtilization", |m| &mut m.cpu_max),
             ];
