@@ -30,7 +30,17 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn start_server(account: &Account, home: &str, data: &std::path::Path) -> Server {
-    let args = server_args(home);
+    start_server_with(account, home, data, &[])
+}
+
+fn start_server_with(
+    account: &Account,
+    home: &str,
+    data: &std::path::Path,
+    extra: &[&str],
+) -> Server {
+    let mut args = server_args(home);
+    args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env = account.server_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -722,6 +732,38 @@ fn a_failing_region_is_an_error_entry_while_the_others_still_report() {
     assert_eq!(
         found[0]["estimated_monthly_savings"],
         json!(cents(40.0 * 0.10))
+    );
+    assert!(s.close().success());
+}
+
+#[test]
+fn live_pricing_without_a_price_list_api_falls_back_to_the_table_and_says_so() {
+    let rt = runtime();
+    let account = rt.block_on(new_account());
+    let region = "sa-east-1";
+    let old = rt.block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&account.config(region));
+        launch(&ec2, "c4.xlarge", 1).await.remove(0)
+    });
+    let tmp = temp_dir();
+    let mut s = start_server_with(
+        &account,
+        region,
+        &tmp.path().join("data"),
+        &["--pricing", "live"],
+    );
+    // moto has no Price List API: GetProducts fails, the table prices it.
+    let report = s.call_ok("cost_report", json!({"checks": ["previous_generation"]}));
+    assert_eq!(report["pricing"]["source"], "live");
+    assert_eq!(report["errors"], json!([]));
+    let r = &recs(&report)[0];
+    assert_eq!(r["resource_ids"], json!([old]));
+    assert_eq!(r["evidence"]["recommended_type"], "c5.xlarge");
+    assert_eq!(r["estimated_monthly_savings"], json!(monthly(0.199 - 0.17)));
+    assert_eq!(r["pricing_basis"]["source"], "table");
+    assert_eq!(
+        r["pricing_basis"]["price_region"],
+        "us-east-1 (used for sa-east-1)"
     );
     assert!(s.close().success());
 }

@@ -9,10 +9,9 @@
 //! Credentials are resolved once up front per call so that "no credentials"
 //! is one clear error instead of one error per region and check.
 
-use std::fmt::Debug;
-
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 use super::CostError;
@@ -76,7 +75,7 @@ impl Aws {
         provider
             .provide_credentials()
             .await
-            .map_err(|e| CostError::NoCredentials(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| CostError::NoCredentials(error_chain(&e)))?;
         let home_region = config
             .region()
             .map(|r| r.to_string())
@@ -175,16 +174,40 @@ impl Session {
 }
 
 /// A one-line description of an SDK error: the AWS error code and message
-/// when the service answered, else the whole cause chain (connection
-/// refused, timeout, ...).
-pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+/// when the service answered with one, the HTTP status when it answered
+/// without (an emulator's 500, a proxy's page), else the cause chain
+/// (connection refused, timeout, ...). Never the raw response.
+pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
 {
-    match (err.code(), err.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(err).to_string(),
+    if let (Some(code), message) = (err.code(), err.message()) {
+        return match message {
+            Some(m) => format!("{code}: {m}"),
+            None => code.to_string(),
+        };
     }
+    match err {
+        SdkError::ServiceError(service) => format!(
+            "HTTP {} without an AWS error code (the endpoint may not serve this API in this region)",
+            service.raw().status().as_u16()
+        ),
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        other => error_chain(other),
+    }
+}
+
+/// An error and its sources' messages, joined by ": " (repeats skipped).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
