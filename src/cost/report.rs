@@ -592,3 +592,51 @@ async fn region_metrics(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::checks::{Level, Priority};
+    use crate::cost::pricing::PricingBasis;
+
+    fn rec(check: &str, id: &str, savings: Option<f64>) -> Recommendation {
+        Recommendation {
+            check: check.into(),
+            title: String::new(),
+            description: String::new(),
+            priority: Priority::Low,
+            resource_type: "ebs_volume".into(),
+            resource_ids: vec![id.into()],
+            region: "us-east-1".into(),
+            estimated_monthly_savings: savings,
+            pricing_basis: PricingBasis::table(""),
+            action_required: String::new(),
+            risk_level: Level::Low,
+            implementation_effort: Level::Low,
+            evidence: Default::default(),
+        }
+    }
+
+    #[test]
+    fn alternatives_on_one_resource_count_once_at_their_largest_saving() {
+        let recs = vec![
+            rec("unattached_ebs", "vol-1", Some(10.0)),
+            rec("gp2_to_gp3", "vol-1", Some(2.0)),
+            rec("gp2_to_gp3", "vol-2", Some(3.5)),
+            rec("s3_lifecycle", "bucket", None),
+        ];
+        assert_eq!(total_savings(&recs), 13.5);
+    }
+
+    #[test]
+    fn sorting_puts_the_largest_saving_first_and_unknown_last() {
+        let mut recs = vec![
+            rec("s3_lifecycle", "bucket", None),
+            rec("gp2_to_gp3", "vol-2", Some(3.5)),
+            rec("unattached_ebs", "vol-1", Some(10.0)),
+        ];
+        sort_recommendations(&mut recs);
+        let order: Vec<&str> = recs.iter().map(|r| r.resource_ids[0].as_str()).collect();
+        assert_eq!(order, vec!["vol-1", "vol-2", "bucket"]);
+    }
+}

@@ -101,3 +101,54 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::{CheckId, RegionMetrics, Thresholds};
+    use crate::cost::inventory::LoadBalancer;
+
+    fn lb(arn: &str, lb_type: &str, healthy: usize) -> LoadBalancer {
+        LoadBalancer {
+            arn: arn.into(),
+            name: arn.into(),
+            lb_type: lb_type.into(),
+            metric_dimension: format!("app/{arn}/1"),
+            target_groups: 1,
+            targets: healthy,
+            healthy_targets: healthy,
+        }
+    }
+
+    #[test]
+    fn missing_datapoints_count_as_zero_requests_and_one_busy_day_keeps_it() {
+        let mut inv = empty_inventory();
+        inv.load_balancers = Ok(vec![
+            lb("silent", "network", 2),
+            lb("one-busy-day", "application", 2),
+            lb("no-targets", "application", 0),
+            lb("gateway", "gateway", 0),
+        ]);
+        let mut metrics = RegionMetrics::default();
+        let mut days = vec![0.0; 14];
+        days[12] = 150.0; // inside the last 7 days
+        metrics
+            .lb_requests
+            .insert("one-busy-day".into(), daily(&days));
+        let f = run_with(
+            CheckId::IdleLoadBalancers,
+            &inv,
+            &metrics,
+            &Thresholds::default(),
+        )
+        .unwrap();
+        let ids: Vec<&str> = f
+            .recommendations
+            .iter()
+            .map(|r| r.resource_ids[0].as_str())
+            .collect();
+        assert_eq!(ids, vec!["silent", "no-targets"]);
+        assert_eq!(f.recommendations[0].evidence["metric"], "NewFlowCount");
+        assert_eq!(f.recommendations[0].estimated_monthly_savings, Some(16.43)); // 0.0225 x 730 = 16.425
+    }
+}
