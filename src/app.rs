@@ -56,6 +56,8 @@ pub struct App {
     /// Why alerting is enabled but not available here (another process owns
     /// it); alerting tools answer with this message.
     pub alerting_unavailable: Option<String>,
+    /// The cost toolset (AWS access, price cache).
+    pub cost: crate::cost::Cost,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -79,6 +81,7 @@ impl App {
         let event_sink = events.clone().map(|bus| bus as Arc<dyn EventSink>);
         let audit = open_audit(&config, &store)?;
         let (alerting, alerting_unavailable) = open_alerting(&config, &store)?;
+        let cost = crate::cost::Cost::new(config.aws.clone());
         Ok(Arc::new(App {
             config,
             store,
@@ -86,6 +89,7 @@ impl App {
             audit,
             alerting,
             alerting_unavailable,
+            cost,
             event_sink,
             started: Instant::now(),
             started_at: Utc::now(),

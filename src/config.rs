@@ -66,6 +66,32 @@ pub struct Config {
     /// apart from the hashed entry and erasable), besides `user_email`,
     /// `ip_address` and `user_agent`.
     pub pii_fields: Vec<String>,
+    /// How the cost toolset reaches AWS.
+    pub aws: AwsSettings,
+}
+
+/// Where prices for cost estimates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PricingSource {
+    /// The embedded, dated us-east-1 list-price table (no network).
+    #[default]
+    Table,
+    /// The AWS Price List API (GetProducts), cached, falling back to the table.
+    Live,
+}
+
+/// AWS access for the cost toolset. Unset fields fall through to the standard
+/// AWS chain (`AWS_PROFILE`, `AWS_REGION`, `~/.aws/config`, SSO, IMDS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Named profile from `~/.aws/config`.
+    pub profile: Option<String>,
+    /// Home region: used for global calls and when a report names no regions.
+    pub region: Option<String>,
+    /// Endpoint override for every AWS service (an emulator such as moto).
+    pub endpoint_url: Option<String>,
+    /// Where prices come from.
+    pub pricing: PricingSource,
 }
 
 impl Config {
@@ -77,6 +103,7 @@ impl Config {
             roots,
             events: crate::events::EventsConfig::default(),
             pii_fields: Vec::new(),
+            aws: AwsSettings::default(),
         }
     }
 
@@ -86,6 +113,12 @@ impl Config {
         fields.sort();
         fields.dedup();
         self.pii_fields = fields;
+        self
+    }
+
+    /// Replaces the AWS settings of the cost toolset.
+    pub fn with_aws(mut self, aws: AwsSettings) -> Self {
+        self.aws = aws;
         self
     }
 

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod docs;
 pub mod events;
+pub mod cost;
 pub mod server;
 pub mod store;
 

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
-use smart_systems_mcp::config::{Config, Toolset, default_data_dir, normalize_root};
+use smart_systems_mcp::config::{
+    AwsSettings, Config, PricingSource, Toolset, default_data_dir, normalize_root,
+};
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
 
@@ -101,6 +103,32 @@ struct Cli {
         value_name = "RULE"
     )]
     events_retention: Vec<String>,
+
+    /// AWS named profile for the cost toolset [default: the standard AWS
+    /// chain: $AWS_PROFILE, else `default`].
+    #[arg(long, env = "SMART_SYSTEMS_AWS_PROFILE", value_name = "NAME")]
+    aws_profile: Option<String>,
+
+    /// AWS home region for the cost toolset: global calls and reports that
+    /// name no regions [default: $AWS_REGION, else the profile's region].
+    #[arg(long, env = "SMART_SYSTEMS_AWS_REGION", value_name = "REGION")]
+    aws_region: Option<String>,
+
+    /// Endpoint URL for every AWS service, e.g. an emulator such as moto
+    /// (`http://127.0.0.1:5000`) [default: the real AWS endpoints].
+    #[arg(long, env = "SMART_SYSTEMS_AWS_ENDPOINT_URL", value_name = "URL")]
+    aws_endpoint_url: Option<String>,
+
+    /// Where cost estimates take prices from: `table` (embedded, dated
+    /// us-east-1 list prices) or `live` (AWS Price List API, cached, falling
+    /// back to the table).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_PRICING",
+        value_enum,
+        default_value = "table"
+    )]
+    pricing: PricingSource,
 }
 
 fn main() -> ExitCode {
@@ -174,9 +202,24 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         }
         roots
     };
+    let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    if let Some(url) = non_empty(cli.aws_endpoint_url.clone())
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(format!(
+            "--aws-endpoint-url {url}: expected an http:// or https:// URL"
+        ));
+    }
+    let aws = AwsSettings {
+        profile: non_empty(cli.aws_profile),
+        region: non_empty(cli.aws_region),
+        endpoint_url: non_empty(cli.aws_endpoint_url),
+        pricing: cli.pricing,
+    };
     let mut config = Config::new(data_dir, roots)
         .with_toolsets(cli.toolsets)
-        .with_pii_fields(cli.pii_fields);
+        .with_pii_fields(cli.pii_fields)
+        .with_aws(aws);
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,

@@ -9,6 +9,7 @@
 pub mod alerting;
 pub mod audit;
 pub mod docs;
+pub mod cost;
 pub mod error;
 pub mod events;
 pub mod system;
@@ -56,6 +57,9 @@ impl SmartServer {
         }
         if app.config.enabled(Toolset::Audit) {
             tool_router.merge(Self::audit_router());
+        }
+        if app.config.enabled(Toolset::Cost) {
+            tool_router.merge(Self::cost_router());
         }
         if app.config.enabled(Toolset::Docs) {
             tool_router.merge(Self::docs_router());

@@ -1,0 +1,678 @@
+//! The cost toolset's MCP tools: `cost_report`, `cost_by_service`,
+//! `cost_forecast`, `cost_month_over_month`. Each validates its arguments,
+//! calls [`crate::cost`] and returns its typed result; all are read-only.
+
+use chrono::{Duration, NaiveDate, Utc};
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, handler::server::wrapper::Parameters, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::SmartServer;
+use super::error::ToolError;
+use crate::cost::checks::{CheckId, InsufficientData, Recommendation, Thresholds};
+use crate::cost::forecast::Forecast;
+use crate::cost::report::{
+    ApiCalls, PricingSummary, RegionSelection, ReportRequest, ScanError, Scanned,
+};
+use crate::cost::spend::{self, GroupAmount, GroupBy, ServiceChange, SpendPeriod};
+
+/// Regions to scan: a list of region names, or the string "all".
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RegionsArg {
+    /// "all": every region enabled for the account.
+    All(String),
+    /// Region names, e.g. ["us-east-1", "eu-west-1"].
+    List(Vec<String>),
+}
+
+/// Arguments of `cost_report`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostReportArgs {
+    /// Regions to scan: ["us-east-1", ...] or "all" (every region enabled
+    /// for the account). Default: the server's home region.
+    pub regions: Option<RegionsArg>,
+    /// Checks to run (default: all): idle_ec2, rightsize_ec2,
+    /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
+    /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
+    /// s3_lifecycle, previous_generation.
+    pub checks: Option<Vec<String>>,
+    /// Days of CloudWatch history for EC2/RDS checks, 1-90. Default 14.
+    pub lookback_days: Option<u32>,
+    /// idle_ec2: a day is idle when its average CPU is at most this percent. Default 10.
+    pub idle_cpu_percent: Option<f64>,
+    /// idle_ec2: ... and its network in+out is at most this many MB. Default 5.
+    pub idle_network_mb: Option<f64>,
+    /// idle_ec2: idle days needed to call an instance idle. Default 4.
+    pub idle_min_days: Option<u32>,
+    /// rightsize_ec2/rightsize_rds: downsize when the highest daily maximum
+    /// CPU stays below this percent. Default 20.
+    pub rightsize_cpu_percent: Option<f64>,
+    /// EC2 checks: days of data needed to judge an instance (fewer:
+    /// insufficient_data). Default 4.
+    pub min_datapoints: Option<u32>,
+    /// RDS checks: days of data needed to judge a DB instance. Default 7.
+    pub rds_min_datapoints: Option<u32>,
+    /// old_snapshots: report snapshots at least this many days old. Default 90.
+    pub snapshot_age_days: Option<u32>,
+    /// stopped_ec2_storage: report instances stopped at least this many days. Default 7.
+    pub stopped_days: Option<u32>,
+    /// idle_load_balancers: days of request counts to look at, 1-90. Default 7.
+    pub lb_lookback_days: Option<u32>,
+    /// idle_load_balancers: idle when every day had fewer requests than this. Default 100.
+    pub lb_min_requests_per_day: Option<f64>,
+    /// Leave out recommendations saving less than this many USD a month. Default 0.
+    pub min_savings: Option<f64>,
+    /// Most recommendations (and insufficient_data entries) to return,
+    /// largest saving first, 1-1000. Totals always cover all. Default 100.
+    pub limit: Option<usize>,
+    /// Items per describe page, 5-1000 (each API clamps it to its own
+    /// range). Only useful to exercise pagination. Default: each API's default.
+    pub page_size: Option<i32>,
+    /// Regions scanned at the same time, 1-16. Default 4.
+    pub max_concurrent_regions: Option<usize>,
+}
+
+/// What `cost_report` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CostReport {
+    /// The account scanned, or "unknown" when STS could not tell.
+    pub account_id: String,
+    /// Regions scanned.
+    pub regions_scanned: Vec<String>,
+    /// Resources looked at, summed over the regions.
+    pub scanned: Scanned,
+    /// What to do, largest saving first (at most `limit`).
+    pub recommendations: Vec<Recommendation>,
+    /// Recommendations found in all (before `limit`).
+    pub recommendations_total: usize,
+    /// Monthly savings in USD over all recommendations, each resource counted
+    /// once at its largest saving (recommendations on one resource are
+    /// alternatives, not additive).
+    pub total_monthly_savings: f64,
+    /// total_monthly_savings x 12.
+    pub annual_savings: f64,
+    /// Resources a metric check could not judge: too few days of data
+    /// (new resources, or metrics not published). Never reported as idle.
+    pub insufficient_data: Vec<InsufficientData>,
+    /// insufficient_data entries in all (before `limit`).
+    pub insufficient_data_total: usize,
+    /// Regions and checks that failed (AccessDenied, throttling, unreachable
+    /// endpoint, missing API); the rest of the report stands.
+    pub errors: Vec<ScanError>,
+    /// AWS calls made (describe pages, GetMetricData calls and queries).
+    pub api_calls: ApiCalls,
+    /// Where prices came from.
+    pub pricing: PricingSummary,
+    /// When the report was generated (RFC 3339, UTC).
+    pub generated_at: String,
+}
+
+/// Arguments of `cost_by_service`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostByServiceArgs {
+    /// First day, YYYY-MM-DD. Default: the first day of last month.
+    pub start: Option<String>,
+    /// Day after the last (exclusive), YYYY-MM-DD. Default: today.
+    pub end: Option<String>,
+    /// DAILY or MONTHLY. Default MONTHLY.
+    pub granularity: Option<String>,
+    /// SERVICE, REGION, LINKED_ACCOUNT or TAG:<key>. Default SERVICE.
+    pub group_by: Option<String>,
+}
+
+/// What `cost_by_service` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CostByService {
+    /// First day (YYYY-MM-DD).
+    pub start: String,
+    /// Day after the last (exclusive).
+    pub end: String,
+    /// DAILY or MONTHLY.
+    pub granularity: String,
+    /// The grouping used.
+    pub group_by: String,
+    /// Cost Explorer metric: UnblendedCost.
+    pub metric: String,
+    /// Total over the whole range, USD.
+    pub total: f64,
+    /// Total per group over the whole range, largest first.
+    pub totals_by_group: Vec<GroupAmount>,
+    /// Spend per period with its groups.
+    pub periods: Vec<SpendPeriod>,
+    /// GetCostAndUsage pages read (NextPageToken followed).
+    pub pages: usize,
+}
+
+/// Arguments of `cost_forecast`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostForecastArgs {
+    /// Days to forecast from today, 1-90. Default 30.
+    pub days: Option<u32>,
+}
+
+/// Arguments of `cost_month_over_month`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonthOverMonthArgs {
+    /// Alarm when a service grew by more than this percent. Default 20.
+    pub threshold_percent: Option<f64>,
+    /// Ignore services below this many USD in both months. Default 1.
+    pub min_amount: Option<f64>,
+}
+
+/// What `cost_month_over_month` returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MonthOverMonth {
+    /// The earlier month (YYYY-MM).
+    pub previous_month: String,
+    /// The later month (YYYY-MM), the last complete one.
+    pub current_month: String,
+    /// Spend in the earlier month, USD.
+    pub previous_total: f64,
+    /// Spend in the later month, USD.
+    pub current_total: f64,
+    /// The threshold used, percent.
+    pub threshold_percent: f64,
+    /// Services that grew by more than the threshold (or appeared).
+    pub alarms: Vec<ServiceChange>,
+    /// Every service's change, largest increase first.
+    pub services: Vec<ServiceChange>,
+}
+
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ToolError> {
+    let v = value.unwrap_or(default);
+    if v < lo || v > hi {
+        return Err(ToolError::invalid(
+            field,
+            format!("{v} is out of range; accepted: {lo} to {hi}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn finite(
+    field: &str,
+    value: Option<f64>,
+    default: f64,
+    lo: f64,
+    hi: f64,
+) -> Result<f64, ToolError> {
+    let v = value.unwrap_or(default);
+    if !v.is_finite() {
+        return Err(ToolError::invalid(field, "must be a finite number"));
+    }
+    in_range(field, Some(v), default, lo, hi)
+}
+
+fn is_region_name(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.split('-').count() >= 3
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Turns `cost_report` arguments into a domain request.
+pub fn report_request(
+    args: CostReportArgs,
+    pricing: crate::config::PricingSource,
+) -> Result<(ReportRequest, usize), ToolError> {
+    let regions = match args.regions {
+        None => RegionSelection::Home,
+        Some(RegionsArg::All(s)) if s == "all" => RegionSelection::All,
+        Some(RegionsArg::All(s)) => {
+            return Err(ToolError::invalid(
+                "regions",
+                format!("{s:?} is not accepted; give a list of region names or \"all\""),
+            ));
+        }
+        Some(RegionsArg::List(list)) => {
+            if list.is_empty() {
+                return Err(ToolError::invalid(
+                    "regions",
+                    "empty list; give region names such as [\"us-east-1\"] or \"all\"",
+                ));
+            }
+            let mut out: Vec<String> = Vec::new();
+            for (i, r) in list.into_iter().enumerate() {
+                if !is_region_name(&r) {
+                    return Err(ToolError::invalid(
+                        format!("regions[{i}]"),
+                        format!("{r:?} is not a region name (like \"eu-west-1\")"),
+                    ));
+                }
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+            if out.len() > 64 {
+                return Err(ToolError::invalid("regions", "at most 64 regions"));
+            }
+            RegionSelection::List(out)
+        }
+    };
+    let checks = match args.checks {
+        None => CheckId::ALL.to_vec(),
+        Some(list) if list.is_empty() => {
+            return Err(ToolError::invalid(
+                "checks",
+                format!("empty list; accepted: {}", CheckId::all_ids()),
+            ));
+        }
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, c) in list.iter().enumerate() {
+                let Some(id) = CheckId::parse(c) else {
+                    return Err(ToolError::invalid(
+                        format!("checks[{i}]"),
+                        format!("unknown check {c:?}; accepted: {}", CheckId::all_ids()),
+                    ));
+                };
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+            out
+        }
+    };
+    let d = Thresholds::default();
+    let thresholds = Thresholds {
+        lookback_days: in_range("lookback_days", args.lookback_days, d.lookback_days, 1, 90)?,
+        idle_cpu_percent: finite(
+            "idle_cpu_percent",
+            args.idle_cpu_percent,
+            d.idle_cpu_percent,
+            0.0,
+            100.0,
+        )?,
+        idle_network_mb: finite(
+            "idle_network_mb",
+            args.idle_network_mb,
+            d.idle_network_mb,
+            0.0,
+            1e9,
+        )?,
+        idle_min_days: in_range("idle_min_days", args.idle_min_days, d.idle_min_days, 1, 90)?,
+        rightsize_cpu_percent: finite(
+            "rightsize_cpu_percent",
+            args.rightsize_cpu_percent,
+            d.rightsize_cpu_percent,
+            0.0,
+            100.0,
+        )?,
+        ec2_min_datapoints: in_range(
+            "min_datapoints",
+            args.min_datapoints,
+            d.ec2_min_datapoints,
+            1,
+            90,
+        )?,
+        rds_min_datapoints: in_range(
+            "rds_min_datapoints",
+            args.rds_min_datapoints,
+            d.rds_min_datapoints,
+            1,
+            90,
+        )?,
+        snapshot_age_days: in_range(
+            "snapshot_age_days",
+            args.snapshot_age_days,
+            d.snapshot_age_days,
+            0,
+            36_500,
+        )?,
+        stopped_days: in_range("stopped_days", args.stopped_days, d.stopped_days, 0, 36_500)?,
+        lb_lookback_days: in_range(
+            "lb_lookback_days",
+            args.lb_lookback_days,
+            d.lb_lookback_days,
+            1,
+            90,
+        )?,
+        lb_min_requests_per_day: finite(
+            "lb_min_requests_per_day",
+            args.lb_min_requests_per_day,
+            d.lb_min_requests_per_day,
+            0.0,
+            1e12,
+        )?,
+    };
+    if thresholds.idle_min_days > thresholds.lookback_days {
+        return Err(ToolError::invalid(
+            "idle_min_days",
+            format!(
+                "{} idle days cannot fit in a {}-day lookback; accepted: 1 to lookback_days",
+                thresholds.idle_min_days, thresholds.lookback_days
+            ),
+        ));
+    }
+    let min_savings = finite("min_savings", args.min_savings, 0.0, 0.0, 1e12)?;
+    let limit = in_range("limit", args.limit, 100, 1, 1000)?;
+    let page_size = match args.page_size {
+        None => None,
+        Some(p) => Some(in_range("page_size", Some(p), 1000, 5, 1000)?),
+    };
+    let max_concurrent_regions = in_range(
+        "max_concurrent_regions",
+        args.max_concurrent_regions,
+        4,
+        1,
+        16,
+    )?;
+    Ok((
+        ReportRequest {
+            regions,
+            checks,
+            thresholds,
+            min_savings,
+            page_size,
+            max_concurrent_regions,
+            pricing,
+        },
+        limit,
+    ))
+}
+
+fn parse_day(field: &str, value: &str) -> Result<NaiveDate, ToolError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        ToolError::invalid(
+            field,
+            format!("{value:?} is not a date; accepted: YYYY-MM-DD"),
+        )
+    })
+}
+
+#[tool_router(router = cost_router, vis = "pub(crate)")]
+impl SmartServer {
+    /// Scan AWS regions for waste and return prioritised recommendations with
+    /// estimated monthly savings (us-east-1 on-demand list prices, 730 h a
+    /// month; each says its pricing basis). Checks: idle_ec2, rightsize_ec2,
+    /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
+    /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
+    /// s3_lifecycle (informational), previous_generation. Read-only: it
+    /// changes nothing. A failing region or check appears in `errors`;
+    /// resources with too little metric history appear in
+    /// `insufficient_data`, never as idle. Sends progress notifications per
+    /// region step when the request carries a progressToken.
+    /// Example: {"regions": ["us-east-1", "eu-west-1"], "min_savings": 5}
+    #[tool(
+        name = "cost_report",
+        annotations(
+            title = "AWS cost report",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_report(
+        &self,
+        Parameters(args): Parameters<CostReportArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CostReport>, ToolError> {
+        let (request, limit) = report_request(args, self.app.config.aws.pricing)?;
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<crate::cost::report::ProgressUpdate>();
+        let forwarder = ctx.meta.get_progress_token().map(|token| {
+            let peer = ctx.peer.clone();
+            tokio::spawn(async move {
+                while let Some(u) = rx.recv().await {
+                    let _ = peer
+                        .notify_progress(
+                            ProgressNotificationParam::new(token.clone(), f64::from(u.done))
+                                .with_total(f64::from(u.total))
+                                .with_message(u.message),
+                        )
+                        .await;
+                }
+            })
+        });
+        let live = self.app.cost.live_prices.clone();
+        let run = crate::cost::report::run(&session, live, request, forwarder.as_ref().map(|_| tx));
+        let report = tokio::select! {
+            r = run => r,
+            _ = ctx.ct.cancelled() => {
+                return Err(ToolError::failed("cost_report was cancelled by the client"));
+            }
+        };
+        if let Some(f) = forwarder {
+            // The sender is dropped with the report future: the forwarder
+            // drains what is queued, then ends.
+            let _ = f.await;
+        }
+        let recommendations_total = report.recommendations.len();
+        let insufficient_data_total = report.insufficient_data.len();
+        let mut recommendations = report.recommendations;
+        recommendations.truncate(limit);
+        let mut insufficient_data = report.insufficient_data;
+        insufficient_data.truncate(limit);
+        Ok(Json(CostReport {
+            account_id: report.account_id,
+            regions_scanned: report.regions_scanned,
+            scanned: report.scanned,
+            recommendations,
+            recommendations_total,
+            total_monthly_savings: report.total_monthly_savings,
+            annual_savings: report.annual_savings,
+            insufficient_data,
+            insufficient_data_total,
+            errors: report.errors,
+            api_calls: report.api_calls,
+            pricing: report.pricing,
+            generated_at: report.generated_at,
+        }))
+    }
+
+    /// Spend from AWS Cost Explorer (GetCostAndUsage, UnblendedCost, every
+    /// page followed), grouped by service, region, linked account or a tag.
+    /// Example: {"start": "2026-09-01", "end": "2026-11-01", "granularity":
+    /// "MONTHLY", "group_by": "SERVICE"}
+    #[tool(
+        name = "cost_by_service",
+        annotations(
+            title = "AWS spend by service",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_by_service(
+        &self,
+        Parameters(args): Parameters<CostByServiceArgs>,
+    ) -> Result<Json<CostByService>, ToolError> {
+        let today = Utc::now().date_naive();
+        let start = match &args.start {
+            Some(s) => parse_day("start", s)?,
+            None => spend::month_start(today, 1),
+        };
+        let end = match &args.end {
+            Some(s) => parse_day("end", s)?,
+            None => today,
+        };
+        if end <= start {
+            return Err(ToolError::invalid(
+                "end",
+                format!("must be after start ({start})"),
+            ));
+        }
+        let granularity = match args.granularity.as_deref().unwrap_or("MONTHLY") {
+            "DAILY" => aws_sdk_costexplorer::types::Granularity::Daily,
+            "MONTHLY" => aws_sdk_costexplorer::types::Granularity::Monthly,
+            other => {
+                return Err(ToolError::invalid(
+                    "granularity",
+                    format!("{other:?}; accepted: DAILY, MONTHLY"),
+                ));
+            }
+        };
+        let max_days = if granularity == aws_sdk_costexplorer::types::Granularity::Daily {
+            92
+        } else {
+            14 * 31
+        };
+        if (end - start) > Duration::days(max_days) {
+            return Err(ToolError::invalid(
+                "end",
+                format!(
+                    "the range is {} days; at most {max_days} days for {} (keeps the answer readable)",
+                    (end - start).num_days(),
+                    granularity.as_str()
+                ),
+            ));
+        }
+        let group_by_name = args.group_by.as_deref().unwrap_or("SERVICE");
+        let group_by = GroupBy::parse(group_by_name).ok_or_else(|| {
+            ToolError::invalid(
+                "group_by",
+                format!("{group_by_name:?}; accepted: SERVICE, REGION, LINKED_ACCOUNT, TAG:<key>"),
+            )
+        })?;
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let (periods, pages) = spend::fetch_periods(
+            &session.cost_explorer(),
+            start,
+            end,
+            granularity.clone(),
+            Some(&group_by),
+        )
+        .await
+        .map_err(ToolError::failed)?;
+        let totals_by_group = spend::totals_by_group(&periods);
+        let total = crate::cost::pricing::cents(periods.iter().map(|p| p.total).sum());
+        Ok(Json(CostByService {
+            start: start.to_string(),
+            end: end.to_string(),
+            granularity: granularity.as_str().to_string(),
+            group_by: group_by.name(),
+            metric: spend::METRIC.into(),
+            total,
+            totals_by_group,
+            periods: spend::rounded(periods),
+            pages,
+        }))
+    }
+
+    /// Forecast AWS spend for the next `days` days: Cost Explorer's
+    /// GetCostForecast (80 % interval) when the account has it, else a
+    /// forecast from the last 90 days of daily spend (linear trend + weekly
+    /// seasonality, 80 % interval); `method` says which.
+    /// Example: {"days": 30}
+    #[tool(
+        name = "cost_forecast",
+        annotations(
+            title = "AWS spend forecast",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_forecast(
+        &self,
+        Parameters(args): Parameters<CostForecastArgs>,
+    ) -> Result<Json<Forecast>, ToolError> {
+        let days = in_range("days", args.days, 30, 1, 90)?;
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let f = crate::cost::forecast::forecast(
+            &session.cost_explorer(),
+            Utc::now().date_naive(),
+            days,
+        )
+        .await
+        .map_err(ToolError::failed)?;
+        Ok(Json(f))
+    }
+
+    /// Month-over-month spend change per service between the last two
+    /// complete months (Cost Explorer), with an alarm for each service that
+    /// grew by more than `threshold_percent` (or newly appeared).
+    /// Example: {"threshold_percent": 20}
+    #[tool(
+        name = "cost_month_over_month",
+        annotations(
+            title = "AWS month-over-month change",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_month_over_month(
+        &self,
+        Parameters(args): Parameters<MonthOverMonthArgs>,
+    ) -> Result<Json<MonthOverMonth>, ToolError> {
+        let threshold = finite("threshold_percent", args.threshold_percent, 20.0, 0.0, 1e6)?;
+        let min_amount = finite("min_amount", args.min_amount, 1.0, 0.0, 1e12)?;
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let today = Utc::now().date_naive();
+        let (earlier, later, end) = (
+            spend::month_start(today, 2),
+            spend::month_start(today, 1),
+            spend::month_start(today, 0),
+        );
+        let (periods, _) = spend::fetch_periods(
+            &session.cost_explorer(),
+            earlier,
+            end,
+            aws_sdk_costexplorer::types::Granularity::Monthly,
+            Some(&GroupBy::Service),
+        )
+        .await
+        .map_err(ToolError::failed)?;
+        let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+        let pick = |m: NaiveDate| -> Vec<GroupAmount> {
+            periods
+                .iter()
+                .filter(|p| p.start.starts_with(&month(m)))
+                .flat_map(|p| p.groups.clone())
+                .collect()
+        };
+        let (prev, cur) = (pick(earlier), pick(later));
+        let services = spend::compare_months(&prev, &cur, threshold, min_amount);
+        let alarms = services.iter().filter(|s| s.alarm).cloned().collect();
+        let sum = |g: &[GroupAmount]| crate::cost::pricing::cents(g.iter().map(|x| x.amount).sum());
+        Ok(Json(MonthOverMonth {
+            previous_month: month(earlier),
+            current_month: month(later),
+            previous_total: sum(&prev),
+            current_total: sum(&cur),
+            threshold_percent: threshold,
+            alarms,
+            services,
+        }))
+    }
+}
