@@ -9,9 +9,9 @@ pub mod alerting;
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod cost;
 pub mod docs;
 pub mod events;
-pub mod cost;
 pub mod server;
 pub mod store;
 

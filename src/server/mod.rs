@@ -8,8 +8,8 @@
 
 pub mod alerting;
 pub mod audit;
-pub mod docs;
 pub mod cost;
+pub mod docs;
 pub mod error;
 pub mod events;
 pub mod system;
