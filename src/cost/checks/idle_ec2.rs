@@ -10,8 +10,7 @@
 use serde_json::json;
 
 use super::{
-    CheckContext, CheckId, Ec2Metrics, Findings, InsufficientData, Level, Rec, Thresholds, round2,
-    unpriced,
+    CheckContext, CheckId, Ec2Metrics, Findings, Level, Rec, Thresholds, round2, unpriced,
 };
 use crate::cost::pricing::HOURS_PER_MONTH;
 
@@ -66,14 +65,13 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
     for i in instances.iter().filter(|i| i.state == "running") {
         let m = metrics.ec2.get(&i.id).cloned().unwrap_or_default();
         match judge(&m, t) {
-            Verdict::Insufficient { days } => out.insufficient_data.push(InsufficientData {
-                check: CheckId::IdleEc2.id().into(),
-                region: ctx.region.into(),
-                resource_type: "ec2_instance".into(),
-                resource_id: i.id.clone(),
-                days_with_data: days,
-                days_required: t.ec2_min_datapoints,
-            }),
+            Verdict::Insufficient { days } => out.insufficient_data.push(ctx.insufficient(
+                CheckId::IdleEc2,
+                "ec2_instance",
+                &i.id,
+                days,
+                t.ec2_min_datapoints,
+            )),
             Verdict::Busy => {}
             Verdict::Idle { idle_days, days } => {
                 let price = ctx.prices.ec2_hourly(&i.instance_type);
@@ -130,25 +128,13 @@ mod tests {
     use super::super::fixtures::*;
     use super::super::{CheckId, Ec2Metrics, RegionMetrics, Thresholds};
     use super::*;
-    use crate::cost::inventory::Instance;
-
-    fn instance(id: &str, t: &str) -> Instance {
-        Instance {
-            id: id.into(),
-            instance_type: t.into(),
-            state: "running".into(),
-            name: None,
-            stopped_since: None,
-            volume_ids: vec![],
-        }
-    }
 
     #[test]
     fn low_cpu_and_network_on_four_days_is_idle_and_priced_at_730_hours() {
         let mut inv = empty_inventory();
         inv.instances = Ok(vec![
-            instance("i-idle", "t3.large"),
-            instance("i-busy", "m5.large"),
+            running_instance("i-idle", "t3.large"),
+            running_instance("i-busy", "m5.large"),
         ]);
         let mut metrics = RegionMetrics::default();
         metrics.ec2.insert(
@@ -187,7 +173,7 @@ mod tests {
     #[test]
     fn a_new_instance_without_history_is_insufficient_data_not_idle() {
         let mut inv = empty_inventory();
-        inv.instances = Ok(vec![instance("i-new", "t3.micro")]);
+        inv.instances = Ok(vec![running_instance("i-new", "t3.micro")]);
         let mut metrics = RegionMetrics::default();
         metrics.ec2.insert(
             "i-new".into(),
@@ -205,7 +191,7 @@ mod tests {
     #[test]
     fn unknown_type_says_so_instead_of_guessing() {
         let mut inv = empty_inventory();
-        inv.instances = Ok(vec![instance("i-x", "x1e.32xlarge")]);
+        inv.instances = Ok(vec![running_instance("i-x", "x1e.32xlarge")]);
         let mut metrics = RegionMetrics::default();
         metrics.ec2.insert(
             "i-x".into(),
@@ -227,7 +213,7 @@ mod tests {
     #[test]
     fn failed_metric_reads_are_an_error_not_an_empty_result() {
         let mut inv = empty_inventory();
-        inv.instances = Ok(vec![instance("i-1", "t3.micro")]);
+        inv.instances = Ok(vec![running_instance("i-1", "t3.micro")]);
         let metrics = RegionMetrics {
             error: Some("GetMetricData: AccessDenied".into()),
             ..Default::default()

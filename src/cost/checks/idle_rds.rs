@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{CheckContext, CheckId, Findings, InsufficientData, Level, Rec, table_basis, unpriced};
+use super::{CheckContext, CheckId, Findings, Level, Rec, table_basis, unpriced};
 use crate::cost::pricing::HOURS_PER_MONTH;
 
 /// The monthly price of a DB instance and its arithmetic, if known.
@@ -35,14 +35,13 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
         let m = metrics.rds.get(&d.id).cloned().unwrap_or_default();
         let days = m.connections_max.len() as u32;
         if days < t.rds_min_datapoints {
-            out.insufficient_data.push(InsufficientData {
-                check: CheckId::IdleRds.id().into(),
-                region: ctx.region.into(),
-                resource_type: "rds_instance".into(),
-                resource_id: d.id.clone(),
-                days_with_data: days,
-                days_required: t.rds_min_datapoints,
-            });
+            out.insufficient_data.push(ctx.insufficient(
+                CheckId::IdleRds,
+                "rds_instance",
+                &d.id,
+                days,
+                t.rds_min_datapoints,
+            ));
             continue;
         }
         let peak = m.connections_max.values().copied().fold(0.0, f64::max);

@@ -216,6 +216,26 @@ impl CheckContext<'_> {
             None => Ok(self.metrics),
         }
     }
+
+    /// The entry for a resource a metric check cannot judge in this region:
+    /// `days` of data where it needs `required`.
+    pub fn insufficient(
+        &self,
+        check: CheckId,
+        resource_type: &str,
+        resource_id: &str,
+        days: u32,
+        required: u32,
+    ) -> InsufficientData {
+        InsufficientData {
+            check: check.id().into(),
+            region: self.region.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            days_with_data: days,
+            days_required: required,
+        }
+    }
 }
 
 /// How urgent a recommendation is.
@@ -418,6 +438,18 @@ pub(crate) mod fixtures {
             addresses: Ok(vec![]),
             db_instances: Ok(vec![]),
             load_balancers: Ok(vec![]),
+        }
+    }
+
+    /// A running instance with no name and no volumes.
+    pub fn running_instance(id: &str, instance_type: &str) -> crate::cost::inventory::Instance {
+        crate::cost::inventory::Instance {
+            id: id.into(),
+            instance_type: instance_type.into(),
+            state: "running".into(),
+            name: None,
+            stopped_since: None,
+            volume_ids: vec![],
         }
     }
 

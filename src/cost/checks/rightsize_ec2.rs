@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use super::idle_ec2::{Verdict, judge};
-use super::{CheckContext, CheckId, Findings, InsufficientData, Level, Rec, round2};
+use super::{CheckContext, CheckId, Findings, Level, Rec, round2};
 use crate::cost::pricing::{HOURS_PER_MONTH, smaller_ec2_type};
 
 /// Runs the check over a region.
@@ -32,14 +32,13 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
         };
         let days = series.len() as u32;
         if days < t.ec2_min_datapoints {
-            out.insufficient_data.push(InsufficientData {
-                check: CheckId::RightsizeEc2.id().into(),
-                region: ctx.region.into(),
-                resource_type: "ec2_instance".into(),
-                resource_id: i.id.clone(),
-                days_with_data: days,
-                days_required: t.ec2_min_datapoints,
-            });
+            out.insufficient_data.push(ctx.insufficient(
+                CheckId::RightsizeEc2,
+                "ec2_instance",
+                &i.id,
+                days,
+                t.ec2_min_datapoints,
+            ));
             continue;
         }
         let peak = series.values().copied().fold(f64::MIN, f64::max);
@@ -102,25 +101,13 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
 mod tests {
     use super::super::fixtures::*;
     use super::super::{CheckId, Ec2Metrics, RegionMetrics, Thresholds};
-    use crate::cost::inventory::Instance;
-
-    fn running(id: &str, t: &str) -> Instance {
-        Instance {
-            id: id.into(),
-            instance_type: t.into(),
-            state: "running".into(),
-            name: None,
-            stopped_since: None,
-            volume_ids: vec![],
-        }
-    }
 
     #[test]
     fn quiet_but_not_idle_instance_goes_one_size_down() {
         let mut inv = empty_inventory();
         inv.instances = Ok(vec![
-            running("i-1", "m5.xlarge"),
-            running("i-2", "m5.2xlarge"),
+            running_instance("i-1", "m5.xlarge"),
+            running_instance("i-2", "m5.2xlarge"),
         ]);
         let mut metrics = RegionMetrics::default();
         // 15 % average (not idle), 18 % peaks: rightsize.
@@ -158,7 +145,7 @@ mod tests {
     #[test]
     fn idle_instances_are_left_to_idle_ec2() {
         let mut inv = empty_inventory();
-        inv.instances = Ok(vec![running("i-1", "m5.xlarge")]);
+        inv.instances = Ok(vec![running_instance("i-1", "m5.xlarge")]);
         let mut metrics = RegionMetrics::default();
         metrics.ec2.insert(
             "i-1".into(),

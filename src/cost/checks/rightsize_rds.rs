@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::idle_rds::monthly_price;
-use super::{CheckContext, CheckId, Findings, InsufficientData, Level, Rec, round2, table_basis};
+use super::{CheckContext, CheckId, Findings, Level, Rec, round2, table_basis};
 use crate::cost::pricing::smaller_rds_class;
 
 /// Runs the check over a region.
@@ -23,14 +23,13 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
         }
         let days = m.cpu_max.len() as u32;
         if days < t.rds_min_datapoints {
-            out.insufficient_data.push(InsufficientData {
-                check: CheckId::RightsizeRds.id().into(),
-                region: ctx.region.into(),
-                resource_type: "rds_instance".into(),
-                resource_id: d.id.clone(),
-                days_with_data: days,
-                days_required: t.rds_min_datapoints,
-            });
+            out.insufficient_data.push(ctx.insufficient(
+                CheckId::RightsizeRds,
+                "rds_instance",
+                &d.id,
+                days,
+                t.rds_min_datapoints,
+            ));
             continue;
         }
         let peak = m.cpu_max.values().copied().fold(f64::MIN, f64::max);
