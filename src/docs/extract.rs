@@ -228,58 +228,17 @@ impl Ctx<'_> {
                 d.signature = sig();
                 out.push(d);
             }
-            Item::Fn(f) => {
-                let mut d = self.base(
-                    ItemKind::Function,
-                    f.sig.ident.to_string(),
-                    &f.vis,
-                    &f.attrs,
-                    line(&f.sig.ident),
-                );
-                d.signature = sig();
-                out.push(d);
-            }
-            Item::Const(c) => {
-                let mut d = self.base(
-                    ItemKind::Constant,
-                    c.ident.to_string(),
-                    &c.vis,
-                    &c.attrs,
-                    line(&c.ident),
-                );
-                d.signature = sig();
-                out.push(d);
-            }
-            Item::Static(s) => {
-                let mut d = self.base(
-                    ItemKind::Static,
-                    s.ident.to_string(),
-                    &s.vis,
-                    &s.attrs,
-                    line(&s.ident),
-                );
-                d.signature = sig();
-                out.push(d);
-            }
-            Item::Type(t) => {
-                let mut d = self.base(
-                    ItemKind::TypeAlias,
-                    t.ident.to_string(),
-                    &t.vis,
-                    &t.attrs,
-                    line(&t.ident),
-                );
-                d.signature = sig();
-                out.push(d);
-            }
-            Item::Mod(m) => {
-                let mut d = self.base(
-                    ItemKind::Module,
-                    m.ident.to_string(),
-                    &m.vis,
-                    &m.attrs,
-                    line(&m.ident),
-                );
+            // Items that are a name, visibility, attributes and a signature.
+            Item::Fn(_) | Item::Const(_) | Item::Static(_) | Item::Type(_) | Item::Mod(_) => {
+                let (kind, ident, vis, attrs) = match item {
+                    Item::Fn(f) => (ItemKind::Function, &f.sig.ident, &f.vis, &f.attrs),
+                    Item::Const(c) => (ItemKind::Constant, &c.ident, &c.vis, &c.attrs),
+                    Item::Static(s) => (ItemKind::Static, &s.ident, &s.vis, &s.attrs),
+                    Item::Type(t) => (ItemKind::TypeAlias, &t.ident, &t.vis, &t.attrs),
+                    Item::Mod(m) => (ItemKind::Module, &m.ident, &m.vis, &m.attrs),
+                    _ => return,
+                };
+                let mut d = self.base(kind, ident.to_string(), vis, attrs, line(ident));
                 d.signature = sig();
                 out.push(d);
             }
