@@ -68,6 +68,56 @@ pub struct Config {
     pub pii_fields: Vec<String>,
     /// How the cost toolset reaches AWS.
     pub aws: AwsSettings,
+    /// Distributed backends shared by several server processes (on several
+    /// machines); unset means the embedded SQLite store in `data_dir`.
+    pub cluster: ClusterSettings,
+}
+
+/// Where the distributed backends live. Several `smart-systems-mcp`
+/// processes pointed at the same URLs and namespace share one event stream,
+/// one audit chain and one alerting state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `nats://host:port`: events on NATS JetStream instead of SQLite.
+    pub events_url: Option<String>,
+    /// `postgres://...`: audit, alerting state and subscriptions in
+    /// PostgreSQL instead of SQLite.
+    pub store_url: Option<String>,
+    /// Name of the shared deployment: the JetStream stream and subject prefix
+    /// and the PostgreSQL schema. Processes that share it share state.
+    pub namespace: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            events_url: None,
+            store_url: None,
+            namespace: DEFAULT_NAMESPACE.to_string(),
+        }
+    }
+}
+
+/// The namespace used when `--namespace` is not given.
+pub const DEFAULT_NAMESPACE: &str = "smart_systems";
+
+/// Checks a `--namespace`: 1-40 characters `[a-z0-9_]`, starting with a
+/// letter, so it is valid as a PostgreSQL schema, a JetStream stream name and
+/// a NATS subject token alike.
+pub fn validate_namespace(ns: &str) -> Result<(), String> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 40
+        && ns.starts_with(|c: char| c.is_ascii_lowercase())
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ns:?}: expected 1-40 characters a-z, 0-9 or _, starting with a letter"
+        ))
+    }
 }
 
 /// Where prices for cost estimates come from.
@@ -104,6 +154,7 @@ impl Config {
             events: crate::events::EventsConfig::default(),
             pii_fields: Vec::new(),
             aws: AwsSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 

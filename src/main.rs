@@ -8,7 +8,8 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 use smart_systems_mcp::config::{
-    AwsSettings, Config, PricingSource, Toolset, default_data_dir, normalize_root,
+    AwsSettings, ClusterSettings, Config, PricingSource, Toolset, default_data_dir, normalize_root,
+    validate_namespace,
 };
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
@@ -129,6 +130,28 @@ struct Cli {
         default_value = "table"
     )]
     pricing: PricingSource,
+
+    /// Events on NATS JetStream (`nats://host:port`) instead of the embedded
+    /// SQLite log, so processes on several machines share one stream.
+    #[arg(long, env = "SMART_SYSTEMS_EVENTS_URL", value_name = "URL")]
+    events_url: Option<String>,
+
+    /// Audit trail, alerting state and subscriptions in PostgreSQL
+    /// (`postgres://user:password@host:port/db`) instead of the embedded
+    /// SQLite store, so processes on several machines share one chain.
+    #[arg(long, env = "SMART_SYSTEMS_STORE_URL", value_name = "URL")]
+    store_url: Option<String>,
+
+    /// Name of the shared deployment on NATS and PostgreSQL (stream, subject
+    /// prefix, schema): processes with the same namespace share state;
+    /// `a-z`, `0-9`, `_`.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_NAMESPACE",
+        default_value = smart_systems_mcp::config::DEFAULT_NAMESPACE,
+        value_name = "NAME"
+    )]
+    namespace: String,
 }
 
 fn main() -> ExitCode {
@@ -216,10 +239,16 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         endpoint_url: non_empty(cli.aws_endpoint_url),
         pricing: cli.pricing,
     };
+    let cluster = cluster_settings(
+        non_empty(cli.events_url),
+        non_empty(cli.store_url),
+        cli.namespace,
+    )?;
     let mut config = Config::new(data_dir, roots)
         .with_toolsets(cli.toolsets)
         .with_pii_fields(cli.pii_fields)
         .with_aws(aws);
+    config.cluster = cluster;
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,
@@ -227,6 +256,35 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         &cli.events_retention,
     )?;
     Ok(config)
+}
+
+fn cluster_settings(
+    events_url: Option<String>,
+    store_url: Option<String>,
+    namespace: String,
+) -> Result<ClusterSettings, String> {
+    if let Some(url) = &events_url {
+        if !url.starts_with("nats://") {
+            return Err(format!(
+                "--events-url {url}: expected a nats://host:port URL"
+            ));
+        }
+        return Err("--events-url: the NATS JetStream backend is not built yet".into());
+    }
+    if let Some(url) = &store_url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("--store-url: expected a postgres:// or postgresql:// URL \
+                 (the value is not shown: it may hold a password)"
+                .into());
+        }
+        return Err("--store-url: the PostgreSQL backend is not built yet".into());
+    }
+    validate_namespace(&namespace).map_err(|e| format!("--namespace {e}"))?;
+    Ok(ClusterSettings {
+        events_url,
+        store_url,
+        namespace,
+    })
 }
 
 fn events_config(

@@ -299,6 +299,31 @@ fn unknown_toolset_is_a_startup_error_listing_the_valid_ones() {
 }
 
 #[test]
+fn bad_backend_urls_and_namespaces_are_startup_errors_naming_the_flag() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--events-url", "http://127.0.0.1:4222"], "--events-url"),
+        (&["--store-url", "mysql://root:hunter2@db/x"], "--store-url"),
+        (&["--namespace", "Prod.Team"], "--namespace"),
+        (&["--namespace", ""], "--namespace"),
+    ];
+    for (args, flag) in cases {
+        let out = Command::new(binary())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "a password reached the log: {err}"
+        );
+        assert!(out.stdout.is_empty(), "stdout must stay clean");
+    }
+}
+
+#[test]
 fn unusable_data_dir_is_a_clear_startup_error() {
     let tmp = temp_dir();
     let file = tmp.path().join("not-a-dir");

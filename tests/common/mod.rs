@@ -30,6 +30,60 @@ pub fn stateless_meta() -> Value {
     })
 }
 
+/// The distributed-backend flags a server gets when the suite runs against
+/// NATS (`SMART_SYSTEMS_TEST_EVENTS_URL`) or PostgreSQL
+/// (`SMART_SYSTEMS_TEST_STORE_URL`), unless the test passes its own. The
+/// namespace is derived from the data dir, so servers on one data dir share
+/// state (as with SQLite) and every test starts from an empty one.
+pub fn backend_args(data_dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut extra = Vec::new();
+    for (flag, var) in [
+        ("--events-url", "SMART_SYSTEMS_TEST_EVENTS_URL"),
+        ("--store-url", "SMART_SYSTEMS_TEST_STORE_URL"),
+    ] {
+        if let Ok(url) = std::env::var(var)
+            && !url.is_empty()
+            && !args.contains(&flag)
+        {
+            extra.push(flag.to_string());
+            extra.push(url);
+        }
+    }
+    if !extra.is_empty() && !args.contains(&"--namespace") {
+        extra.push("--namespace".to_string());
+        extra.push(namespace_for(data_dir));
+    }
+    extra
+}
+
+/// A namespace of its own for a data dir: `t` + 16 hex digits of a hash of
+/// its path (FNV-1a, stable across processes).
+pub fn namespace_for(data_dir: &Path) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data_dir.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("t{h:016x}")
+}
+
+/// Which backends this run of the suite uses: `sqlite`, or the distributed
+/// ones named by the test environment.
+pub fn events_backend() -> &'static str {
+    match std::env::var("SMART_SYSTEMS_TEST_EVENTS_URL") {
+        Ok(u) if !u.is_empty() => "nats",
+        _ => "sqlite",
+    }
+}
+
+/// As [`events_backend`], for the audit/alerting store: `sqlite` or `postgres`.
+pub fn store_backend() -> &'static str {
+    match std::env::var("SMART_SYSTEMS_TEST_STORE_URL") {
+        Ok(u) if !u.is_empty() => "postgres",
+        _ => "sqlite",
+    }
+}
+
 /// A running server process and our end of its pipes.
 pub struct Server {
     child: Child,
@@ -63,6 +117,7 @@ impl Server {
         cmd.arg("--data-dir")
             .arg(data_dir)
             .args(args)
+            .args(backend_args(data_dir, args))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
