@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 use smart_systems_mcp::alerting::engine::{DynamicSpec, Engine};
 use smart_systems_mcp::alerting::model::Severity;
-use smart_systems_mcp::alerting::threshold::{DetectorParams, Direction, Method};
+use smart_systems_mcp::alerting::threshold::{
+    AutoTuning, DetectorParams, DetectorState, Direction, Method,
+};
 use smart_systems_mcp::server::alerting::parse_time_text;
 
 #[derive(Clone, Copy)]
@@ -67,8 +69,10 @@ struct DataFile {
     windows: Vec<(usize, usize)>,
 }
 
+/// NAB's `scaledSigmoid`: about +0.987 at a window's left edge (relative
+/// position -1), 0 at its right edge, falling to -1 three widths after it.
 fn scaled_sigmoid(x: f64) -> f64 {
-    if x > 3.0 {
+    if x >= 3.0 {
         -1.0
     } else {
         2.0 / (1.0 + (5.0 * x).exp()) - 1.0
@@ -100,7 +104,9 @@ fn label(f: &DataFile) -> Labelled {
             let (l, r) = f.windows[wi];
             let width = (r - l + 1) as f64;
             window[i] = Some(wi);
-            unweighted[i] = scaled_sigmoid(-((r - i + 1) as f64) / width);
+            // NAB divides by the left-edge value, so the earliest possible
+            // detection is worth exactly A_TP.
+            unweighted[i] = scaled_sigmoid(-((r - i + 1) as f64) / width) / scaled_sigmoid(-1.0);
         } else {
             unweighted[i] = match prev_end {
                 None => -1.0,
@@ -190,6 +196,51 @@ fn sweep(
     best
 }
 
+/// A score's parts: the raw total, the null and perfect totals, and the
+/// threshold used, so halves can be added before normalising.
+#[derive(Clone, Copy, Default)]
+struct Parts {
+    raw: f64,
+    null: f64,
+    perfect: f64,
+    threshold: f64,
+}
+
+impl Parts {
+    fn normalised(self) -> f64 {
+        100.0 * (self.raw - self.null) / (self.perfect - self.null)
+    }
+    fn plus(self, o: Parts) -> Parts {
+        Parts {
+            raw: self.raw + o.raw,
+            null: self.null + o.null,
+            perfect: self.perfect + o.perfect,
+            threshold: f64::NAN,
+        }
+    }
+}
+
+fn parts(
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    p: Profile,
+    fixed: Option<f64>,
+) -> Parts {
+    let (raw, threshold) = sweep(files, labels, scores, p, fixed);
+    let null_scores: Vec<Vec<f64>> = scores.iter().map(|s| vec![0.0; s.len()]).collect();
+    // Null: never fires (threshold above every score).
+    let (null, _) = sweep(files, labels, &null_scores, p, Some(0.5));
+    // Perfect, as NAB's runner: A_TP for every labelled window.
+    let windows: usize = files.iter().map(|f| f.windows.len()).sum();
+    Parts {
+        raw,
+        null,
+        perfect: windows as f64 * p.tp,
+        threshold,
+    }
+}
+
 fn normalised(
     files: &[DataFile],
     labels: &[Labelled],
@@ -197,28 +248,45 @@ fn normalised(
     p: Profile,
     fixed: Option<f64>,
 ) -> (f64, f64) {
-    let (raw, t) = sweep(files, labels, scores, p, fixed);
-    let null_scores: Vec<Vec<f64>> = scores.iter().map(|s| vec![0.0; s.len()]).collect();
-    // Null: never fires (threshold above every score).
-    let (null, _) = sweep(files, labels, &null_scores, p, Some(0.5));
-    // Perfect: fires exactly at the first scored point of every window.
-    let perfect_scores: Vec<Vec<f64>> = labels
+    let r = parts(files, labels, scores, p, fixed);
+    (r.normalised(), r.threshold)
+}
+
+/// The detector alone (`DetectorState::observe_tuned`), for choosing the
+/// auto constants; with the defaults it matches [`run_method`] exactly.
+fn run_direct(f: &DataFile, params: DetectorParams, tuning: &AutoTuning) -> Vec<f64> {
+    let mut st = DetectorState::new(&params);
+    f.times
         .iter()
-        .map(|l| {
-            let mut v = vec![0.0; l.window.len()];
-            let mut seen = std::collections::BTreeSet::new();
-            for i in l.probation..l.window.len() {
-                if let Some(w) = l.window[i]
-                    && seen.insert(w)
-                {
-                    v[i] = 1.0;
+        .zip(&f.values)
+        .map(|(t, v)| {
+            st.observe_tuned(&params, tuning, t.floor() as i64, *v)
+                .score
+        })
+        .collect()
+}
+
+/// The auto constants tried by `--split`.
+fn auto_grid() -> Vec<AutoTuning> {
+    let mut out = Vec::new();
+    for level_memory in [5.0, 10.0, 20.0] {
+        for quiet in [1.0, 2.0, 3.0] {
+            for breakthrough in [1.5, 2.0, 3.0] {
+                for day_memory in [3.0, 10.0] {
+                    for day_weight in [0.0, 0.6, 0.7, 0.8, 1.0] {
+                        out.push(AutoTuning {
+                            level_memory,
+                            quiet,
+                            breakthrough,
+                            day_memory,
+                            day_weight,
+                        });
+                    }
                 }
             }
-            v
-        })
-        .collect();
-    let (perfect, _) = sweep(files, labels, &perfect_scores, p, Some(0.5));
-    (100.0 * (raw - null) / (perfect - null), t)
+        }
+    }
+    out
 }
 
 fn run_method(f: &DataFile, params: DetectorParams) -> Vec<f64> {
@@ -377,46 +445,126 @@ fn main() {
         }
     }
 
+    // The split checks below run the detector directly (to try other auto
+    // constants); with the defaults that must be exactly the engine's path.
+    let pd = params(Method::Auto, d.window_size, d.sensitivity);
+    if let Some(f) = files
+        .iter()
+        .find(|f| run_method(f, pd) != run_direct(f, pd, &AutoTuning::DEFAULT))
+    {
+        eprintln!("{}: the engine path and the detector disagree", f.name);
+        std::process::exit(1);
+    }
+
     if !split {
         return;
     }
-    // Tune on one half, report on the other: halves by alternate file.
+    // Choose on one half, score the other: halves by alternate file (A =
+    // even positions in name order, B = odd).
     let halves: [Vec<usize>; 2] = [
         (0..files.len()).filter(|i| i % 2 == 0).collect(),
         (0..files.len()).filter(|i| i % 2 == 1).collect(),
     ];
+    let sub = |idx: &[usize]| -> (Vec<DataFile>, Vec<Labelled>) {
+        let fs: Vec<DataFile> = idx
+            .iter()
+            .map(|&i| DataFile {
+                name: files[i].name.clone(),
+                times: files[i].times.clone(),
+                values: files[i].values.clone(),
+                windows: files[i].windows.clone(),
+            })
+            .collect();
+        let ls = fs.iter().map(label).collect();
+        (fs, ls)
+    };
+    let split_files = [sub(&halves[0]), sub(&halves[1])];
+    let half_name = |h: usize| if h == 0 { "A" } else { "B" };
+
+    // 1. The auto constants, chosen on one half and scored on the other, two
+    //    ways: (a) NAB's protocol at the user defaults (window 100,
+    //    sensitivity 3; the threshold on the score is chosen with the
+    //    constants and carried over), and (b) the server's own rule (alert at
+    //    score >= 0.5, i.e. beyond `sensitivity`), with the sensitivity
+    //    chosen as well. AutoTuning::DEFAULT must be the choice (a) on half A.
+    let grid = auto_grid();
+    for (title, sens_grid, fixed) in [
+        (
+            "NAB protocol, window 100, sensitivity 3, threshold chosen with the constants",
+            vec![d.sensitivity],
+            None,
+        ),
+        (
+            "alerting at score >= 0.5 (the server's rule), sensitivity chosen too",
+            vec![3.0, 4.0, 5.0, 6.0],
+            Some(0.5),
+        ),
+    ] {
+        println!("\nsplit check 1: auto constants chosen on one half, standard profile; {title}");
+        let mut held: [Parts; 2] = [Parts::default(); 2];
+        for (a, b) in [(0usize, 1usize), (1, 0)] {
+            let (fa, la) = &split_files[a];
+            let (fb, lb) = &split_files[b];
+            let mut best: Option<(f64, f64, AutoTuning, f64)> = None;
+            for &sens in &sens_grid {
+                let pd = params(Method::Auto, d.window_size, sens);
+                for t in &grid {
+                    let sc: Vec<Vec<f64>> = fa.iter().map(|f| run_direct(f, pd, t)).collect();
+                    let (score, thr) = normalised(fa, la, &sc, PROFILES[0], fixed);
+                    if best.is_none_or(|b| score > b.0) {
+                        best = Some((score, sens, *t, thr));
+                    }
+                }
+            }
+            let Some((in_sample, sens, t, thr)) = best else {
+                continue;
+            };
+            let pd = params(Method::Auto, d.window_size, sens);
+            let sc: Vec<Vec<f64>> = fb.iter().map(|f| run_direct(f, pd, &t)).collect();
+            held[b] = parts(fb, lb, &sc, PROFILES[0], Some(thr));
+            let own = normalised(fb, lb, &sc, PROFILES[0], None).0;
+            println!(
+                "  chosen on {}: sensitivity {sens}, {t:?}, threshold {thr:.3}{}\n    {} (in-sample) {:.1}   {} held-out (that threshold) {:.1}   {} at its own best threshold {:.1}",
+                half_name(a),
+                if fixed.is_none() && a == 0 && t != AutoTuning::DEFAULT {
+                    "   (NOT AutoTuning::DEFAULT)"
+                } else {
+                    ""
+                },
+                half_name(a),
+                in_sample,
+                half_name(b),
+                held[b].normalised(),
+                half_name(b),
+                own,
+            );
+        }
+        println!(
+            "  both halves held-out (each scored with the other's choice): {:.1}",
+            held[0].plus(held[1]).normalised()
+        );
+    }
+
+    // 2. Window and sensitivity per method (auto with its default constants).
+    println!(
+        "\nsplit check 2 (standard profile): window/sensitivity/threshold per method chosen on one half, the other scored with them"
+    );
     let windows_grid = [50usize, 100, 200, 400];
     let sens_grid = [2.0, 3.0, 4.0, 5.0];
     println!(
-        "\nsplit check (standard profile): tune window/sensitivity/threshold on half A, score half B with them"
-    );
-    println!(
-        "{:<10} {:>5} {:>13} {:>10} {:>10} {:>10}",
-        "method", "tune", "params", "tuned-on", "held-out", "B-own-best"
+        "{:<10} {:>6} {:>13} {:>10} {:>10} {:>10}",
+        "method", "chosen", "params", "in-sample", "held-out", "own-best"
     );
     for m in Method::ALL {
         for (a, b) in [(0usize, 1usize), (1, 0)] {
-            let sub = |idx: &[usize]| -> (Vec<DataFile>, Vec<Labelled>) {
-                let fs: Vec<DataFile> = idx
-                    .iter()
-                    .map(|&i| DataFile {
-                        name: files[i].name.clone(),
-                        times: files[i].times.clone(),
-                        values: files[i].values.clone(),
-                        windows: files[i].windows.clone(),
-                    })
-                    .collect();
-                let ls = fs.iter().map(label).collect();
-                (fs, ls)
-            };
-            let (fa, la) = sub(&halves[a]);
-            let (fb, lb) = sub(&halves[b]);
+            let (fa, la) = &split_files[a];
+            let (fb, lb) = &split_files[b];
             let mut best = (f64::MIN, 0usize, 0.0f64, 0.0f64);
             for &w in &windows_grid {
                 for &s in &sens_grid {
                     let sc: Vec<Vec<f64>> =
                         fa.iter().map(|f| run_method(f, params(m, w, s))).collect();
-                    let (score, t) = normalised(&fa, &la, &sc, PROFILES[0], None);
+                    let (score, t) = normalised(fa, la, &sc, PROFILES[0], None);
                     if score > best.0 {
                         best = (score, w, s, t);
                     }
@@ -426,17 +574,102 @@ fn main() {
                 .iter()
                 .map(|f| run_method(f, params(m, best.1, best.2)))
                 .collect();
-            let (held, _) = normalised(&fb, &lb, &sc, PROFILES[0], Some(best.3));
-            let (own, _) = normalised(&fb, &lb, &sc, PROFILES[0], None);
+            let (held, _) = normalised(fb, lb, &sc, PROFILES[0], Some(best.3));
+            let (own, _) = normalised(fb, lb, &sc, PROFILES[0], None);
             println!(
-                "{:<10} {:>5} {:>13} {:>10.1} {:>10.1} {:>10.1}",
+                "{:<10} {:>6} {:>13} {:>10.1} {:>10.1} {:>10.1}",
                 m.name(),
-                if a == 0 { "A" } else { "B" },
+                half_name(a),
                 format!("w={} s={}", best.1, best.2),
                 best.0,
                 held,
                 own
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scorer on tiny hand-computed cases: 20 points, probation
+    //! floor(0.15 * 20) = 3 rows, one window over rows 10..=13 (width 4).
+    use super::*;
+
+    fn file(windows: Vec<(usize, usize)>) -> (Vec<DataFile>, Vec<Labelled>) {
+        let f = DataFile {
+            name: "t.csv".into(),
+            times: (0..20).map(f64::from).collect(),
+            values: vec![0.0; 20],
+            windows,
+        };
+        let l = label(&f);
+        (vec![f], vec![l])
+    }
+
+    fn detections(at: &[usize]) -> Vec<Vec<f64>> {
+        let mut s = vec![0.0; 20];
+        for &i in at {
+            s[i] = 1.0;
+        }
+        vec![s]
+    }
+
+    fn score(at: &[usize], p: Profile) -> f64 {
+        let (f, l) = file(vec![(10, 13)]);
+        normalised(&f, &l, &detections(at), p, Some(0.5)).0
+    }
+
+    const STD: Profile = PROFILES[0];
+
+    #[test]
+    fn detection_at_the_window_start_is_perfect_and_none_is_null() {
+        assert!((score(&[10], STD) - 100.0).abs() < 1e-9);
+        assert!(score(&[], STD).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_the_earliest_detection_in_a_window_counts() {
+        // Row 12: relative position -(13 - 12 + 1) / 4 = -0.5, scaled sigmoid
+        // 2 / (1 + e^-2.5) - 1 = 0.848284, divided by its value at -1
+        // (0.986614): 0.859793. Raw 0.859793, null -1, perfect 1.
+        let expected = 100.0 * (0.859793 + 1.0) / 2.0;
+        assert!((score(&[12], STD) - expected).abs() < 1e-3);
+        assert!((score(&[12, 13], STD) - expected).abs() < 1e-3);
+        assert!((score(&[10, 12], STD) - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn false_positives_cost_by_profile_and_distance_from_the_last_window() {
+        // Row 5 (before any window) costs the full A_FP: 1 - 0.11 = 0.89.
+        assert!((score(&[10, 5], STD) - 100.0 * (2.0 - 0.11) / 2.0).abs() < 1e-9);
+        assert!((score(&[10, 5], PROFILES[1]) - 100.0 * (2.0 - 0.22) / 2.0).abs() < 1e-9);
+        // Row 15: (15 - 13) / (4 - 1) = 0.6667 past the window, scaled
+        // sigmoid 2 / (1 + e^3.3333) - 1 = -0.931109, times 0.11.
+        let expected = 100.0 * (2.0 - 0.11 * 0.931109) / 2.0;
+        assert!((score(&[10, 15], STD) - expected).abs() < 1e-3);
+    }
+
+    #[test]
+    fn probation_rows_are_not_scored_and_a_miss_costs_a_fn() {
+        assert!((score(&[1], STD)).abs() < 1e-9);
+        // reward_low_FN: null = -2 per window, perfect = 1; a hit at row 10 is 100.
+        assert!((score(&[10], PROFILES[2]) - 100.0).abs() < 1e-9);
+        assert!(score(&[], PROFILES[2]).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_sweep_picks_the_threshold_that_maximises_the_total() {
+        // A true detection scored 0.6, and a false one before it scored 0.8:
+        // the best threshold takes both (0.6): 1 - 0.11.
+        let (f, l) = file(vec![(10, 13)]);
+        let mut s = vec![0.0; 20];
+        s[10] = 0.6;
+        s[5] = 0.8;
+        let (best, t) = normalised(&f, &l, &[s.clone()], STD, None);
+        assert_eq!(t, 0.6);
+        assert!((best - 100.0 * (2.0 - 0.11) / 2.0).abs() < 1e-9);
+        // At a fixed 0.7 only the false one counts.
+        let (fixed, _) = normalised(&f, &l, &[s], STD, Some(0.7));
+        assert!((fixed - 100.0 * (-0.11) / 2.0).abs() < 1e-9);
     }
 }
