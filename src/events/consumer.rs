@@ -401,7 +401,7 @@ fn dead_letter(
         correlation_id: event.correlation_id.clone(),
         metadata: Value::Object(metadata).to_string(),
     };
-    log::append(conn, std::slice::from_ref(&copy), ts_us, retention)?;
+    log::append(conn, vec![copy], ts_us, retention)?;
     conn.prepare_cached(
         "UPDATE events_topics SET dead_lettered = dead_lettered + 1 WHERE topic = ?1",
     )?
@@ -500,7 +500,7 @@ mod tests {
         }
         .validate("")
         .unwrap();
-        log::append(c, &[e], now_us(), &Retention::default()).unwrap();
+        log::append(c, vec![e], now_us(), &Retention::default()).unwrap();
     }
 
     fn data_version(c: &Connection) -> i64 {

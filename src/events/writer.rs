@@ -234,7 +234,7 @@ fn execute(
                     all.extend(events);
                 }
             }
-            match log::append(&tx, &all, ts, retention) {
+            match log::append(&tx, all, ts, retention) {
                 Ok(appended) => {
                     let mut rest = appended.into_iter();
                     for (n, reply) in run {
@@ -284,7 +284,7 @@ fn execute(
 fn run_one(conn: &Connection, cmd: Command, ts: i64, retention: &Retention) -> Done {
     match cmd {
         Command::Publish { events, reply } => {
-            Done::Publish(reply, log::append(conn, &events, ts, retention))
+            Done::Publish(reply, log::append(conn, events, ts, retention))
         }
         Command::Subscribe { spec, reply } => {
             Done::Subscribe(reply, consumer::subscribe(conn, &spec))
