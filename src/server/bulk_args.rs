@@ -183,10 +183,7 @@ fn members(b: &[u8], i: usize) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
 
 /// The one member named `key` (raw, unescaped names only); `None` when it is
 /// absent or repeated.
-fn member<'a>(
-    list: &[(&'a [u8], std::ops::Range<usize>)],
-    key: &str,
-) -> Option<std::ops::Range<usize>> {
+fn member(list: &[(&[u8], std::ops::Range<usize>)], key: &str) -> Option<std::ops::Range<usize>> {
     let mut found = list.iter().filter(|(k, _)| *k == key.as_bytes());
     let (_, span) = found.next()?;
     found.next().is_none().then(|| span.clone())
