@@ -333,11 +333,14 @@ async fn serve(config: Config) -> ExitCode {
     );
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // Bulk tool arguments skip rmcp's buffered decode (src/server/bulk_args.rs).
+    let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
+    let stdin = smart_systems_mcp::server::bulk_args::LiftArgs::new(stdin);
     // Stateless (2026-07-28) clients never send `initialize`: rmcp answers
     // their requests inside `serve`, so EOF or a signal can end the session
     // before it "starts"; both are a clean exit.
     let running = tokio::select! {
-        started = server.serve(rmcp::transport::io::stdio_pipes()) => match started {
+        started = server.serve((stdin, stdout)) => match started {
             Ok(r) => r,
             Err(ServerInitializeError::ConnectionClosed(_)) => {
                 tracing::info!("stdin closed before an initialize handshake; exiting");

@@ -599,6 +599,83 @@ fn check_metrics_rejects_bad_points_by_index_and_ignores_unwatched_metrics() {
     assert_eq!(r["alerts"][0]["last_value"], 35.0);
 }
 
+/// The text block of a tool result: exactly one, and never a JSON copy.
+fn summary_text(result: &Value) -> String {
+    let content = result["content"].as_array().expect("content blocks");
+    assert_eq!(content.len(), 1, "{result}");
+    let text = content[0]["text"]
+        .as_str()
+        .expect("a text block")
+        .to_string();
+    assert!(
+        serde_json::from_str::<Value>(&text).is_err(),
+        "the text is a summary, not a JSON copy: {text}"
+    );
+    text
+}
+
+#[test]
+fn check_results_carry_a_one_line_summary_beside_the_structured_content() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "critical",
+               "title_template": "{metric} at {value}"}),
+    );
+    let points: Vec<Value> = [20.0, 31.0, 35.0, 25.0, 40.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"metric_name": "temp", "value": v, "timestamp": T0 + 60.0 * i as f64}))
+        .collect();
+    let batch = s.call_tool("check_metrics", json!({"points": points}));
+    let out = &batch["structuredContent"];
+    assert_eq!(out["results"].as_array().unwrap().len(), 5);
+    let first = out["alerts"][0]["alert_id"].as_str().unwrap().to_string();
+    let second = out["alerts"][1]["alert_id"].as_str().unwrap().to_string();
+    // 31 and 35 fold into one alert, 25 resolves it, 40 opens a second one.
+    let text = summary_text(&batch);
+    assert!(
+        text.starts_with("5 points checked (3 with an alert): 2 new alerts, 0 updated; "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{second} [critical firing")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{first} [critical resolved")),
+        "{text}"
+    );
+    assert!(text.contains("x2] temp at 31"), "{text}");
+
+    // A repeat in a later call updates the open alert.
+    let again = s.call_tool(
+        "check_metrics",
+        json!({"points": [{"metric_name": "temp", "value": 41, "timestamp": T0 + 300.0}]}),
+    );
+    let text = summary_text(&again);
+    assert!(
+        text.starts_with("1 point checked (1 with an alert): 0 new alerts, 1 updated; "),
+        "{text}"
+    );
+
+    let one = s.call_tool(
+        "check_metric",
+        json!({"metric_name": "temp", "value": 12, "timestamp": T0 + 900.0}),
+    );
+    let text = summary_text(&one);
+    assert!(text.contains("no alert"), "{text}");
+    assert!(text.contains("thresholds none..30"), "{text}");
+
+    let stats = s.call_tool("alert_stats", json!({}));
+    let text = summary_text(&stats);
+    assert!(
+        text.starts_with("7 points checked, 2 alerts created, 2 deduplicated"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
     let tmp = temp_dir();

@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
+use super::bulk_args::{BulkParams, input_schema};
 use super::error::ToolError;
+use super::output::{Summarized, Summary, count, list_some, output_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
@@ -870,6 +872,286 @@ fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
     }
 }
 
+// ---- text summaries (the `content` a model reads beside structuredContent) ----
+
+/// Alerts listed in a summary before `(+N more)`.
+const SUMMARY_ALERTS: usize = 5;
+
+fn alert_line(a: &AlertOut) -> String {
+    let repeats = if a.count > 1 {
+        format!(", x{}", a.count)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} [{} {}, priority {:.0}{repeats}] {}",
+        a.alert_id, a.severity, a.status, a.priority, a.title
+    )
+}
+
+/// Alerts, highest priority first, as one line each (bounded).
+fn alert_lines(alerts: &[AlertOut]) -> String {
+    let mut sorted: Vec<&AlertOut> = alerts.iter().collect();
+    sorted.sort_by(|x, y| y.priority.total_cmp(&x.priority));
+    list_some(sorted.into_iter().map(alert_line), SUMMARY_ALERTS)
+}
+
+fn bound(b: Option<f64>) -> String {
+    b.map_or_else(|| "none".into(), |x| format!("{x}"))
+}
+
+impl Summary for AddRuleOut {
+    fn summary(&self) -> String {
+        let r = &self.rule;
+        format!(
+            "rule `{}` {}: {} alerts ({}) when {}",
+            r.rule_id,
+            if self.replaced { "replaced" } else { "added" },
+            r.metric_name,
+            r.severity,
+            r.condition
+        )
+    }
+}
+
+impl Summary for AddDynamicOut {
+    fn summary(&self) -> String {
+        let d = &self.detector;
+        format!(
+            "learned threshold on {} ({}, window {}, sensitivity {}, direction {}, alerts after {} samples); rule id `{}`",
+            d.metric_name,
+            d.method,
+            d.window_size,
+            d.sensitivity,
+            d.direction,
+            d.min_samples,
+            d.rule_id
+        )
+    }
+}
+
+impl Summary for RemoveRuleOut {
+    fn summary(&self) -> String {
+        let mut s = format!("removed `{}`", self.rule_id);
+        if !self.resolved_alert_ids.is_empty() {
+            s.push_str(&format!(
+                "; resolved {}: {}",
+                count(self.resolved_alert_ids.len(), "open alert", "open alerts"),
+                list_some(self.resolved_alert_ids.iter().cloned(), 10)
+            ));
+        }
+        s
+    }
+}
+
+impl Summary for ListRulesOut {
+    fn summary(&self) -> String {
+        format!(
+            "{}: {}; {}: {}",
+            count(self.rules.len(), "rule", "rules"),
+            list_some(
+                self.rules
+                    .iter()
+                    .map(|r| format!("{} ({}: {})", r.rule_id, r.metric_name, r.condition)),
+                10
+            ),
+            count(
+                self.dynamic_thresholds.len(),
+                "learned threshold",
+                "learned thresholds"
+            ),
+            list_some(
+                self.dynamic_thresholds
+                    .iter()
+                    .map(|d| format!("{} ({})", d.metric_name, d.method)),
+                10
+            )
+        )
+    }
+}
+
+impl Summary for CheckMetricOut {
+    fn summary(&self) -> String {
+        let mut s = format!(
+            "anomaly score {}, thresholds {}..{}; ",
+            self.anomaly_score,
+            bound(self.thresholds.lower),
+            bound(self.thresholds.upper)
+        );
+        if self.alerts.is_empty() {
+            s.push_str("no alert");
+        } else {
+            s.push_str(&format!(
+                "{} created or updated: {}",
+                count(self.alerts.len(), "alert", "alerts"),
+                alert_lines(&self.alerts)
+            ));
+        }
+        if let Some(x) = &self.suppressed {
+            s.push_str(&format!("; suppressed: {}", x.reason));
+        }
+        s
+    }
+}
+
+impl CheckMetricsOut {
+    /// One line: points, new and updated alerts, the top alerts.
+    fn summary_with(&self, new_alerts: u64) -> String {
+        let flagged = self
+            .results
+            .iter()
+            .filter(|r| !r.alert_ids.is_empty())
+            .count();
+        let updated = (self.alerts.len() as u64).saturating_sub(new_alerts);
+        let mut s = format!(
+            "{} checked ({} with an alert): {}, {} updated",
+            count(self.results.len(), "point", "points"),
+            flagged,
+            count(new_alerts as usize, "new alert", "new alerts"),
+            updated
+        );
+        if !self.alerts.is_empty() {
+            s.push_str(&format!("; {}", alert_lines(&self.alerts)));
+        }
+        s
+    }
+}
+
+impl Summary for ListAlertsOut {
+    fn summary(&self) -> String {
+        let mut s = format!(
+            "{} of {} matching",
+            count(self.alerts.len(), "alert", "alerts"),
+            self.total
+        );
+        if !self.alerts.is_empty() {
+            s.push_str(&format!(": {}", alert_lines(&self.alerts)));
+        }
+        if let Some(c) = &self.next_cursor {
+            s.push_str(&format!("; next page: cursor {c}"));
+        }
+        s
+    }
+}
+
+impl Summary for AlertResult {
+    fn summary(&self) -> String {
+        alert_line(&self.alert)
+    }
+}
+
+impl Summary for PolicyOut {
+    fn summary(&self) -> String {
+        if self.levels.is_empty() {
+            return format!("no escalation for {} alerts", self.severity);
+        }
+        format!(
+            "escalation for {} alerts: {}",
+            self.severity,
+            list_some(
+                self.levels.iter().map(|l| format!(
+                    "after {} s notify {}",
+                    l.after_seconds,
+                    l.notify.join(" ")
+                )),
+                20
+            )
+        )
+    }
+}
+
+impl Summary for EscalationsOut {
+    fn summary(&self) -> String {
+        if self.escalations.is_empty() {
+            return format!("nobody to notify at {}", self.at);
+        }
+        format!(
+            "at {}, {} to notify for: {}",
+            self.at,
+            count(self.escalations.len(), "alert", "alerts"),
+            list_some(
+                self.escalations.iter().map(|x| format!(
+                    "{} (level {}) -> {}",
+                    x.alert_id,
+                    x.level,
+                    x.notify.join(" ")
+                )),
+                SUMMARY_ALERTS
+            )
+        )
+    }
+}
+
+impl Summary for SilenceOut {
+    fn summary(&self) -> String {
+        format!(
+            "silence {} from {} to {}",
+            self.silence_id, self.starts_at, self.ends_at
+        )
+    }
+}
+
+impl Summary for ExpireOut {
+    fn summary(&self) -> String {
+        format!("silence {} expired", self.silence_id)
+    }
+}
+
+impl Summary for StatsOut {
+    fn summary(&self) -> String {
+        let active: Vec<String> = self
+            .active_by_severity
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(sev, n)| format!("{n} {sev}"))
+            .collect();
+        format!(
+            "{} checked, {} created, {} deduplicated (rate {}); active: {}; {}, {}, {}, {}",
+            count(self.points_checked as usize, "point", "points"),
+            count(self.alerts_created as usize, "alert", "alerts"),
+            self.deduplicated,
+            self.deduplication_rate,
+            if active.is_empty() {
+                "none".to_string()
+            } else {
+                active.join(", ")
+            },
+            count(self.groups.len(), "group", "groups"),
+            count(self.rules as usize, "rule", "rules"),
+            count(
+                self.detectors as usize,
+                "learned threshold",
+                "learned thresholds"
+            ),
+            count(
+                self.active_silences as usize,
+                "active silence",
+                "active silences"
+            )
+        )
+    }
+}
+
+impl Summary for ConfigOut {
+    fn summary(&self) -> String {
+        format!(
+            "dedup window {} s, group window {} s by [{}], auto-resolve after {} s, business hours {}-{} at UTC{:+} min{}",
+            self.dedup_window_seconds,
+            self.group_window_seconds,
+            self.group_by.join(", "),
+            self.resolve_after_seconds,
+            self.business_hours_start,
+            self.business_hours_end,
+            self.utc_offset_minutes,
+            if self.weekends {
+                ", weekends included"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 impl SmartServer {
     /// Runs `f` on the alerting engine on a blocking thread, saves, publishes
     /// the resulting bus events.
@@ -906,6 +1188,7 @@ impl SmartServer {
     /// condition to hold for a while, recovery_condition for hysteresis.
     #[tool(
         name = "add_alert_rule",
+        output_schema = output_schema::<AddRuleOut>(),
         annotations(
             title = "Add alert rule",
             read_only_hint = false,
@@ -917,7 +1200,7 @@ impl SmartServer {
     pub async fn add_alert_rule(
         &self,
         Parameters(a): Parameters<AddRuleArgs>,
-    ) -> Result<Json<AddRuleOut>, ToolError> {
+    ) -> Result<Summarized<AddRuleOut>, ToolError> {
         name_arg("rule_id", &a.rule_id)?;
         if a.rule_id.starts_with("dynamic:") {
             return Err(ToolError::invalid(
@@ -956,7 +1239,7 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Learn a metric's normal range and alert on points outside it. Each (source, labels)
@@ -964,6 +1247,7 @@ impl SmartServer {
     /// baseline. sensitivity = robust standard deviations; nothing alerts before min_samples.
     #[tool(
         name = "add_dynamic_threshold",
+        output_schema = output_schema::<AddDynamicOut>(),
         annotations(
             title = "Add learned threshold",
             read_only_hint = false,
@@ -975,7 +1259,7 @@ impl SmartServer {
     pub async fn add_dynamic_threshold(
         &self,
         Parameters(a): Parameters<AddDynamicArgs>,
-    ) -> Result<Json<AddDynamicOut>, ToolError> {
+    ) -> Result<Summarized<AddDynamicOut>, ToolError> {
         name_arg("metric_name", &a.metric_name)?;
         let method = match &a.method {
             None => Method::Auto,
@@ -1030,13 +1314,14 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Remove a static rule (or a learned threshold, by its `dynamic:<metric>` id). Its open
     /// alerts are resolved.
     #[tool(
         name = "remove_alert_rule",
+        output_schema = output_schema::<RemoveRuleOut>(),
         annotations(
             title = "Remove alert rule",
             read_only_hint = false,
@@ -1048,7 +1333,7 @@ impl SmartServer {
     pub async fn remove_alert_rule(
         &self,
         Parameters(a): Parameters<RemoveRuleArgs>,
-    ) -> Result<Json<RemoveRuleOut>, ToolError> {
+    ) -> Result<Summarized<RemoveRuleOut>, ToolError> {
         name_arg("rule_id", &a.rule_id)?;
         let at = now();
         let out = self
@@ -1084,12 +1369,13 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// List static rules and learned thresholds.
     #[tool(
         name = "list_alert_rules",
+        output_schema = output_schema::<ListRulesOut>(),
         annotations(
             title = "List alert rules",
             read_only_hint = true,
@@ -1099,7 +1385,7 @@ impl SmartServer {
     pub async fn list_alert_rules(
         &self,
         Parameters(_a): Parameters<NoArgs>,
-    ) -> Result<Json<ListRulesOut>, ToolError> {
+    ) -> Result<Summarized<ListRulesOut>, ToolError> {
         let out = self
             .on_engine(|e| {
                 let seen = e.detector_samples();
@@ -1116,7 +1402,7 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Check one metric point against the rules and learned thresholds of its metric.
@@ -1124,6 +1410,8 @@ impl SmartServer {
     /// alert), the anomaly score and the thresholds; `suppressed` when silenced/inhibited.
     #[tool(
         name = "check_metric",
+        input_schema = input_schema::<CheckMetricArgs>(),
+        output_schema = output_schema::<CheckMetricOut>(),
         annotations(
             title = "Check a metric point",
             read_only_hint = false,
@@ -1134,8 +1422,8 @@ impl SmartServer {
     )]
     pub async fn check_metric(
         &self,
-        Parameters(a): Parameters<CheckMetricArgs>,
-    ) -> Result<Json<CheckMetricOut>, ToolError> {
+        BulkParams(a): BulkParams<CheckMetricArgs>,
+    ) -> Result<Summarized<CheckMetricOut>, ToolError> {
         name_arg("metric_name", &a.metric_name)?;
         if !a.value.is_finite() {
             return Err(ToolError::invalid("value", "must be a finite number"));
@@ -1168,7 +1456,7 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Check up to 10,000 points in one call, in order (the fast path for batches and
@@ -1176,6 +1464,8 @@ impl SmartServer {
     /// created or updated.
     #[tool(
         name = "check_metrics",
+        input_schema = input_schema::<CheckMetricsArgs>(),
+        output_schema = output_schema::<CheckMetricsOut>(),
         annotations(
             title = "Check metric points",
             read_only_hint = false,
@@ -1186,8 +1476,8 @@ impl SmartServer {
     )]
     pub async fn check_metrics(
         &self,
-        Parameters(a): Parameters<CheckMetricsArgs>,
-    ) -> Result<Json<CheckMetricsOut>, ToolError> {
+        BulkParams(a): BulkParams<CheckMetricsArgs>,
+    ) -> Result<Summarized<CheckMetricsOut>, ToolError> {
         if a.points.len() > MAX_POINTS {
             return Err(ToolError::invalid(
                 "points",
@@ -1218,8 +1508,9 @@ impl SmartServer {
         }
         let started = std::time::Instant::now();
         let n_points = a.points.len();
-        let out = self
+        let (out, new_alerts) = self
             .on_engine(move |e| {
+                let created_before = e.counters().alerts_created;
                 // Resolve every point to its series id first (one lookup per point),
                 // then run the hot loop on ids only.
                 let mut pts = Vec::with_capacity(a.points.len());
@@ -1265,7 +1556,8 @@ impl SmartServer {
                     .filter_map(|&i| e.alert(i))
                     .map(AlertOut::from)
                     .collect();
-                Ok((CheckMetricsOut { results, alerts }, vec![]))
+                let new_alerts = e.counters().alerts_created - created_before;
+                Ok(((CheckMetricsOut { results, alerts }, new_alerts), vec![]))
             })
             .await?;
         tracing::debug!(
@@ -1273,19 +1565,21 @@ impl SmartServer {
             micros = started.elapsed().as_micros() as u64,
             "check_metrics engine and store done"
         );
-        Ok(Json(out))
+        let summary = out.summary_with(new_alerts);
+        Ok(Summarized::new(out, summary))
     }
 
     /// List alerts, highest priority first. Default: active ones (firing and acknowledged);
     /// silenced alerts appear only with status=silenced. Paged with limit/cursor.
     #[tool(
         name = "list_alerts",
+        output_schema = output_schema::<ListAlertsOut>(),
         annotations(title = "List alerts", read_only_hint = true, open_world_hint = false)
     )]
     pub async fn list_alerts(
         &self,
         Parameters(a): Parameters<ListAlertsArgs>,
-    ) -> Result<Json<ListAlertsOut>, ToolError> {
+    ) -> Result<Summarized<ListAlertsOut>, ToolError> {
         let status = match &a.status {
             None => None,
             Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -1351,12 +1645,13 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Acknowledge a firing alert: someone is on it, so escalation stops.
     #[tool(
         name = "acknowledge_alert",
+        output_schema = output_schema::<AlertResult>(),
         annotations(
             title = "Acknowledge alert",
             read_only_hint = false,
@@ -1368,7 +1663,7 @@ impl SmartServer {
     pub async fn acknowledge_alert(
         &self,
         Parameters(a): Parameters<AckArgs>,
-    ) -> Result<Json<AlertResult>, ToolError> {
+    ) -> Result<Summarized<AlertResult>, ToolError> {
         name_arg("user", &a.user)?;
         let at = parse_time("at", &a.at)?;
         let out = self
@@ -1377,12 +1672,13 @@ impl SmartServer {
                 Ok((AlertResult { alert }, vec![]))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Resolve an alert by hand (it also auto-resolves when its condition clears).
     #[tool(
         name = "resolve_alert",
+        output_schema = output_schema::<AlertResult>(),
         annotations(
             title = "Resolve alert",
             read_only_hint = false,
@@ -1394,7 +1690,7 @@ impl SmartServer {
     pub async fn resolve_alert(
         &self,
         Parameters(a): Parameters<ResolveArgs>,
-    ) -> Result<Json<AlertResult>, ToolError> {
+    ) -> Result<Summarized<AlertResult>, ToolError> {
         let at = parse_time("at", &a.at)?;
         let user = a.user.clone().unwrap_or_else(|| "unknown".into());
         let out = self
@@ -1403,13 +1699,14 @@ impl SmartServer {
                 Ok((AlertResult { alert }, vec![]))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Set the escalation policy of a severity: levels {after_seconds, notify}, judged
     /// against how long an alert has gone unacknowledged.
     #[tool(
         name = "set_escalation_policy",
+        output_schema = output_schema::<PolicyOut>(),
         annotations(
             title = "Set escalation policy",
             read_only_hint = false,
@@ -1421,7 +1718,7 @@ impl SmartServer {
     pub async fn set_escalation_policy(
         &self,
         Parameters(a): Parameters<PolicyArgs>,
-    ) -> Result<Json<PolicyOut>, ToolError> {
+    ) -> Result<Summarized<PolicyOut>, ToolError> {
         let severity = severity_arg("severity", &a.severity)?;
         if a.levels.len() > 20 {
             return Err(ToolError::invalid("levels", "at most 20 levels"));
@@ -1465,13 +1762,14 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Who must be notified at `at` (default now) for each unacknowledged firing alert,
     /// per its severity's escalation policy.
     #[tool(
         name = "escalations",
+        output_schema = output_schema::<EscalationsOut>(),
         annotations(
             title = "Escalations due",
             read_only_hint = true,
@@ -1481,7 +1779,7 @@ impl SmartServer {
     pub async fn escalations(
         &self,
         Parameters(a): Parameters<EscalationsArgs>,
-    ) -> Result<Json<EscalationsOut>, ToolError> {
+    ) -> Result<Summarized<EscalationsOut>, ToolError> {
         let at = parse_time("at", &a.at)?;
         let out = self
             .on_engine(move |e| {
@@ -1524,7 +1822,7 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Silence alerts whose labels match every matcher (label/op/value, op `=`, `!=`, `=~`)
@@ -1532,6 +1830,7 @@ impl SmartServer {
     /// active. `metric`, `source`, `severity`, `rule_id` can be matched like labels.
     #[tool(
         name = "silence_alerts",
+        output_schema = output_schema::<SilenceOut>(),
         annotations(
             title = "Silence alerts",
             read_only_hint = false,
@@ -1543,7 +1842,7 @@ impl SmartServer {
     pub async fn silence_alerts(
         &self,
         Parameters(a): Parameters<SilenceArgs>,
-    ) -> Result<Json<SilenceOut>, ToolError> {
+    ) -> Result<Summarized<SilenceOut>, ToolError> {
         if a.matchers.is_empty() {
             return Err(ToolError::invalid(
                 "matchers",
@@ -1598,12 +1897,13 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Expire a silence now: it stops applying, and the next repeat of a muted alert fires.
     #[tool(
         name = "expire_silence",
+        output_schema = output_schema::<ExpireOut>(),
         annotations(
             title = "Expire silence",
             read_only_hint = false,
@@ -1615,7 +1915,7 @@ impl SmartServer {
     pub async fn expire_silence(
         &self,
         Parameters(a): Parameters<ExpireArgs>,
-    ) -> Result<Json<ExpireOut>, ToolError> {
+    ) -> Result<Summarized<ExpireOut>, ToolError> {
         let at = now();
         let out = self
             .on_engine(move |e| {
@@ -1629,13 +1929,14 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Totals: points checked, alerts created, duplicates suppressed and the dedup rate,
     /// active alerts by severity, correlation groups, rules and detectors.
     #[tool(
         name = "alert_stats",
+        output_schema = output_schema::<StatsOut>(),
         annotations(
             title = "Alert statistics",
             read_only_hint = true,
@@ -1645,7 +1946,7 @@ impl SmartServer {
     pub async fn alert_stats(
         &self,
         Parameters(_a): Parameters<NoArgs>,
-    ) -> Result<Json<StatsOut>, ToolError> {
+    ) -> Result<Summarized<StatsOut>, ToolError> {
         let at = now();
         let out = self
             .on_engine(move |e| {
@@ -1699,7 +2000,7 @@ impl SmartServer {
                 ))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 
     /// Change engine settings: dedup window, group window and group_by labels, default
@@ -1707,6 +2008,7 @@ impl SmartServer {
     /// keep their value; returns the settings in force.
     #[tool(
         name = "configure_alerting",
+        output_schema = output_schema::<ConfigOut>(),
         annotations(
             title = "Configure alerting",
             read_only_hint = false,
@@ -1718,7 +2020,7 @@ impl SmartServer {
     pub async fn configure_alerting(
         &self,
         Parameters(a): Parameters<ConfigArgs>,
-    ) -> Result<Json<ConfigOut>, ToolError> {
+    ) -> Result<Summarized<ConfigOut>, ToolError> {
         let dedup = non_negative("dedup_window_seconds", a.dedup_window_seconds)?;
         let group = non_negative("group_window_seconds", a.group_window_seconds)?;
         let resolve = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
@@ -1788,7 +2090,7 @@ impl SmartServer {
                 Ok((config_out(&c), vec![Write::Config(c)]))
             })
             .await?;
-        Ok(Json(out))
+        Ok(Summarized::of(out))
     }
 }
 

@@ -8,10 +8,12 @@
 
 pub mod alerting;
 pub mod audit;
+pub mod bulk_args;
 pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod output;
 pub mod system;
 
 use std::sync::Arc;

@@ -1,0 +1,442 @@
+//! Bulk tool arguments, parsed once, straight into the tool's argument type.
+//!
+//! rmcp decodes each incoming line through serde's buffered untagged enums:
+//! the `arguments` of a `tools/call` are copied into serde's `Content` tree,
+//! cloned while the request variant is found, turned into a
+//! `serde_json::Value` map and only then deserialised into the tool's
+//! argument struct. For a 10,000-point `check_metrics` call (600 KB) that was
+//! the largest part of the server's time, more than the alerting engine.
+//!
+//! Design choice: rather than replace rmcp's transport (its line reader
+//! handles cancellation, over-long lines, BOMs and error replies that we
+//! keep), [`LiftArgs`] sits *under* it as an `AsyncRead`. For a `tools/call`
+//! of one of the [`BULK_TOOLS`] it lifts the `arguments` text out of the
+//! line (a bracket-matching scan that only frames the value, so no second
+//! parse; serde parses the text once, in the tool), parks it under a ticket and forwards the line with
+//! `"arguments":{"$parked":"<ticket>"}`; every other line passes through
+//! byte for byte. The tool takes [`BulkParams<T>`] instead of
+//! `Parameters<T>`: it redeems the ticket and deserialises `T` from the text
+//! in one pass (and falls back to rmcp's path when it gets plain arguments,
+//! so nothing depends on the lifting having happened). Tickets carry a
+//! per-process random prefix, so a client cannot redeem what it did not send
+//! in this process; parked text is bounded (oldest dropped first).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll};
+
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::JsonObject;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Tools whose arguments are lifted out of the line before rmcp parses it.
+pub const BULK_TOOLS: &[&str] = &["check_metrics", "check_metric"];
+
+/// The key of the placeholder object that replaces lifted arguments.
+const TICKET_KEY: &str = "$parked";
+
+/// Lines longer than this pass through untouched (rmcp rejects them).
+const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+
+/// Most argument text parked at once; beyond it the oldest tickets go.
+const MAX_PARKED_BYTES: usize = 256 * 1024 * 1024;
+
+/// Argument texts waiting for their tool call, by ticket number.
+struct Parked {
+    prefix: String,
+    next: u64,
+    bytes: usize,
+    texts: BTreeMap<u64, String>,
+}
+
+static PARKED: LazyLock<Mutex<Parked>> = LazyLock::new(|| {
+    // A random prefix per process: tickets cannot be guessed by a client.
+    let nonce = getrandom::u64().unwrap_or_else(|_| u64::from(std::process::id()));
+    Mutex::new(Parked {
+        prefix: format!("{nonce:016x}-"),
+        next: 0,
+        bytes: 0,
+        texts: BTreeMap::new(),
+    })
+});
+
+fn park(text: &str) -> String {
+    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
+    let n = p.next;
+    p.next += 1;
+    p.bytes += text.len();
+    p.texts.insert(n, text.to_string());
+    while p.bytes > MAX_PARKED_BYTES {
+        let Some((_, old)) = p.texts.pop_first() else {
+            break;
+        };
+        p.bytes -= old.len();
+    }
+    format!("{}{n}", p.prefix)
+}
+
+fn redeem(ticket: &str) -> Option<String> {
+    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
+    let n: u64 = ticket.strip_prefix(p.prefix.as_str())?.parse().ok()?;
+    let text = p.texts.remove(&n)?;
+    p.bytes -= text.len();
+    Some(text)
+}
+
+/// Skips JSON whitespace from `i`.
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the JSON string starting at `b[i] == '"'` (one past its quote).
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The end of the JSON value starting at `i` (strings, objects and arrays
+/// by their brackets; scalars up to the next delimiter). It only frames the
+/// value: the value itself is parsed by whoever takes it.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// The members of the JSON object starting at `b[i] == '{'`, as
+/// (raw key bytes without quotes, value span), or `None` if it is not one.
+fn members(b: &[u8], i: usize) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut j = ws(b, i + 1);
+    if b.get(j) == Some(&b'}') {
+        return Some(out);
+    }
+    loop {
+        if b.get(j) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, j)?;
+        let key = &b[j + 1..key_end - 1];
+        j = ws(b, key_end);
+        if b.get(j) != Some(&b':') {
+            return None;
+        }
+        let start = ws(b, j + 1);
+        let end = value_end(b, start)?;
+        out.push((key, start..end));
+        j = ws(b, end);
+        match b.get(j) {
+            Some(b',') => j = ws(b, j + 1),
+            Some(b'}') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The one member named `key` (raw, unescaped names only); `None` when it is
+/// absent or repeated.
+fn member(list: &[(&[u8], std::ops::Range<usize>)], key: &str) -> Option<std::ops::Range<usize>> {
+    let mut found = list.iter().filter(|(k, _)| *k == key.as_bytes());
+    let (_, span) = found.next()?;
+    found.next().is_none().then(|| span.clone())
+}
+
+/// The line to forward: with the arguments of a bulk tool call parked, or
+/// `None` to forward it unchanged (anything unusual is left to rmcp).
+fn lift(line: &[u8]) -> Option<Vec<u8>> {
+    let top = members(line, ws(line, 0))?;
+    if &line[member(&top, "method")?] != b"\"tools/call\"" {
+        return None;
+    }
+    let params = members(line, member(&top, "params")?.start)?;
+    let name = &line[member(&params, "name")?];
+    let args = member(&params, "arguments")?;
+    let is_bulk = BULK_TOOLS
+        .iter()
+        .any(|t| name.len() == t.len() + 2 && &name[1..name.len() - 1] == t.as_bytes());
+    if !is_bulk || line[args.start] != b'{' {
+        return None;
+    }
+    let text = std::str::from_utf8(&line[args.clone()]).ok()?;
+    let ticket = park(text);
+    let placeholder = serde_json::json!({ TICKET_KEY: ticket }).to_string();
+    let mut out = Vec::with_capacity(line.len() - text.len() + placeholder.len());
+    out.extend_from_slice(&line[..args.start]);
+    out.extend_from_slice(placeholder.as_bytes());
+    out.extend_from_slice(&line[args.end..]);
+    Some(out)
+}
+
+/// An `AsyncRead` over the client's stream that parks the arguments of bulk
+/// tool calls (see the module doc). Put it between stdin and rmcp.
+pub struct LiftArgs<R> {
+    inner: R,
+    chunk: Box<[u8]>,
+    /// Bytes of a line not yet complete.
+    pending: Vec<u8>,
+    /// Bytes ready for the reader above, from `out_pos` on.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Inside an over-long line: forward as is up to its newline.
+    passthrough: bool,
+    eof: bool,
+}
+
+impl<R> LiftArgs<R> {
+    /// Wraps the client's stream.
+    pub fn new(inner: R) -> Self {
+        LiftArgs {
+            inner,
+            chunk: vec![0; 64 * 1024].into_boxed_slice(),
+            pending: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            passthrough: false,
+            eof: false,
+        }
+    }
+
+    /// Takes `n` freshly read bytes from `chunk`: complete lines go to `out`
+    /// (lifted where they qualify), the rest waits in `pending`.
+    fn absorb(&mut self, n: usize) {
+        let chunk = std::mem::take(&mut self.chunk);
+        let mut rest = &chunk[..n];
+        while !rest.is_empty() {
+            let newline = rest.iter().position(|b| *b == b'\n');
+            if self.passthrough {
+                let take = newline.map_or(rest.len(), |i| i + 1);
+                self.out.extend_from_slice(&rest[..take]);
+                self.passthrough = newline.is_none();
+                rest = &rest[take..];
+                continue;
+            }
+            match newline {
+                Some(i) => {
+                    self.pending.extend_from_slice(&rest[..=i]);
+                    rest = &rest[i + 1..];
+                    let line = std::mem::take(&mut self.pending);
+                    let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                    let body = body.strip_suffix(b"\r").unwrap_or(body);
+                    match lift(body) {
+                        Some(lifted) => {
+                            self.out.extend_from_slice(&lifted);
+                            self.out.push(b'\n');
+                        }
+                        None => self.out.extend_from_slice(&line),
+                    }
+                    self.pending = line;
+                    self.pending.clear();
+                }
+                None => {
+                    self.pending.extend_from_slice(rest);
+                    rest = &[];
+                    if self.pending.len() > MAX_LINE {
+                        // Too long to be a message: hand it on for rmcp to reject.
+                        self.out.append(&mut self.pending);
+                        self.passthrough = true;
+                    }
+                }
+            }
+        }
+        self.chunk = chunk;
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for LiftArgs<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.out_pos < this.out.len() {
+                let n = buf.remaining().min(this.out.len() - this.out_pos);
+                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
+                this.out_pos += n;
+                if this.out_pos == this.out.len() {
+                    this.out.clear();
+                    this.out_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                if this.pending.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                // A last line without its newline: forward as is.
+                this.out.append(&mut this.pending);
+                continue;
+            }
+            let mut read = ReadBuf::new(&mut this.chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    let n = read.filled().len();
+                    if n == 0 {
+                        this.eof = true;
+                    } else {
+                        this.absorb(n);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A tool's arguments, taken from parked text when [`LiftArgs`] lifted them
+/// (one typed parse) and from rmcp's argument map otherwise. Its schema is
+/// `T`'s: name it in the attribute, `#[tool(input_schema = input_schema::<T>())]`.
+#[derive(Debug)]
+pub struct BulkParams<T>(pub T);
+
+fn invalid(e: serde_json::Error) -> rmcp::ErrorData {
+    // The same wording as rmcp's `Parameters<T>`.
+    rmcp::ErrorData::invalid_params(format!("failed to deserialize parameters: {e}"), None)
+}
+
+fn ticket_of(arguments: &JsonObject) -> Option<&str> {
+    if arguments.len() != 1 {
+        return None;
+    }
+    arguments.get(TICKET_KEY)?.as_str()
+}
+
+impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for BulkParams<T> {
+    fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, rmcp::ErrorData> {
+        let arguments = context.arguments.take().unwrap_or_default();
+        if let Some(text) = ticket_of(&arguments).and_then(redeem) {
+            return serde_json::from_str(&text).map(BulkParams).map_err(invalid);
+        }
+        serde_json::from_value(serde_json::Value::Object(arguments))
+            .map(BulkParams)
+            .map_err(invalid)
+    }
+}
+
+/// The `inputSchema` of a tool taking `BulkParams<T>` (the one rmcp derives
+/// for `Parameters<T>`).
+pub fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_input::<T>().unwrap_or_else(|e| {
+        panic!(
+            "invalid input schema for `{}`: {e}",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn through(input: &[u8]) -> Vec<u8> {
+        let mut r = LiftArgs::new(input);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn bulk_arguments_are_parked_and_redeemed_once() {
+        let line = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"check_metrics","arguments":{"points":[{"metric_name":"cpu","value":1}]},"_meta":{"progressToken":1}}}"#;
+        let mut input = line.to_vec();
+        input.push(b'\n');
+        let out = through(&input).await;
+        let msg: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(msg["id"], 3);
+        assert_eq!(msg["params"]["_meta"]["progressToken"], 1);
+        let args = msg["params"]["arguments"].as_object().unwrap().clone();
+        let ticket = ticket_of(&args).unwrap().to_string();
+        let text = redeem(&ticket).unwrap();
+        assert_eq!(text, r#"{"points":[{"metric_name":"cpu","value":1}]}"#);
+        assert_eq!(redeem(&ticket), None, "a ticket is redeemed once");
+    }
+
+    #[tokio::test]
+    async fn other_lines_pass_through_byte_for_byte() {
+        let input: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_alerts\",\"arguments\":{}}}\n\
+            {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\r\n\
+            not json\n\
+            {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"check_metric\",\"arguments\":[1]}}\n\
+            {\"method\":\"tools/call\",\"params\":{\"name\":\"check_metrics\",\"arguments\":{},\"arguments\":{}}}\n\
+            {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}";
+        assert_eq!(through(input).await, input);
+    }
+
+    #[tokio::test]
+    async fn a_line_split_across_reads_is_lifted_whole() {
+        let line = b"{\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"check_metric\",\"arguments\":{\"metric_name\":\"m\",\"value\":2}}}\n";
+        let (client, server) = tokio::io::duplex(16);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut client = client;
+            for piece in line.chunks(7) {
+                client.write_all(piece).await.unwrap();
+            }
+        });
+        let mut r = LiftArgs::new(server);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        writer.await.unwrap();
+        let msg: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let args = msg["params"]["arguments"].as_object().unwrap().clone();
+        let text = redeem(ticket_of(&args).unwrap()).unwrap();
+        assert_eq!(text, r#"{"metric_name":"m","value":2}"#);
+    }
+
+    #[test]
+    fn a_forged_ticket_redeems_nothing() {
+        assert_eq!(redeem("0000000000000000-0"), None);
+        assert_eq!(redeem("0"), None);
+    }
+}
