@@ -66,6 +66,43 @@ pub struct ComplianceFigures {
     pub subject_access: Vec<SubjectAccess>,
 }
 
+impl ComplianceFigures {
+    /// Adds `n` entries that share these values (one row of a GROUP BY).
+    pub fn add_group(
+        &mut self,
+        action: &str,
+        severity: String,
+        outcome: &str,
+        no_purpose: bool,
+        erasure: bool,
+        n: u64,
+    ) {
+        let f = self;
+        f.total_entries += n;
+        *f.by_action.entry(action.to_string()).or_default() += n;
+        *f.by_severity.entry(severity).or_default() += n;
+        match action {
+            "read" | "export" | "access" => {
+                f.data_access += n;
+                if no_purpose {
+                    f.access_without_purpose += n;
+                }
+            }
+            "create" | "update" => f.modifications += n,
+            "delete" if erasure => f.erasures += n,
+            "delete" => f.modifications += n,
+            "admin" => f.privileged_actions += n,
+            _ => {}
+        }
+        if action == "export" {
+            f.exports += n;
+        }
+        if outcome == "failure" {
+            f.failures += n;
+        }
+    }
+}
+
 /// Computes the figures for `[start, end)` (stored timestamp format),
 /// optionally for one tenant.
 pub fn figures(
@@ -98,28 +135,7 @@ pub fn figures(
             let no_purpose: bool = r.get(3)?;
             let erasure: bool = r.get(4)?;
             let n = r.get::<_, i64>(5)? as u64;
-            f.total_entries += n;
-            *f.by_action.entry(action.clone()).or_default() += n;
-            *f.by_severity.entry(severity).or_default() += n;
-            match action.as_str() {
-                "read" | "export" | "access" => {
-                    f.data_access += n;
-                    if no_purpose {
-                        f.access_without_purpose += n;
-                    }
-                }
-                "create" | "update" => f.modifications += n,
-                "delete" if erasure => f.erasures += n,
-                "delete" => f.modifications += n,
-                "admin" => f.privileged_actions += n,
-                _ => {}
-            }
-            if action == "export" {
-                f.exports += n;
-            }
-            if outcome == "failure" {
-                f.failures += n;
-            }
+            f.add_group(&action, severity, &outcome, no_purpose, erasure, n);
         }
     }
     f.unique_users = conn.query_row(
