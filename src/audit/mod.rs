@@ -12,8 +12,9 @@
 //! ([`AuditTrail::erase`]) leaves every hash and proof valid.
 //!
 //! [`AuditTrail`] is the facade the MCP adapters call; all its methods but
-//! [`AuditTrail::log`] and [`AuditTrail::erase`] block on SQLite and are run
-//! on blocking threads by the caller.
+//! [`AuditTrail::log`] and [`AuditTrail::erase`] block on the store (SQLite,
+//! or PostgreSQL with `--store-url`, see [`storage`]) and are run on blocking
+//! threads by the caller.
 
 pub mod checkpoint;
 pub mod encoding;

@@ -3,8 +3,9 @@
 //! erasures; the same numbers serve GDPR, HIPAA and SOC 2, each framework
 //! adding its own findings.
 //!
-//! Aggregation is done by SQLite over the window's sequence range (one
-//! GROUP BY pass), never by loading entries into memory.
+//! Aggregation is done by the database over the window (one GROUP BY pass;
+//! here SQLite's, PostgreSQL's in [`super::postgres`]), never by loading
+//! entries into memory; [`ComplianceFigures::add_group`] is shared.
 
 use std::collections::BTreeMap;
 
