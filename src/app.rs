@@ -133,11 +133,17 @@ fn open_audit(
     if !config.enabled(crate::config::Toolset::Audit) {
         return Ok(None);
     }
-    let trail = crate::audit::AuditTrail::open(store, config.pii_fields.clone()).map_err(|e| {
-        StoreError::DataDir {
-            path: store.data_dir().to_path_buf(),
-            reason: format!("audit trail: {e}"),
-        }
+    let trail = match &config.cluster.store_url {
+        None => crate::audit::AuditTrail::open(store, config.pii_fields.clone()),
+        Some(url) => crate::audit::AuditTrail::open_postgres(
+            url,
+            &config.cluster.namespace,
+            config.pii_fields.clone(),
+        ),
+    }
+    .map_err(|e| StoreError::DataDir {
+        path: store.data_dir().to_path_buf(),
+        reason: format!("audit trail: {e}"),
     })?;
     Ok(Some(Arc::new(trail)))
 }
@@ -159,10 +165,14 @@ fn open_alerting(
     if !config.enabled(Toolset::Alerting) {
         return Ok((None, None));
     }
-    match AlertingService::open(store) {
+    let opened = match &config.cluster.store_url {
+        None => AlertingService::open(store),
+        Some(url) => AlertingService::open_postgres(url, &config.cluster.namespace),
+    };
+    match opened {
         Ok(service) => Ok((Some(Arc::new(service)), None)),
-        Err(OpenError::Owned { data_dir, owner }) => {
-            let reason = OpenError::Owned { data_dir, owner }.to_string();
+        Err(e @ (OpenError::Owned { .. } | OpenError::OwnedInNamespace { .. })) => {
+            let reason = e.to_string();
             tracing::warn!("{reason}");
             Ok((None, Some(reason)))
         }

@@ -271,13 +271,12 @@ fn cluster_settings(
         }
         return Err("--events-url: the NATS JetStream backend is not built yet".into());
     }
-    if let Some(url) = &store_url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err("--store-url: expected a postgres:// or postgresql:// URL \
-                 (the value is not shown: it may hold a password)"
-                .into());
-        }
-        return Err("--store-url: the PostgreSQL backend is not built yet".into());
+    if let Some(url) = &store_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err("--store-url: expected a postgres:// or postgresql:// URL \
+             (the value is not shown: it may hold a password)"
+            .into());
     }
     validate_namespace(&namespace).map_err(|e| format!("--namespace {e}"))?;
     Ok(ClusterSettings {

@@ -872,7 +872,13 @@ fn a_second_process_on_the_data_dir_refuses_alerting_instead_of_overwriting_it()
         "add_alert_rule",
         json!({"rule_id": "cold", "metric_name": "temp", "condition": "value < 0", "severity": "warning"}),
     );
-    assert!(err.contains("--data-dir"), "{err}");
+    // What to change to get an alerting engine of one's own.
+    let flag = if common::store_backend() == "postgres" {
+        "--namespace"
+    } else {
+        "--data-dir"
+    };
+    assert!(err.contains(flag), "{err}");
     // The owner is unaffected and keeps serving.
     let fired = point(&mut owner, "temp", 35.0, T0, "arena", json!({}));
     assert_eq!(fired["alerts"].as_array().unwrap().len(), 1, "{fired}");

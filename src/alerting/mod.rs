@@ -5,7 +5,8 @@
 //! Layout, one concept per file: [`rules`] (the condition language),
 //! [`threshold`] (streaming detectors), [`dedup`], [`correlate`],
 //! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
-//! [`engine`] (composes them), [`persist`] (the store tables).
+//! [`engine`] (composes them), [`persist`] (the store tables, behind the
+//! [`persist::StateStore`] trait).
 //!
 //! [`AlertingService`] is what the MCP layer holds: the engine behind a
 //! mutex plus a dedicated store connection. Design choice: each tool call
@@ -18,7 +19,9 @@
 //! tables would overwrite each other's alerts. The first process to open
 //! alerting takes an exclusive lock on `alerting.lock` in the data dir; any
 //! other process on that data dir answers alerting calls with an error that
-//! names the owner, instead of silently diverging.
+//! names the owner, instead of silently diverging. With `--store-url` the
+//! state lives in PostgreSQL ([`postgres`]) and the owner is one process per
+//! namespace, across machines, by a session-level advisory lock.
 
 pub mod correlate;
 pub mod dedup;
@@ -26,14 +29,13 @@ pub mod engine;
 pub mod escalate;
 pub mod model;
 pub mod persist;
+pub mod postgres;
 pub mod priority;
 pub mod rules;
 pub mod silence;
 pub mod threshold;
 
 use std::sync::Mutex;
-
-use rusqlite::Connection;
 
 pub use engine::{AlertEvent, Engine, EngineError};
 pub use persist::{MIGRATIONS, Write};
@@ -56,9 +58,10 @@ pub enum AlertError {
 #[derive(Debug)]
 pub struct AlertingService {
     engine: Mutex<Engine>,
-    conn: Mutex<Connection>,
-    /// Held open for the process's lifetime: the exclusive owner lock.
-    _owner: std::fs::File,
+    conn: Mutex<Box<dyn persist::StateStore>>,
+    /// Held open for the process's lifetime: the exclusive owner lock (on
+    /// PostgreSQL the store's connection holds it instead).
+    _owner: Option<std::fs::File>,
 }
 
 /// File in the data dir whose exclusive lock marks the alerting owner.
@@ -74,6 +77,13 @@ pub enum OpenError {
          or start this one with another --data-dir"
     )]
     Owned { data_dir: String, owner: String },
+    /// Another live process owns the alerting state of this PostgreSQL namespace.
+    #[error(
+        "alerting state in PostgreSQL namespace {namespace} is owned by another \
+         smart-systems-mcp process{owner}; alerting runs in one process per namespace: call it \
+         through that process, stop it, or start this one with another --namespace"
+    )]
+    OwnedInNamespace { namespace: String, owner: String },
     /// The store or the lock file failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -132,8 +142,40 @@ impl AlertingService {
         })?;
         Ok(AlertingService {
             engine: Mutex::new(engine),
-            conn: Mutex::new(conn),
-            _owner: owner,
+            conn: Mutex::new(Box::new(persist::SqliteState(conn))),
+            _owner: Some(owner),
+        })
+    }
+
+    /// Loads the engine from PostgreSQL at `url`, schema `namespace`, after
+    /// taking the namespace's owner lock. Runs on a thread of its own: the
+    /// synchronous client must not block an async runtime's worker.
+    pub fn open_postgres(url: &str, namespace: &str) -> Result<AlertingService, OpenError> {
+        let failed = |reason: String| {
+            OpenError::Store(StoreError::DataDir {
+                path: std::path::PathBuf::from(format!("postgres:{namespace}")),
+                reason,
+            })
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut state = postgres::PgState::open(url, namespace).map_err(|e| match e {
+                    postgres::PgOpenError::Owned { owner } => OpenError::OwnedInNamespace {
+                        namespace: namespace.to_string(),
+                        owner,
+                    },
+                    postgres::PgOpenError::Failed(m) => failed(m),
+                })?;
+                let engine = persist::StateStore::load(&mut state)
+                    .map_err(|e| failed(format!("alerting state could not be loaded: {e}")))?;
+                Ok(AlertingService {
+                    engine: Mutex::new(engine),
+                    conn: Mutex::new(Box::new(state)),
+                    _owner: None,
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(failed("opening the alerting store panicked".into())))
         })
     }
 
@@ -159,7 +201,7 @@ impl AlertingService {
         }
         let t = std::time::Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        persist::save(&mut conn, &writes, &changes).map_err(AlertError::Store)?;
+        conn.save(&writes, &changes).map_err(AlertError::Store)?;
         tracing::debug!(
             alerts = changes.alerts.len(),
             series = changes.series.len(),

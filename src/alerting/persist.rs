@@ -5,7 +5,7 @@
 //! transaction per tool call (a 10,000-point `check_metrics` call is one
 //! commit), so learned baselines survive a restart without a write per point.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::engine::{Changes, Counters, DynamicSpec, Engine, EngineConfig, RuleSpec, SeriesRecord};
 use super::escalate::Policy;
@@ -66,13 +66,36 @@ pub enum Write {
     Config(EngineConfig),
 }
 
-type Res<T> = Result<T, String>;
+pub(crate) type Res<T> = Result<T, String>;
 
-fn json<T: serde::Serialize>(v: &T) -> Res<String> {
+/// Where the alerting state is kept: the data dir's SQLite store
+/// ([`SqliteState`]) or PostgreSQL ([`super::postgres::PgState`]).
+pub trait StateStore: Send + std::fmt::Debug {
+    /// Writes definitions and the engine's changes in one transaction.
+    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()>;
+    /// Builds an engine from the stored state.
+    fn load(&mut self) -> Res<Engine>;
+}
+
+/// The alerting tables of the data dir's SQLite store.
+#[derive(Debug)]
+pub struct SqliteState(pub Connection);
+
+impl StateStore for SqliteState {
+    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()> {
+        save(&mut self.0, writes, changes)
+    }
+
+    fn load(&mut self) -> Res<Engine> {
+        load(&self.0)
+    }
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Res<String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
-fn num_of(id: &str) -> i64 {
+pub(crate) fn num_of(id: &str) -> i64 {
     id.rsplit('-')
         .next()
         .and_then(|n| n.parse().ok())
@@ -186,15 +209,13 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
     tx.commit().map_err(|e| e.to_string())
 }
 
-fn rows<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Res<Vec<T>> {
-    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
-    let texts = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|e| e.to_string())?;
+/// Rows of a portable `SELECT a [, b]`: the first column, and the second if any.
+type Query<'a> = dyn FnMut(&str) -> Res<Vec<(String, Option<String>)>> + 'a;
+
+fn rows<T: serde::de::DeserializeOwned>(query: &mut Query<'_>, sql: &str) -> Res<Vec<T>> {
+    let texts = query(sql)?;
     let mut out = Vec::with_capacity(texts.len());
-    for t in texts {
+    for (t, _) in texts {
         match serde_json::from_str(&t) {
             Ok(v) => out.push(v),
             // A row this version cannot read is skipped, not fatal: the rest
@@ -205,17 +226,38 @@ fn rows<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Res<Vec
     Ok(out)
 }
 
-/// Builds an engine from the store.
+/// Builds an engine from the SQLite store.
 pub fn load(conn: &Connection) -> Res<Engine> {
-    let mut engine = Engine::new();
-    let meta = |key: &str| -> Res<Option<String>> {
-        conn.query_row(
-            "SELECT value FROM alerting_meta WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        )
-        .optional()
+    load_with(&mut |sql: &str| {
+        let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+        let two = stmt.column_count() > 1;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                if two {
+                    r.get::<_, Option<String>>(1)?
+                } else {
+                    None
+                },
+            ))
+        })
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
+    })
+}
+
+/// Builds an engine from any store, through `query` running the portable
+/// SELECTs below.
+pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
+    let mut engine = Engine::new();
+    let mut meta = |key: &str| -> Res<Option<String>> {
+        Ok(query(&format!(
+            "SELECT value FROM alerting_meta WHERE key = '{key}'"
+        ))?
+        .into_iter()
+        .next()
+        .map(|(v, _)| v))
     };
     if let Some(c) = meta("config")? {
         engine.config = serde_json::from_str(&c).map_err(|e| e.to_string())?;
@@ -224,34 +266,26 @@ pub fn load(conn: &Connection) -> Res<Engine> {
         Some(c) => serde_json::from_str(&c).map_err(|e| e.to_string())?,
         None => Counters::default(),
     };
-    for spec in rows::<RuleSpec>(conn, "SELECT spec FROM alerting_rules ORDER BY seq")? {
+    for spec in rows::<RuleSpec>(query, "SELECT spec FROM alerting_rules ORDER BY seq")? {
         let id = spec.rule_id.clone();
         if let Err(err) = engine.add_rule(spec) {
             tracing::warn!(rule_id = id, "skipping stored rule: {err}");
         }
     }
-    for spec in rows::<DynamicSpec>(conn, "SELECT spec FROM alerting_detectors")? {
+    for spec in rows::<DynamicSpec>(query, "SELECT spec FROM alerting_detectors")? {
         engine.add_dynamic(spec);
     }
-    let alerts: Vec<Alert> = rows(conn, "SELECT data FROM alerting_alerts ORDER BY alert_num")?;
-    let groups = rows(conn, "SELECT data FROM alerting_groups ORDER BY group_num")?;
-    let series: Vec<SeriesRecord> = rows(conn, "SELECT state FROM alerting_series")?;
-    let silences = rows(conn, "SELECT data FROM alerting_silences")?;
+    let alerts: Vec<Alert> = rows(query, "SELECT data FROM alerting_alerts ORDER BY alert_num")?;
+    let groups = rows(query, "SELECT data FROM alerting_groups ORDER BY group_num")?;
+    let series: Vec<SeriesRecord> = rows(query, "SELECT state FROM alerting_series")?;
+    let silences = rows(query, "SELECT data FROM alerting_silences")?;
     let mut policies = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT severity, data FROM alerting_policies")
-            .map_err(|e| e.to_string())?;
-        let got = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| e.to_string())?;
-        for row in got {
-            let (sev, data) = row.map_err(|e| e.to_string())?;
-            if let (Some(sev), Ok(p)) =
-                (Severity::parse(&sev), serde_json::from_str::<Policy>(&data))
-            {
-                policies.push((sev, p));
-            }
+    for (sev, data) in query("SELECT severity, data FROM alerting_policies")? {
+        if let (Some(sev), Some(Ok(p))) = (
+            Severity::parse(&sev),
+            data.map(|d| serde_json::from_str::<Policy>(&d)),
+        ) {
+            policies.push((sev, p));
         }
     }
     engine.restore(counters, alerts, groups, series, silences, policies);

@@ -106,17 +106,23 @@ impl CheckpointKey {
                 bytes.len()
             ))
         })?;
-        let signing = SigningKey::from_bytes(&seed);
+        Ok(Self::from_seed(&seed, path))
+    }
+
+    /// The key of a 32-byte Ed25519 seed kept at `path` (a file, or a
+    /// description of where a database keeps it).
+    pub fn from_seed(seed: &[u8; 32], path: PathBuf) -> Self {
+        let signing = SigningKey::from_bytes(seed);
         let public = signing.verifying_key().to_bytes();
         let fingerprint = to_hex(&Sha256::digest(public)[..8]);
         let name = format!("smart-systems-mcp/audit/{fingerprint}");
         let key_id = key_id(&name, &public);
-        Ok(CheckpointKey {
+        CheckpointKey {
             signing,
             name,
             key_id,
             path,
-        })
+        }
     }
 
     /// The key name, also used as the checkpoint origin (unique per log key).

@@ -12,19 +12,23 @@
 //! ([`AuditTrail::erase`]) leaves every hash and proof valid.
 //!
 //! [`AuditTrail`] is the facade the MCP adapters call; all its methods but
-//! [`AuditTrail::log`] and [`AuditTrail::erase`] block on SQLite and are run
-//! on blocking threads by the caller.
+//! [`AuditTrail::log`] and [`AuditTrail::erase`] block on the store (SQLite,
+//! or PostgreSQL with `--store-url`, see [`storage`]) and are run on blocking
+//! threads by the caller.
 
 pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
 pub mod export;
 pub mod merkle;
+pub mod postgres;
 pub mod proofs;
 pub mod query;
 pub mod report;
 pub mod rows;
 pub mod schema;
+pub mod sqlite;
+pub mod storage;
 pub mod verify;
 pub mod writer;
 
@@ -33,7 +37,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 pub use schema::MIGRATIONS;
@@ -44,6 +47,7 @@ use entry::{NewEntry, PreparedEntry};
 use merkle::Hash;
 use proofs::{StoredTree, SubtreeCache};
 use query::{Page, QueryFilter};
+use storage::{AuditStorage, LogReader};
 use verify::{VerifyReport, VerifyRequest};
 use writer::{Appended, Command, EraseRequest, Erased};
 
@@ -56,6 +60,9 @@ pub enum AuditError {
     /// SQLite refused.
     #[error("audit store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or could not be reached.
+    #[error("audit store (PostgreSQL): {0}")]
+    Postgres(String),
     /// The store is not in the state an operation needs.
     #[error("audit store: {0}")]
     Store(String),
@@ -108,31 +115,72 @@ pub struct Consistency {
 }
 
 /// The audit subsystem of one process.
-#[derive(Debug)]
 pub struct AuditTrail {
-    db_path: PathBuf,
+    storage: Arc<dyn AuditStorage>,
+    db_path: Option<PathBuf>,
     writer: Mutex<Sender<Command>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Box<dyn LogReader>>>,
     key: CheckpointKey,
     pii_fields: Vec<String>,
     subtrees: SubtreeCache,
     commits: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditTrail")
+            .field("storage", &self.storage)
+            .field("key", &self.key.name())
+            .field("pii_fields", &self.pii_fields)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AuditTrail {
     /// Opens the audit trail over a migrated store: loads (or creates) the
     /// checkpoint key and starts the writer thread.
     pub fn open(store: &Store, pii_fields: Vec<String>) -> Result<AuditTrail, AuditError> {
-        let key = CheckpointKey::load_or_create(store.data_dir())?;
-        let connect = || {
-            store
-                .connect()
-                .map_err(|e| AuditError::Store(e.to_string()))
-        };
+        let storage = sqlite::SqliteStorage::new(store);
+        let db_path = storage.path().to_path_buf();
+        let mut trail = Self::with_storage(Arc::new(storage), pii_fields)?;
+        trail.db_path = Some(db_path);
+        Ok(trail)
+    }
+
+    /// Opens the audit trail in PostgreSQL at `url`, schema `namespace`
+    /// (created and migrated when missing). Runs on a thread of its own: the
+    /// synchronous client must not block an async runtime's worker.
+    pub fn open_postgres(
+        url: &str,
+        namespace: &str,
+        pii_fields: Vec<String>,
+    ) -> Result<AuditTrail, AuditError> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let storage = postgres::PgStorage::open(url, namespace)?;
+                Self::with_storage(Arc::new(storage), pii_fields)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(AuditError::Internal(
+                    "opening the audit store panicked".into(),
+                ))
+            })
+        })
+    }
+
+    /// Opens the audit trail over any storage: loads (or creates) the
+    /// checkpoint key and starts the writer thread.
+    pub fn with_storage(
+        storage: Arc<dyn AuditStorage>,
+        pii_fields: Vec<String>,
+    ) -> Result<AuditTrail, AuditError> {
+        let key = storage.checkpoint_key()?;
         let commits = Arc::new(AtomicU64::new(0));
-        let writer = writer::spawn(connect()?, connect()?, commits.clone())?;
+        let writer = writer::spawn(storage.writer()?, commits.clone())?;
         Ok(AuditTrail {
-            db_path: store.path().to_path_buf(),
+            storage,
+            db_path: None,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             key,
@@ -148,9 +196,14 @@ impl AuditTrail {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// The store file.
-    pub fn db_path(&self) -> &Path {
-        &self.db_path
+    /// The SQLite store file (None on PostgreSQL).
+    pub fn db_path(&self) -> Option<&Path> {
+        self.db_path.as_deref()
+    }
+
+    /// The storage backend: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.storage.backend()
     }
 
     /// `details` keys treated as personal data.
@@ -207,21 +260,20 @@ impl AuditTrail {
     /// Runs `f` on a pooled read connection.
     pub fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, AuditError>,
+        f: impl FnOnce(&mut dyn LogReader) -> Result<T, AuditError>,
     ) -> Result<T, AuditError> {
         let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open(&self.db_path)?;
-                c.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-                c.execute_batch(
-                    "PRAGMA query_only = ON; PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -16384;",
-                )?;
-                c
+        let mut conn = match pooled {
+            Some(mut c) => {
+                if c.is_usable() {
+                    c
+                } else {
+                    self.storage.reader()?
+                }
             }
+            None => self.storage.reader()?,
         };
-        let out = f(&conn);
+        let out = f(conn.as_mut());
         if let Ok(mut p) = self.readers.lock()
             && p.len() < 8
         {
@@ -238,7 +290,7 @@ impl AuditTrail {
         cursor: Option<&str>,
     ) -> Result<Page, AuditError> {
         let cursor = cursor.map(query::parse_cursor).transpose()?;
-        self.read(|c| query::query(c, filter, limit, cursor))
+        self.read(|c| c.query(filter, limit, cursor))
     }
 
     /// Parses and checks the signature of a checkpoint note.
@@ -248,7 +300,7 @@ impl AuditTrail {
 
     /// Verifies the chain (see [`verify`]).
     pub fn verify(&self, req: &VerifyRequest) -> Result<VerifyReport, AuditError> {
-        let report = verify::verify(&self.db_path, req)?;
+        let report = verify::verify(self.storage.as_ref(), req)?;
         if !report.valid {
             // Cached subtree hashes may describe rows that changed since.
             self.subtrees.clear();
@@ -258,7 +310,7 @@ impl AuditTrail {
 
     /// Number of entries (the current tree size).
     pub fn size(&self) -> Result<u64, AuditError> {
-        self.read(head_sequence)
+        self.read(|c| c.head_sequence())
     }
 
     /// Root hash of the tree of `size` entries, from the stored leaf hashes.
@@ -268,7 +320,7 @@ impl AuditTrail {
         }
         self.read(|c| {
             StoredTree {
-                conn: c,
+                reader: c,
                 cache: &self.subtrees,
             }
             .hash(0, size)
@@ -278,12 +330,12 @@ impl AuditTrail {
     /// Signs a checkpoint of the current tree head.
     pub fn checkpoint(&self) -> Result<SignedCheckpoint, AuditError> {
         let (size, root) = self.read(|c| {
-            let size = head_sequence(c)?;
+            let size = c.head_sequence()?;
             let root = if size == 0 {
                 merkle::empty_root()
             } else {
                 StoredTree {
-                    conn: c,
+                    reader: c,
                     cache: &self.subtrees,
                 }
                 .hash(0, size)?
@@ -314,14 +366,7 @@ impl AuditTrail {
     /// The sequence of the entry with `audit_id`.
     pub fn sequence_of(&self, audit_id: &str) -> Result<u64, AuditError> {
         self.read(|c| {
-            c.query_row(
-                "SELECT sequence FROM audit_entries WHERE audit_id = ?1",
-                [audit_id],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(|s| s as u64)
-            .ok_or_else(|| {
+            c.sequence_of(audit_id)?.ok_or_else(|| {
                 AuditError::invalid("audit_id", format!("no entry has audit_id `{audit_id}`"))
             })
         })
@@ -335,7 +380,7 @@ impl AuditTrail {
         tree_size: Option<u64>,
     ) -> Result<Inclusion, AuditError> {
         self.read(|c| {
-            let size = head_sequence(c)?;
+            let size = c.head_sequence()?;
             if sequence == 0 || sequence > size {
                 return Err(AuditError::invalid(
                     "sequence",
@@ -351,16 +396,17 @@ impl AuditTrail {
                     ),
                 ));
             }
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {} FROM audit_entries WHERE sequence = ?1",
-                schema::ENTRY_COLUMNS
-            ))?;
-            let (leaf_data, leaf_hash, audit_id) = stmt.query_row([sequence as i64], |row| {
-                let (v, stored) = rows::view(row)?;
-                Ok((v.encode(), stored, v.audit_id.to_string()))
+            let mut found = None;
+            c.scan(sequence, sequence, &mut |v, stored| {
+                found = Some((v.encode(), stored, v.audit_id.to_string()));
+            })?;
+            let (leaf_data, leaf_hash, audit_id) = found.ok_or_else(|| {
+                AuditError::Store(format!(
+                    "entry {sequence} is missing from the log; run verify_chain"
+                ))
             })?;
             let mut tree = StoredTree {
-                conn: c,
+                reader: c,
                 cache: &self.subtrees,
             };
             let path = merkle::inclusion_proof(sequence - 1, tree_size, &mut tree)?;
@@ -385,7 +431,7 @@ impl AuditTrail {
         new_size: Option<u64>,
     ) -> Result<Consistency, AuditError> {
         self.read(|c| {
-            let size = head_sequence(c)?;
+            let size = c.head_sequence()?;
             let new_size = new_size.unwrap_or(size);
             if new_size > size {
                 return Err(AuditError::invalid(
@@ -400,7 +446,7 @@ impl AuditTrail {
                 ));
             }
             let mut tree = StoredTree {
-                conn: c,
+                reader: c,
                 cache: &self.subtrees,
             };
             let proof = merkle::consistency_proof(old_size, new_size, &mut tree)?;
@@ -483,14 +529,4 @@ impl AuditTrail {
             record,
         })
     }
-}
-
-/// The last sequence in the log (0 when empty).
-pub fn head_sequence(conn: &Connection) -> Result<u64, AuditError> {
-    Ok(conn
-        .query_row("SELECT MAX(sequence) FROM audit_entries", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0)
-        .max(0) as u64)
 }

@@ -10,11 +10,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rusqlite::Connection;
-
 use super::AuditError;
 use super::merkle::{Hash, SubtreeSource, node_hash, root_of, split_point};
-use super::rows::hash_at;
+use super::storage::LogReader;
 
 /// Subtrees at most this wide are computed from their leaves in one read.
 const LEAF_READ: u64 = 256;
@@ -36,21 +34,15 @@ impl SubtreeCache {
 
 /// The tree as stored: leaf i is the entry with sequence i + 1.
 pub struct StoredTree<'a> {
-    pub conn: &'a Connection,
+    pub reader: &'a mut dyn LogReader,
     pub cache: &'a SubtreeCache,
 }
 
 impl StoredTree<'_> {
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, AuditError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT entry_hash FROM audit_entries WHERE sequence > ?1 AND sequence <= ?2 \
-             ORDER BY sequence",
-        )?;
-        let mut rows = stmt.query([start as i64, end as i64])?;
+    fn leaves(&mut self, start: u64, end: u64) -> Result<Vec<Hash>, AuditError> {
         let mut out = Vec::with_capacity((end - start) as usize);
-        while let Some(row) = rows.next()? {
-            out.push(hash_at(row, 0)?);
-        }
+        self.reader
+            .hashes(start + 1, end, &mut |_, h| out.push(h))?;
         if out.len() as u64 != end - start {
             return Err(AuditError::Store(format!(
                 "entries {}..={} are not all present; run verify_chain",
@@ -62,7 +54,7 @@ impl StoredTree<'_> {
     }
 
     /// MTH of leaves `[start, end)`.
-    pub fn hash(&self, start: u64, end: u64) -> Result<Hash, AuditError> {
+    pub fn hash(&mut self, start: u64, end: u64) -> Result<Hash, AuditError> {
         let n = end - start;
         if n <= LEAF_READ {
             return Ok(root_of(&self.leaves(start, end)?));

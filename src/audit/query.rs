@@ -13,9 +13,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde_json::{Map, Value};
 
 use super::AuditError;
+use super::encoding::EntryView;
 use super::entry::{ACTIONS, AuditEntry, ERASED, OUTCOMES, SEVERITIES, check_vocab};
-use super::merkle::to_hex;
-use super::rows::hash_at;
+use super::merkle::{Hash, to_hex};
 use super::schema::ENTRY_COLUMNS;
 
 /// Default page size of `audit_query`.
@@ -252,20 +252,31 @@ fn json_or_string(text: &str) -> Value {
 /// The entry of a row selected with [`ENTRY_COLUMNS`], personal values
 /// restored from `audit_personal` or shown as `"[erased]"`.
 pub fn entry_from_row(conn: &Connection, row: &Row<'_>) -> Result<AuditEntry, AuditError> {
-    let sequence = row.get::<_, i64>(0)? as u64;
-    let personal: Map<String, Value> =
-        serde_json::from_str(&row.get::<_, String>(16)?).unwrap_or_default();
-    let mut values: Map<String, Value> = Map::new();
-    if !personal.is_empty() {
+    let (v, stored) = super::rows::view(row)?;
+    let mut values: Vec<(String, String)> = Vec::new();
+    if v.personal != "{}" {
         let mut stmt =
             conn.prepare_cached("SELECT field, value FROM audit_personal WHERE sequence = ?1")?;
-        let mut rows = stmt.query([sequence as i64])?;
+        let mut rows = stmt.query([v.sequence as i64])?;
         while let Some(r) = rows.next()? {
-            let field: String = r.get(0)?;
-            let value: String = r.get(1)?;
-            values.insert(field, json_or_string(&value));
+            values.push((r.get(0)?, r.get(1)?));
         }
     }
+    Ok(entry_from_view(&v, &stored, values))
+}
+
+/// An entry as a tool shows it, from its stored row and its remaining
+/// personal values (field, canonical JSON); erased ones show as `"[erased]"`.
+pub fn entry_from_view(
+    v: &EntryView<'_>,
+    stored: &Hash,
+    personal_values: Vec<(String, String)>,
+) -> AuditEntry {
+    let personal: Map<String, Value> = serde_json::from_str(v.personal).unwrap_or_default();
+    let values: Map<String, Value> = personal_values
+        .into_iter()
+        .map(|(field, value)| (field, json_or_string(&value)))
+        .collect();
     let personal_value = |field: &str| -> Option<Value> {
         if !personal.contains_key(field) {
             return None;
@@ -283,40 +294,38 @@ pub fn entry_from_row(conn: &Connection, row: &Row<'_>) -> Result<AuditEntry, Au
             other => other.to_string(),
         })
     };
-    let mut details: Map<String, Value> =
-        serde_json::from_str(&row.get::<_, String>(10)?).unwrap_or_default();
+    let mut details: Map<String, Value> = serde_json::from_str(v.details).unwrap_or_default();
     for key in personal.keys() {
         if let Some(k) = key.strip_prefix("details.")
-            && let Some(v) = personal_value(key)
+            && let Some(val) = personal_value(key)
         {
-            details.insert(k.to_string(), v);
+            details.insert(k.to_string(), val);
         }
     }
-    let tags: Vec<String> = serde_json::from_str(&row.get::<_, String>(14)?).unwrap_or_default();
-    Ok(AuditEntry {
-        audit_id: row.get(1)?,
-        sequence,
-        timestamp: row.get(2)?,
-        user_id: row.get(3)?,
+    let tags: Vec<String> = serde_json::from_str(v.tags).unwrap_or_default();
+    let owned = |s: Option<&str>| s.map(str::to_string);
+    AuditEntry {
+        audit_id: v.audit_id.to_string(),
+        sequence: v.sequence,
+        timestamp: v.timestamp.to_string(),
+        user_id: v.user_id.to_string(),
         user_email: as_string(personal_value("user_email")),
-        action: row.get(4)?,
-        resource_type: row.get(5)?,
-        resource_id: row.get(6)?,
-        severity: row.get(7)?,
-        outcome: row.get(8)?,
+        action: v.action.to_string(),
+        resource_type: v.resource_type.to_string(),
+        resource_id: v.resource_id.to_string(),
+        severity: v.severity.to_string(),
+        outcome: v.outcome.to_string(),
         ip_address: as_string(personal_value("ip_address")),
         user_agent: as_string(personal_value("user_agent")),
-        session_id: row.get(9)?,
+        session_id: owned(v.session_id),
         details,
-        changes: row
-            .get::<_, Option<String>>(11)?
-            .map(|c| json_or_string(&c)),
-        tenant_id: row.get(12)?,
-        correlation_id: row.get(13)?,
+        changes: v.changes.map(json_or_string),
+        tenant_id: owned(v.tenant_id),
+        correlation_id: owned(v.correlation_id),
         tags,
-        purpose: row.get(15)?,
-        entry_hash: to_hex(&hash_at(row, 18)?),
-    })
+        purpose: owned(v.purpose),
+        entry_hash: to_hex(stored),
+    }
 }
 
 /// Counts for one user over a time window.
@@ -429,33 +438,26 @@ mod tests {
                 ..QueryFilter::default()
             },
         ];
-        trail
-            .read(|c| {
-                for f in &filters {
-                    let p = plan(c, f);
-                    assert!(p.contains("SEARCH"), "{f:?}: {p}");
-                    assert!(!p.contains("SCAN audit_entries"), "{f:?}: {p}");
-                }
-                Ok(())
-            })
-            .unwrap();
+        let c = &Connection::open(trail.db_path().unwrap()).unwrap();
+        for f in &filters {
+            let p = plan(c, f);
+            assert!(p.contains("SEARCH"), "{f:?}: {p}");
+            assert!(!p.contains("SCAN audit_entries"), "{f:?}: {p}");
+        }
     }
 
     #[test]
     fn time_windows_become_sequence_ranges() {
         let (_tmp, trail) = trail_with(5);
-        trail
-            .read(|c| {
-                let all = sequence_window(
-                    c,
-                    Some("2000-01-01T00:00:00.000000Z"),
-                    Some("2100-01-01T00:00:00.000000Z"),
-                )?;
-                assert_eq!(all, (Some(1), Some(5)));
-                let none = sequence_window(c, Some("2099-01-01T00:00:00.000000Z"), None)?;
-                assert!(none.0.unwrap() > 5);
-                Ok(())
-            })
-            .unwrap();
+        let c = &Connection::open(trail.db_path().unwrap()).unwrap();
+        let all = sequence_window(
+            c,
+            Some("2000-01-01T00:00:00.000000Z"),
+            Some("2100-01-01T00:00:00.000000Z"),
+        )
+        .unwrap();
+        assert_eq!(all, (Some(1), Some(5)));
+        let none = sequence_window(c, Some("2099-01-01T00:00:00.000000Z"), None).unwrap();
+        assert!(none.0.unwrap() > 5);
     }
 }

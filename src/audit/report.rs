@@ -3,8 +3,9 @@
 //! erasures; the same numbers serve GDPR, HIPAA and SOC 2, each framework
 //! adding its own findings.
 //!
-//! Aggregation is done by SQLite over the window's sequence range (one
-//! GROUP BY pass), never by loading entries into memory.
+//! Aggregation is done by the database over the window (one GROUP BY pass;
+//! here SQLite's, PostgreSQL's in [`super::postgres`]), never by loading
+//! entries into memory; [`ComplianceFigures::add_group`] is shared.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,43 @@ pub struct ComplianceFigures {
     pub subject_access: Vec<SubjectAccess>,
 }
 
+impl ComplianceFigures {
+    /// Adds `n` entries that share these values (one row of a GROUP BY).
+    pub fn add_group(
+        &mut self,
+        action: &str,
+        severity: String,
+        outcome: &str,
+        no_purpose: bool,
+        erasure: bool,
+        n: u64,
+    ) {
+        let f = self;
+        f.total_entries += n;
+        *f.by_action.entry(action.to_string()).or_default() += n;
+        *f.by_severity.entry(severity).or_default() += n;
+        match action {
+            "read" | "export" | "access" => {
+                f.data_access += n;
+                if no_purpose {
+                    f.access_without_purpose += n;
+                }
+            }
+            "create" | "update" => f.modifications += n,
+            "delete" if erasure => f.erasures += n,
+            "delete" => f.modifications += n,
+            "admin" => f.privileged_actions += n,
+            _ => {}
+        }
+        if action == "export" {
+            f.exports += n;
+        }
+        if outcome == "failure" {
+            f.failures += n;
+        }
+    }
+}
+
 /// Computes the figures for `[start, end)` (stored timestamp format),
 /// optionally for one tenant.
 pub fn figures(
@@ -98,28 +136,7 @@ pub fn figures(
             let no_purpose: bool = r.get(3)?;
             let erasure: bool = r.get(4)?;
             let n = r.get::<_, i64>(5)? as u64;
-            f.total_entries += n;
-            *f.by_action.entry(action.clone()).or_default() += n;
-            *f.by_severity.entry(severity).or_default() += n;
-            match action.as_str() {
-                "read" | "export" | "access" => {
-                    f.data_access += n;
-                    if no_purpose {
-                        f.access_without_purpose += n;
-                    }
-                }
-                "create" | "update" => f.modifications += n,
-                "delete" if erasure => f.erasures += n,
-                "delete" => f.modifications += n,
-                "admin" => f.privileged_actions += n,
-                _ => {}
-            }
-            if action == "export" {
-                f.exports += n;
-            }
-            if outcome == "failure" {
-                f.failures += n;
-            }
+            f.add_group(&action, severity, &outcome, no_purpose, erasure, n);
         }
     }
     f.unique_users = conn.query_row(

@@ -12,9 +12,7 @@
 //! no nearby sequence was modified.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -22,8 +20,7 @@ use super::AuditError;
 use super::checkpoint::Checkpoint;
 use super::encoding::{EntryView, GENESIS_PREV};
 use super::merkle::{Hash, root_of_parallel, to_hex};
-use super::rows::{hash_at, view};
-use super::schema::ENTRY_COLUMNS;
+use super::storage::{AuditStorage, LogReader};
 
 /// How far away a displaced entry is looked for.
 const SHIFT_WINDOW: u64 = 4;
@@ -105,31 +102,14 @@ struct Chunk {
     last: Option<(u64, Hash)>,
 }
 
-fn open_reader(path: &Path) -> Result<Connection, AuditError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-    // A scan reads every page once: map the file instead of copying each
-    // page through read(2) into SQLite's cache.
-    conn.execute_batch("PRAGMA mmap_size = 4294967296;")?;
-    Ok(conn)
-}
-
-fn scan_chunk(path: &Path, lo: u64, hi: u64) -> Result<Chunk, AuditError> {
-    let conn = open_reader(path)?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE sequence BETWEEN ?1 AND ?2 ORDER BY sequence"
-    ))?;
-    let mut rows = stmt.query([lo as i64, hi as i64])?;
+fn scan_chunk(storage: &dyn AuditStorage, lo: u64, hi: u64) -> Result<Chunk, AuditError> {
+    let mut conn = storage.reader()?;
     let mut c = Chunk {
         leaves: Vec::with_capacity((hi - lo + 1).min(1 << 22) as usize),
         ..Chunk::default()
     };
     let mut scratch = Vec::with_capacity(1024);
-    while let Some(row) = rows.next()? {
-        let (v, stored) = view(row)?;
+    conn.scan(lo, hi, &mut |v, stored| {
         let computed = v.hash_with(&mut scratch);
         if computed != stored {
             c.mismatched.push(v.sequence);
@@ -146,19 +126,14 @@ fn scan_chunk(path: &Path, lo: u64, hi: u64) -> Result<Chunk, AuditError> {
         }
         c.leaves.push(computed);
         c.last = Some((v.sequence, stored));
-    }
+    })?;
     Ok(c)
 }
 
-/// Verifies the log in the store at `path`.
-pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditError> {
-    let conn = open_reader(path)?;
-    let max_seq: u64 = conn
-        .query_row("SELECT MAX(sequence) FROM audit_entries", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0)
-        .max(0) as u64;
+/// Verifies the log in `storage`.
+pub fn verify(storage: &dyn AuditStorage, req: &VerifyRequest) -> Result<VerifyReport, AuditError> {
+    let mut conn = storage.reader()?;
+    let max_seq: u64 = conn.head_sequence()?;
     let from = req.from_sequence.unwrap_or(1).max(1);
     let mut to = req.to_sequence.unwrap_or(max_seq).min(max_seq);
     if let Some(cp) = &req.checkpoint {
@@ -177,16 +152,10 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
     let mut leaves: Vec<Hash> = Vec::new();
     let mut before_from: Option<Hash> = None;
     if from > 1 {
-        let mut stmt = conn.prepare(
-            "SELECT entry_hash, sequence FROM audit_entries WHERE sequence < ?1 ORDER BY sequence",
-        )?;
-        let mut rows = stmt.query([from as i64])?;
-        while let Some(row) = rows.next()? {
-            let h = hash_at(row, 0)?;
+        conn.hashes(1, from - 1, &mut |s, h| {
             leaves.push(h);
-            let s: i64 = row.get(1)?;
-            before_from = if s as u64 == from - 1 { Some(h) } else { None };
-        }
+            before_from = if s == from - 1 { Some(h) } else { None };
+        })?;
     }
 
     let chunks = if from <= to {
@@ -207,7 +176,7 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
                 .map(|&(lo, hi)| {
                     std::thread::Builder::new()
                         .name("audit-verify".into())
-                        .spawn_scoped(s, move || scan_chunk(path, lo, hi))
+                        .spawn_scoped(s, move || scan_chunk(storage, lo, hi))
                 })
                 .collect();
             handles
@@ -265,7 +234,7 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
     let mut problems = if mismatched.is_empty() && link_breaks.is_empty() && gaps.is_empty() {
         Vec::new()
     } else {
-        classify(&conn, &mismatched, &link_breaks, &gaps)?
+        classify(conn.as_mut(), &mismatched, &link_breaks, &gaps)?
     };
 
     if let Some(cp) = &req.checkpoint {
@@ -289,7 +258,7 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
         } else if cp.tree_size > 0 {
             let root = root_of_parallel(&leaves[..cp.tree_size as usize]);
             if root != cp.root_hash {
-                let audit_id = audit_id_at(&conn, cp.tree_size)?;
+                let audit_id = conn.audit_id_at(cp.tree_size)?;
                 problems.push(Problem {
                     sequence: Some(cp.tree_size),
                     audit_id,
@@ -322,42 +291,25 @@ pub fn verify(path: &Path, req: &VerifyRequest) -> Result<VerifyReport, AuditErr
     })
 }
 
-fn audit_id_at(conn: &Connection, seq: u64) -> Result<Option<String>, AuditError> {
-    Ok(conn
-        .query_row(
-            "SELECT audit_id FROM audit_entries WHERE sequence = ?1",
-            [seq as i64],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?)
-}
-
 /// The sequence under which a row's content hashes to its stored hash, if
 /// it is one of `candidates`.
 fn true_sequence(
-    conn: &Connection,
+    conn: &mut dyn LogReader,
     seq: u64,
     candidates: &[u64],
 ) -> Result<Option<u64>, AuditError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE sequence = ?1"
-    ))?;
-    let mut rows = stmt.query([seq as i64])?;
-    let Some(row) = rows.next()? else {
-        return Ok(None);
-    };
-    let (v, stored) = view(row)?;
-    let mut scratch = Vec::new();
-    for &t in candidates {
-        if t != seq && (EntryView { sequence: t, ..v }).hash_with(&mut scratch) == stored {
-            return Ok(Some(t));
-        }
-    }
-    Ok(None)
+    let mut found = None;
+    conn.scan(seq, seq, &mut |v, stored| {
+        let mut scratch = Vec::new();
+        found = candidates.iter().copied().find(|&t| {
+            t != seq && (EntryView { sequence: t, ..v }).hash_with(&mut scratch) == stored
+        });
+    })?;
+    Ok(found)
 }
 
 fn classify(
-    conn: &Connection,
+    conn: &mut dyn LogReader,
     mismatched: &BTreeSet<u64>,
     link_breaks: &BTreeSet<u64>,
     gaps: &[(u64, u64)],
@@ -387,7 +339,7 @@ fn classify(
         if origin.get(&t) == Some(&s) {
             problems.push(Problem {
                 sequence: Some(s),
-                audit_id: audit_id_at(conn, s)?,
+                audit_id: conn.audit_id_at(s)?,
                 kind: ProblemKind::Reordered,
                 detail: format!("holds the entry written at sequence {t} (rows swapped)"),
             });
@@ -405,7 +357,7 @@ fn classify(
         } else {
             problems.push(Problem {
                 sequence: Some(s),
-                audit_id: audit_id_at(conn, s)?,
+                audit_id: conn.audit_id_at(s)?,
                 kind: ProblemKind::MissingSequence,
                 detail: format!(
                     "the entries written at sequences {s}..={} were deleted and the later \
@@ -419,7 +371,7 @@ fn classify(
         explained.insert(p);
         problems.push(Problem {
             sequence: Some(p),
-            audit_id: audit_id_at(conn, p)?,
+            audit_id: conn.audit_id_at(p)?,
             kind: ProblemKind::InsertedEntry,
             detail: "is not part of the original chain: the entry after it links to the entry \
                      before it, and the later entries were renumbered"
@@ -432,7 +384,7 @@ fn classify(
         }
         problems.push(Problem {
             sequence: Some(s),
-            audit_id: audit_id_at(conn, s)?,
+            audit_id: conn.audit_id_at(s)?,
             kind: ProblemKind::ModifiedEntry,
             detail: "its fields no longer hash to its stored entry_hash: the entry was edited"
                 .into(),
@@ -459,7 +411,7 @@ fn classify(
         }
         problems.push(Problem {
             sequence: Some(s),
-            audit_id: audit_id_at(conn, s)?,
+            audit_id: conn.audit_id_at(s)?,
             kind: ProblemKind::BrokenLink,
             detail: format!(
                 "its prev_hash is not the hash of entry {prior}: entry {prior} was replaced \
@@ -507,14 +459,14 @@ mod tests {
     #[test]
     fn a_deletion_hidden_by_renumbering_is_reported_where_the_entry_went_missing() {
         let (_tmp, trail) = trail_with(8);
-        let conn = Connection::open(trail.db_path()).unwrap();
+        let conn = rusqlite::Connection::open(trail.db_path().unwrap()).unwrap();
         conn.execute_batch(
             "DELETE FROM audit_entries WHERE sequence = 5;
              UPDATE audit_entries SET sequence = -(sequence - 1) WHERE sequence > 5;
              UPDATE audit_entries SET sequence = -sequence WHERE sequence < 0;",
         )
         .unwrap();
-        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        let r = trail.verify(&VerifyRequest::default()).unwrap();
         assert_eq!(kinds(&r), vec![(5, ProblemKind::MissingSequence)], "{r:?}");
     }
 
@@ -526,34 +478,34 @@ mod tests {
             to_sequence: Some(7),
             checkpoint: None,
         };
-        let r = verify(trail.db_path(), &range).unwrap();
+        let r = trail.verify(&range).unwrap();
         assert!(r.valid, "{r:?}");
         assert_eq!(r.entries_checked, 4);
         assert_eq!(r.tree_size, 7);
         assert_eq!(r.root_hash, trail.root_at(7).unwrap());
-        let conn = Connection::open(trail.db_path()).unwrap();
+        let conn = rusqlite::Connection::open(trail.db_path().unwrap()).unwrap();
         conn.execute(
             "UPDATE audit_entries SET prev_hash = zeroblob(32) WHERE sequence = 4",
             [],
         )
         .unwrap();
-        let r = verify(trail.db_path(), &range).unwrap();
+        let r = trail.verify(&range).unwrap();
         assert_eq!(kinds(&r), vec![(4, ProblemKind::ModifiedEntry)], "{r:?}");
         // Outside the range nothing is looked at.
         let later = VerifyRequest {
             from_sequence: Some(6),
             ..range
         };
-        assert!(verify(trail.db_path(), &later).unwrap().valid);
+        assert!(trail.verify(&later).unwrap().valid);
     }
 
     #[test]
     fn a_wholly_edited_log_lists_the_first_problems_and_counts_them_all() {
         let (_tmp, trail) = trail_with(150);
-        let conn = Connection::open(trail.db_path()).unwrap();
+        let conn = rusqlite::Connection::open(trail.db_path().unwrap()).unwrap();
         conn.execute("UPDATE audit_entries SET resource_type = 'x'", [])
             .unwrap();
-        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        let r = trail.verify(&VerifyRequest::default()).unwrap();
         assert!(!r.valid);
         assert_eq!(r.problem_count, 150);
         assert_eq!(r.problems.len(), MAX_PROBLEMS);
@@ -568,7 +520,7 @@ mod tests {
     #[test]
     fn an_empty_log_verifies_with_the_empty_root() {
         let (_tmp, trail) = trail_with(0);
-        let r = verify(trail.db_path(), &VerifyRequest::default()).unwrap();
+        let r = trail.verify(&VerifyRequest::default()).unwrap();
         assert!(r.valid);
         assert_eq!((r.entries_checked, r.tree_size), (0, 0));
         assert_eq!(r.root_hash, crate::audit::merkle::empty_root());

@@ -5,28 +5,28 @@
 //! entries per second. Callers therefore hand their prepared entries to one
 //! writer thread, which takes everything that queued up while the previous
 //! commit was syncing and writes it in ONE transaction on its own connection
-//! with `synchronous = FULL` (the commit fsyncs the WAL). Every caller of the
+//! (whose commit is durable: SQLite's `synchronous = FULL`, PostgreSQL's
+//! `synchronous_commit`). Every caller of the
 //! batch is answered after that commit returns.
 //!
-//! Several processes may share the data dir: the chain head (last sequence,
-//! its hash and timestamp) is read inside the same `BEGIN IMMEDIATE`
-//! transaction that inserts the batch, so the SQLite write lock orders the
-//! processes' batches into one chain with no gaps or forks.
+//! Several processes may share the log (one data dir, or one PostgreSQL
+//! namespace): the chain head (last sequence, its hash and timestamp) is read
+//! under the storage's head lock ([`super::storage::AppendTx::lock_head`])
+//! inside the same transaction that inserts the batch, so the processes'
+//! batches form one chain with no gaps or forks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::AuditError;
-use super::encoding::{EntryView, GENESIS_PREV, canonical_json};
+use super::encoding::{EntryView, canonical_json};
 use super::entry::PreparedEntry;
 use super::merkle::{Frontier, Hash};
-use super::rows::hash_at;
+use super::storage::{AppendTx, LogWriter};
 
 /// Most entries committed in one transaction.
 pub const MAX_BATCH: usize = 4096;
@@ -72,59 +72,24 @@ pub enum Command {
     Erase(EraseRequest, oneshot::Sender<Result<Erased, AuditError>>),
 }
 
-/// How often the checkpointer copies the WAL into the main file.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Starts the writer thread over `conn` and the checkpointer over
-/// `checkpoint_conn`; both end when every sender is gone. `commits` counts
-/// the durable append transactions (one fsync each).
+/// Starts the writer thread over `writer`; it ends when every sender is
+/// gone. `commits` counts the durable append transactions (one fsync each).
 pub fn spawn(
-    conn: Connection,
-    checkpoint_conn: Connection,
+    writer: Box<dyn LogWriter>,
     commits: Arc<AtomicU64>,
 ) -> Result<Sender<Command>, AuditError> {
-    // FULL: every commit fsyncs the WAL before the callers are answered.
-    // No auto-checkpoint on this connection: a checkpoint fsyncs the main
-    // file too and would sit in some caller's latency; the checkpointer
-    // thread does it beside the commits instead.
-    conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-         PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;",
-    )?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("audit-checkpoint".into())
-        .spawn(move || checkpointer(checkpoint_conn, stop_rx))
-        .map_err(|e| AuditError::Internal(format!("cannot start the audit checkpointer: {e}")))?;
     std::thread::Builder::new()
         .name("audit-writer".into())
-        .spawn(move || {
-            run(conn, rx, &commits);
-            drop(stop_tx);
-        })
+        .spawn(move || run(writer, rx, &commits))
         .map_err(|e| AuditError::Internal(format!("cannot start the audit writer: {e}")))?;
     Ok(tx)
 }
 
-/// Copies committed WAL frames into the main file beside the writer (PASSIVE:
-/// never blocks a commit or a reader), so commits pay only their own fsync.
-fn checkpointer(conn: Connection, stop: Receiver<()>) {
-    loop {
-        match stop.recv_timeout(CHECKPOINT_EVERY) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!("audit WAL checkpoint: {e}");
-        }
-    }
-}
-
-fn run(mut conn: Connection, rx: Receiver<Command>, commits: &AtomicU64) {
+fn run(mut conn: Box<dyn LogWriter>, rx: Receiver<Command>, commits: &AtomicU64) {
     let mut frontier = Tree::default();
     // Warm the frontier before the first request (reads every leaf hash once).
-    if let Err(e) = warm(&conn, &mut frontier) {
+    if let Err(e) = warm(conn.as_mut(), &mut frontier) {
         tracing::warn!("audit writer could not load the tree: {e}");
     }
     while let Ok(first) = rx.recv() {
@@ -146,7 +111,7 @@ fn run(mut conn: Connection, rx: Receiver<Command>, commits: &AtomicU64) {
         }
         if !appends.is_empty() {
             let (entries, replies): (Vec<_>, Vec<_>) = appends.into_iter().unzip();
-            match commit_appends(&mut conn, &mut frontier, &entries) {
+            match commit_appends(conn.as_mut(), &mut frontier, &entries) {
                 Ok(done) => {
                     commits.fetch_add(1, Ordering::Relaxed);
                     for (reply, a) in replies.into_iter().zip(done) {
@@ -157,13 +122,14 @@ fn run(mut conn: Connection, rx: Receiver<Command>, commits: &AtomicU64) {
                     tracing::error!("audit batch of {} failed: {e}", entries.len());
                     let msg = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(AuditError::Store(msg.clone())));
+                        // The message already names the store that failed.
+                        let _ = reply.send(Err(AuditError::Internal(msg.clone())));
                     }
                 }
             }
         }
         for (request, reply) in erases {
-            let _ = reply.send(erase(&mut conn, &mut frontier, request));
+            let _ = reply.send(erase(conn.as_mut(), &mut frontier, request));
         }
     }
 }
@@ -184,49 +150,19 @@ impl Tree {
     }
 }
 
-fn warm(conn: &Connection, tree: &mut Tree) -> Result<(), AuditError> {
-    let mut stmt =
-        conn.prepare("SELECT sequence, entry_hash FROM audit_entries ORDER BY sequence")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        tree.push(row.get::<_, i64>(0)? as u64, hash_at(row, 1)?);
-    }
-    Ok(())
-}
-
-/// The chain head: last sequence, its entry hash and timestamp.
-fn head(tx: &Transaction<'_>) -> Result<(u64, Hash, String), AuditError> {
-    let row = tx
-        .query_row(
-            "SELECT sequence, entry_hash, timestamp FROM audit_entries
-             ORDER BY sequence DESC LIMIT 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    hash_at(r, 1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .optional()?;
-    Ok(row.unwrap_or((0, GENESIS_PREV, String::new())))
+fn warm(conn: &mut dyn LogWriter, tree: &mut Tree) -> Result<(), AuditError> {
+    let mut tx = conn.begin()?;
+    tx.hashes_after(0, &mut |seq, h| tree.push(seq, h))
 }
 
 /// Brings `tree` up to the rows other processes appended since we last looked.
-fn catch_up(tx: &Transaction<'_>, tree: &mut Tree, head_seq: u64) -> Result<(), AuditError> {
+fn catch_up(tx: &mut dyn AppendTx, tree: &mut Tree, head_seq: u64) -> Result<(), AuditError> {
     if tree.last_seq > head_seq {
         // The log shrank behind our back (restored or tampered): rebuild.
         *tree = Tree::default();
     }
     if tree.last_seq < head_seq {
-        let mut stmt = tx.prepare_cached(
-            "SELECT sequence, entry_hash FROM audit_entries WHERE sequence > ?1 ORDER BY sequence",
-        )?;
-        let mut rows = stmt.query([tree.last_seq as i64])?;
-        while let Some(row) = rows.next()? {
-            tree.push(row.get::<_, i64>(0)? as u64, hash_at(row, 1)?);
-        }
+        tx.hashes_after(tree.last_seq, &mut |seq, h| tree.push(seq, h))?;
     }
     Ok(())
 }
@@ -238,25 +174,16 @@ pub fn now_timestamp() -> String {
 }
 
 fn append_in_tx(
-    tx: &Transaction<'_>,
+    tx: &mut dyn AppendTx,
     f: &mut Tree,
     entries: &[PreparedEntry],
 ) -> Result<Vec<Appended>, AuditError> {
-    let (mut seq, mut prev, head_ts) = head(tx)?;
+    let (mut seq, mut prev, head_ts) = tx.lock_head()?;
     catch_up(tx, f, seq)?;
     // Timestamps never go backwards along the chain, even across processes
     // whose clocks differ slightly.
     let now = now_timestamp();
     let timestamp = if now < head_ts { head_ts } else { now };
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO audit_entries (sequence, audit_id, timestamp, user_id, action, \
-         resource_type, resource_id, severity, outcome, session_id, details, changes, \
-         tenant_id, correlation_id, tags, purpose, personal, prev_hash, entry_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-    )?;
-    let mut insert_personal = tx.prepare_cached(
-        "INSERT INTO audit_personal (sequence, field, value, salt) VALUES (?1, ?2, ?3, ?4)",
-    )?;
     let mut scratch = Vec::with_capacity(1024);
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
@@ -282,30 +209,7 @@ fn append_in_tx(
             prev_hash: prev,
         };
         let hash = view.hash_with(&mut scratch);
-        insert.execute(params![
-            seq as i64,
-            e.audit_id,
-            timestamp,
-            e.user_id,
-            e.action,
-            e.resource_type,
-            e.resource_id,
-            e.severity,
-            e.outcome,
-            e.session_id,
-            e.details,
-            e.changes,
-            e.tenant_id,
-            e.correlation_id,
-            e.tags,
-            e.purpose,
-            e.personal,
-            &prev[..],
-            &hash[..],
-        ])?;
-        for pv in &e.personal_values {
-            insert_personal.execute(params![seq as i64, pv.field, pv.value_json, &pv.salt[..]])?;
-        }
+        tx.insert(&view, &hash, &e.personal_values)?;
         f.push(seq, hash);
         out.push(Appended {
             audit_id: e.audit_id.clone(),
@@ -321,50 +225,38 @@ fn append_in_tx(
 }
 
 fn commit_appends(
-    conn: &mut Connection,
+    conn: &mut dyn LogWriter,
     frontier: &mut Tree,
     entries: &[PreparedEntry],
 ) -> Result<Vec<Appended>, AuditError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tx = conn.begin()?;
     let mut f = frontier.clone();
-    let out = append_in_tx(&tx, &mut f, entries)?;
+    let out = append_in_tx(tx.as_mut(), &mut f, entries)?;
     tx.commit()?;
     *frontier = f;
     Ok(out)
 }
 
 fn erase(
-    conn: &mut Connection,
+    conn: &mut dyn LogWriter,
     frontier: &mut Tree,
     request: EraseRequest,
 ) -> Result<Erased, AuditError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut sequences = std::collections::BTreeSet::new();
-    if let Some(user_id) = &request.user_id {
-        let mut stmt = tx.prepare("SELECT sequence FROM audit_entries WHERE user_id = ?1")?;
-        for s in stmt.query_map([user_id], |r| r.get::<_, i64>(0))? {
-            sequences.insert(s?);
-        }
-    }
-    if let Some(email) = &request.user_email {
-        let email_json = canonical_json(&serde_json::Value::String(email.clone()));
-        let mut stmt = tx.prepare(
-            "SELECT sequence FROM audit_personal WHERE field = 'user_email' AND value = ?1",
-        )?;
-        for s in stmt.query_map([email_json], |r| r.get::<_, i64>(0))? {
-            sequences.insert(s?);
-        }
-    }
+    let mut tx = conn.begin()?;
+    // Lock the head first: an erasure is ordered with the appends around it.
+    tx.lock_head()?;
+    let email_json = request
+        .user_email
+        .as_ref()
+        .map(|email| canonical_json(&serde_json::Value::String(email.clone())));
+    let sequences = tx.subject_sequences(request.user_id.as_deref(), email_json.as_deref())?;
     let mut entries_affected = 0u64;
     let mut values_erased = 0u64;
-    {
-        let mut delete = tx.prepare("DELETE FROM audit_personal WHERE sequence = ?1")?;
-        for s in &sequences {
-            let n = delete.execute([s])? as u64;
-            if n > 0 {
-                entries_affected += 1;
-                values_erased += n;
-            }
+    for &s in &sequences {
+        let n = tx.delete_personal(s)?;
+        if n > 0 {
+            entries_affected += 1;
+            values_erased += n;
         }
     }
     let mut record = request.record;
@@ -374,10 +266,10 @@ fn erase(
     details.insert("values_erased".into(), values_erased.into());
     record.details = canonical_json(&serde_json::Value::Object(details));
     let mut f = frontier.clone();
-    let mut appended = append_in_tx(&tx, &mut f, std::slice::from_ref(&record))?;
+    let mut appended = append_in_tx(tx.as_mut(), &mut f, std::slice::from_ref(&record))?;
     tx.commit()?;
     *frontier = f;
-    let wal_truncated = truncate_wal(conn);
+    let wal_truncated = conn.scrub();
     let erasure_entry = appended
         .pop()
         .ok_or_else(|| AuditError::Internal("erasure entry was not written".into()))?;
@@ -393,23 +285,4 @@ fn erase(
         erasure_entry,
         wal_truncated,
     })
-}
-
-/// Copies the WAL into the main file and truncates it, so that page images
-/// written before the erasure no longer exist anywhere in the store's files.
-fn truncate_wal(conn: &Connection) -> bool {
-    for attempt in 0..50 {
-        match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        }) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(attempt, "WAL checkpoint failed: {e}"),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    tracing::warn!(
-        "WAL still in use by another connection; it is truncated at its next checkpoint"
-    );
-    false
 }

@@ -754,9 +754,7 @@ impl SmartServer {
         let since = (chrono::Utc::now() - chrono::Duration::days(days as i64))
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let (user, since2) = (args.user_id.clone(), since.clone());
-        let a =
-            blocking(move || trail.read(|c| crate::audit::query::user_activity(c, &user, &since2)))
-                .await?;
+        let a = blocking(move || trail.read(|c| c.user_activity(&user, &since2))).await?;
         Ok(Json(ActivityResult {
             user_id: args.user_id,
             days,
@@ -812,8 +810,7 @@ impl SmartServer {
         let (s2, e2, fw) = (start.clone(), end.clone(), framework.clone());
         let given_note = args.checkpoint.clone();
         let (figures, findings, verification) = blocking(move || {
-            let figures =
-                trail.read(|c| crate::audit::report::figures(c, &s2, &e2, tenant.as_deref()))?;
+            let figures = trail.read(|c| c.figures(&s2, &e2, tenant.as_deref()))?;
             let report = trail.verify(&VerifyRequest {
                 checkpoint,
                 ..VerifyRequest::default()
@@ -891,11 +888,7 @@ impl SmartServer {
         let format = args.format;
         let (t2, f2) = (target.clone(), format.clone());
         let count = blocking(move || {
-            trail.read(|c| {
-                export::write_file(&t2, &f2, |sink| {
-                    crate::audit::query::for_each(c, &filter, sink)
-                })
-            })
+            trail.read(|c| export::write_file(&t2, &f2, |sink| c.for_each(&filter, sink)))
         })
         .await?;
         Ok(Json(ExportResult {

@@ -142,7 +142,7 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(dir)
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
         source,

@@ -1,0 +1,354 @@
+//! Alerting state in PostgreSQL (`--store-url`): the same JSON documents as
+//! the SQLite tables ([`super::persist`]), in the namespace's schema.
+//!
+//! Alerting is stateful (baselines, open alerts, dedup windows), so exactly
+//! one process may evaluate at a time. On one machine a file lock in the data
+//! dir decides; across machines it is a session-level advisory lock, held by
+//! the connection this store writes through for as long as the process runs.
+//! Other processes answer alerting calls with "owned by another process" and
+//! the owner's pid and host (recorded in `alerting_owner` when the lock is
+//! taken). If the owner's connection drops, PostgreSQL releases the lock: the
+//! store then re-takes it before writing again, and refuses to write if
+//! another process has taken over meanwhile.
+
+use postgres::{Client, Config, Transaction};
+use sha2::{Digest, Sha256};
+
+use super::engine::{Changes, Engine};
+use super::persist::{Res, StateStore, Write, json, load_with, num_of};
+use crate::audit::postgres::Conn;
+
+/// Tables of the alerting state in a namespace's schema. Append, never edit.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "alerting_tables",
+    "CREATE TABLE alerting_rules (
+         seq BIGSERIAL PRIMARY KEY,
+         rule_id TEXT NOT NULL UNIQUE,
+         spec TEXT NOT NULL
+     );
+     CREATE TABLE alerting_detectors (metric_name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+     CREATE TABLE alerting_series (series_key TEXT PRIMARY KEY, state TEXT NOT NULL);
+     CREATE TABLE alerting_alerts (
+         alert_num BIGINT PRIMARY KEY,
+         alert_id TEXT NOT NULL UNIQUE,
+         status TEXT NOT NULL,
+         data TEXT NOT NULL
+     );
+     CREATE TABLE alerting_groups (group_num BIGINT PRIMARY KEY, data TEXT NOT NULL);
+     CREATE TABLE alerting_silences (silence_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+     CREATE TABLE alerting_policies (severity TEXT PRIMARY KEY, data TEXT NOT NULL);
+     CREATE TABLE alerting_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE alerting_owner (
+         id INT PRIMARY KEY CHECK (id = 1),
+         pid BIGINT NOT NULL,
+         host TEXT NOT NULL,
+         since TIMESTAMPTZ NOT NULL DEFAULT now()
+     );",
+)];
+
+/// Why the PostgreSQL alerting store could not be opened.
+#[derive(Debug)]
+pub enum PgOpenError {
+    /// Another process holds the owner lock; `owner` describes it.
+    Owned { owner: String },
+    /// PostgreSQL failed or the URL is unusable.
+    Failed(String),
+}
+
+fn failed(e: postgres::Error) -> PgOpenError {
+    PgOpenError::Failed(pg_text(&e))
+}
+
+fn pg_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut text = e.to_string();
+            if let Some(source) = std::error::Error::source(e) {
+                let s = source.to_string();
+                if !text.contains(&s) {
+                    text = format!("{text}: {s}");
+                }
+            }
+            format!("PostgreSQL: {text}")
+        }
+    }
+}
+
+/// The owner's connection to the alerting state in one namespace.
+pub struct PgState {
+    config: Config,
+    namespace: String,
+    lock_key: i64,
+    client: Option<Conn>,
+}
+
+impl std::fmt::Debug for PgState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgState")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgState {
+    /// Connects, migrates the namespace's alerting tables and takes the
+    /// owner lock (without waiting).
+    pub fn open(url: &str, namespace: &str) -> Result<PgState, PgOpenError> {
+        let mut config: Config = url.parse().map_err(|e| {
+            PgOpenError::Failed(format!("--store-url is not a PostgreSQL URL: {e}"))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        config.application_name("smart-systems-mcp");
+        let digest = Sha256::digest(format!("smart-systems-mcp/alerting/{namespace}"));
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&digest[..8]);
+        let mut state = PgState {
+            config,
+            namespace: namespace.to_string(),
+            lock_key: i64::from_be_bytes(k),
+            client: None,
+        };
+        let mut client = state.connect().map_err(failed)?;
+        state.migrate(&mut client).map_err(failed)?;
+        state.take_lock(&mut client)?;
+        state.client = Some(client);
+        Ok(state)
+    }
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        Conn::open(&self.config, &self.namespace)
+    }
+
+    fn migrate(&self, client: &mut Client) -> Result<(), postgres::Error> {
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(self.lock_key ^ 1)])?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{ns}\";
+             CREATE TABLE IF NOT EXISTS \"{ns}\".schema_migrations (
+                 component  TEXT NOT NULL,
+                 version    INT NOT NULL,
+                 name       TEXT NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                 PRIMARY KEY (component, version)
+             );",
+            ns = self.namespace
+        ))?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = 'alerting'",
+                &[],
+            )?
+            .get(0);
+        for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (component, version, name) VALUES ('alerting', $1, $2)",
+                &[version, name],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Takes the session-level owner lock on `client` and records us as the
+    /// owner; says who owns it when somebody else does.
+    fn take_lock(&self, client: &mut Client) -> Result<(), PgOpenError> {
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.lock_key])
+            .map_err(failed)?
+            .get(0);
+        if !got {
+            let owner = client
+                .query_opt("SELECT pid, host FROM alerting_owner WHERE id = 1", &[])
+                .map_err(failed)?
+                .map(|r| format!(" (pid {} on {})", r.get::<_, i64>(0), r.get::<_, String>(1)))
+                .unwrap_or_default();
+            return Err(PgOpenError::Owned { owner });
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown host".into());
+        client
+            .execute(
+                "INSERT INTO alerting_owner (id, pid, host) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, since = now()",
+                &[&i64::from(std::process::id()), &host],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The owner connection, re-established (and the lock re-taken) after
+    /// the database was away.
+    fn client(&mut self) -> Res<&mut Conn> {
+        let usable = self.client.as_mut().is_some_and(|c| {
+            !c.is_closed() && c.is_valid(std::time::Duration::from_secs(5)).is_ok()
+        });
+        if !usable {
+            self.client = None;
+            let mut c = self.connect().map_err(|e| pg_text(&e))?;
+            match self.take_lock(&mut c) {
+                Ok(()) => {}
+                Err(PgOpenError::Owned { owner }) => {
+                    return Err(format!(
+                        "the connection to PostgreSQL was lost and another process{owner} took \
+                         over the alerting state of namespace {}; restart this process",
+                        self.namespace
+                    ));
+                }
+                Err(PgOpenError::Failed(m)) => return Err(m),
+            }
+            self.client = Some(c);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| "no PostgreSQL connection".to_string())
+    }
+}
+
+fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Result<(), String> {
+    let e = |e: postgres::Error| pg_text(&e);
+    for w in writes {
+        match w {
+            Write::Rule(spec) => {
+                tx.execute(
+                    "DELETE FROM alerting_rules WHERE rule_id = $1",
+                    &[&spec.rule_id],
+                )
+                .map_err(e)?;
+                tx.execute(
+                    "INSERT INTO alerting_rules(rule_id, spec) VALUES ($1, $2)",
+                    &[&spec.rule_id, &json(spec)?],
+                )
+                .map_err(e)?;
+            }
+            Write::RemoveRule(id) => {
+                tx.execute("DELETE FROM alerting_rules WHERE rule_id = $1", &[id])
+                    .map_err(e)?;
+            }
+            Write::Dynamic(spec) => {
+                tx.execute(
+                    "INSERT INTO alerting_detectors(metric_name, spec) VALUES ($1, $2)
+                     ON CONFLICT(metric_name) DO UPDATE SET spec = excluded.spec",
+                    &[&spec.metric_name, &json(spec)?],
+                )
+                .map_err(e)?;
+            }
+            Write::RemoveDynamic(metric) => {
+                tx.execute(
+                    "DELETE FROM alerting_detectors WHERE metric_name = $1",
+                    &[metric],
+                )
+                .map_err(e)?;
+            }
+            Write::Silence(s) => {
+                tx.execute(
+                    "INSERT INTO alerting_silences(silence_id, data) VALUES ($1, $2)
+                     ON CONFLICT(silence_id) DO UPDATE SET data = excluded.data",
+                    &[&s.id, &json(s)?],
+                )
+                .map_err(e)?;
+            }
+            Write::Policy(sev, p) => {
+                tx.execute(
+                    "INSERT INTO alerting_policies(severity, data) VALUES ($1, $2)
+                     ON CONFLICT(severity) DO UPDATE SET data = excluded.data",
+                    &[&sev.name(), &json(p)?],
+                )
+                .map_err(e)?;
+            }
+            Write::Config(c) => {
+                tx.execute(
+                    "INSERT INTO alerting_meta(key, value) VALUES ('config', $1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    &[&json(c)?],
+                )
+                .map_err(e)?;
+            }
+        }
+    }
+    // Many rows per call (a 10,000-point check_metrics): one statement per table.
+    if !changes.alerts.is_empty() {
+        let mut nums = Vec::new();
+        let mut ids = Vec::new();
+        let mut statuses = Vec::new();
+        let mut data = Vec::new();
+        for a in &changes.alerts {
+            nums.push(num_of(&a.id));
+            ids.push(a.id.clone());
+            statuses.push(a.status.name().to_string());
+            data.push(json(a)?);
+        }
+        tx.execute(
+            "INSERT INTO alerting_alerts(alert_num, alert_id, status, data)
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT(alert_num) DO UPDATE SET status = excluded.status, data = excluded.data",
+            &[&nums, &ids, &statuses, &data],
+        )
+        .map_err(e)?;
+    }
+    if !changes.groups.is_empty() {
+        let mut nums = Vec::new();
+        let mut data = Vec::new();
+        for g in &changes.groups {
+            nums.push(num_of(&g.id));
+            data.push(json(g)?);
+        }
+        tx.execute(
+            "INSERT INTO alerting_groups(group_num, data)
+             SELECT * FROM unnest($1::int8[], $2::text[])
+             ON CONFLICT(group_num) DO UPDATE SET data = excluded.data",
+            &[&nums, &data],
+        )
+        .map_err(e)?;
+    }
+    if !changes.series.is_empty() {
+        let mut keys = Vec::new();
+        let mut states = Vec::new();
+        for (k, s) in &changes.series {
+            keys.push(k.clone());
+            states.push(json(s)?);
+        }
+        tx.execute(
+            "INSERT INTO alerting_series(series_key, state)
+             SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
+            &[&keys, &states],
+        )
+        .map_err(e)?;
+    }
+    tx.execute(
+        "INSERT INTO alerting_meta(key, value) VALUES ('counters', $1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        &[&json(&changes.counters)?],
+    )
+    .map_err(e)?;
+    Ok(())
+}
+
+impl StateStore for PgState {
+    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()> {
+        let client = self.client()?;
+        let mut tx = client.transaction().map_err(|e| pg_text(&e))?;
+        save_in(&mut tx, writes, changes)?;
+        tx.commit().map_err(|e| pg_text(&e))
+    }
+
+    fn load(&mut self) -> Res<Engine> {
+        let client = self.client()?;
+        load_with(&mut |sql: &str| {
+            let rows = client.query(sql, &[]).map_err(|e| pg_text(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let first: String = r.get(0);
+                    let second: Option<String> = if r.len() > 1 { r.get(1) } else { None };
+                    (first, second)
+                })
+                .collect())
+        })
+    }
+}
