@@ -269,7 +269,6 @@ fn cluster_settings(
                 "--events-url {url}: expected a nats://host:port URL"
             ));
         }
-        return Err("--events-url: the NATS JetStream backend is not built yet".into());
     }
     if let Some(url) = &store_url {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
