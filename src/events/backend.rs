@@ -60,7 +60,7 @@ pub trait EventBackend: EventSink + Send + Sync + std::fmt::Debug {
     fn replay(&self, q: ReplayQuery) -> BackendFuture<'_, ReplayPage>;
     /// Topics with counters.
     fn topics(&self) -> BackendFuture<'_, Vec<TopicStats>>;
-    /// The newest `n` stored events of one topic, newest first.
+    /// The newest `n` stored events of one topic, oldest first.
     fn recent<'a>(&'a self, topic: &'a str, n: i64) -> BackendFuture<'a, Vec<Event>>;
     /// Subscriptions with counters.
     fn subscriptions(&self) -> BackendFuture<'_, Vec<SubscriptionStats>>;

@@ -21,8 +21,8 @@
 //! publish is pipelined, not one transaction; acks must come through the
 //! process that polled the events (the ack subjects are kept in memory; after
 //! a restart unacked events are redelivered after `ack_wait`); per-topic
-//! `delivered` counters are this process's own; per-pattern retention rules
-//! are not applied (only the defaults, as stream limits).
+//! `delivered` and `trimmed` counters are this process's own; per-pattern
+//! retention rules only lower a topic's count limit (purged after publishes).
 
 pub mod codec;
 pub mod dlq;
@@ -92,6 +92,7 @@ struct Inner {
     subs: Mutex<HashMap<String, Arc<Sub>>>,
     unacked: Mutex<HashMap<(String, Uuid), Unacked>>,
     delivered: Mutex<HashMap<String, i64>>,
+    trimmed: Mutex<HashMap<String, i64>>,
     updates: broadcast::Sender<Arc<str>>,
     runtime: tokio::runtime::Handle,
     retention: super::retention::Retention,
@@ -238,6 +239,7 @@ impl Inner {
             subs: Mutex::new(HashMap::new()),
             unacked: Mutex::new(HashMap::new()),
             delivered: Mutex::new(HashMap::new()),
+            trimmed: Mutex::new(HashMap::new()),
             updates,
             runtime,
             retention: config.retention.clone(),
@@ -306,8 +308,14 @@ impl Inner {
                 .filter(codec::subject(&self.namespace, topic))
                 .keep(keep)
                 .await;
-            if let Err(e) = purge {
-                tracing::warn!(topic, "NATS retention rule: {e}");
+            match purge {
+                Ok(p) if p.purged > 0 => {
+                    if let Ok(mut m) = self.trimmed.lock() {
+                        *m.entry(topic.to_string()).or_default() += p.purged as i64;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(topic, "NATS retention rule: {e}"),
             }
         }
     }
@@ -722,6 +730,7 @@ impl Inner {
         let prefix = format!("{}.", self.namespace);
         let by_subject: HashMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
         let delivered = self.delivered.lock().map(|m| m.clone()).unwrap_or_default();
+        let trimmed = self.trimmed.lock().map(|m| m.clone()).unwrap_or_default();
         let mut out = Vec::new();
         for (subject, stored) in counts.iter().take(MAX_TOPICS) {
             let Some(topic) = subject.strip_prefix(&prefix) else {
@@ -736,14 +745,15 @@ impl Inner {
                     Err(_) => (0, 0),
                 };
             let dlq = format!("{prefix}{}{topic}", super::consumer::DLQ_PREFIX);
+            let trimmed = trimmed.get(topic).copied().unwrap_or(0);
             out.push(TopicStats {
                 topic: topic.to_string(),
                 stored: *stored as i64,
-                published: *stored as i64,
+                published: *stored as i64 + trimmed,
                 delivered: delivered.get(topic).copied().unwrap_or(0),
                 pending: 0,
                 dead_lettered: by_subject.get(dlq.as_str()).copied().unwrap_or(0) as i64,
-                trimmed: 0,
+                trimmed,
                 last_sequence,
                 last_timestamp_us,
             });
@@ -764,8 +774,10 @@ impl Inner {
             after: None,
         };
         let mut events = self.replay(q).await?.events;
-        events.reverse();
-        events.truncate(n.max(0) as usize);
+        let keep = n.max(0) as usize;
+        if events.len() > keep {
+            events.drain(..events.len() - keep);
+        }
         Ok(events)
     }
 
