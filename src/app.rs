@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Toolset};
-use crate::events::EventBus;
+use crate::events::{EventBackend, EventBus};
 use crate::store::{Store, StoreError};
 
 /// An event one subsystem publishes for others (and for subscribed agents).
@@ -46,8 +46,9 @@ pub struct App {
     pub config: Config,
     /// The embedded store.
     pub store: Store,
-    /// The event bus, when the events toolset is enabled.
-    pub events: Option<Arc<EventBus>>,
+    /// The event bus, when the events toolset is enabled: the embedded
+    /// SQLite one, or NATS JetStream with `--events-url`.
+    pub events: Option<Arc<dyn EventBackend>>,
     /// The audit trail, when the audit toolset is enabled.
     pub audit: Option<Arc<crate::audit::AuditTrail>>,
     /// The alerting subsystem, when its toolset is enabled and this process
@@ -69,12 +70,7 @@ impl App {
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
         let store = Store::open(&config.data_dir)?;
         let events = if config.enabled(Toolset::Events) {
-            let bus =
-                EventBus::open(&store, config.events.clone()).map_err(|e| StoreError::DataDir {
-                    path: store.data_dir().to_path_buf(),
-                    reason: format!("cannot start the event bus: {e}"),
-                })?;
-            Some(bus)
+            Some(open_events(&config, &store)?)
         } else {
             None
         };
@@ -122,6 +118,26 @@ impl App {
     pub fn started_at(&self) -> DateTime<Utc> {
         self.started_at
     }
+}
+
+/// The event bus: NATS JetStream when `--events-url` is set, else the
+/// embedded SQLite bus.
+fn open_events(config: &Config, store: &Store) -> Result<Arc<dyn EventBackend>, StoreError> {
+    let failed = |e: crate::events::EventsError| StoreError::DataDir {
+        path: store.data_dir().to_path_buf(),
+        reason: format!("cannot start the event bus: {e}"),
+    };
+    if let Some(url) = &config.cluster.events_url {
+        let bus = crate::events::nats::NatsBus::connect(
+            url,
+            &config.cluster.namespace,
+            config.events.clone(),
+        )
+        .map_err(failed)?;
+        return Ok(bus);
+    }
+    let bus = EventBus::open(store, config.events.clone()).map_err(failed)?;
+    Ok(Arc::new(crate::events::sqlite::SqliteBackend::new(bus)))
 }
 
 /// The audit trail when its toolset is enabled (loads or creates its signing

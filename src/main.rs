@@ -263,13 +263,12 @@ fn cluster_settings(
     store_url: Option<String>,
     namespace: String,
 ) -> Result<ClusterSettings, String> {
-    if let Some(url) = &events_url {
-        if !url.starts_with("nats://") {
-            return Err(format!(
-                "--events-url {url}: expected a nats://host:port URL"
-            ));
-        }
-        return Err("--events-url: the NATS JetStream backend is not built yet".into());
+    if let Some(url) = &events_url
+        && !url.starts_with("nats://")
+    {
+        return Err(format!(
+            "--events-url {url}: expected a nats://host:port URL"
+        ));
     }
     if let Some(url) = &store_url
         && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))

@@ -11,20 +11,24 @@
 //! the WAL: it survives `kill -9` of the server (not power loss, unless
 //! `--events-fsync always`).
 
+pub mod backend;
 pub mod bus;
 pub mod consumer;
 pub mod error;
 pub mod filter;
 pub mod log;
 pub mod model;
+pub mod nats;
 pub mod nba;
 pub mod query;
 pub mod retention;
 pub mod schema;
+pub mod sqlite;
 pub mod topic;
 pub mod watch;
 pub mod writer;
 
+pub use backend::EventBackend;
 pub use bus::EventBus;
 pub use error::EventsError;
 pub use schema::MIGRATIONS;

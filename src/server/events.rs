@@ -32,9 +32,9 @@ use crate::events::consumer::{
 };
 use crate::events::filter::FilterInput;
 use crate::events::model::{Event, EventInput, MAX_BATCH, parse_rfc3339_us};
-use crate::events::query::{self, DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayQuery};
+use crate::events::query::{DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayQuery};
 use crate::events::topic::{matches, validate_pattern, validate_topic};
-use crate::events::{EventBus, EventsError, nba};
+use crate::events::{EventBackend, EventsError, nba};
 
 /// URI of the topic list resource.
 pub const TOPICS_URI: &str = "events://topics";
@@ -56,7 +56,7 @@ impl From<EventsError> for ToolError {
 }
 
 impl SmartServer {
-    fn bus(&self) -> Result<&Arc<EventBus>, ToolError> {
+    fn bus(&self) -> Result<&Arc<dyn EventBackend>, ToolError> {
         self.app
             .events
             .as_ref()
@@ -543,7 +543,7 @@ impl SmartServer {
     ) -> Result<Json<PublishedOut>, ToolError> {
         let bus = self.bus()?;
         let event = args.into_input().validate("")?;
-        let mut out = bus.publish(vec![event]).await?;
+        let mut out = bus.publish_events(vec![event]).await?;
         let a = out
             .pop()
             .ok_or_else(|| ToolError::failed("the store returned no sequence"))?;
@@ -583,7 +583,7 @@ impl SmartServer {
             .enumerate()
             .map(|(i, e)| e.into_input().validate(&format!("events[{i}].")))
             .collect::<Result<Vec<_>, _>>()?;
-        let out = bus.publish(events).await?;
+        let out = bus.publish_events(events).await?;
         let (Some(first), Some(last)) = (out.first(), out.last()) else {
             return Err(ToolError::failed("the store returned no sequence"));
         };
@@ -651,7 +651,7 @@ impl SmartServer {
         let input = nba::build(&kind, fields, priority, source, correlation_id)?;
         let event = input.validate("")?;
         let (event_type, prio) = (event.event_type.clone(), event.priority.name().to_string());
-        let mut out = bus.publish(vec![event]).await?;
+        let mut out = bus.publish_events(vec![event]).await?;
         let a = out
             .pop()
             .ok_or_else(|| ToolError::failed("the store returned no sequence"))?;
@@ -927,9 +927,7 @@ impl SmartServer {
         Parameters(_args): Parameters<StatsArgs>,
     ) -> Result<Json<StatsOut>, ToolError> {
         let bus = self.bus()?;
-        let (topics, subs) = bus
-            .read(|c| Ok((query::topics(c)?, query::subscriptions(c)?)))
-            .await?;
+        let (topics, subs) = (bus.topics().await?, bus.subscriptions().await?);
         Ok(Json(StatsOut {
             topics: topics
                 .into_iter()
@@ -1085,12 +1083,14 @@ impl SmartServer {
             Some(topic) => {
                 validate_topic("uri", topic)
                     .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
-                let t = topic.to_string();
-                let (stats, recent) = bus
-                    .read(move |c| {
-                        let stats = query::topics(c)?.into_iter().find(|s| s.topic == t);
-                        Ok((stats, query::recent(c, &t, RECENT_IN_RESOURCE)?))
-                    })
+                let stats = bus
+                    .topics()
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .find(|s| s.topic == topic);
+                let recent = bus
+                    .recent(topic, RECENT_IN_RESOURCE)
                     .await
                     .map_err(internal)?;
                 let v = serde_json::json!({

@@ -1,0 +1,145 @@
+//! Dead-lettering on JetStream, which has no dead-letter queue of its own.
+//!
+//! When a consumer's event has been delivered `max_deliver` times without an
+//! ack, the server publishes the advisory
+//! `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>` (when a
+//! member next pulls). Every process listens; each republishes the event on
+//! `dlq.<topic>` with the reason in `metadata.dead_letter`, under a
+//! `Nats-Msg-Id` derived from the consumer and the stream sequence, so the
+//! stream stores one copy however many processes saw the advisory. The
+//! process that holds the original's ack subject then terminates it, so the
+//! consumer's ack floor moves on.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Inner, codec};
+use crate::events::consumer::DLQ_PREFIX;
+use crate::events::model::{NewEvent, Priority};
+
+/// The fields of the max-deliveries advisory used here.
+#[derive(Debug, Deserialize)]
+struct Advisory {
+    consumer: String,
+    stream_seq: u64,
+    deliveries: i64,
+}
+
+/// Listens for max-deliveries advisories of the namespace's stream.
+pub(super) async fn run(inner: Arc<Inner>) {
+    let subject = format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
+        inner.stream_name
+    );
+    let mut sub = match inner.client.subscribe(subject).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("NATS: no dead-lettering: {e}");
+            return;
+        }
+    };
+    while let Some(m) = sub.next().await {
+        match serde_json::from_slice::<Advisory>(&m.payload) {
+            Ok(a) => {
+                if let Err(e) = dead_letter(&inner, &a).await {
+                    tracing::warn!(
+                        consumer = a.consumer,
+                        seq = a.stream_seq,
+                        "NATS dead-letter: {e}"
+                    );
+                }
+            }
+            Err(e) => tracing::debug!("unreadable advisory: {e}"),
+        }
+    }
+}
+
+async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
+    let raw = inner
+        .stream
+        .get_raw_message(a.stream_seq)
+        .await
+        .map_err(|e| format!("event {} is gone: {e}", a.stream_seq))?;
+    let event = codec::decode(
+        &inner.namespace,
+        raw.subject.as_str(),
+        raw.sequence,
+        raw.time,
+        &raw.payload,
+    )
+    .map_err(|e| e.to_string())?;
+    // The subscriptions reading this consumer (one, or a group's members).
+    let subs: Vec<String> = inner
+        .records()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(_, r)| r.consumer == a.consumer)
+        .map(|(id, _)| id)
+        .collect();
+    let sub_id = subs.first().cloned().unwrap_or_else(|| a.consumer.clone());
+    let mut metadata = match &event.metadata {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let reason = format!(
+        "not acknowledged after {} deliveries to subscription {sub_id}",
+        a.deliveries
+    );
+    metadata.insert(
+        "dead_letter".into(),
+        json!({
+            "reason": reason,
+            "original_topic": event.topic,
+            "original_event_id": event.event_id.to_string(),
+            "original_sequence": event.sequence,
+            "deliveries": a.deliveries,
+            "subscription_id": sub_id,
+        }),
+    );
+    let copy = NewEvent {
+        event_id: Uuid::now_v7(),
+        topic: format!("{DLQ_PREFIX}{}", event.topic),
+        event_type: event.event_type.clone(),
+        payload: event.payload.to_string(),
+        priority: event.priority.max(Priority::Normal),
+        source: event.source.clone(),
+        correlation_id: event.correlation_id.clone(),
+        metadata: Value::Object(metadata).to_string(),
+    };
+    let (mut headers, body) = codec::encode(&copy);
+    headers.insert(
+        "Nats-Msg-Id",
+        format!("dlq-{}-{}", a.consumer, a.stream_seq).as_str(),
+    );
+    inner
+        .js
+        .publish_with_headers(codec::subject(&inner.namespace, &copy.topic), headers, body)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    // Terminate the original where this process holds its ack subject.
+    let held: Vec<String> = match inner.unacked.lock() {
+        Ok(mut m) => {
+            let keys: Vec<_> = m
+                .iter()
+                .filter(|(_, u)| u.consumer == a.consumer && u.stream_sequence == a.stream_seq)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| m.remove(&k))
+                .map(|u| u.reply)
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    for reply in held {
+        let _ = inner.client.publish(reply, "+TERM".into()).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,953 @@
+//! The event bus on NATS JetStream (`--events-url nats://host:port`), so
+//! server processes on several machines share one event stream.
+//!
+//! One stream per namespace, named after it in upper case, over the subjects
+//! `<namespace>.>`: topic `a.b` is subject `<namespace>.a.b`, so topic
+//! patterns (`*`, `>`) are subject wildcards. An event's sequence is its
+//! stream sequence and its timestamp the time the server stored it
+//! ([`codec`]). Subscriptions are durable pull consumers with explicit acks,
+//! their filters kept in a KV bucket ([`subscriptions`]); dead-lettering is
+//! driven by the server's max-deliveries advisory ([`dlq`]).
+//!
+//! The one design choice to know: the client's connection runs on a small
+//! runtime of its own ("events-nats" thread), so the bus can be opened from
+//! synchronous start-up code and its background tasks (update notifications,
+//! the advisory listener, fire-and-forget publishes from other subsystems)
+//! do not depend on which runtime the MCP server uses. Calls themselves run
+//! on the caller's runtime: the client hands work to its connection task over
+//! channels.
+//!
+//! What differs from the embedded bus (README, "Events on NATS"): a batch
+//! publish is pipelined, not one transaction; acks must come through the
+//! process that polled the events (the ack subjects are kept in memory; after
+//! a restart unacked events are redelivered after `ack_wait`); per-topic
+//! `delivered` and `trimmed` counters are this process's own; per-pattern
+//! retention rules only lower a topic's count limit (purged after publishes).
+
+pub mod codec;
+pub mod dlq;
+pub mod subscriptions;
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::PullConsumer, kv, stream};
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::EventsConfig;
+use super::backend::{BackendFuture, EventBackend};
+use super::consumer::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
+use super::error::EventsError;
+use super::filter::{Filter, Head};
+use super::log::Appended;
+use super::model::{Event, EventInput, NewEvent};
+use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
+use crate::app::{EventSink, OutboundEvent};
+use subscriptions::Record;
+
+/// Oldest server accepted: JetStream consumers and the features used here.
+pub const MIN_SERVER: (u64, u64) = (2, 9);
+/// How long start-up waits for the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one JetStream API call may take before it is an error (so calls
+/// during an outage fail clearly instead of hanging).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Window in which a repeated `Nats-Msg-Id` is stored once.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Most topics listed by `topics()`.
+const MAX_TOPICS: usize = 1000;
+
+fn nats_err(what: &str) -> impl Fn(String) -> EventsError + '_ {
+    move |e| EventsError::Store(format!("NATS {what}: {e}"))
+}
+
+/// A delivery awaiting its ack: where to send the ack.
+#[derive(Debug, Clone)]
+struct Unacked {
+    reply: String,
+    consumer: String,
+    stream_sequence: u64,
+}
+
+/// A subscription this process has looked up.
+#[derive(Debug)]
+struct Sub {
+    record: Record,
+    consumer: PullConsumer,
+}
+
+/// State shared with the background tasks.
+#[derive(Debug)]
+struct Inner {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    kv: kv::Store,
+    namespace: String,
+    stream_name: String,
+    subs: Mutex<HashMap<String, Arc<Sub>>>,
+    unacked: Mutex<HashMap<(String, Uuid), Unacked>>,
+    delivered: Mutex<HashMap<String, i64>>,
+    trimmed: Mutex<HashMap<String, i64>>,
+    updates: broadcast::Sender<Arc<str>>,
+    runtime: tokio::runtime::Handle,
+    retention: super::retention::Retention,
+}
+
+/// The JetStream event bus of one process.
+#[derive(Debug)]
+pub struct NatsBus {
+    inner: Arc<Inner>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl NatsBus {
+    /// Connects, checks the server, creates (or updates) the namespace's
+    /// stream and subscription bucket, and starts the background tasks.
+    pub fn connect(
+        url: &str,
+        namespace: &str,
+        config: EventsConfig,
+    ) -> Result<Arc<NatsBus>, EventsError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("events-nats")
+            .enable_all()
+            .build()
+            .map_err(|e| EventsError::Stopped(format!("cannot start the NATS runtime: {e}")))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (url, ns) = (url.to_string(), namespace.to_string());
+        let handle = runtime.handle().clone();
+        runtime.spawn(async move {
+            let _ = tx.send(Inner::connect(&url, &ns, &config, handle).await);
+        });
+        let connected = rx
+            .recv_timeout(CONNECT_TIMEOUT + REQUEST_TIMEOUT * 2)
+            .map_err(|_| EventsError::Stopped("timed out connecting to NATS".into()))
+            .and_then(|r| r);
+        let inner = match connected {
+            Ok(inner) => inner,
+            Err(e) => {
+                // Dropping a runtime may block: not allowed on an async thread.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
+        let inner = Arc::new(inner);
+        runtime.spawn(notify_updates(inner.clone()));
+        runtime.spawn(dlq::run(inner.clone()));
+        Ok(Arc::new(NatsBus {
+            inner,
+            runtime: Mutex::new(Some(runtime)),
+        }))
+    }
+}
+
+impl Drop for NatsBus {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.lock().ok().and_then(|mut r| r.take()) {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Inner {
+    async fn connect(
+        url: &str,
+        namespace: &str,
+        config: &EventsConfig,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Inner, EventsError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .name("smart-systems-mcp")
+            .connect(url)
+            .await
+            .map_err(|e| EventsError::Stopped(format!("cannot connect to NATS at {url}: {e}")))?;
+        let info = client.server_info();
+        check_server(&info.version, info.jetstream)?;
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(REQUEST_TIMEOUT);
+        let stream_name = namespace.to_ascii_uppercase();
+        let limits = &config.retention.default;
+        let max_per_subject = match limits.max_events {
+            Some(n) if n > 0 => n.min(i64::MAX as u64) as i64,
+            _ => -1,
+        };
+        let max_age = limits.max_age.unwrap_or_default();
+        if config.retention.rules.iter().any(|r| r.max_age.is_some()) {
+            tracing::warn!(
+                "per-pattern max_age rules are not applied on NATS: the stream has one \
+                 max_age; the default applies to every topic"
+            );
+        }
+        let stream = js
+            .create_or_update_stream(stream::Config {
+                name: stream_name.clone(),
+                description: Some(format!("smart-systems-mcp events of namespace {namespace}")),
+                subjects: vec![format!("{namespace}.>")],
+                max_messages_per_subject: max_per_subject,
+                max_age,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats_err("create stream")(e.to_string()))?;
+        drop(stream);
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| nats_err("get stream")(e.to_string()))?;
+        let bucket = format!("{namespace}_subscriptions");
+        // The bucket's stream is created here with the KV conventions
+        // (`KV_<bucket>`, `$KV.<bucket>.>`, one message per key) rather than
+        // by `create_key_value`, whose request a 2.9 server answers in a form
+        // the client cannot parse; reads and writes then use the KV API.
+        js.create_or_update_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some("smart-systems-mcp subscription definitions".into()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            discard: stream::DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
+        let kv = js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
+        let (updates, _) = broadcast::channel(4096);
+        Ok(Inner {
+            client,
+            js,
+            stream,
+            kv,
+            namespace: namespace.to_string(),
+            stream_name,
+            subs: Mutex::new(HashMap::new()),
+            unacked: Mutex::new(HashMap::new()),
+            delivered: Mutex::new(HashMap::new()),
+            trimmed: Mutex::new(HashMap::new()),
+            updates,
+            runtime,
+            retention: config.retention.clone(),
+        })
+    }
+
+    /// Fails fast while the client is reconnecting: a publish handed to the
+    /// client then would wait in its buffer and might be stored after the
+    /// caller was told it failed.
+    fn connected(&self) -> Result<(), EventsError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(EventsError::Stopped(format!(
+                "NATS is not reachable ({state}); the client reconnects by itself, retry shortly"
+            ))),
+        }
+    }
+
+    async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
+        self.connected()?;
+        let mut acks = Vec::with_capacity(events.len());
+        for e in &events {
+            let (headers, body) = codec::encode(e);
+            let ack = self
+                .js
+                .publish_with_headers(codec::subject(&self.namespace, &e.topic), headers, body)
+                .await
+                .map_err(|e| nats_err("publish")(e.to_string()))?;
+            acks.push(ack);
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for (e, ack) in events.into_iter().zip(acks) {
+            let a = ack.await.map_err(|e| nats_err("publish")(e.to_string()))?;
+            out.push(Appended {
+                event_id: e.event_id,
+                sequence: a.sequence as i64,
+                topic: e.topic,
+                correlation_id: e.correlation_id,
+            });
+        }
+        self.apply_count_rules(&out).await;
+        Ok(out)
+    }
+
+    /// Per-pattern `max_events` rules: the stream's per-subject limit is the
+    /// default; a topic whose rule keeps fewer is purged down to its limit
+    /// after each publish to it (a rule cannot raise the stream's limit).
+    async fn apply_count_rules(&self, published: &[Appended]) {
+        if self.retention.rules.is_empty() {
+            return;
+        }
+        let default = self.retention.default.max_events.filter(|&n| n > 0);
+        let mut topics: Vec<&str> = published.iter().map(|a| a.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        for topic in topics {
+            let Some(keep) = self.retention.limits_for(topic).max_events else {
+                continue;
+            };
+            if default.is_some_and(|d| d <= keep) {
+                continue;
+            }
+            let purge = self
+                .stream
+                .purge()
+                .filter(codec::subject(&self.namespace, topic))
+                .keep(keep)
+                .await;
+            match purge {
+                Ok(p) if p.purged > 0 => {
+                    if let Ok(mut m) = self.trimmed.lock() {
+                        *m.entry(topic.to_string()).or_default() += p.purged as i64;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(topic, "NATS retention rule: {e}"),
+            }
+        }
+    }
+
+    /// The subscription `id`, from this process's cache or the KV bucket.
+    async fn sub(&self, id: &str) -> Result<Arc<Sub>, EventsError> {
+        if let Some(s) = self.subs.lock().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(s);
+        }
+        let unknown = || EventsError::UnknownSubscription(id.to_string());
+        if !id.starts_with("sub_") || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(unknown());
+        }
+        let raw = self
+            .kv
+            .get(id)
+            .await
+            .map_err(|e| nats_err("read subscription")(e.to_string()))?
+            .ok_or_else(unknown)?;
+        let record: Record = serde_json::from_slice(&raw)
+            .map_err(|e| EventsError::Store(format!("subscription {id} is unreadable: {e}")))?;
+        let consumer: PullConsumer = self
+            .stream
+            .get_consumer(&record.consumer)
+            .await
+            .map_err(|_| unknown())?;
+        let sub = Arc::new(Sub { record, consumer });
+        if let Ok(mut m) = self.subs.lock() {
+            m.insert(id.to_string(), sub.clone());
+        }
+        Ok(sub)
+    }
+
+    async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscribed, EventsError> {
+        self.connected()?;
+        let id = format!("sub_{}", Uuid::now_v7().simple());
+        let consumer_name = subscriptions::consumer_name(&id, spec.group.as_deref());
+        let record = Record {
+            name: spec.name.clone(),
+            group: spec.group.clone(),
+            consumer: consumer_name.clone(),
+            filter: spec.filter.clone(),
+            ack_wait_ms: spec.ack_wait_ms,
+            max_deliveries: spec.max_deliveries,
+        };
+        let mut joined = false;
+        let existing: Option<PullConsumer> = match &spec.group {
+            Some(_) => self.stream.get_consumer(&consumer_name).await.ok(),
+            None => None,
+        };
+        let mut consumer = match existing {
+            Some(c) => {
+                let want = subscriptions::filter_subject(&self.namespace, &spec.filter);
+                if c.cached_info().config.filter_subject != want
+                    || !self
+                        .group_filter_matches(&consumer_name, &spec.filter)
+                        .await?
+                {
+                    return Err(EventsError::invalid(
+                        "group",
+                        "this group already exists with a different filter; members must use the same filter",
+                    ));
+                }
+                joined = true;
+                c
+            }
+            None => self
+                .stream
+                .create_consumer(subscriptions::consumer_config(
+                    &self.namespace,
+                    &consumer_name,
+                    &spec,
+                ))
+                .await
+                .map_err(|e| nats_err("create consumer")(e.to_string()))?,
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| EventsError::Store(e.to_string()))?;
+        self.kv
+            .put(&id, body.into())
+            .await
+            .map_err(|e| nats_err("store subscription")(e.to_string()))?;
+        let next_sequence = match consumer.info().await {
+            Ok(i) => i.delivered.stream_sequence as i64 + 1,
+            Err(_) => 0,
+        };
+        if let Ok(mut m) = self.subs.lock() {
+            m.insert(id.clone(), Arc::new(Sub { record, consumer }));
+        }
+        Ok(Subscribed {
+            subscription_id: id,
+            next_sequence,
+            joined_existing_group: joined,
+        })
+    }
+
+    /// Whether an existing member of the group's consumer has this filter.
+    async fn group_filter_matches(
+        &self,
+        consumer: &str,
+        filter: &Filter,
+    ) -> Result<bool, EventsError> {
+        for (_, r) in self.records().await? {
+            if r.consumer == consumer {
+                return Ok(&r.filter == filter);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Every stored subscription, by id.
+    async fn records(&self) -> Result<Vec<(String, Record)>, EventsError> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| nats_err("list subscriptions")(e.to_string()))?;
+        let mut ids = Vec::new();
+        while let Some(k) = keys.next().await {
+            ids.push(k.map_err(|e| nats_err("list subscriptions")(e.to_string()))?);
+        }
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Ok(Some(raw)) = self.kv.get(&id).await
+                && let Ok(r) = serde_json::from_slice::<Record>(&raw)
+            {
+                out.push((id, r));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn poll(&self, id: &str, max: i64, wait: Duration) -> Result<Polled, EventsError> {
+        self.connected()?;
+        let sub = self.sub(id).await?;
+        let max = max.max(1) as usize;
+        let deadline = Instant::now() + wait;
+        let mut out: Vec<Delivery> = Vec::new();
+        loop {
+            if out.len() < max {
+                let batch = sub
+                    .consumer
+                    .fetch()
+                    .max_messages(max - out.len())
+                    .messages()
+                    .await
+                    .map_err(|e| nats_err("poll")(e.to_string()))?;
+                self.take(id, &sub, batch, &mut out).await?;
+            }
+            let now = Instant::now();
+            if !out.is_empty() || now >= deadline {
+                break;
+            }
+            // Long-poll: a pull request for one event, answered as soon as
+            // one is stored (by any process) or when the wait is over.
+            let expires = (deadline - now).max(Duration::from_millis(10));
+            let batch = sub
+                .consumer
+                .batch()
+                .max_messages(1)
+                .expires(expires)
+                .messages()
+                .await
+                .map_err(|e| nats_err("poll")(e.to_string()))?;
+            self.take(id, &sub, batch, &mut out).await?;
+        }
+        out.sort_by_key(|d| (Reverse(d.event.priority), d.event.sequence));
+        if let Ok(mut m) = self.delivered.lock() {
+            for d in &out {
+                *m.entry(d.event.topic.clone()).or_default() += 1;
+            }
+        }
+        let (pending, awaiting_ack) = match sub.consumer.clone().info().await {
+            Ok(i) => (i.num_pending as i64, i.num_ack_pending as i64),
+            Err(_) => (0, 0),
+        };
+        Ok(Polled {
+            events: out,
+            pending,
+            awaiting_ack,
+            dead_lettered: 0,
+            next_redelivery_us: None,
+        })
+    }
+
+    /// Decodes a batch of messages into `out`, acking (skipping) what the
+    /// subscription's filter rejects.
+    async fn take(
+        &self,
+        id: &str,
+        sub: &Sub,
+        mut batch: impl futures_util::Stream<Item = Result<jetstream::Message, impl std::fmt::Display>>
+        + Unpin,
+        out: &mut Vec<Delivery>,
+    ) -> Result<(), EventsError> {
+        while let Some(m) = batch.next().await {
+            let m = match m {
+                Ok(m) => m,
+                // End of a no-wait fetch or an expired request.
+                Err(e) => {
+                    tracing::debug!("pull ended: {e}");
+                    break;
+                }
+            };
+            let Ok(info) = m.info() else { continue };
+            let (seq, delivered, published) =
+                (info.stream_sequence, info.delivered, info.published);
+            let decoded = codec::decode(
+                &self.namespace,
+                m.subject.as_str(),
+                seq,
+                published,
+                &m.payload,
+            );
+            let event = match decoded {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("skipping a foreign message: {e}");
+                    let _ = m.ack_with(jetstream::AckKind::Term).await;
+                    continue;
+                }
+            };
+            if !wanted(&sub.record.filter, &event) {
+                let _ = m.ack().await;
+                continue;
+            }
+            if let Some(reply) = &m.reply
+                && let Ok(mut u) = self.unacked.lock()
+            {
+                u.insert(
+                    (id.to_string(), event.event_id),
+                    Unacked {
+                        reply: reply.to_string(),
+                        consumer: sub.record.consumer.clone(),
+                        stream_sequence: seq,
+                    },
+                );
+            }
+            out.push(Delivery {
+                event,
+                delivery_count: delivered,
+            });
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, id: &str, ids: Vec<Uuid>) -> Result<Acked, EventsError> {
+        self.connected()?;
+        self.sub(id).await?;
+        let mut waiting = Vec::new();
+        let mut not_pending = Vec::new();
+        for event_id in ids {
+            let u = self
+                .unacked
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(&(id.to_string(), event_id)));
+            match u {
+                Some(u) => waiting.push((event_id, u)),
+                None => not_pending.push(event_id.to_string()),
+            }
+        }
+        // Acks are requests: the server confirms each, so an acked event is
+        // never delivered again once this returns.
+        let results = futures_util::future::join_all(
+            waiting
+                .iter()
+                .map(|(_, u)| self.client.request(u.reply.clone(), "+ACK".into())),
+        )
+        .await;
+        let mut acked = 0;
+        for ((event_id, u), r) in waiting.into_iter().zip(results) {
+            match r {
+                Ok(_) => acked += 1,
+                Err(e) => {
+                    // Keep it: the caller may retry.
+                    if let Ok(mut m) = self.unacked.lock() {
+                        m.insert((id.to_string(), event_id), u);
+                    }
+                    return Err(nats_err("ack")(e.to_string()));
+                }
+            }
+        }
+        Ok(Acked { acked, not_pending })
+    }
+
+    async fn unsubscribe(&self, id: &str) -> Result<(), EventsError> {
+        self.connected()?;
+        let sub = self.sub(id).await?;
+        self.kv
+            .delete(id)
+            .await
+            .map_err(|e| nats_err("delete subscription")(e.to_string()))?;
+        if let Ok(mut m) = self.subs.lock() {
+            m.remove(id);
+        }
+        let mine: Vec<Unacked> = match self.unacked.lock() {
+            Ok(mut m) => {
+                let keys: Vec<_> = m.keys().filter(|(s, _)| s == id).cloned().collect();
+                keys.into_iter().filter_map(|k| m.remove(&k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let others = self
+            .records()
+            .await?
+            .into_iter()
+            .any(|(other, r)| other != id && r.consumer == sub.record.consumer);
+        if others {
+            // Its unacked events go back to the other members now.
+            for u in mine {
+                let _ = self.client.publish(u.reply, "-NAK".into()).await;
+            }
+        } else {
+            self.stream
+                .delete_consumer(&sub.record.consumer)
+                .await
+                .map_err(|e| nats_err("delete consumer")(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn replay(&self, q: ReplayQuery) -> Result<ReplayPage, EventsError> {
+        self.connected()?;
+        let start = match (q.from_sequence, q.after) {
+            (Some(f), Some(a)) => Some(f.max(a + 1)),
+            (f, a) => f.or(a.map(|a| a + 1)),
+        };
+        let deliver_policy = match (start, q.since_us) {
+            (Some(s), _) => jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: s.max(1) as u64,
+            },
+            (None, Some(t)) => jetstream::consumer::DeliverPolicy::ByStartTime {
+                start_time: codec::time_of_us(t),
+            },
+            (None, None) => jetstream::consumer::DeliverPolicy::All,
+        };
+        let mut page = ReplayPage {
+            events: Vec::new(),
+            next_after: None,
+        };
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subscriptions::filter_subject(&self.namespace, &q.filter),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats_err("replay")(e.to_string()))?;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(page);
+        }
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| nats_err("replay")(e.to_string()))?;
+        let mut scanned = 0;
+        loop {
+            let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
+                .await
+                .map_err(|_| nats_err("replay")("timed out reading history".into()))?;
+            let Some(m) = next else { break };
+            let m = m.map_err(|e| nats_err("replay")(e.to_string()))?;
+            let Ok(info) = m.info() else { continue };
+            let (seq, pending, published) = (info.stream_sequence, info.pending, info.published);
+            scanned += 1;
+            if let Ok(e) = codec::decode(
+                &self.namespace,
+                m.subject.as_str(),
+                seq,
+                published,
+                &m.payload,
+            ) {
+                if q.until_us.is_some_and(|u| e.timestamp_us > u) {
+                    break;
+                }
+                if q.since_us.is_none_or(|s| e.timestamp_us >= s) && wanted(&q.filter, &e) {
+                    page.events.push(e);
+                }
+            }
+            if pending == 0 {
+                break;
+            }
+            if page.events.len() as i64 >= q.limit || scanned >= REPLAY_SCAN_BUDGET {
+                page.next_after = Some(seq as i64);
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    /// Stored message counts per subject of the stream.
+    async fn subject_counts(&self) -> Result<Vec<(String, u64)>, EventsError> {
+        let mut subjects = self
+            .stream
+            .info_with_subjects(format!("{}.>", self.namespace))
+            .await
+            .map_err(|e| nats_err("topics")(e.to_string()))?;
+        let mut out = Vec::new();
+        while let Some(s) = subjects.next().await {
+            let (subject, n) = s.map_err(|e| nats_err("topics")(e.to_string()))?;
+            out.push((subject, n as u64));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicStats>, EventsError> {
+        self.connected()?;
+        let counts = self.subject_counts().await?;
+        let prefix = format!("{}.", self.namespace);
+        let by_subject: HashMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        let delivered = self.delivered.lock().map(|m| m.clone()).unwrap_or_default();
+        let trimmed = self.trimmed.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut out = Vec::new();
+        for (subject, stored) in counts.iter().take(MAX_TOPICS) {
+            let Some(topic) = subject.strip_prefix(&prefix) else {
+                continue;
+            };
+            let (last_sequence, last_timestamp_us) =
+                match self.stream.get_last_raw_message_by_subject(subject).await {
+                    Ok(m) => (
+                        m.sequence as i64,
+                        (m.time.unix_timestamp_nanos() / 1000) as i64,
+                    ),
+                    Err(_) => (0, 0),
+                };
+            let dlq = format!("{prefix}{}{topic}", super::consumer::DLQ_PREFIX);
+            let trimmed = trimmed.get(topic).copied().unwrap_or(0);
+            out.push(TopicStats {
+                topic: topic.to_string(),
+                stored: *stored as i64,
+                published: *stored as i64 + trimmed,
+                delivered: delivered.get(topic).copied().unwrap_or(0),
+                pending: 0,
+                dead_lettered: by_subject.get(dlq.as_str()).copied().unwrap_or(0) as i64,
+                trimmed,
+                last_sequence,
+                last_timestamp_us,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn recent(&self, topic: &str, n: i64) -> Result<Vec<Event>, EventsError> {
+        let q = ReplayQuery {
+            filter: Filter {
+                topics: vec![topic.to_string()],
+                ..Default::default()
+            },
+            from_sequence: None,
+            since_us: None,
+            until_us: None,
+            limit: i64::MAX,
+            after: None,
+        };
+        let mut events = self.replay(q).await?.events;
+        let keep = n.max(0) as usize;
+        if events.len() > keep {
+            events.drain(..events.len() - keep);
+        }
+        Ok(events)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<SubscriptionStats>, EventsError> {
+        self.connected()?;
+        let mut out = Vec::new();
+        for (id, r) in self.records().await? {
+            let info = self.stream.consumer_info(&r.consumer).await.ok();
+            let mine = self
+                .unacked
+                .lock()
+                .map(|m| m.keys().filter(|(s, _)| *s == id).count() as i64)
+                .unwrap_or(0);
+            out.push(SubscriptionStats {
+                subscription_id: id,
+                name: r.name,
+                group: r.group,
+                topics: r.filter.topics,
+                next_sequence: info
+                    .as_ref()
+                    .map_or(0, |i| i.delivered.stream_sequence as i64 + 1),
+                delivered: info
+                    .as_ref()
+                    .map_or(0, |i| i.delivered.consumer_sequence as i64),
+                redelivered: info.as_ref().map_or(0, |i| i.num_redelivered as i64),
+                acked: info
+                    .as_ref()
+                    .map_or(0, |i| i.ack_floor.consumer_sequence as i64),
+                pending: info.as_ref().map_or(0, |i| i.num_pending as i64),
+                awaiting_ack: mine,
+                dead_lettered: 0,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `e` passes `filter` (topic patterns, types, sources, priority,
+/// payload fields): the same rules as the embedded bus.
+fn wanted(filter: &Filter, e: &Event) -> bool {
+    filter.matches_head(Head {
+        topic: &e.topic,
+        event_type: &e.event_type,
+        source: &e.source,
+        priority: e.priority.as_i64(),
+    }) && (!filter.needs_payload() || filter.matches_payload(&e.payload.to_string()))
+}
+
+/// Refuses servers older than [`MIN_SERVER`] or without JetStream.
+fn check_server(version: &str, jetstream: bool) -> Result<(), EventsError> {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if v < MIN_SERVER {
+        return Err(EventsError::Stopped(format!(
+            "nats-server {version} is too old: {}.{} or newer is needed",
+            MIN_SERVER.0, MIN_SERVER.1
+        )));
+    }
+    if !jetstream {
+        return Err(EventsError::Stopped(format!(
+            "nats-server {version} runs without JetStream: start it with -js"
+        )));
+    }
+    Ok(())
+}
+
+/// Forwards the topic of every event stored in the namespace (by any
+/// process) to the update broadcast, for resource notifications.
+async fn notify_updates(inner: Arc<Inner>) {
+    let subject = format!("{}.>", inner.namespace);
+    let prefix = format!("{}.", inner.namespace);
+    let mut sub = match inner.client.subscribe(subject).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("NATS: no topic update notifications: {e}");
+            return;
+        }
+    };
+    while let Some(m) = sub.next().await {
+        if let Some(topic) = m.subject.as_str().strip_prefix(&prefix) {
+            let _ = inner.updates.send(Arc::from(topic));
+        }
+    }
+}
+
+impl EventSink for NatsBus {
+    fn publish(&self, event: OutboundEvent) -> Result<(), String> {
+        let e = EventInput {
+            topic: event.topic,
+            event_type: event.event_type,
+            payload: Some(event.payload),
+            priority: Some(event.priority.to_string()),
+            source: Some(event.source),
+            correlation_id: event.correlation_id,
+            metadata: None,
+        }
+        .validate("")
+        .map_err(|e| e.to_string())?;
+        let inner = self.inner.clone();
+        self.inner.runtime.spawn(async move {
+            if let Err(err) = inner.publish(vec![e]).await {
+                tracing::warn!("NATS: could not publish an event of another subsystem: {err}");
+            }
+        });
+        Ok(())
+    }
+}
+
+impl EventBackend for NatsBus {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    fn publish_events(&self, events: Vec<NewEvent>) -> BackendFuture<'_, Vec<Appended>> {
+        Box::pin(self.inner.publish(events))
+    }
+
+    fn subscribe(&self, spec: SubscriptionSpec) -> BackendFuture<'_, Subscribed> {
+        Box::pin(self.inner.subscribe(spec))
+    }
+
+    fn poll<'a>(
+        &'a self,
+        subscription_id: &'a str,
+        max: i64,
+        wait: Duration,
+    ) -> BackendFuture<'a, Polled> {
+        Box::pin(self.inner.poll(subscription_id, max, wait))
+    }
+
+    fn ack<'a>(&'a self, subscription_id: &'a str, ids: Vec<Uuid>) -> BackendFuture<'a, Acked> {
+        Box::pin(self.inner.ack(subscription_id, ids))
+    }
+
+    fn unsubscribe<'a>(&'a self, subscription_id: &'a str) -> BackendFuture<'a, ()> {
+        Box::pin(self.inner.unsubscribe(subscription_id))
+    }
+
+    fn replay(&self, q: ReplayQuery) -> BackendFuture<'_, ReplayPage> {
+        Box::pin(self.inner.replay(q))
+    }
+
+    fn topics(&self) -> BackendFuture<'_, Vec<TopicStats>> {
+        Box::pin(self.inner.topics())
+    }
+
+    fn recent<'a>(&'a self, topic: &'a str, n: i64) -> BackendFuture<'a, Vec<Event>> {
+        Box::pin(self.inner.recent(topic, n))
+    }
+
+    fn subscriptions(&self) -> BackendFuture<'_, Vec<SubscriptionStats>> {
+        Box::pin(self.inner.subscriptions())
+    }
+
+    fn topic_updates(&self) -> broadcast::Receiver<Arc<str>> {
+        self.inner.updates.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_older_than_2_9_or_without_jetstream_are_refused() {
+        assert!(check_server("2.9.10", true).is_ok());
+        assert!(check_server("2.10.0", true).is_ok());
+        let old = check_server("2.8.4", true).unwrap_err().to_string();
+        assert!(old.contains("2.8.4 is too old"), "{old}");
+        let nojs = check_server("2.9.10", false).unwrap_err().to_string();
+        assert!(nojs.contains("-js"), "{nojs}");
+    }
+}

@@ -1,0 +1,295 @@
+//! Events beyond one machine: server processes with their own data dirs
+//! (standing in for two machines) pointed at the same NATS JetStream and
+//! namespace share one event stream, subscriptions and consumer groups; a
+//! NATS restart in the middle of a subscription loses nothing.
+//!
+//! Each test skips itself (saying so) when the test environment gives no
+//! NATS: `tools/test` always does.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, temp_dir};
+use serde_json::{Value, json};
+
+/// The shared NATS of the test run, or `None` (the test is skipped).
+fn nats_url(test: &str) -> Option<String> {
+    match std::env::var("SMART_SYSTEMS_TEST_NATS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!(
+                "{test}: skipped: SMART_SYSTEMS_TEST_NATS_URL is not set (tools/test sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A server on its own data dir, on `url` in `namespace`.
+fn machine(data: &Path, url: &str, namespace: &str) -> Server {
+    Server::started(data, &["--events-url", url, "--namespace", namespace])
+}
+
+fn ids(polled: &Value) -> Vec<String> {
+    polled["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("event_id").to_string())
+        .collect()
+}
+
+fn payload_is(polled: &Value) -> Vec<i64> {
+    polled["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["payload"]["i"].as_i64().expect("payload.i"))
+        .collect()
+}
+
+#[test]
+fn event_published_on_one_machine_is_polled_on_another() {
+    let Some(url) = nats_url("event_published_on_one_machine_is_polled_on_another") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let sub = b.call_ok(
+        "subscribe",
+        json!({"name": "on-b", "topics": ["nba.games.*"]}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let p = a.call_ok(
+        "publish_event",
+        json!({"topic": "nba.games.7", "event_type": "game.started", "payload": {"home": "LAL"}}),
+    );
+    let got = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "wait_ms": 10000}),
+    );
+    assert_eq!(ids(&got), [p["event_id"].as_str().unwrap()]);
+    assert_eq!(got["events"][0]["payload"], json!({"home": "LAL"}));
+    assert_eq!(got["events"][0]["sequence"], p["sequence"]);
+    // The subscription made on b is known on a too (stored in NATS).
+    let stats = a.call_ok("event_stats", json!({}));
+    assert!(
+        stats["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["subscription_id"] == sub.as_str() && s["name"] == "on-b"),
+        "{stats}"
+    );
+    // And a's history has b's... and its own event.
+    let r = b.call_ok("replay_events", json!({"topics": ["nba.>"]}));
+    assert_eq!(ids(&r), [p["event_id"].as_str().unwrap()]);
+}
+
+#[test]
+fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates() {
+    let Some(url) = nats_url("consumer_group_with_a_member_on_each_machine_splits_events") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let group = json!({"name": "worker", "group": "scorers", "topics": ["jobs"]});
+    let on_a = a.call_ok("subscribe", group.clone());
+    let on_b = b.call_ok("subscribe", group);
+    assert_eq!(on_b["joined_existing_group"], true);
+    let subs = [
+        on_a["subscription_id"].as_str().unwrap().to_string(),
+        on_b["subscription_id"].as_str().unwrap().to_string(),
+    ];
+    let events: Vec<Value> = (0..60)
+        .map(|i| json!({"topic": "jobs", "event_type": "job", "payload": {"i": i}}))
+        .collect();
+    a.call_ok("publish_events", json!({ "events": events }));
+    let mut seen: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen[0].len() + seen[1].len() < 60 && Instant::now() < deadline {
+        for (k, server) in [&mut a, &mut b].into_iter().enumerate() {
+            let got = server.call_ok(
+                "poll_events",
+                json!({"subscription_id": subs[k], "max": 7, "wait_ms": 200}),
+            );
+            let got_ids = ids(&got);
+            if !got_ids.is_empty() {
+                let acked = server.call_ok(
+                    "ack_events",
+                    json!({"subscription_id": subs[k], "event_ids": got_ids}),
+                );
+                assert_eq!(acked["acked"].as_u64(), Some(got_ids.len() as u64));
+            }
+            seen[k].extend(got_ids);
+        }
+    }
+    let all: Vec<&String> = seen[0].iter().chain(&seen[1]).collect();
+    let distinct: HashSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), 60, "every event delivered once: {seen:?}");
+    assert_eq!(distinct.len(), 60, "no event delivered twice");
+    assert!(
+        !seen[0].is_empty() && !seen[1].is_empty(),
+        "both members got work: {} and {}",
+        seen[0].len(),
+        seen[1].len()
+    );
+}
+
+/// A nats-server of the test's own, on a store dir that survives restarts.
+struct OwnNats {
+    child: Option<Child>,
+    port: u16,
+    store: std::path::PathBuf,
+    bin: String,
+}
+
+impl OwnNats {
+    fn start(bin: &str, store: &Path) -> OwnNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut n = OwnNats {
+            child: None,
+            port,
+            store: store.to_path_buf(),
+            bin: bin.to_string(),
+        };
+        n.restart();
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(&self.bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops it gracefully (SIGTERM) and waits for it.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event() {
+    let test = "nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event";
+    let Some(_) = nats_url(test) else { return };
+    let bin = match std::env::var("SMART_SYSTEMS_TEST_NATS_SERVER") {
+        Ok(b) if !b.is_empty() => b,
+        _ => {
+            eprintln!("{test}: skipped: SMART_SYSTEMS_TEST_NATS_SERVER is not set");
+            return;
+        }
+    };
+    let tmp = temp_dir();
+    let mut nats = OwnNats::start(&bin, &tmp.path().join("nats-store"));
+    let url = nats.url();
+    let mut s = machine(&tmp.path().join("data"), &url, "restart");
+    let sub = s.call_ok("subscribe", json!({"name": "steady", "topics": ["feed"]}));
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let publish = |s: &mut Server, i: i64| {
+        s.call_tool(
+            "publish_event",
+            json!({"topic": "feed", "event_type": "tick", "payload": {"i": i}}),
+        )
+    };
+    for i in 0..5 {
+        assert_ne!(publish(&mut s, i)["isError"], true);
+    }
+    let first = s.call_ok("poll_events", json!({"subscription_id": sub, "max": 3}));
+    assert_eq!(payload_is(&first), [0, 1, 2]);
+    s.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": ids(&first)}),
+    );
+
+    nats.stop();
+    // During the outage: a clear error, not a hang or a crash.
+    let started = Instant::now();
+    let down = publish(&mut s, 99);
+    assert_eq!(down["isError"], true, "{down}");
+    let text = down["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("NATS"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(25));
+
+    nats.restart();
+    // The client reconnects by itself; publish again once it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 5;
+    while i < 7 {
+        let r = publish(&mut s, i);
+        if r["isError"] == true {
+            assert!(Instant::now() < deadline, "no reconnect: {r}");
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        i += 1;
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 4 && Instant::now() < deadline {
+        let p = s.call_ok(
+            "poll_events",
+            json!({"subscription_id": sub, "max": 10, "wait_ms": 1000}),
+        );
+        if !ids(&p).is_empty() {
+            s.call_ok(
+                "ack_events",
+                json!({"subscription_id": sub, "event_ids": ids(&p)}),
+            );
+        }
+        got.extend(payload_is(&p));
+    }
+    assert_eq!(
+        got,
+        [3, 4, 5, 6],
+        "continues after the acked events: none lost, none repeated"
+    );
+    assert!(s.close().success());
+}
