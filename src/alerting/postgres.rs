@@ -12,14 +12,13 @@
 //! another process has taken over meanwhile.
 
 use postgres::{Client, Config, Transaction};
-use sha2::{Digest, Sha256};
 
 use super::engine::{Changes, Engine};
 use super::persist::{Res, StateStore, Write, json, load_with, num_of};
-use crate::audit::postgres::Conn;
+use crate::store::postgres::{self as pg, Conn, MigrateError};
 
 /// Tables of the alerting state in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
+const MIGRATIONS: &[pg::Migration] = &[(
     1,
     "alerting_tables",
     "CREATE TABLE alerting_rules (
@@ -96,24 +95,25 @@ impl PgState {
     /// Connects, migrates the namespace's alerting tables and takes the
     /// owner lock (without waiting).
     pub fn open(url: &str, namespace: &str) -> Result<PgState, PgOpenError> {
-        let mut config: Config = url.parse().map_err(|e| {
-            PgOpenError::Failed(format!("--store-url is not a PostgreSQL URL: {e}"))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
-        }
-        config.application_name("smart-systems-mcp");
-        let digest = Sha256::digest(format!("smart-systems-mcp/alerting/{namespace}"));
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&digest[..8]);
+        let config = pg::config(url).map_err(PgOpenError::Failed)?;
         let mut state = PgState {
             config,
             namespace: namespace.to_string(),
-            lock_key: i64::from_be_bytes(k),
+            lock_key: pg::lock_key("alerting", namespace),
             client: None,
         };
         let mut client = state.connect().map_err(failed)?;
-        state.migrate(&mut client).map_err(failed)?;
+        pg::migrate(
+            &mut client,
+            &state.namespace,
+            "alerting",
+            state.lock_key ^ 1,
+            MIGRATIONS,
+        )
+        .map_err(|e| match e {
+            MigrateError::Postgres(e) => failed(e),
+            MigrateError::TooNew(m) => PgOpenError::Failed(m),
+        })?;
         state.take_lock(&mut client)?;
         state.client = Some(client);
         Ok(state)
@@ -121,36 +121,6 @@ impl PgState {
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
         Conn::open(&self.config, &self.namespace)
-    }
-
-    fn migrate(&self, client: &mut Client) -> Result<(), postgres::Error> {
-        let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(self.lock_key ^ 1)])?;
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{ns}\";
-             CREATE TABLE IF NOT EXISTS \"{ns}\".schema_migrations (
-                 component  TEXT NOT NULL,
-                 version    INT NOT NULL,
-                 name       TEXT NOT NULL,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                 PRIMARY KEY (component, version)
-             );",
-            ns = self.namespace
-        ))?;
-        let current: i32 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = 'alerting'",
-                &[],
-            )?
-            .get(0);
-        for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            tx.batch_execute(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (component, version, name) VALUES ('alerting', $1, $2)",
-                &[version, name],
-            )?;
-        }
-        tx.commit()
     }
 
     /// Takes the session-level owner lock on `client` and records us as the

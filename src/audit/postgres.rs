@@ -23,12 +23,10 @@
 //! the calls made during the outage (each a clear error), not the ones after.
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Row};
-use sha2::{Digest, Sha256};
+use postgres::{Config, Row};
 
 use super::AuditError;
 use super::checkpoint::CheckpointKey;
@@ -38,14 +36,14 @@ use super::merkle::Hash;
 use super::query::{Activity, Page, QueryFilter, entry_from_view};
 use super::report::{ComplianceFigures, ERASURE_RESOURCE_TYPE, MAX_SUBJECTS, SubjectAccess};
 use super::storage::{AppendTx, AuditStorage, LogReader, LogWriter};
+use crate::store::postgres::Conn;
+use crate::store::postgres::{self as pg, CONNECT_TIMEOUT, MigrateError};
 
-/// How long connecting may take before a call fails.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection idle this long is checked (one round trip) before reuse.
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 
 /// Migrations of the audit tables in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
+const MIGRATIONS: &[pg::Migration] = &[(
     1,
     "audit_entries",
     "CREATE TABLE audit_entries (
@@ -90,47 +88,6 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
 const COLUMNS: &str = "sequence, audit_id, timestamp, user_id, action, resource_type, \
      resource_id, severity, outcome, session_id, details, changes, tenant_id, correlation_id, \
      tags, purpose, personal, prev_hash, entry_hash";
-
-/// A connection of the synchronous client, which runs a small runtime of its
-/// own: dropped (closed) inside an async runtime it would panic, so when that
-/// happens (the server's state dropped at shutdown) it is closed on a thread
-/// of its own.
-pub struct Conn(Option<Client>);
-
-impl Conn {
-    /// Connects with `config` and sets the search path to `namespace`.
-    pub fn open(config: &Config, namespace: &str) -> Result<Conn, postgres::Error> {
-        let mut client = config.connect(NoTls)?;
-        client.batch_execute(&format!("SET search_path TO \"{namespace}\""))?;
-        Ok(Conn(Some(client)))
-    }
-}
-
-impl std::ops::Deref for Conn {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        // Only `drop` takes the client out.
-        self.0.as_ref().expect("connection present until dropped")
-    }
-}
-
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("connection present until dropped")
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            let _ = std::thread::Builder::new()
-                .name("pg-close".into())
-                .spawn(move || drop(client));
-        }
-    }
-}
 
 /// Whether an error means the server is gone (shut down, restarting,
 /// connection lost) rather than refused a statement.
@@ -177,30 +134,13 @@ impl PgStorage {
     /// migrations. `namespace` must match `[a-z][a-z0-9_]{0,39}` (the CLI
     /// validates it). Neither the URL nor its password appears in errors.
     pub fn open(url: &str, namespace: &str) -> Result<PgStorage, AuditError> {
-        let valid = namespace.len() <= 40
-            && namespace.starts_with(|c: char| c.is_ascii_lowercase())
-            && namespace
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(AuditError::invalid(
-                "namespace",
-                "must match [a-z][a-z0-9_]{0,39}",
-            ));
-        }
-        let mut config = Config::from_str(url)
-            .map_err(|e| AuditError::invalid("store_url", format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.application_name("smart-systems-mcp");
-        let digest = Sha256::digest(format!("smart-systems-mcp/audit/{namespace}"));
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&digest[..8]);
+        crate::config::validate_namespace(namespace)
+            .map_err(|e| AuditError::invalid("namespace", e))?;
+        let config = pg::config(url).map_err(|e| AuditError::invalid("store_url", e))?;
         let storage = PgStorage {
             config,
             namespace: namespace.to_string(),
-            lock_key: i64::from_be_bytes(k),
+            lock_key: pg::lock_key("audit", namespace),
         };
         storage.migrate()?;
         Ok(storage)
@@ -212,45 +152,17 @@ impl PgStorage {
 
     fn migrate(&self) -> Result<(), AuditError> {
         let mut client = self.connect()?;
-        let mut tx = client.transaction()?;
-        // One lock per namespace: two processes starting at once apply each
-        // migration once (the second waits, then finds it recorded).
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(self.lock_key ^ 1)])?;
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{ns}\";
-             CREATE TABLE IF NOT EXISTS \"{ns}\".schema_migrations (
-                 component  TEXT NOT NULL,
-                 version    INT NOT NULL,
-                 name       TEXT NOT NULL,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                 PRIMARY KEY (component, version)
-             );",
-            ns = self.namespace
-        ))?;
-        let current: i32 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = 'audit'",
-                &[],
-            )?
-            .get(0);
-        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-        if current > latest {
-            return Err(AuditError::Store(format!(
-                "schema `{}` has audit schema version {current}, newer than this build \
-                 supports ({latest}); upgrade smart-systems-mcp",
-                self.namespace
-            )));
-        }
-        for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            tx.batch_execute(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (component, version, name) VALUES ('audit', $1, $2)",
-                &[version, name],
-            )?;
-            tracing::info!(namespace = %self.namespace, version, name, "applied audit migration on PostgreSQL");
-        }
-        tx.commit()?;
-        Ok(())
+        pg::migrate(
+            &mut client,
+            &self.namespace,
+            "audit",
+            self.lock_key ^ 1,
+            MIGRATIONS,
+        )
+        .map_err(|e| match e {
+            MigrateError::Postgres(e) => e.into(),
+            MigrateError::TooNew(m) => AuditError::Store(m),
+        })
     }
 }
 

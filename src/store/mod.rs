@@ -14,6 +14,7 @@
 //! once apply each migration exactly once.
 
 pub mod migrations;
+pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
