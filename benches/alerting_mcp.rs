@@ -57,7 +57,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn scenario(name: &str, detectors: bool) {
     let tmp = temp_dir();
-    let mut s = Server::started(&tmp.path().join("d"), &["--toolsets", "alerting"]);
+    let mut s = Server::started_direct(&tmp.path().join("d"), &["--toolsets", "alerting"]);
     for i in 0..METRICS {
         s.call_ok(
             "add_alert_rule",

@@ -53,7 +53,7 @@ fn main() {
     let lat_n = env_n("EVENTS_BENCH_LATENCY", 1000);
     let tmp = temp_dir();
     let data = tmp.path().join("data");
-    let mut a = Server::started(&data, &["--log-level", "warn"]);
+    let mut a = Server::started_direct(&data, &["--log-level", "warn"]);
 
     // publish_event round trip, one call at a time.
     for i in 0..200 {
@@ -108,7 +108,7 @@ fn main() {
     summary("publish-to-poll latency, long-poll, same process", lat);
 
     // Across two processes on one data dir.
-    let mut b = Server::started(&data, &["--log-level", "warn"]);
+    let mut b = Server::started_direct(&data, &["--log-level", "warn"]);
     let sub = ok(&b.request(
         "tools/call",
         json!({"name": "subscribe", "arguments": {"name": "lat2", "topics": ["cross.>"]}}),

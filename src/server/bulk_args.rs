@@ -21,10 +21,9 @@
 //! per-process random prefix, so a client cannot redeem what it did not send
 //! in this process; parked text is bounded (oldest dropped first).
 
-use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rmcp::handler::server::common::FromContextPart;
@@ -34,59 +33,13 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::parked::{TICKET_KEY, park, placeholder, redeem};
+
 /// Tools whose arguments are lifted out of the line before rmcp parses it.
 pub const BULK_TOOLS: &[&str] = &["check_metrics", "check_metric"];
 
-/// The key of the placeholder object that replaces lifted arguments.
-const TICKET_KEY: &str = "$parked";
-
 /// Lines longer than this pass through untouched (rmcp rejects them).
 const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
-
-/// Most argument text parked at once; beyond it the oldest tickets go.
-const MAX_PARKED_BYTES: usize = 256 * 1024 * 1024;
-
-/// Argument texts waiting for their tool call, by ticket number.
-struct Parked {
-    prefix: String,
-    next: u64,
-    bytes: usize,
-    texts: BTreeMap<u64, String>,
-}
-
-static PARKED: LazyLock<Mutex<Parked>> = LazyLock::new(|| {
-    // A random prefix per process: tickets cannot be guessed by a client.
-    let nonce = getrandom::u64().unwrap_or_else(|_| u64::from(std::process::id()));
-    Mutex::new(Parked {
-        prefix: format!("{nonce:016x}-"),
-        next: 0,
-        bytes: 0,
-        texts: BTreeMap::new(),
-    })
-});
-
-fn park(text: &str) -> String {
-    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
-    let n = p.next;
-    p.next += 1;
-    p.bytes += text.len();
-    p.texts.insert(n, text.to_string());
-    while p.bytes > MAX_PARKED_BYTES {
-        let Some((_, old)) = p.texts.pop_first() else {
-            break;
-        };
-        p.bytes -= old.len();
-    }
-    format!("{}{n}", p.prefix)
-}
-
-fn redeem(ticket: &str) -> Option<String> {
-    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
-    let n: u64 = ticket.strip_prefix(p.prefix.as_str())?.parse().ok()?;
-    let text = p.texts.remove(&n)?;
-    p.bytes -= text.len();
-    Some(text)
-}
 
 /// Skips JSON whitespace from `i`.
 fn ws(b: &[u8], mut i: usize) -> usize {
@@ -100,11 +53,11 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+        i += memchr::memchr2(b'"', b'\\', &b[i..])?;
+        if b[i] == b'"' {
+            return Some(i + 1);
         }
+        i += 2;
     }
     None
 }
@@ -119,6 +72,13 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
             let mut depth = 0usize;
             let mut j = i;
             while j < b.len() {
+                // Only quotes and brackets matter here.
+                while j < b.len() && !matches!(b[j], b'"' | b'{' | b'[' | b'}' | b']') {
+                    j += 1;
+                }
+                if j == b.len() {
+                    break;
+                }
                 match b[j] {
                     b'"' => {
                         j = string_end(b, j)?;
@@ -206,8 +166,8 @@ fn lift(line: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let text = std::str::from_utf8(&line[args.clone()]).ok()?;
-    let ticket = park(text);
-    let placeholder = serde_json::json!({ TICKET_KEY: ticket }).to_string();
+    let ticket = park(text.to_string());
+    let placeholder = placeholder(&ticket);
     let mut out = Vec::with_capacity(line.len() - text.len() + placeholder.len());
     out.extend_from_slice(&line[..args.start]);
     out.extend_from_slice(placeholder.as_bytes());
@@ -250,7 +210,7 @@ impl<R> LiftArgs<R> {
         let chunk = std::mem::take(&mut self.chunk);
         let mut rest = &chunk[..n];
         while !rest.is_empty() {
-            let newline = rest.iter().position(|b| *b == b'\n');
+            let newline = memchr::memchr(b'\n', rest);
             if self.passthrough {
                 let take = newline.map_or(rest.len(), |i| i + 1);
                 self.out.extend_from_slice(&rest[..take]);
@@ -432,11 +392,5 @@ mod tests {
         let args = msg["params"]["arguments"].as_object().unwrap().clone();
         let text = redeem(ticket_of(&args).unwrap()).unwrap();
         assert_eq!(text, r#"{"metric_name":"m","value":2}"#);
-    }
-
-    #[test]
-    fn a_forged_ticket_redeems_nothing() {
-        assert_eq!(redeem("0000000000000000-0"), None);
-        assert_eq!(redeem("0"), None);
     }
 }

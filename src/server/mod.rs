@@ -9,11 +9,13 @@
 pub mod alerting;
 pub mod audit;
 pub mod bulk_args;
+pub mod bulk_out;
 pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
 pub mod output;
+pub mod parked;
 pub mod system;
 
 use std::sync::Arc;

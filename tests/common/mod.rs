@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,7 +88,10 @@ pub fn store_backend() -> &'static str {
 pub struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
+    /// Lines from the reader thread (the default client).
+    rx: Option<Receiver<String>>,
+    /// The server's stdout read on the caller's thread ([`Server::started_direct`]).
+    direct: Option<BufReader<ChildStdout>>,
     /// Every line the server wrote to stdout, in order.
     pub stdout_lines: Arc<Mutex<Vec<String>>>,
     /// Messages read while waiting for something else (notifications,
@@ -110,6 +113,20 @@ impl Server {
 
     /// As [`Server::start`], with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(data_dir, args, env, false)
+    }
+
+    /// Starts a server and performs the handshake, reading its stdout on the
+    /// calling thread, as a latency-minded client does: no reader thread, no
+    /// hand-off, no copy of each line into `stdout_lines` (which stays
+    /// empty), and reads block without the response timeout. For benchmarks.
+    pub fn started_direct(data_dir: &Path, args: &[&str]) -> Server {
+        let mut s = Self::spawn(data_dir, args, &[], true);
+        s.initialize();
+        s
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)], direct: bool) -> Server {
         let stderr_path =
             data_dir.with_extension(format!("stderr.{}.{}.log", std::process::id(), unique()));
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
@@ -128,23 +145,29 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn smart-systems-mcp");
         let stdout = child.stdout.take().expect("stdout");
         let stdin = child.stdin.take();
-        let (tx, rx) = channel();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let seen = lines.clone();
-        std::thread::spawn(move || {
-            let reader = BufReader::new(stdout);
-            for line in reader.lines() {
-                let Ok(line) = line else { break };
-                seen.lock().unwrap().push(line.clone());
-                if tx.send(line).is_err() {
-                    break;
+        let (rx, direct) = if direct {
+            (None, Some(BufReader::new(stdout)))
+        } else {
+            let (tx, rx) = channel();
+            let seen = lines.clone();
+            std::thread::spawn(move || {
+                let reader = BufReader::new(stdout);
+                for line in reader.lines() {
+                    let Ok(line) = line else { break };
+                    seen.lock().unwrap().push(line.clone());
+                    if tx.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+            (Some(rx), None)
+        };
         Server {
             child,
             stdin,
             rx,
+            direct,
             stdout_lines: lines,
             backlog: VecDeque::new(),
             next_id: 1,
@@ -178,8 +201,12 @@ impl Server {
     /// Writes one raw line (a newline is added).
     pub fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).expect("write to server");
-        stdin.write_all(b"\n").expect("write to server");
+        // One write per message: two would let the server wake on a line
+        // without its newline.
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        stdin.write_all(&buf).expect("write to server");
         stdin.flush().expect("flush to server");
     }
 
@@ -227,7 +254,20 @@ impl Server {
     }
 
     fn read_message(&mut self, timeout: Duration) -> Option<Value> {
-        match self.rx.recv_timeout(timeout) {
+        if let Some(out) = self.direct.as_mut() {
+            let mut line = String::new();
+            return match out.read_line(&mut line) {
+                Ok(n) if n > 0 => Some(serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("server wrote a non-JSON stdout line ({e}): {line:?}")
+                })),
+                _ => None,
+            };
+        }
+        let rx = self
+            .rx
+            .as_ref()
+            .expect("a client reads through a thread or directly");
+        match rx.recv_timeout(timeout) {
             Ok(line) => {
                 Some(serde_json::from_str(&line).unwrap_or_else(|e| {
                     panic!("server wrote a non-JSON stdout line ({e}): {line:?}")
