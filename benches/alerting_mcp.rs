@@ -7,11 +7,19 @@
 //! parsing the response line, as a client does once per call (no copies of
 //! the request or response beyond that).
 //!
+//! `check_metrics` is measured twice: one call at a time (the client waits
+//! for each answer before it serialises the next request), and pipelined
+//! with two calls in flight, the client writing requests from one thread and
+//! reading answers on another, as a client streaming metrics would; there
+//! the client's own serialising and parsing overlap with the server's work.
+//!
 //! Run: cargo bench --bench alerting_mcp
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::io::Write;
+use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use common::{Server, temp_dir};
@@ -21,6 +29,7 @@ const METRICS: usize = 1_000;
 const BATCH: usize = 10_000;
 const CALLS: usize = 20;
 const SINGLE: usize = 2_000;
+const IN_FLIGHT: usize = 2;
 
 fn batch(call: usize) -> Value {
     let points: Vec<Value> = (0..BATCH)
@@ -84,6 +93,50 @@ fn scenario(name: &str, detectors: bool) {
         "{name}: check_metrics {BATCH} points/call: {:>10.0} points/s ({CALLS} calls in {secs:.2} s, {:.1} ms/call)",
         (CALLS * BATCH) as f64 / secs,
         secs * 1000.0 / CALLS as f64
+    );
+    // Pipelined: two calls in flight; a writer thread serialises and sends,
+    // this thread reads and parses the answers.
+    let first_id = s.next_id();
+    for _ in 1..CALLS {
+        s.next_id();
+    }
+    let mut stdin = s.take_stdin();
+    let (token_tx, token_rx) = sync_channel::<()>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        token_tx.send(()).expect("token");
+    }
+    // Fresh points, later in time than the ones above.
+    let to_send: Vec<Value> = (CALLS + 2..2 * CALLS + 2).map(batch).collect();
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || {
+        for (k, r) in to_send.iter().enumerate() {
+            token_rx.recv().expect("token");
+            let line = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"tools/call\",\"params\":{{\"name\":\"check_metrics\",\"arguments\":{}}}}}\n",
+                first_id + k as u64,
+                serde_json::to_string(r).expect("serialise arguments")
+            );
+            stdin.write_all(line.as_bytes()).expect("write to server");
+            stdin.flush().expect("flush");
+        }
+        stdin
+    });
+    for k in 0..CALLS {
+        let resp = s.wait_for_id(&json!(first_id + k as u64));
+        let _ = token_tx.send(());
+        assert_eq!(
+            resp["result"]["structuredContent"]["results"]
+                .as_array()
+                .map(Vec::len),
+            Some(BATCH),
+            "{resp}"
+        );
+    }
+    let secs = start.elapsed().as_secs_f64();
+    s.put_stdin(writer.join().expect("writer thread"));
+    println!(
+        "{name}: check_metrics {BATCH} points/call, {IN_FLIGHT} in flight: {:>10.0} points/s ({CALLS} calls in {secs:.2} s)",
+        (CALLS * BATCH) as f64 / secs,
     );
     let mut lat = Vec::with_capacity(SINGLE);
     for i in 0..SINGLE {

@@ -677,6 +677,51 @@ fn check_results_carry_a_one_line_summary_beside_the_structured_content() {
 }
 
 #[test]
+fn a_for_seconds_clock_started_before_a_kill_keeps_running_after_restart() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "lat", "metric_name": "latency", "condition": "value > 500",
+               "for_seconds": 120, "severity": "error"}),
+    );
+    // Quiet points first (nothing to remember), then the condition starts holding.
+    for i in 0..3 {
+        point(
+            &mut s,
+            "latency",
+            100.0,
+            T0 + 10.0 * i as f64,
+            "api",
+            json!({}),
+        );
+    }
+    let mut points: Vec<Value> = (0..5)
+        .map(|i| json!({"metric_name": "latency", "value": 100.0, "timestamp": T0 + 30.0 + i as f64, "source": "api"}))
+        .collect();
+    points.push(
+        json!({"metric_name": "latency", "value": 600.0, "timestamp": T0 + 60.0, "source": "api"}),
+    );
+    let out = s.call_ok("check_metrics", json!({"points": points}));
+    assert_eq!(out["alerts"], json!([]));
+    s.signal("KILL");
+    drop(s);
+
+    let mut s = start(&data);
+    // Still above at +150: not yet 120 s since +60.
+    assert_eq!(
+        point(&mut s, "latency", 650.0, T0 + 150.0, "api", json!({}))["alerts"],
+        json!([])
+    );
+    // At +180 the condition has held 120 s, counted from before the restart.
+    let fired = point(&mut s, "latency", 700.0, T0 + 180.0, "api", json!({}));
+    assert_eq!(fired["alerts"][0]["rule_id"], "lat", "{fired}");
+    assert_eq!(fired["alerts"][0]["started_at"], "2026-01-05T10:03:00.000Z");
+    assert!(s.close().success());
+}
+
+#[test]
 fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
     let tmp = temp_dir();
     let data = tmp.path().join("d");

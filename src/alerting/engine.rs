@@ -117,6 +117,29 @@ struct RuleState {
     clear_since: Option<f64>,
 }
 
+/// A series' persisted rule timers (how many rule states, their pending and
+/// clear times, the detector's), to tell whether a point moved them; `None`
+/// (always "moved") for a series under more than [`TIMED_RULES`] rules.
+fn timers(s: &Series) -> Option<(usize, [Option<f64>; 2 * TIMED_RULES + 2])> {
+    if s.rule_states.len() > TIMED_RULES {
+        return None;
+    }
+    let mut t = [None; 2 * TIMED_RULES + 2];
+    for (i, st) in s
+        .rule_states
+        .iter()
+        .chain(std::iter::once(&s.det_state))
+        .enumerate()
+    {
+        t[2 * i] = st.pending_since;
+        t[2 * i + 1] = st.clear_since;
+    }
+    Some((s.rule_states.len(), t))
+}
+
+/// Rules per series whose timers [`timers`] compares.
+const TIMED_RULES: usize = 4;
+
 #[derive(Debug, Clone)]
 struct Series {
     metric: MetricId,
@@ -448,14 +471,16 @@ impl Engine {
         self.counters.points_checked += 1;
         let start = touched.len();
         let mut out = PointOutcome::default();
-        let Some(series) = self.series.get_mut(sid as usize) else {
+        let Some(series) = self.series.get(sid as usize) else {
             return out;
         };
-        if !series.dirty {
-            series.dirty = true;
-            self.dirty_series.push(sid);
-        }
         let m = series.metric as usize;
+        // A series is written back only when its state moved: a detector's
+        // baseline moves with every point, rule timers rarely do, and
+        // rewriting 1,000 unchanged rows per call was most of the store's
+        // work in a rules-only check_metrics.
+        let learns = self.metrics[m].dynamic.is_some() || series.detector.is_some();
+        let before = (!series.dirty && !learns).then(|| timers(series));
         let n_rules = self.metrics[m].rules.len();
         for r in 0..n_rules {
             let slot = self.metrics[m].rules[r];
@@ -463,6 +488,11 @@ impl Engine {
         }
         if self.metrics[m].dynamic.is_some() {
             self.check_dynamic(sid, value, ts, touched, &mut out);
+        }
+        let series = &mut self.series[sid as usize];
+        if !series.dirty && before.is_none_or(|b| b.is_none() || b != timers(series)) {
+            series.dirty = true;
+            self.dirty_series.push(sid);
         }
         out.alerts = start..touched.len();
         out

@@ -29,13 +29,42 @@ pub const MAX_PAGE: usize = 500;
 // ---- shared argument and result types ---------------------------------------
 
 /// A time: RFC 3339 text (`2026-01-05T10:00:00Z`) or Unix seconds (number).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum TimeArg {
     /// Unix seconds.
     Seconds(f64),
     /// RFC 3339 (also `YYYY-MM-DD HH:MM:SS`, taken as UTC).
     Text(String),
+}
+
+// Hand-written rather than `#[serde(untagged)]`: untagged enums buffer every
+// value into serde's `Content` first, once per point of a 10,000-point call.
+impl<'de> Deserialize<'de> for TimeArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TimeArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("Unix seconds (a number) or RFC 3339 text")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<TimeArg, E> {
+                Ok(TimeArg::Seconds(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<TimeArg, E> {
+                Ok(TimeArg::Seconds(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<TimeArg, E> {
+                Ok(TimeArg::Seconds(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<TimeArg, E> {
+                Ok(TimeArg::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<TimeArg, E> {
+                Ok(TimeArg::Text(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 // Hand-written so the schema is one inline `type: [string, number]` rather

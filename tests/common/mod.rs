@@ -198,6 +198,11 @@ impl Server {
         result
     }
 
+    /// Gives back what [`Server::take_stdin`] took.
+    pub fn put_stdin(&mut self, stdin: ChildStdin) {
+        self.stdin = Some(stdin);
+    }
+
     /// Writes one raw line (a newline is added).
     pub fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
