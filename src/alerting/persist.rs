@@ -11,6 +11,7 @@ use super::engine::{Changes, Counters, DynamicSpec, Engine, EngineConfig, RuleSp
 use super::escalate::Policy;
 use super::model::{Alert, Severity};
 use super::silence::Silence;
+use crate::store::WriteTx;
 use crate::store::migrations::Migration;
 
 /// The alerting component's schema.
@@ -103,28 +104,10 @@ pub(crate) fn num_of(id: &str) -> i64 {
 }
 
 /// Writes definitions and the engine's changes in one transaction.
-///
-/// BEGIN, COMMIT and the counters upsert are cached statements: parsing them
-/// anew was a fifth of a single `check_metric` call's store time.
 pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<()> {
-    let e = |e: rusqlite::Error| e.to_string();
-    conn.prepare_cached("BEGIN IMMEDIATE")
-        .and_then(|mut s| s.execute([]))
-        .map_err(e)?;
-    match save_in(conn, writes, changes) {
-        Ok(()) => conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-            .map(drop)
-            .map_err(|err| {
-                let _ = conn.execute_batch("ROLLBACK");
-                e(err)
-            }),
-        Err(err) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(err)
-        }
-    }
+    let tx = WriteTx::begin(conn).map_err(|e| e.to_string())?;
+    save_in(&tx, writes, changes)?;
+    tx.commit().map_err(|e| e.to_string())
 }
 
 fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {

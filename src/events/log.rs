@@ -48,11 +48,8 @@ pub fn event_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
 /// binary-searches on that), even if the wall clock steps back.
 pub fn write_timestamp(conn: &Connection) -> Result<i64, EventsError> {
     let last: Option<i64> = conn
-        .query_row(
-            "SELECT ts_us FROM events_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT ts_us FROM events_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     Ok(now_us().max(last.unwrap_or(0)))
 }

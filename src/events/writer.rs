@@ -24,6 +24,7 @@ use super::log::{self, Appended};
 use super::model::NewEvent;
 use super::retention::Retention;
 use super::watch::Signal;
+use crate::store::WriteTx;
 
 /// Most commands grouped into one transaction.
 pub const MAX_GROUP: usize = 4096;
@@ -203,7 +204,7 @@ fn execute(
     group: Vec<Command>,
     retention: &Retention,
 ) -> (Vec<Done>, Option<EventsError>) {
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+    let tx = match WriteTx::begin(conn) {
         Ok(tx) => tx,
         Err(e) => {
             let failure = EventsError::from(e);
@@ -254,15 +255,10 @@ fn execute(
         // A savepoint per other command: one failing (unknown subscription,
         // group filter mismatch) must not undo the others.
         let mut sp_failed = None;
-        let result = match tx.execute_batch("SAVEPOINT s") {
+        let result = match tx.savepoint() {
             Ok(()) => {
                 let d = run_one(&tx, cmd, ts, retention);
-                let end = if d.is_ok() {
-                    "RELEASE s"
-                } else {
-                    "ROLLBACK TO s; RELEASE s"
-                };
-                if let Err(e) = tx.execute_batch(end) {
+                if let Err(e) = tx.end_savepoint(d.is_ok()) {
                     sp_failed = Some(EventsError::from(e));
                 }
                 d

@@ -186,9 +186,92 @@ pub fn with_immediate_tx<T>(
     Ok(out)
 }
 
+/// A `BEGIN IMMEDIATE` transaction run through cached statements, for hot
+/// write paths: rusqlite's `Transaction` sends `BEGIN`/`COMMIT` (and
+/// savepoints) as fresh SQL text every time, and parsing them was a fifth of
+/// a single small write's cost (perf on `publish_event` and `check_metric`).
+/// Rolls back when dropped uncommitted, as `Transaction` does.
+pub struct WriteTx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    /// Begins; waits for the write lock up to the busy timeout.
+    pub fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(WriteTx { conn, open: true })
+    }
+
+    /// Commits (rolled back if the commit fails).
+    pub fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+
+    /// Opens the savepoint `s`, so what follows can be undone alone.
+    pub fn savepoint(&self) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached("SAVEPOINT s")?
+            .execute([])
+            .map(drop)
+    }
+
+    /// Closes the savepoint `s`, keeping or undoing what was done since.
+    pub fn end_savepoint(&self, keep: bool) -> rusqlite::Result<()> {
+        if !keep {
+            self.conn.prepare_cached("ROLLBACK TO s")?.execute([])?;
+        }
+        self.conn.prepare_cached("RELEASE s")?.execute([]).map(drop)
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_tx_commits_rolls_back_on_drop_and_undoes_a_failed_savepoint_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conn = Connection::open(tmp.path().join("t.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        let tx = WriteTx::begin(&conn).unwrap();
+        tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        tx.savepoint().unwrap();
+        tx.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        tx.end_savepoint(true).unwrap();
+        tx.savepoint().unwrap();
+        tx.execute("INSERT INTO t VALUES (3)", []).unwrap();
+        tx.end_savepoint(false).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(&conn), 2);
+        {
+            let tx = WriteTx::begin(&conn).unwrap();
+            tx.execute("INSERT INTO t VALUES (4)", []).unwrap();
+        }
+        assert_eq!(count(&conn), 2, "dropped uncommitted: rolled back");
+        assert!(conn.is_autocommit());
+    }
 
     #[test]
     fn open_creates_dir_and_migrates_idempotently() {
