@@ -257,6 +257,45 @@ fn a_group_member_cannot_ack_an_event_delivered_to_another_member() {
     assert_eq!(right["acked"], 1, "{right}");
 }
 
+#[test]
+fn unsubscribing_a_member_through_another_process_hands_its_events_to_the_group() {
+    let Some(url) = nats_url("unsubscribing_a_member_through_another_process") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let group = json!({"name": "w", "group": "crew", "topics": ["jobs"], "ack_wait_ms": 600000});
+    let on_a = a.call_ok("subscribe", group.clone());
+    let on_b = b.call_ok("subscribe", group);
+    let (sa, sb) = (
+        on_a["subscription_id"].as_str().unwrap().to_string(),
+        on_b["subscription_id"].as_str().unwrap().to_string(),
+    );
+    let p = a.call_ok(
+        "publish_event",
+        json!({"topic": "jobs", "event_type": "job", "payload": {"i": 0}}),
+    );
+    let got = a.call_ok(
+        "poll_events",
+        json!({"subscription_id": sa, "wait_ms": 5000}),
+    );
+    assert_eq!(ids(&got), [p["event_id"].as_str().unwrap()]);
+    // The member leaves through the other machine, its event unacked.
+    b.call_ok("unsubscribe", json!({"subscription_id": sa}));
+    let handed = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": sb, "wait_ms": 20000}),
+    );
+    assert_eq!(
+        ids(&handed),
+        [p["event_id"].as_str().unwrap()],
+        "back to the group now, not after the 10-minute ack_wait"
+    );
+    assert_eq!(handed["events"][0]["delivery_count"], 2);
+}
+
 /// A nats-server of the test's own, on a store dir that survives restarts.
 struct OwnNats {
     child: Option<Child>,

@@ -11,7 +11,8 @@
 //! round trip, not one per event). The polling process also keeps them in
 //! memory with the entry's revision: an ack through it within `ack_wait` sends
 //! the ack and deletes the entry at once, the delete conditional on that
-//! revision; any other ack reads the entry first.
+//! revision; any other ack reads the entry first. Unsubscribing a group
+//! member reads its entries ([`held_by`]) to hand its unacked events back.
 //!
 //! The one design choice to know: the entry is the claim. An ack counts only
 //! when it deletes the entry it read (or wrote), conditional on its revision,
@@ -25,10 +26,14 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::events::error::EventsError;
+
+/// How long reading the bucket may take before it is an error.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an entry is kept: the longest `ack_wait` accepted by `subscribe`
 /// (24 h) plus an hour.
@@ -176,6 +181,56 @@ pub async fn lookup(kv: &kv::Store, key: &str) -> Result<Option<(Held, u64)>, Ev
             .ok()
             .map(|h| (h, e.revision))
     }))
+}
+
+/// The live entries of `consumer` delivered to `member`, as (key, ack
+/// subject): read with an ordered consumer over the consumer's keys, last
+/// value per key.
+pub async fn held_by(
+    kv: &kv::Store,
+    stream: &stream::Stream,
+    consumer: &str,
+    member: &str,
+) -> Result<Vec<(String, String)>, EventsError> {
+    let err = |e: String| EventsError::Store(format!("NATS ack bucket: {e}"));
+    let prefix = format!("$KV.{}.", kv.name);
+    let reader = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: format!("{prefix}{consumer}.>"),
+            deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    if reader.cached_info().num_pending == 0 {
+        return Ok(out);
+    }
+    let mut messages = reader.messages().await.map_err(|e| err(e.to_string()))?;
+    loop {
+        let next = tokio::time::timeout(READ_TIMEOUT, messages.next())
+            .await
+            .map_err(|_| err("timed out reading entries".into()))?;
+        let Some(m) = next else { break };
+        let m = m.map_err(|e| err(e.to_string()))?;
+        let pending = m.info().map(|i| i.pending).unwrap_or(0);
+        let deleted = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("KV-Operation"))
+            .is_some();
+        if !deleted
+            && let Ok(h) = serde_json::from_slice::<Held>(&m.payload)
+            && h.member == member
+            && let Some(key) = m.subject.as_str().strip_prefix(&prefix)
+        {
+            out.push((key.to_string(), h.reply));
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

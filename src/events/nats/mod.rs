@@ -790,9 +790,28 @@ impl Inner {
             .into_iter()
             .any(|(other, r)| other != id && r.consumer == sub.record.consumer);
         if others {
-            // Its unacked events go back to the other members now.
-            for u in mine {
-                let _ = self.client.publish(u.reply, "-NAK".into()).await;
+            // Its unacked events go back to the other members now: those
+            // recorded in the ack bucket by any process, and those whose
+            // record failed, held here. One NAK per delivery: a second one
+            // would hand the event back again after another member got it.
+            let mut replies: Vec<String> = mine
+                .into_iter()
+                .filter(|l| l.revision.is_none())
+                .map(|l| l.reply)
+                .collect();
+            match acks::held_by(&self.acks, &self.acks_stream, &sub.record.consumer, id).await {
+                Ok(held) => {
+                    for (key, reply) in held {
+                        let _ = self.acks.delete(&key).await;
+                        replies.push(reply);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("NATS: unacked events of {id} come back after ack_wait: {e}")
+                }
+            }
+            for reply in replies {
+                let _ = self.client.publish(reply, "-NAK".into()).await;
             }
         } else {
             self.stream
