@@ -8,11 +8,19 @@
 //! call, default 1000), EVENTS_BENCH_PUBLISHERS (concurrent batches,
 //! default 4). Each run uses a fresh namespace and deletes nothing: point it
 //! at a throwaway server.
+//!
+//! Then the consumer side, one subscriber: publish one event -> the poll
+//! that was waiting for it returns -> ack it, EVENTS_BENCH_ROUNDS times
+//! (default 300), printing the p50/p99 of the publish->poll latency and of
+//! the ack; and polls of 100 waiting events, each acked, printing the p50 of
+//! one poll and one ack of the batch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use smart_systems_mcp::events::consumer::{Start, SubscriptionSpec};
+use smart_systems_mcp::events::filter::Filter;
 use smart_systems_mcp::events::model::{EventInput, NewEvent};
 use smart_systems_mcp::events::nats::NatsBus;
 use smart_systems_mcp::events::retention::{Limits, Retention};
@@ -98,6 +106,86 @@ fn run(rt: &tokio::runtime::Runtime, bus: Arc<dyn EventBackend>, label: &str) {
     );
 }
 
+fn percentile(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Publish -> poll -> ack latency of one subscriber.
+fn consume(rt: &tokio::runtime::Runtime, bus: Arc<dyn EventBackend>, label: &str) {
+    let rounds = env_n("EVENTS_BENCH_ROUNDS", 300).max(1);
+    rt.block_on(async {
+        let sub = bus
+            .subscribe(SubscriptionSpec {
+                name: "latency".into(),
+                filter: Filter {
+                    topics: vec!["bench.latency".into()],
+                    ..Default::default()
+                },
+                group: None,
+                start: Start::Latest,
+                ack_wait_ms: 30_000,
+                max_deliveries: 5,
+            })
+            .await
+            .expect("subscribe");
+        let id = sub.subscription_id;
+        let one = |i: usize| {
+            let mut e = event(i);
+            e.topic = "bench.latency".into();
+            e
+        };
+        let (mut to_poll, mut to_ack) = (Vec::new(), Vec::new());
+        for i in 0..rounds {
+            let (published, polled) = tokio::join!(
+                async {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    (Instant::now(), bus.publish_events(vec![one(i)]).await)
+                },
+                async {
+                    let p = bus.poll(&id, 100, Duration::from_secs(5)).await;
+                    (Instant::now(), p)
+                }
+            );
+            let ((sent, published), (got, polled)) = (published, polled);
+            published.expect("publish");
+            let polled = polled.expect("poll");
+            assert_eq!(polled.events.len(), 1, "one event per round");
+            to_poll.push(got.saturating_duration_since(sent));
+            let ids = polled.events.iter().map(|d| d.event.event_id).collect();
+            let t = Instant::now();
+            let acked = bus.ack(&id, ids).await.expect("ack");
+            assert_eq!(acked.acked, 1);
+            to_ack.push(t.elapsed());
+        }
+        let (mut poll100, mut ack100) = (Vec::new(), Vec::new());
+        for r in 0..(rounds / 10).max(1) {
+            let batch = (0..100).map(|i| one(r * 100 + i)).collect();
+            bus.publish_events(batch).await.expect("publish");
+            let t = Instant::now();
+            let polled = bus.poll(&id, 100, Duration::ZERO).await.expect("poll");
+            poll100.push(t.elapsed());
+            assert_eq!(polled.events.len(), 100, "a full batch");
+            let ids = polled.events.iter().map(|d| d.event.event_id).collect();
+            let t = Instant::now();
+            bus.ack(&id, ids).await.expect("ack");
+            ack100.push(t.elapsed());
+        }
+        println!(
+            "{label}: publish->poll p50 {:.2} ms p99 {:.2} ms, ack of 1 p50 {:.2} ms p99 {:.2} ms ({rounds} rounds); \
+             poll of 100 p50 {:.2} ms, ack of 100 p50 {:.2} ms ({} rounds)",
+            percentile(&mut to_poll, 0.5),
+            percentile(&mut to_poll, 0.99),
+            percentile(&mut to_ack, 0.5),
+            percentile(&mut to_ack, 0.99),
+            percentile(&mut poll100, 0.5),
+            percentile(&mut ack100, 0.5),
+            poll100.len(),
+        );
+    });
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,7 +196,8 @@ fn main() {
     let sqlite = Arc::new(SqliteBackend::new(
         EventBus::open(&store, config()).expect("bus"),
     ));
-    run(&rt, sqlite, "embedded SQLite");
+    run(&rt, sqlite.clone(), "embedded SQLite");
+    consume(&rt, sqlite, "embedded SQLite");
     match std::env::var("EVENTS_BENCH_NATS_URL") {
         Ok(url) if !url.is_empty() => {
             let ns = format!(
@@ -119,11 +208,9 @@ fn main() {
                     .as_millis()
             );
             let nats = NatsBus::connect(&url, &ns, config()).expect("connect to NATS");
-            run(
-                &rt,
-                nats,
-                &format!("NATS JetStream ({url}, namespace {ns})"),
-            );
+            let label = format!("NATS JetStream ({url}, namespace {ns})");
+            run(&rt, nats.clone(), &label);
+            consume(&rt, nats, &label);
         }
         _ => println!(
             "NATS JetStream: skipped: set EVENTS_BENCH_NATS_URL=nats://127.0.0.1:4222 \

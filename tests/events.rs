@@ -313,6 +313,7 @@ fn unacked_event_is_redelivered_after_ack_wait_then_dead_lettered() {
         json!({"subscription_id": sub, "wait_ms": 1000}),
     );
     assert_eq!(third["events"], json!([]));
+    assert_eq!(third["dead_lettered"], 1, "this poll moved it: {third}");
     let dead = s.call_ok(
         "poll_events",
         json!({"subscription_id": dlq, "wait_ms": 5000}),
@@ -339,6 +340,28 @@ fn unacked_event_is_redelivered_after_ack_wait_then_dead_lettered() {
         .unwrap();
     assert_eq!(jobs["dead_lettered"], 1);
     assert_eq!(jobs["delivered"], 2);
+}
+
+#[test]
+fn poll_without_wait_finds_a_match_behind_many_events_its_filter_skips() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let sub = subscribe(
+        &mut s,
+        json!({"name": "rare", "topics": ["jobs"], "event_types": ["job.urgent"]}),
+    );
+    let mut events: Vec<Value> = (0..40)
+        .map(|i| json!({"topic": "jobs", "event_type": "job.routine", "payload": {"i": i}}))
+        .collect();
+    events.push(json!({"topic": "jobs", "event_type": "job.urgent", "payload": {"i": 40}}));
+    s.call_ok("publish_events", json!({ "events": events }));
+    let got = s.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "max": 5, "wait_ms": 0}),
+    );
+    assert_eq!(topics_of(&got), ["jobs"], "{got}");
+    assert_eq!(got["events"][0]["payload"], json!({"i": 40}));
+    assert_eq!(got["events"][0]["event_type"], "job.urgent");
 }
 
 #[test]
@@ -507,6 +530,56 @@ fn retention_keeps_only_the_newest_events_of_a_topic() {
         ),
         (Some(12), Some(5), Some(7))
     );
+}
+
+#[test]
+fn retention_rule_max_age_removes_old_events_of_its_topics_only() {
+    let tmp = temp_dir();
+    let mut s = Server::started(
+        &tmp.path().join("data"),
+        &["--events-retention", "nba.live.> max_age=2s"],
+    );
+    for i in 0..3 {
+        publish(&mut s, "nba.live.1", "e", json!({"payload": {"i": i}}));
+        publish(&mut s, "nba.players", "e", json!({"payload": {"i": i}}));
+    }
+    // Aged out within a few seconds: the rule is applied about every second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = s.call_ok("replay_events", json!({"topics": ["nba.live.1"]}));
+        if live["events"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still kept after 30 s: {live}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let other = s.call_ok("replay_events", json!({"topics": ["nba.players"]}));
+    assert_eq!(
+        other["events"].as_array().unwrap().len(),
+        3,
+        "other topics keep the default age"
+    );
+    // A young event of the aged topic is kept.
+    publish(&mut s, "nba.live.1", "e", json!({"payload": {"i": 9}}));
+    let live = s.call_ok("replay_events", json!({"topics": ["nba.live.1"]}));
+    let is: Vec<i64> = live["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(is, [9]);
+    let stats = s.call_ok("event_stats", json!({}));
+    let t = stats["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == "nba.live.1")
+        .unwrap();
+    assert_eq!(t["trimmed"], 3, "{t}");
 }
 
 #[test]

@@ -145,6 +145,157 @@ fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates
     );
 }
 
+#[test]
+fn events_acked_through_another_process_or_after_a_restart_are_not_redelivered() {
+    let Some(url) = nats_url("events_acked_through_another_process_or_after_a_restart") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let sub = a.call_ok(
+        "subscribe",
+        json!({"name": "roaming", "topics": ["jobs"], "ack_wait_ms": 1000}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        a.call_ok(
+            "publish_event",
+            json!({"topic": "jobs", "event_type": "job", "payload": {"i": i}}),
+        );
+    }
+    let got = a.call_ok("poll_events", json!({"subscription_id": sub, "max": 10}));
+    let got = ids(&got);
+    assert_eq!(got.len(), 3);
+    // Acked through the other machine.
+    let on_b = b.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": [got[0]]}),
+    );
+    assert_eq!(
+        (on_b["acked"].as_i64(), &on_b["not_pending"]),
+        (Some(1), &json!([]))
+    );
+    // Acked once: asking the polling process again finds it done.
+    let again = a.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": [got[0]]}),
+    );
+    assert_eq!(
+        (again["acked"].as_i64(), &again["not_pending"]),
+        (Some(0), &json!([got[0]]))
+    );
+    // The same client after the polling process restarted.
+    assert!(a.close().success());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let after = a.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": [got[1]]}),
+    );
+    assert_eq!(after["acked"], 1, "{after}");
+    // Past ack_wait, only the event nobody acked comes back.
+    let redelivered = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "max": 10, "wait_ms": 3000}),
+    );
+    assert_eq!(ids(&redelivered), [got[2].clone()]);
+    assert_eq!(redelivered["events"][0]["delivery_count"], 2);
+    // And its ack through the first process counts, since b redelivered it.
+    let last = a.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": [got[2]]}),
+    );
+    assert_eq!(last["acked"], 1, "{last}");
+    let quiet = a.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "max": 10, "wait_ms": 2000}),
+    );
+    assert_eq!(
+        ids(&quiet),
+        Vec::<String>::new(),
+        "nothing left to redeliver"
+    );
+}
+
+#[test]
+fn a_group_member_cannot_ack_an_event_delivered_to_another_member() {
+    let Some(url) = nats_url("a_group_member_cannot_ack_an_event_delivered_to_another") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let group = json!({"name": "w", "group": "crew", "topics": ["jobs"], "ack_wait_ms": 60000});
+    let on_a = a.call_ok("subscribe", group.clone());
+    let on_b = b.call_ok("subscribe", group);
+    let (sa, sb) = (
+        on_a["subscription_id"].as_str().unwrap().to_string(),
+        on_b["subscription_id"].as_str().unwrap().to_string(),
+    );
+    a.call_ok(
+        "publish_event",
+        json!({"topic": "jobs", "event_type": "job", "payload": {"i": 0}}),
+    );
+    let got = ids(&a.call_ok(
+        "poll_events",
+        json!({"subscription_id": sa, "wait_ms": 5000}),
+    ));
+    assert_eq!(got.len(), 1);
+    let wrong = b.call_ok(
+        "ack_events",
+        json!({"subscription_id": sb, "event_ids": got}),
+    );
+    assert_eq!(wrong["acked"], 0, "{wrong}");
+    assert_eq!(wrong["not_pending"], json!(got));
+    // Its own member acks it through either machine.
+    let right = b.call_ok(
+        "ack_events",
+        json!({"subscription_id": sa, "event_ids": got}),
+    );
+    assert_eq!(right["acked"], 1, "{right}");
+}
+
+#[test]
+fn unsubscribing_a_member_through_another_process_hands_its_events_to_the_group() {
+    let Some(url) = nats_url("unsubscribing_a_member_through_another_process") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let group = json!({"name": "w", "group": "crew", "topics": ["jobs"], "ack_wait_ms": 600000});
+    let on_a = a.call_ok("subscribe", group.clone());
+    let on_b = b.call_ok("subscribe", group);
+    let (sa, sb) = (
+        on_a["subscription_id"].as_str().unwrap().to_string(),
+        on_b["subscription_id"].as_str().unwrap().to_string(),
+    );
+    let p = a.call_ok(
+        "publish_event",
+        json!({"topic": "jobs", "event_type": "job", "payload": {"i": 0}}),
+    );
+    let got = a.call_ok(
+        "poll_events",
+        json!({"subscription_id": sa, "wait_ms": 5000}),
+    );
+    assert_eq!(ids(&got), [p["event_id"].as_str().unwrap()]);
+    // The member leaves through the other machine, its event unacked.
+    b.call_ok("unsubscribe", json!({"subscription_id": sa}));
+    let handed = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": sb, "wait_ms": 20000}),
+    );
+    assert_eq!(
+        ids(&handed),
+        [p["event_id"].as_str().unwrap()],
+        "back to the group now, not after the 10-minute ack_wait"
+    );
+    assert_eq!(handed["events"][0]["delivery_count"], 2);
+}
+
 /// A nats-server of the test's own, on a store dir that survives restarts.
 struct OwnNats {
     child: Option<Child>,

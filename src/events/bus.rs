@@ -179,6 +179,8 @@ impl EventBus {
     ) -> Result<Polled, EventsError> {
         let deadline = Instant::now() + wait;
         let _waiter = (!wait.is_zero()).then(|| self.signal.waiter());
+        // Dead-lettered over every round of the wait, not just the last.
+        let mut dead_lettered = 0;
         loop {
             // Register interest before looking, so a publish between the
             // look and the wait is not missed.
@@ -193,9 +195,13 @@ impl EventBus {
                     reply,
                 })
                 .await?;
+            dead_lettered += polled.dead_lettered;
             let now = Instant::now();
             if !polled.events.is_empty() || now >= deadline {
-                return Ok(polled);
+                return Ok(Polled {
+                    dead_lettered,
+                    ..polled
+                });
             }
             let mut until = deadline;
             if let Some(next) = polled.next_redelivery_us {

@@ -1,14 +1,20 @@
 //! Dead-lettering on JetStream, which has no dead-letter queue of its own.
 //!
-//! When a consumer's event has been delivered `max_deliver` times without an
-//! ack, the server publishes the advisory
-//! `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>` (when a
-//! member next pulls). Every process listens; each republishes the event on
-//! `dlq.<topic>` with the reason in `metadata.dead_letter`, under a
-//! `Nats-Msg-Id` derived from the consumer and the stream sequence, so the
-//! stream stores one copy however many processes saw the advisory. The
-//! process that holds the original's ack subject then terminates it, so the
-//! consumer's ack floor moves on.
+//! A consumer allows one delivery more than its subscription's
+//! `max_deliveries`: the poll that receives that extra delivery republishes
+//! the event on `dlq.<topic>` with the reason in `metadata.dead_letter`,
+//! terminates the original and counts it in its `dead_lettered`, as the
+//! embedded bus's poll does ([`dead_letter`], called from the poll).
+//!
+//! The server's max-deliveries advisory
+//! (`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`, sent
+//! when a member pulls after the last allowed delivery expired) is the
+//! fallback, for a process that died between that delivery and the copy,
+//! and for consumers created before the extra delivery: every process
+//! listens, republishes, and terminates the original through its ack-bucket
+//! entry. The copy's `Nats-Msg-Id` is derived from the consumer and the
+//! stream sequence, so the stream stores one copy however many processes
+//! make it.
 
 use std::sync::Arc;
 
@@ -17,9 +23,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Inner, codec};
+use super::{Inner, acks, codec};
 use crate::events::consumer::DLQ_PREFIX;
-use crate::events::model::{NewEvent, Priority};
+use crate::events::model::{Event, NewEvent, Priority};
 
 /// The fields of the max-deliveries advisory used here.
 #[derive(Debug, Deserialize)]
@@ -45,7 +51,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
     while let Some(m) = sub.next().await {
         match serde_json::from_slice::<Advisory>(&m.payload) {
             Ok(a) => {
-                if let Err(e) = dead_letter(&inner, &a).await {
+                if let Err(e) = from_advisory(&inner, &a).await {
                     tracing::warn!(
                         consumer = a.consumer,
                         seq = a.stream_seq,
@@ -58,7 +64,10 @@ pub(super) async fn run(inner: Arc<Inner>) {
     }
 }
 
-async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
+/// The advisory path: the event is read from the stream, copied to its
+/// dead-letter topic, and its delivery terminated through its ack-bucket
+/// entry (or this process's memory).
+async fn from_advisory(inner: &Inner, a: &Advisory) -> Result<(), String> {
     let raw = inner
         .stream
         .get_raw_message(a.stream_seq)
@@ -81,15 +90,56 @@ async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
         .filter(|(_, r)| r.consumer == a.consumer)
         .map(|(id, _)| id)
         .collect();
-    let sub_id = subs.first().cloned().unwrap_or_else(|| a.consumer.clone());
+    let key = acks::key(&a.consumer, event.event_id);
+    let recorded = acks::lookup(&inner.acks, &key).await.ok().flatten();
+    // The member it was last delivered to, where known.
+    let sub_id = recorded
+        .as_ref()
+        .map(|(h, _)| h.member.clone())
+        .or_else(|| subs.first().cloned())
+        .unwrap_or_else(|| a.consumer.clone());
+    dead_letter(inner, &event, &a.consumer, &sub_id, a.deliveries).await?;
+    // Terminate the original so the consumer's ack floor moves on.
+    let mut replies: Vec<String> = match inner.unacked.lock() {
+        Ok(mut m) => {
+            let keys: Vec<_> = m
+                .iter()
+                .filter(|(_, u)| u.consumer == a.consumer && u.stream_sequence == a.stream_seq)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| m.remove(&k))
+                .map(|u| u.reply)
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    if let Some((held, _)) = recorded {
+        replies.push(held.reply);
+        let _ = inner.acks.delete(&key).await;
+    }
+    for reply in replies {
+        let _ = inner.client.publish(reply, "+TERM".into()).await;
+    }
+    Ok(())
+}
+
+/// Publishes a copy of `event` on `dlq.<topic>` with the reason in its
+/// metadata (`dead_letter`), the same as the embedded bus, under a
+/// `Nats-Msg-Id` derived from the consumer and the stream sequence so it is
+/// stored once however many processes do it.
+pub(super) async fn dead_letter(
+    inner: &Inner,
+    event: &Event,
+    consumer: &str,
+    sub_id: &str,
+    deliveries: i64,
+) -> Result<(), String> {
     let mut metadata = match &event.metadata {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    let reason = format!(
-        "not acknowledged after {} deliveries to subscription {sub_id}",
-        a.deliveries
-    );
+    let reason = format!("not acknowledged after {deliveries} deliveries to subscription {sub_id}");
     metadata.insert(
         "dead_letter".into(),
         json!({
@@ -97,7 +147,7 @@ async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
             "original_topic": event.topic,
             "original_event_id": event.event_id.to_string(),
             "original_sequence": event.sequence,
-            "deliveries": a.deliveries,
+            "deliveries": deliveries,
             "subscription_id": sub_id,
         }),
     );
@@ -114,7 +164,7 @@ async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
     let (mut headers, body) = codec::encode(&copy);
     headers.insert(
         "Nats-Msg-Id",
-        format!("dlq-{}-{}", a.consumer, a.stream_seq).as_str(),
+        format!("dlq-{consumer}-{}", event.sequence).as_str(),
     );
     inner
         .js
@@ -123,23 +173,5 @@ async fn dead_letter(inner: &Inner, a: &Advisory) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .await
         .map_err(|e| e.to_string())?;
-    // Terminate the original where this process holds its ack subject.
-    let held: Vec<String> = match inner.unacked.lock() {
-        Ok(mut m) => {
-            let keys: Vec<_> = m
-                .iter()
-                .filter(|(_, u)| u.consumer == a.consumer && u.stream_sequence == a.stream_seq)
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.into_iter()
-                .filter_map(|k| m.remove(&k))
-                .map(|u| u.reply)
-                .collect()
-        }
-        Err(_) => Vec::new(),
-    };
-    for reply in held {
-        let _ = inner.client.publish(reply, "+TERM".into()).await;
-    }
     Ok(())
 }

@@ -18,14 +18,16 @@
 //! channels.
 //!
 //! What differs from the embedded bus (README, "Events on NATS"): a batch
-//! publish is pipelined, not one transaction; acks must come through the
-//! process that polled the events (the ack subjects are kept in memory; after
-//! a restart unacked events are redelivered after `ack_wait`); per-topic
-//! `delivered` and `trimmed` counters are this process's own; per-pattern
-//! retention rules only lower a topic's count limit (purged after publishes).
+//! publish is pipelined, not one transaction; priority is honoured within
+//! one poll's fetch; per-topic `delivered` and `trimmed` counters are this
+//! process's own. Acks work through any process ([`acks`]), dead-lettering
+//! is counted by the poll that does it ([`dlq`]) and per-pattern retention
+//! rules are applied by purging ([`retention`]).
 
+pub mod acks;
 pub mod codec;
 pub mod dlq;
+pub mod retention;
 pub mod subscriptions;
 
 use std::cmp::Reverse;
@@ -65,19 +67,26 @@ fn nats_err(what: &str) -> impl Fn(String) -> EventsError + '_ {
     move |e| EventsError::Store(format!("NATS {what}: {e}"))
 }
 
-/// A delivery awaiting its ack: where to send the ack.
-#[derive(Debug, Clone)]
-struct Unacked {
-    reply: String,
-    consumer: String,
-    stream_sequence: u64,
-}
-
 /// A subscription this process has looked up.
 #[derive(Debug)]
 struct Sub {
     record: Record,
     consumer: PullConsumer,
+}
+
+/// What one poll has taken so far.
+#[derive(Debug, Default)]
+struct Taken {
+    /// Deliveries for the caller.
+    out: Vec<Delivery>,
+    /// Events moved to their dead-letter topic.
+    dead_lettered: i64,
+    /// Messages received (delivered, skipped or dead-lettered).
+    received: usize,
+    /// The consumer's pending count after the last message received.
+    last_pending: u64,
+    /// Ack subject and stream sequence of each delivery in `out`.
+    replies: HashMap<Uuid, (String, u64)>,
 }
 
 /// State shared with the background tasks.
@@ -87,10 +96,13 @@ struct Inner {
     js: jetstream::Context,
     stream: stream::Stream,
     kv: kv::Store,
+    /// Ack subjects of unacked deliveries, for acks through any process.
+    acks: kv::Store,
+    acks_stream: stream::Stream,
     namespace: String,
     stream_name: String,
     subs: Mutex<HashMap<String, Arc<Sub>>>,
-    unacked: Mutex<HashMap<(String, Uuid), Unacked>>,
+    unacked: Mutex<HashMap<(String, Uuid), acks::Local>>,
     delivered: Mutex<HashMap<String, i64>>,
     trimmed: Mutex<HashMap<String, i64>>,
     updates: broadcast::Sender<Arc<str>>,
@@ -140,6 +152,7 @@ impl NatsBus {
         let inner = Arc::new(inner);
         runtime.spawn(notify_updates(inner.clone()));
         runtime.spawn(dlq::run(inner.clone()));
+        runtime.spawn(retention::run(inner.clone()));
         Ok(Arc::new(NatsBus {
             inner,
             runtime: Mutex::new(Some(runtime)),
@@ -180,12 +193,6 @@ impl Inner {
             _ => -1,
         };
         let max_age = limits.max_age.unwrap_or_default();
-        if config.retention.rules.iter().any(|r| r.max_age.is_some()) {
-            tracing::warn!(
-                "per-pattern max_age rules are not applied on NATS: the stream has one \
-                 max_age; the default applies to every topic"
-            );
-        }
         let stream = js
             .create_or_update_stream(stream::Config {
                 name: stream_name.clone(),
@@ -228,12 +235,15 @@ impl Inner {
             .get_key_value(&bucket)
             .await
             .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
+        let (acks, acks_stream) = acks::open(&js, namespace).await?;
         let (updates, _) = broadcast::channel(4096);
         Ok(Inner {
             client,
             js,
             stream,
             kv,
+            acks,
+            acks_stream,
             namespace: namespace.to_string(),
             stream_name,
             subs: Mutex::new(HashMap::new()),
@@ -453,20 +463,33 @@ impl Inner {
         let sub = self.sub(id).await?;
         let max = max.max(1) as usize;
         let deadline = Instant::now() + wait;
-        let mut out: Vec<Delivery> = Vec::new();
+        let mut t = Taken::default();
         loop {
-            if out.len() < max {
+            // What is there now: fetch again while everything fetched was
+            // skipped by the filter (or dead-lettered) and the consumer has
+            // more, so a poll without wait returns what the embedded bus
+            // would; bounded by the embedded bus's scan limit.
+            let mut scanned = 0;
+            while t.out.len() < max {
                 let batch = sub
                     .consumer
                     .fetch()
-                    .max_messages(max - out.len())
+                    .max_messages(max - t.out.len())
                     .messages()
                     .await
                     .map_err(|e| nats_err("poll")(e.to_string()))?;
-                self.take(id, &sub, batch, &mut out).await?;
+                let before = t.received;
+                self.take(id, &sub, batch, &mut t).await?;
+                scanned += t.received - before;
+                if t.received == before
+                    || t.last_pending == 0
+                    || scanned >= super::consumer::SCAN_LIMIT as usize
+                {
+                    break;
+                }
             }
             let now = Instant::now();
-            if !out.is_empty() || now >= deadline {
+            if !t.out.is_empty() || now >= deadline {
                 break;
             }
             // Long-poll: a pull request for one event, answered as soon as
@@ -480,8 +503,15 @@ impl Inner {
                 .messages()
                 .await
                 .map_err(|e| nats_err("poll")(e.to_string()))?;
-            self.take(id, &sub, batch, &mut out).await?;
+            self.take(id, &sub, batch, &mut t).await?;
         }
+        let Taken {
+            mut out,
+            dead_lettered,
+            replies,
+            ..
+        } = t;
+        self.hold(id, &sub, &out, replies).await;
         out.sort_by_key(|d| (Reverse(d.event.priority), d.event.sequence));
         if let Ok(mut m) = self.delivered.lock() {
             for d in &out {
@@ -496,20 +526,64 @@ impl Inner {
             events: out,
             pending,
             awaiting_ack,
-            dead_lettered: 0,
+            dead_lettered,
             next_redelivery_us: None,
         })
     }
 
-    /// Decodes a batch of messages into `out`, acking (skipping) what the
-    /// subscription's filter rejects.
+    /// Records where to ack each delivery of a poll: in this process's
+    /// memory and, in one pipelined batch, in the ack bucket ([`acks`]).
+    async fn hold(
+        &self,
+        id: &str,
+        sub: &Sub,
+        out: &[Delivery],
+        mut pulled: HashMap<Uuid, (String, u64)>,
+    ) {
+        let entries: Vec<(String, acks::Held)> = out
+            .iter()
+            .filter_map(|d| {
+                let (reply, _) = pulled.get(&d.event.event_id)?;
+                Some((
+                    acks::key(&sub.record.consumer, d.event.event_id),
+                    acks::Held {
+                        member: id.to_string(),
+                        reply: reply.clone(),
+                    },
+                ))
+            })
+            .collect();
+        let revisions = acks::record(&self.js, self.acks.name.as_str(), &entries).await;
+        let expires = Instant::now() + Duration::from_millis(sub.record.ack_wait_ms.max(1) as u64);
+        if let Ok(mut m) = self.unacked.lock() {
+            for (d, revision) in out.iter().zip(revisions) {
+                let Some((reply, seq)) = pulled.remove(&d.event.event_id) else {
+                    continue;
+                };
+                m.insert(
+                    (id.to_string(), d.event.event_id),
+                    acks::Local {
+                        reply,
+                        consumer: sub.record.consumer.clone(),
+                        stream_sequence: seq,
+                        revision,
+                        expires,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Decodes a batch of messages into `t`, acking (skipping) what the
+    /// subscription's filter rejects and dead-lettering deliveries past the
+    /// subscription's `max_deliveries`.
     async fn take(
         &self,
         id: &str,
         sub: &Sub,
         mut batch: impl futures_util::Stream<Item = Result<jetstream::Message, impl std::fmt::Display>>
         + Unpin,
-        out: &mut Vec<Delivery>,
+        t: &mut Taken,
     ) -> Result<(), EventsError> {
         while let Some(m) = batch.next().await {
             let m = match m {
@@ -523,6 +597,8 @@ impl Inner {
             let Ok(info) = m.info() else { continue };
             let (seq, delivered, published) =
                 (info.stream_sequence, info.delivered, info.published);
+            t.received += 1;
+            t.last_pending = info.pending;
             let decoded = codec::decode(
                 &self.namespace,
                 m.subject.as_str(),
@@ -542,19 +618,26 @@ impl Inner {
                 let _ = m.ack().await;
                 continue;
             }
-            if let Some(reply) = &m.reply
-                && let Ok(mut u) = self.unacked.lock()
-            {
-                u.insert(
-                    (id.to_string(), event.event_id),
-                    Unacked {
-                        reply: reply.to_string(),
-                        consumer: sub.record.consumer.clone(),
-                        stream_sequence: seq,
-                    },
-                );
+            // The consumer allows one delivery more than the subscription
+            // (see `subscriptions::consumer_config`): that one is the poll
+            // that finds the event out of deliveries, as on the embedded bus.
+            if delivered > sub.record.max_deliveries {
+                match dlq::dead_letter(self, &event, &sub.record.consumer, id, delivered - 1).await
+                {
+                    Ok(()) => {
+                        let _ = m.ack_with(jetstream::AckKind::Term).await;
+                        self.forget(&sub.record.consumer, event.event_id, seq).await;
+                        t.dead_lettered += 1;
+                    }
+                    // Left unacked: the max-deliveries advisory retries it.
+                    Err(e) => tracing::warn!(seq, "NATS dead-letter: {e}"),
+                }
+                continue;
             }
-            out.push(Delivery {
+            if let Some(reply) = &m.reply {
+                t.replies.insert(event.event_id, (reply.to_string(), seq));
+            }
+            t.out.push(Delivery {
                 event,
                 delivery_count: delivered,
             });
@@ -562,44 +645,126 @@ impl Inner {
         Ok(())
     }
 
+    /// Drops every record of the delivery of `event_id` through `consumer`
+    /// (it was dead-lettered): local ones and its ack-bucket entry.
+    async fn forget(&self, consumer: &str, event_id: Uuid, seq: u64) {
+        if let Ok(mut m) = self.unacked.lock() {
+            m.retain(|(_, e), l| {
+                !(*e == event_id && l.consumer == consumer && l.stream_sequence == seq)
+            });
+        }
+        if let Err(e) = self.acks.delete(acks::key(consumer, event_id)).await {
+            tracing::debug!("NATS ack bucket: {e}");
+        }
+    }
+
     async fn ack(&self, id: &str, ids: Vec<Uuid>) -> Result<Acked, EventsError> {
         self.connected()?;
-        self.sub(id).await?;
-        let mut waiting = Vec::new();
-        let mut not_pending = Vec::new();
+        let sub = self.sub(id).await?;
+        let now = Instant::now();
+        let mut mine = Vec::new();
+        let mut elsewhere = Vec::new();
         for event_id in ids {
-            let u = self
+            let local = self
                 .unacked
                 .lock()
                 .ok()
                 .and_then(|mut m| m.remove(&(id.to_string(), event_id)));
-            match u {
-                Some(u) => waiting.push((event_id, u)),
-                None => not_pending.push(event_id.to_string()),
+            match local {
+                // Within ack_wait no other member can hold it: ack at once.
+                Some(l) if l.expires > now || l.revision.is_none() => mine.push((event_id, l)),
+                _ => elsewhere.push(event_id),
             }
         }
-        // Acks are requests: the server confirms each, so an acked event is
-        // never delivered again once this returns.
-        let results = futures_util::future::join_all(
-            waiting
-                .iter()
-                .map(|(_, u)| self.client.request(u.reply.clone(), "+ACK".into())),
+        let consumer = sub.record.consumer.as_str();
+        let outcomes = futures_util::future::join_all(
+            mine.iter()
+                .map(|(event_id, l)| self.ack_held(consumer, *event_id, l))
+                .chain(elsewhere.iter().map(|event_id| -> BackendFuture<'_, bool> {
+                    Box::pin(self.ack_recorded(id, consumer, *event_id))
+                })),
         )
         .await;
-        let mut acked = 0;
-        for ((event_id, u), r) in waiting.into_iter().zip(results) {
-            match r {
-                Ok(_) => acked += 1,
+        let mut out = Acked::default();
+        let mut first_err = None;
+        let asked = mine
+            .into_iter()
+            .map(|(e, l)| (e, Some(l)))
+            .chain(elsewhere.into_iter().map(|e| (e, None)));
+        for ((event_id, local), outcome) in asked.zip(outcomes) {
+            match outcome {
+                Ok(true) => out.acked += 1,
+                Ok(false) => out.not_pending.push(event_id.to_string()),
                 Err(e) => {
                     // Keep it: the caller may retry.
-                    if let Ok(mut m) = self.unacked.lock() {
-                        m.insert((id.to_string(), event_id), u);
+                    if let (Some(l), Ok(mut m)) = (local, self.unacked.lock()) {
+                        m.insert((id.to_string(), event_id), l);
                     }
-                    return Err(nats_err("ack")(e.to_string()));
+                    first_err.get_or_insert(e);
                 }
             }
         }
-        Ok(Acked { acked, not_pending })
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Acks a delivery this process made: the ack and the conditional
+    /// delete of its ack-bucket entry go out together; `false` when the
+    /// entry was gone (acked through another process meanwhile).
+    fn ack_held<'a>(
+        &'a self,
+        consumer: &'a str,
+        event_id: Uuid,
+        l: &'a acks::Local,
+    ) -> BackendFuture<'a, bool> {
+        Box::pin(async move {
+            let key = acks::key(consumer, event_id);
+            let claim = async {
+                match l.revision {
+                    Some(r) => acks::claim(&self.acks, &key, r).await,
+                    None => Ok(acks::Claim::Won),
+                }
+            };
+            // Acks are requests: the server confirms each, so an acked event
+            // is never delivered again once this returns.
+            let ack = self.client.request(l.reply.clone(), "+ACK".into());
+            let (claim, ack) = tokio::join!(claim, ack);
+            ack.map_err(|e| nats_err("ack")(e.to_string()))?;
+            match claim {
+                Ok(c) => Ok(c == acks::Claim::Won),
+                Err(e) => {
+                    // The ack itself went through; the entry expires.
+                    tracing::warn!("{e}");
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    /// Acks a delivery through its ack-bucket entry (made by any process):
+    /// `false` when there is none for this member.
+    async fn ack_recorded(
+        &self,
+        member: &str,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> Result<bool, EventsError> {
+        let key = acks::key(consumer, event_id);
+        let Some((held, revision)) = acks::lookup(&self.acks, &key).await? else {
+            return Ok(false);
+        };
+        if held.member != member
+            || acks::claim(&self.acks, &key, revision).await? != acks::Claim::Won
+        {
+            return Ok(false);
+        }
+        self.client
+            .request(held.reply, "+ACK".into())
+            .await
+            .map_err(|e| nats_err("ack")(e.to_string()))?;
+        Ok(true)
     }
 
     async fn unsubscribe(&self, id: &str) -> Result<(), EventsError> {
@@ -612,7 +777,7 @@ impl Inner {
         if let Ok(mut m) = self.subs.lock() {
             m.remove(id);
         }
-        let mine: Vec<Unacked> = match self.unacked.lock() {
+        let mine: Vec<acks::Local> = match self.unacked.lock() {
             Ok(mut m) => {
                 let keys: Vec<_> = m.keys().filter(|(s, _)| s == id).cloned().collect();
                 keys.into_iter().filter_map(|k| m.remove(&k)).collect()
@@ -625,15 +790,43 @@ impl Inner {
             .into_iter()
             .any(|(other, r)| other != id && r.consumer == sub.record.consumer);
         if others {
-            // Its unacked events go back to the other members now.
-            for u in mine {
-                let _ = self.client.publish(u.reply, "-NAK".into()).await;
+            // Its unacked events go back to the other members now: those
+            // recorded in the ack bucket by any process, and those whose
+            // record failed, held here. One NAK per delivery: a second one
+            // would hand the event back again after another member got it.
+            let mut replies: Vec<String> = mine
+                .into_iter()
+                .filter(|l| l.revision.is_none())
+                .map(|l| l.reply)
+                .collect();
+            match acks::held_by(&self.acks, &self.acks_stream, &sub.record.consumer, id).await {
+                Ok(held) => {
+                    for (key, reply) in held {
+                        let _ = self.acks.delete(&key).await;
+                        replies.push(reply);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("NATS: unacked events of {id} come back after ack_wait: {e}")
+                }
+            }
+            for reply in replies {
+                let _ = self.client.publish(reply, "-NAK".into()).await;
             }
         } else {
             self.stream
                 .delete_consumer(&sub.record.consumer)
                 .await
                 .map_err(|e| nats_err("delete consumer")(e.to_string()))?;
+            // Its ack subjects are of no use any more.
+            let purge = self
+                .acks_stream
+                .purge()
+                .filter(format!("$KV.{}.{}.>", self.acks.name, sub.record.consumer))
+                .await;
+            if let Err(e) = purge {
+                tracing::debug!("NATS ack bucket: {e}");
+            }
         }
         Ok(())
     }

@@ -81,7 +81,9 @@ pub fn consumer_config(namespace: &str, name: &str, spec: &SubscriptionSpec) -> 
         filter_subject: filter_subject(namespace, &spec.filter),
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_millis(spec.ack_wait_ms.max(1) as u64),
-        max_deliver: spec.max_deliveries,
+        // One more than the subscription's: the extra delivery is how a
+        // poll finds the event out of deliveries and dead-letters it (dlq.rs).
+        max_deliver: spec.max_deliveries + 1,
         max_ack_pending: MAX_ACK_PENDING,
         deliver_policy,
         ..Default::default()
