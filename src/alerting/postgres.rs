@@ -91,6 +91,10 @@ impl std::fmt::Debug for PgState {
     }
 }
 
+/// How long a new owner waits for the session of a dead owner of this host
+/// to be closed by PostgreSQL.
+const DEAD_OWNER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PgState {
     /// Connects, migrates the namespace's alerting tables and takes the
     /// owner lock (without waiting).
@@ -125,22 +129,39 @@ impl PgState {
 
     /// Takes the session-level owner lock on `client` and records us as the
     /// owner; says who owns it when somebody else does.
+    ///
+    /// When the recorded owner is a process of this host that no longer
+    /// exists (a server killed and restarted at once), its PostgreSQL session
+    /// may not have noticed the closed socket yet: wait for that, up to
+    /// [`DEAD_OWNER_GRACE`], instead of refusing.
     fn take_lock(&self, client: &mut Client) -> Result<(), PgOpenError> {
-        let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.lock_key])
-            .map_err(failed)?
-            .get(0);
-        if !got {
-            let owner = client
-                .query_opt("SELECT pid, host FROM alerting_owner WHERE id = 1", &[])
-                .map_err(failed)?
-                .map(|r| format!(" (pid {} on {})", r.get::<_, i64>(0), r.get::<_, String>(1)))
-                .unwrap_or_default();
-            return Err(PgOpenError::Owned { owner });
-        }
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "unknown host".into());
+        let deadline = std::time::Instant::now() + DEAD_OWNER_GRACE;
+        loop {
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&self.lock_key])
+                .map_err(failed)?
+                .get(0);
+            if got {
+                break;
+            }
+            let owner = client
+                .query_opt("SELECT pid, host FROM alerting_owner WHERE id = 1", &[])
+                .map_err(failed)?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+            let dead_here = owner.as_ref().is_some_and(|(pid, h)| {
+                *h == host && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+            if !dead_here || std::time::Instant::now() >= deadline {
+                let owner = owner
+                    .map(|(pid, h)| format!(" (pid {pid} on {h})"))
+                    .unwrap_or_default();
+                return Err(PgOpenError::Owned { owner });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         client
             .execute(
                 "INSERT INTO alerting_owner (id, pid, host) VALUES (1, $1, $2)
