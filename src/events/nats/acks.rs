@@ -83,19 +83,11 @@ pub async fn open(
     let err = |e: String| EventsError::Store(format!("NATS ack bucket: {e}"));
     // Created with the KV conventions by hand, as the subscription bucket
     // (a 2.9 server's answer to `create_key_value` does not parse).
-    js.create_or_update_stream(stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some("smart-systems-mcp ack subjects of unacked deliveries".into()),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: 1,
-        max_age: MAX_AGE,
-        discard: stream::DiscardPolicy::New,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
+    js.create_or_update_stream(super::kv_stream(
+        &bucket,
+        "smart-systems-mcp ack subjects of unacked deliveries",
+        MAX_AGE,
+    ))
     .await
     .map_err(|e| err(e.to_string()))?;
     let stream = js

@@ -217,18 +217,11 @@ impl Inner {
         // (`KV_<bucket>`, `$KV.<bucket>.>`, one message per key) rather than
         // by `create_key_value`, whose request a 2.9 server answers in a form
         // the client cannot parse; reads and writes then use the KV API.
-        js.create_or_update_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            description: Some("smart-systems-mcp subscription definitions".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            discard: stream::DiscardPolicy::New,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
+        js.create_or_update_stream(kv_stream(
+            &bucket,
+            "smart-systems-mcp subscription definitions",
+            std::time::Duration::ZERO,
+        ))
         .await
         .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
         let kv = js
@@ -1127,6 +1120,30 @@ impl EventBackend for NatsBus {
 
     fn topic_updates(&self) -> broadcast::Receiver<Arc<str>> {
         self.inner.updates.subscribe()
+    }
+}
+
+/// The stream behind a KV bucket, as `create_key_value` would make it (one
+/// value per key, file storage, direct gets); `max_age` zero keeps values
+/// until deleted. Made by hand because a 2.9 server's answer to
+/// `create_key_value` does not parse in this client.
+pub(crate) fn kv_stream(
+    bucket: &str,
+    description: &str,
+    max_age: std::time::Duration,
+) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        storage: stream::StorageType::File,
+        ..Default::default()
     }
 }
 
