@@ -111,106 +111,104 @@ pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<(
 }
 
 fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
-    {
-        let e = |e: rusqlite::Error| e.to_string();
-        for w in writes {
-            match w {
-                Write::Rule(spec) => {
-                    tx.execute(
-                        "DELETE FROM alerting_rules WHERE rule_id = ?1",
-                        [&spec.rule_id],
-                    )
+    let e = |e: rusqlite::Error| e.to_string();
+    for w in writes {
+        match w {
+            Write::Rule(spec) => {
+                tx.execute(
+                    "DELETE FROM alerting_rules WHERE rule_id = ?1",
+                    [&spec.rule_id],
+                )
+                .map_err(e)?;
+                tx.execute(
+                    "INSERT INTO alerting_rules(rule_id, spec) VALUES (?1, ?2)",
+                    params![spec.rule_id, json(spec)?],
+                )
+                .map_err(e)?;
+            }
+            Write::RemoveRule(id) => {
+                tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [id])
                     .map_err(e)?;
-                    tx.execute(
-                        "INSERT INTO alerting_rules(rule_id, spec) VALUES (?1, ?2)",
-                        params![spec.rule_id, json(spec)?],
-                    )
-                    .map_err(e)?;
-                }
-                Write::RemoveRule(id) => {
-                    tx.execute("DELETE FROM alerting_rules WHERE rule_id = ?1", [id])
-                        .map_err(e)?;
-                }
-                Write::Dynamic(spec) => {
-                    tx.execute(
-                        "INSERT INTO alerting_detectors(metric_name, spec) VALUES (?1, ?2)
-                         ON CONFLICT(metric_name) DO UPDATE SET spec = excluded.spec",
-                        params![spec.metric_name, json(spec)?],
-                    )
-                    .map_err(e)?;
-                }
-                Write::RemoveDynamic(metric) => {
-                    tx.execute(
-                        "DELETE FROM alerting_detectors WHERE metric_name = ?1",
-                        [metric],
-                    )
-                    .map_err(e)?;
-                }
-                Write::Silence(s) => {
-                    tx.execute(
-                        "INSERT INTO alerting_silences(silence_id, data) VALUES (?1, ?2)
-                         ON CONFLICT(silence_id) DO UPDATE SET data = excluded.data",
-                        params![s.id, json(s)?],
-                    )
-                    .map_err(e)?;
-                }
-                Write::Policy(sev, p) => {
-                    tx.execute(
-                        "INSERT INTO alerting_policies(severity, data) VALUES (?1, ?2)
-                         ON CONFLICT(severity) DO UPDATE SET data = excluded.data",
-                        params![sev.name(), json(p)?],
-                    )
-                    .map_err(e)?;
-                }
-                Write::Config(c) => {
-                    tx.execute(
-                        "INSERT INTO alerting_meta(key, value) VALUES ('config', ?1)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        [json(c)?],
-                    )
-                    .map_err(e)?;
-                }
+            }
+            Write::Dynamic(spec) => {
+                tx.execute(
+                    "INSERT INTO alerting_detectors(metric_name, spec) VALUES (?1, ?2)
+                     ON CONFLICT(metric_name) DO UPDATE SET spec = excluded.spec",
+                    params![spec.metric_name, json(spec)?],
+                )
+                .map_err(e)?;
+            }
+            Write::RemoveDynamic(metric) => {
+                tx.execute(
+                    "DELETE FROM alerting_detectors WHERE metric_name = ?1",
+                    [metric],
+                )
+                .map_err(e)?;
+            }
+            Write::Silence(s) => {
+                tx.execute(
+                    "INSERT INTO alerting_silences(silence_id, data) VALUES (?1, ?2)
+                     ON CONFLICT(silence_id) DO UPDATE SET data = excluded.data",
+                    params![s.id, json(s)?],
+                )
+                .map_err(e)?;
+            }
+            Write::Policy(sev, p) => {
+                tx.execute(
+                    "INSERT INTO alerting_policies(severity, data) VALUES (?1, ?2)
+                     ON CONFLICT(severity) DO UPDATE SET data = excluded.data",
+                    params![sev.name(), json(p)?],
+                )
+                .map_err(e)?;
+            }
+            Write::Config(c) => {
+                tx.execute(
+                    "INSERT INTO alerting_meta(key, value) VALUES ('config', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [json(c)?],
+                )
+                .map_err(e)?;
             }
         }
-        let mut alert_stmt = tx
-            .prepare_cached(
-                "INSERT INTO alerting_alerts(alert_num, alert_id, status, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(alert_num) DO UPDATE SET status = excluded.status, data = excluded.data",
-            )
-            .map_err(e)?;
-        for a in &changes.alerts {
-            alert_stmt
-                .execute(params![num_of(&a.id), a.id, a.status.name(), json(a)?])
-                .map_err(e)?;
-        }
-        let mut group_stmt = tx
-            .prepare_cached(
-                "INSERT INTO alerting_groups(group_num, data) VALUES (?1, ?2)
-                 ON CONFLICT(group_num) DO UPDATE SET data = excluded.data",
-            )
-            .map_err(e)?;
-        for g in &changes.groups {
-            group_stmt
-                .execute(params![num_of(&g.id), json(g)?])
-                .map_err(e)?;
-        }
-        let mut series_stmt = tx
-            .prepare_cached(
-                "INSERT INTO alerting_series(series_key, state) VALUES (?1, ?2)
-                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
-            )
-            .map_err(e)?;
-        for (k, s) in &changes.series {
-            series_stmt.execute(params![k, json(s)?]).map_err(e)?;
-        }
-        let counters = json(&changes.counters)?;
-        tx.prepare_cached(
-            "INSERT INTO alerting_meta(key, value) VALUES ('counters', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .and_then(|mut s| s.execute([counters]))
-        .map_err(e)?;
     }
+    let mut alert_stmt = tx
+        .prepare_cached(
+            "INSERT INTO alerting_alerts(alert_num, alert_id, status, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(alert_num) DO UPDATE SET status = excluded.status, data = excluded.data",
+        )
+        .map_err(e)?;
+    for a in &changes.alerts {
+        alert_stmt
+            .execute(params![num_of(&a.id), a.id, a.status.name(), json(a)?])
+            .map_err(e)?;
+    }
+    let mut group_stmt = tx
+        .prepare_cached(
+            "INSERT INTO alerting_groups(group_num, data) VALUES (?1, ?2)
+             ON CONFLICT(group_num) DO UPDATE SET data = excluded.data",
+        )
+        .map_err(e)?;
+    for g in &changes.groups {
+        group_stmt
+            .execute(params![num_of(&g.id), json(g)?])
+            .map_err(e)?;
+    }
+    let mut series_stmt = tx
+        .prepare_cached(
+            "INSERT INTO alerting_series(series_key, state) VALUES (?1, ?2)
+             ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
+        )
+        .map_err(e)?;
+    for (k, s) in &changes.series {
+        series_stmt.execute(params![k, json(s)?]).map_err(e)?;
+    }
+    let counters = json(&changes.counters)?;
+    tx.prepare_cached(
+        "INSERT INTO alerting_meta(key, value) VALUES ('counters', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut s| s.execute([counters]))
+    .map_err(e)?;
     Ok(())
 }
 
