@@ -340,6 +340,14 @@ fn unacked_event_is_redelivered_after_ack_wait_then_dead_lettered() {
         .unwrap();
     assert_eq!(jobs["dead_lettered"], 1);
     assert_eq!(jobs["delivered"], 2);
+    let flaky = stats["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subscription_id"] == sub.as_str())
+        .unwrap();
+    assert_eq!(flaky["dead_lettered"], 1, "{flaky}");
+    assert_eq!(flaky["awaiting_ack"], 0, "{flaky}");
 }
 
 #[test]

@@ -146,6 +146,86 @@ fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates
 }
 
 #[test]
+fn event_stats_through_either_machine_count_what_both_did() {
+    let Some(url) = nats_url("event_stats_through_either_machine_count_what_both_did") else {
+        return;
+    };
+    let tmp = temp_dir();
+    let ns = common::namespace_for(tmp.path());
+    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let sub = b.call_ok(
+        "subscribe",
+        json!({"name": "flaky", "topics": ["jobs"], "start": "earliest",
+               "ack_wait_ms": 200, "max_deliveries": 1}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let events: Vec<Value> = (0..5)
+        .map(|i| json!({"topic": "jobs", "event_type": "job", "payload": {"i": i}}))
+        .collect();
+    a.call_ok("publish_events", json!({ "events": events }));
+    b.call_ok(
+        "publish_event",
+        json!({"topic": "jobs", "event_type": "job"}),
+    );
+    // b takes all six and acks four; the other two run out of deliveries.
+    let got = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": sub, "max": 10, "wait_ms": 5000}),
+    );
+    let got = ids(&got);
+    assert_eq!(got.len(), 6, "{got:?}");
+    b.call_ok(
+        "ack_events",
+        json!({"subscription_id": sub, "event_ids": got[..4]}),
+    );
+    let stats = a.call_ok("event_stats", json!({}));
+    let mine = |stats: &Value| {
+        stats["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subscription_id"] == sub.as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(mine(&stats)["awaiting_ack"], 2, "{stats}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut dead = 0;
+    while dead < 2 && Instant::now() < deadline {
+        let p = b.call_ok(
+            "poll_events",
+            json!({"subscription_id": sub, "max": 10, "wait_ms": 500}),
+        );
+        dead += p["dead_lettered"].as_i64().unwrap();
+    }
+    assert_eq!(dead, 2);
+    // Asked through a, which neither polled nor dead-lettered anything.
+    let stats = a.call_ok("event_stats", json!({}));
+    let topic = |name: &str| {
+        stats["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["topic"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no topic {name}: {stats}"))
+    };
+    let jobs = topic("jobs");
+    assert_eq!(jobs["published"], 6, "{jobs}");
+    assert_eq!(jobs["stored"], 6, "{jobs}");
+    assert_eq!(jobs["delivered"], 6, "{jobs}");
+    assert_eq!(jobs["dead_lettered"], 2, "{jobs}");
+    assert_eq!(topic("dlq.jobs")["published"], 2);
+    let s = mine(&stats);
+    assert_eq!(s["dead_lettered"], 2, "{s}");
+    assert_eq!(s["awaiting_ack"], 0, "{s}");
+    // And b, which did it, says the same.
+    let again = b.call_ok("event_stats", json!({}));
+    assert_eq!(again["topics"], stats["topics"]);
+}
+
+#[test]
 fn events_acked_through_another_process_or_after_a_restart_are_not_redelivered() {
     let Some(url) = nats_url("events_acked_through_another_process_or_after_a_restart") else {
         return;

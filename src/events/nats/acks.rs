@@ -176,47 +176,62 @@ pub async fn lookup(kv: &kv::Store, key: &str) -> Result<Option<(Held, u64)>, Ev
 }
 
 /// The live entries of `consumer` delivered to `member`, as (key, ack
-/// subject): read with an ordered consumer over the consumer's keys, last
-/// value per key.
+/// subject).
 pub async fn held_by(
     kv: &kv::Store,
     stream: &stream::Stream,
     consumer: &str,
     member: &str,
 ) -> Result<Vec<(String, String)>, EventsError> {
-    let err = |e: String| EventsError::Store(format!("NATS ack bucket: {e}"));
     let prefix = format!("$KV.{}.", kv.name);
+    let entries = last_values(stream, format!("{prefix}{consumer}.>"), READ_TIMEOUT)
+        .await
+        .map_err(|e| EventsError::Store(format!("NATS ack bucket: {e}")))?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|(subject, value)| {
+            let h = serde_json::from_slice::<Held>(&value).ok()?;
+            let key = subject.strip_prefix(&prefix)?;
+            (h.member == member).then(|| (key.to_string(), h.reply))
+        })
+        .collect())
+}
+
+/// The live (not deleted) entries of a KV bucket's stream under
+/// `filter_subject`, as (subject, value): read with an ordered consumer,
+/// last message per subject, each read waiting at most `timeout`.
+pub async fn last_values(
+    stream: &stream::Stream,
+    filter_subject: String,
+    timeout: Duration,
+) -> Result<Vec<(String, Bytes)>, String> {
     let reader = stream
         .create_consumer(jetstream::consumer::pull::OrderedConfig {
-            filter_subject: format!("{prefix}{consumer}.>"),
+            filter_subject,
             deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
             ..Default::default()
         })
         .await
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     if reader.cached_info().num_pending == 0 {
         return Ok(out);
     }
-    let mut messages = reader.messages().await.map_err(|e| err(e.to_string()))?;
+    let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
     loop {
-        let next = tokio::time::timeout(READ_TIMEOUT, messages.next())
+        let next = tokio::time::timeout(timeout, messages.next())
             .await
-            .map_err(|_| err("timed out reading entries".into()))?;
+            .map_err(|_| "timed out reading entries".to_string())?;
         let Some(m) = next else { break };
-        let m = m.map_err(|e| err(e.to_string()))?;
+        let m = m.map_err(|e| e.to_string())?;
         let pending = m.info().map(|i| i.pending).unwrap_or(0);
         let deleted = m
             .headers
             .as_ref()
             .and_then(|h| h.get("KV-Operation"))
             .is_some();
-        if !deleted
-            && let Ok(h) = serde_json::from_slice::<Held>(&m.payload)
-            && h.member == member
-            && let Some(key) = m.subject.as_str().strip_prefix(&prefix)
-        {
-            out.push((key.to_string(), h.reply));
+        if !deleted {
+            out.push((m.subject.to_string(), m.payload.clone()));
         }
         if pending == 0 {
             break;

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Inner, acks, codec};
+use super::{Inner, acks, codec, counters};
 use crate::events::consumer::DLQ_PREFIX;
 use crate::events::model::{Event, NewEvent, Priority};
 
@@ -99,6 +99,7 @@ async fn from_advisory(inner: &Inner, a: &Advisory) -> Result<(), String> {
         .or_else(|| subs.first().cloned())
         .unwrap_or_else(|| a.consumer.clone());
     dead_letter(inner, &event, &a.consumer, &sub_id, a.deliveries).await?;
+    inner.counters.flush().await;
     // Terminate the original so the consumer's ack floor moves on.
     let mut replies: Vec<String> = match inner.unacked.lock() {
         Ok(mut m) => {
@@ -166,12 +167,21 @@ pub(super) async fn dead_letter(
         "Nats-Msg-Id",
         format!("dlq-{consumer}-{}", event.sequence).as_str(),
     );
-    inner
+    let ack = inner
         .js
         .publish_with_headers(codec::subject(&inner.namespace, &copy.topic), headers, body)
         .await
         .map_err(|e| e.to_string())?
         .await
         .map_err(|e| e.to_string())?;
+    // Counted by the process whose copy was stored, so once.
+    if !ack.duplicate {
+        inner
+            .counters
+            .add(counters::Kind::Published, [(copy.topic.as_str(), 1)]);
+        inner
+            .counters
+            .add(counters::Kind::DeadLettered, [(sub_id, 1)]);
+    }
     Ok(())
 }

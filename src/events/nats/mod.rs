@@ -19,13 +19,14 @@
 //!
 //! What differs from the embedded bus (README, "Events on NATS"): a batch
 //! publish is pipelined, not one transaction; priority is honoured within
-//! one poll's fetch; per-topic `delivered` and `trimmed` counters are this
-//! process's own. Acks work through any process ([`acks`]), dead-lettering
-//! is counted by the poll that does it ([`dlq`]) and per-pattern retention
-//! rules are applied by purging ([`retention`]).
+//! one poll's fetch. Acks work through any process ([`acks`]),
+//! dead-lettering is counted by the poll that does it ([`dlq`]), per-pattern
+//! retention rules are applied by purging ([`retention`]), and the counts
+//! `event_stats` shows are shared by every process ([`counters`]).
 
 pub mod acks;
 pub mod codec;
+pub mod counters;
 pub mod dlq;
 pub mod retention;
 pub mod subscriptions;
@@ -103,8 +104,8 @@ struct Inner {
     stream_name: String,
     subs: Mutex<HashMap<String, Arc<Sub>>>,
     unacked: Mutex<HashMap<(String, Uuid), acks::Local>>,
-    delivered: Mutex<HashMap<String, i64>>,
-    trimmed: Mutex<HashMap<String, i64>>,
+    /// Per-topic and per-subscription counts shared by every process.
+    counters: Arc<counters::Counters>,
     updates: broadcast::Sender<Arc<str>>,
     runtime: tokio::runtime::Handle,
     retention: super::retention::Retention,
@@ -153,6 +154,7 @@ impl NatsBus {
         runtime.spawn(notify_updates(inner.clone()));
         runtime.spawn(dlq::run(inner.clone()));
         runtime.spawn(retention::run(inner.clone()));
+        runtime.spawn(counters::run(inner.counters.clone()));
         Ok(Arc::new(NatsBus {
             inner,
             runtime: Mutex::new(Some(runtime)),
@@ -229,6 +231,7 @@ impl Inner {
             .await
             .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
         let (acks, acks_stream) = acks::open(&js, namespace).await?;
+        let counters = Arc::new(counters::Counters::open(&js, namespace).await?);
         let (updates, _) = broadcast::channel(4096);
         Ok(Inner {
             client,
@@ -241,8 +244,7 @@ impl Inner {
             stream_name,
             subs: Mutex::new(HashMap::new()),
             unacked: Mutex::new(HashMap::new()),
-            delivered: Mutex::new(HashMap::new()),
-            trimmed: Mutex::new(HashMap::new()),
+            counters,
             updates,
             runtime,
             retention: config.retention.clone(),
@@ -283,7 +285,11 @@ impl Inner {
                 correlation_id: e.correlation_id,
             });
         }
-        self.apply_count_rules(&out).await;
+        self.counters.add(
+            counters::Kind::Published,
+            out.iter().map(|a| (a.topic.as_str(), 1)),
+        );
+        tokio::join!(self.apply_count_rules(&out), self.counters.flush());
         Ok(out)
     }
 
@@ -312,12 +318,7 @@ impl Inner {
                 .keep(keep)
                 .await;
             match purge {
-                Ok(p) if p.purged > 0 => {
-                    if let Ok(mut m) = self.trimmed.lock() {
-                        *m.entry(topic.to_string()).or_default() += p.purged as i64;
-                    }
-                }
-                Ok(_) => {}
+                Ok(p) => tracing::debug!(topic, purged = p.purged, "NATS count rule"),
                 Err(e) => tracing::warn!(topic, "NATS retention rule: {e}"),
             }
         }
@@ -504,13 +505,12 @@ impl Inner {
             replies,
             ..
         } = t;
-        self.hold(id, &sub, &out, replies).await;
+        self.counters.add(
+            counters::Kind::Delivered,
+            out.iter().map(|d| (d.event.topic.as_str(), 1)),
+        );
+        tokio::join!(self.hold(id, &sub, &out, replies), self.counters.flush());
         out.sort_by_key(|d| (Reverse(d.event.priority), d.event.sequence));
-        if let Ok(mut m) = self.delivered.lock() {
-            for d in &out {
-                *m.entry(d.event.topic.clone()).or_default() += 1;
-            }
-        }
         let (pending, awaiting_ack) = match sub.consumer.clone().info().await {
             Ok(i) => (i.num_pending as i64, i.num_ack_pending as i64),
             Err(_) => (0, 0),
@@ -915,8 +915,9 @@ impl Inner {
         let counts = self.subject_counts().await?;
         let prefix = format!("{}.", self.namespace);
         let by_subject: HashMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        let delivered = self.delivered.lock().map(|m| m.clone()).unwrap_or_default();
-        let trimmed = self.trimmed.lock().map(|m| m.clone()).unwrap_or_default();
+        self.counters.flush().await;
+        let published = self.counters.read(counters::Kind::Published).await?;
+        let delivered = self.counters.read(counters::Kind::Delivered).await?;
         let mut out = Vec::new();
         for (subject, stored) in counts.iter().take(MAX_TOPICS) {
             let Some(topic) = subject.strip_prefix(&prefix) else {
@@ -930,16 +931,24 @@ impl Inner {
                     ),
                     Err(_) => (0, 0),
                 };
-            let dlq = format!("{prefix}{}{topic}", super::consumer::DLQ_PREFIX);
-            let trimmed = trimmed.get(topic).copied().unwrap_or(0);
+            // Events stored before the counters existed count as published.
+            let ever =
+                |topic: &str, stored: i64| published.get(topic).copied().unwrap_or(0).max(stored);
+            let stored = *stored as i64;
+            let published = ever(topic, stored);
+            let dlq = format!("{}{topic}", super::consumer::DLQ_PREFIX);
+            let dlq_stored = by_subject
+                .get(format!("{prefix}{dlq}").as_str())
+                .copied()
+                .unwrap_or(0) as i64;
             out.push(TopicStats {
                 topic: topic.to_string(),
-                stored: *stored as i64,
-                published: *stored as i64 + trimmed,
+                stored,
+                published,
                 delivered: delivered.get(topic).copied().unwrap_or(0),
                 pending: 0,
-                dead_lettered: by_subject.get(dlq.as_str()).copied().unwrap_or(0) as i64,
-                trimmed,
+                dead_lettered: ever(&dlq, dlq_stored),
+                trimmed: published - stored,
                 last_sequence,
                 last_timestamp_us,
             });
@@ -969,14 +978,25 @@ impl Inner {
 
     async fn subscriptions(&self) -> Result<Vec<SubscriptionStats>, EventsError> {
         self.connected()?;
+        self.counters.flush().await;
+        let dead = self.counters.read(counters::Kind::DeadLettered).await?;
         let mut out = Vec::new();
         for (id, r) in self.records().await? {
             let info = self.stream.consumer_info(&r.consumer).await.ok();
-            let mine = self
-                .unacked
-                .lock()
-                .map(|m| m.keys().filter(|(s, _)| *s == id).count() as i64)
-                .unwrap_or(0);
+            // A consumer's unacked deliveries are its subscription's, or
+            // shared by a group's members: then the ack bucket says whose.
+            let awaiting_ack = match (&r.group, &info) {
+                (None, Some(i)) => i.num_ack_pending as i64,
+                _ => match acks::held_by(&self.acks, &self.acks_stream, &r.consumer, &id).await {
+                    Ok(held) => held.len() as i64,
+                    Err(_) => self
+                        .unacked
+                        .lock()
+                        .map(|m| m.keys().filter(|(s, _)| *s == id).count() as i64)
+                        .unwrap_or(0),
+                },
+            };
+            let dead_lettered = dead.get(&id).copied().unwrap_or(0);
             out.push(SubscriptionStats {
                 subscription_id: id,
                 name: r.name,
@@ -993,8 +1013,8 @@ impl Inner {
                     .as_ref()
                     .map_or(0, |i| i.ack_floor.consumer_sequence as i64),
                 pending: info.as_ref().map_or(0, |i| i.num_pending as i64),
-                awaiting_ack: mine,
-                dead_lettered: 0,
+                awaiting_ack,
+                dead_lettered,
             });
         }
         Ok(out)

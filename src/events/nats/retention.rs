@@ -12,7 +12,9 @@
 //! per age over the whole stream is enough because stream timestamps never
 //! decrease along the sequence, so everything of a topic below the first
 //! young sequence of the stream is old. Every process runs the task; purges
-//! are idempotent and `trimmed` counts what this process removed.
+//! are idempotent. `trimmed` in `event_stats` is published minus stored
+//! ([`super::counters`]), so it also counts what the stream's own limits
+//! removed.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -108,11 +110,6 @@ async fn purge_older(inner: &Inner, age: Duration) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::debug!(topic, first_young, purged = purged.purged, "NATS age purge");
-            if purged.purged > 0
-                && let Ok(mut m) = inner.trimmed.lock()
-            {
-                *m.entry(topic).or_default() += purged.purged as i64;
-            }
         }
     }
     Ok(())
