@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
-use super::log::Appended;
+use super::log::{Appended, Stored};
 use super::model::{EventInput, NewEvent};
 use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
 use super::watch::{self, Signal};
@@ -137,6 +137,7 @@ impl EventBus {
             reply: Some(reply),
         })
         .await
+        .map(Stored::into_appended)
     }
 
     /// As [`EventBus::publish`], blocking the calling (non-async) thread.
@@ -148,6 +149,7 @@ impl EventBus {
         })?;
         rx.blocking_recv()
             .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+            .map(Stored::into_appended)
     }
 
     /// Queues events without waiting; fails at once when the queue is full.

@@ -69,10 +69,11 @@ pub struct Appended {
 
 /// One event row; parameters in [`bind_event`] order.
 const INSERT_SQL: &str = "INSERT INTO events_log
-     (seq, event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     (seq, event_id, topic, event_type, priority, source, correlation_id, payload, metadata, ts_us,
+      topic_id)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-/// Binds one event's 10 columns to [`INSERT_SQL`].
+/// Binds one event's 11 columns to [`INSERT_SQL`].
 ///
 /// A correlation id equal to the event id (the default: none was given)
 /// is stored empty and restored by [`event_from_row`]: 36 fewer bytes per
@@ -82,6 +83,7 @@ fn bind_event(
     seq: i64,
     e: &NewEvent,
     ts_us: i64,
+    topic_id: i64,
 ) -> rusqlite::Result<()> {
     let mut buf = Uuid::encode_buffer();
     let own_id = e.event_id.hyphenated().encode_lower(&mut buf);
@@ -99,86 +101,164 @@ fn bind_event(
     stmt.raw_bind_parameter(7, correlation)?;
     stmt.raw_bind_parameter(8, e.payload.as_str())?;
     stmt.raw_bind_parameter(9, e.metadata.as_str())?;
-    stmt.raw_bind_parameter(10, ts_us)
+    stmt.raw_bind_parameter(10, ts_us)?;
+    stmt.raw_bind_parameter(11, topic_id)
+}
+
+/// One topic's share of an append.
+struct TopicShare {
+    count: i64,
+    last_seq: i64,
+    topic_id: i64,
+}
+
+/// SQL that finds a topic's rows through the `(topic_id, seq)` index, for
+/// statements that name the topic as parameter `?N`.
+pub fn topic_is(param: usize) -> String {
+    format!("topic_id = (SELECT topic_id FROM events_topics WHERE topic = ?{param})")
+}
+
+/// Events appended by [`append_rows`], handed back with the first sequence
+/// given to them (the rest follow in order), so the writer thread does not
+/// spend its time freeing them.
+#[derive(Debug)]
+pub struct Stored {
+    /// The events, in order.
+    pub events: Vec<NewEvent>,
+    /// Sequence of the first.
+    pub first: i64,
+}
+
+impl Stored {
+    /// Each event's place in the stream (topic and correlation id move into
+    /// the answer).
+    pub fn into_appended(self) -> Vec<Appended> {
+        self.events
+            .into_iter()
+            .zip(self.first..)
+            .map(|(e, sequence)| Appended {
+                event_id: e.event_id,
+                sequence,
+                topic: e.topic,
+                correlation_id: e.correlation_id,
+            })
+            .collect()
+    }
 }
 
 /// Appends events in order, updates per-topic counters and trims topics over
-/// their count limit. Returns each event's assigned sequence (the events are
-/// consumed: their topic and correlation id move into the answer).
+/// their count limit. Returns each event's assigned sequence.
 pub fn append(
     conn: &Connection,
     events: Vec<NewEvent>,
     ts_us: i64,
     retention: &Retention,
 ) -> Result<Vec<Appended>, EventsError> {
+    let first = append_rows(conn, &events, ts_us, retention)?;
+    Ok(Stored { events, first }.into_appended())
+}
+
+/// [`append`] without building the answer: returns the first sequence given.
+pub fn append_rows(
+    conn: &Connection,
+    events: &[NewEvent],
+    ts_us: i64,
+    retention: &Retention,
+) -> Result<i64, EventsError> {
     let first = last_seq(conn)? + 1;
-    let mut per_topic: HashMap<&str, (i64, i64)> = HashMap::new();
-    let mut seq = first;
-    {
-        // One row per statement on purpose: a multi-row INSERT with explicit
-        // rowids makes SQLite keep a statement journal (a copy of every page
-        // the statement touches), which cost more than it saved (callgrind:
-        // +29% instructions with 32 rows per statement).
-        let mut insert = conn.prepare_cached(INSERT_SQL)?;
-        for e in &events {
-            bind_event(&mut insert, seq, e, ts_us)?;
-            insert.raw_execute()?;
-            let entry = per_topic.entry(e.topic.as_str()).or_insert((0, 0));
-            entry.0 += 1;
-            entry.1 = seq;
-            seq += 1;
-        }
+    // Counters first: the upsert gives each topic its id (new topics get
+    // the next one), which the rows carry. One lookup per event, through
+    // the previous event's topic when it is the same.
+    let mut shares: Vec<(&str, TopicShare)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut slot_of: Vec<u32> = Vec::with_capacity(events.len());
+    let mut prev: Option<(&str, usize)> = None;
+    for (e, seq) in events.iter().zip(first..) {
+        let topic = e.topic.as_str();
+        let slot = match prev {
+            Some((t, slot)) if t == topic => slot,
+            _ => *index.entry(topic).or_insert_with(|| {
+                shares.push((
+                    topic,
+                    TopicShare {
+                        count: 0,
+                        last_seq: 0,
+                        topic_id: 0,
+                    },
+                ));
+                shares.len() - 1
+            }),
+        };
+        prev = Some((topic, slot));
+        let share = &mut shares[slot].1;
+        share.count += 1;
+        share.last_seq = seq;
+        slot_of.push(slot as u32);
     }
-    let last = seq - 1;
-    conn.prepare_cached("UPDATE events_stream SET last_seq = ?1 WHERE id = 1")?
-        .execute([last])?;
     let mut upsert = conn.prepare_cached(
-        "INSERT INTO events_topics (topic, stored, published, last_seq, last_ts_us)
-         VALUES (?1, ?2, ?2, ?3, ?4)
+        "INSERT INTO events_topics (topic, stored, published, last_seq, last_ts_us, topic_id)
+         VALUES (?1, ?2, ?2, ?3, ?4,
+                 (SELECT COALESCE(MAX(topic_id), 0) + 1 FROM events_topics))
          ON CONFLICT(topic) DO UPDATE SET
              stored = stored + excluded.stored,
              published = published + excluded.published,
              last_seq = excluded.last_seq,
              last_ts_us = excluded.last_ts_us
-         RETURNING stored",
+         RETURNING topic_id, stored",
     )?;
-    for (topic, (count, last_seq)) in per_topic {
-        let stored: i64 = upsert.query_row(params![topic, count, last_seq, ts_us], |r| r.get(0))?;
+    let mut over = Vec::new();
+    for (topic, share) in shares.iter_mut() {
+        let topic: &str = topic;
+        let (topic_id, stored): (i64, i64) = upsert
+            .query_row(params![topic, share.count, share.last_seq, ts_us], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        share.topic_id = topic_id;
         if let Some(max) = retention.limits_for(topic).max_events {
             let excess = stored - max as i64;
             if excess > 0 {
-                trim_oldest(conn, topic, excess)?;
+                over.push((topic, topic_id, excess));
             }
         }
     }
-    Ok(events
-        .into_iter()
-        .zip(first..)
-        .map(|(e, sequence)| Appended {
-            event_id: e.event_id,
-            sequence,
-            topic: e.topic,
-            correlation_id: e.correlation_id,
-        })
-        .collect())
+    {
+        // One row per statement on purpose: a multi-row INSERT with explicit
+        // rowids makes SQLite keep a statement journal (a copy of every page
+        // the statement touches), which cost more than it saved (callgrind:
+        // +29% instructions with 32 rows per statement; `INSERT OR FAIL`,
+        // which needs no statement journal, was still 25% slower).
+        let mut insert = conn.prepare_cached(INSERT_SQL)?;
+        for ((e, seq), slot) in events.iter().zip(first..).zip(&slot_of) {
+            bind_event(
+                &mut insert,
+                seq,
+                e,
+                ts_us,
+                shares[*slot as usize].1.topic_id,
+            )?;
+            insert.raw_execute()?;
+        }
+    }
+    let last = first + events.len() as i64 - 1;
+    conn.prepare_cached("UPDATE events_stream SET last_seq = ?1 WHERE id = 1")?
+        .execute([last])?;
+    for (topic, topic_id, excess) in over {
+        trim_oldest(conn, topic, topic_id, excess)?;
+    }
+    Ok(first)
 }
 
 /// Deletes the `n` oldest events of a topic.
-fn trim_oldest(conn: &Connection, topic: &str, n: i64) -> Result<(), EventsError> {
+fn trim_oldest(conn: &Connection, topic: &str, topic_id: i64, n: i64) -> Result<(), EventsError> {
     let boundary: Option<i64> = conn
         .prepare_cached(
-            "SELECT seq FROM events_log WHERE topic = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
+            "SELECT seq FROM events_log WHERE topic_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
         )?
-        .query_row(params![topic, n], |r| r.get(0))
+        .query_row(params![topic_id, n], |r| r.get(0))
         .optional()?;
-    let deleted = match boundary {
-        Some(b) => conn
-            .prepare_cached("DELETE FROM events_log WHERE topic = ?1 AND seq < ?2")?
-            .execute(params![topic, b])?,
-        None => conn
-            .prepare_cached("DELETE FROM events_log WHERE topic = ?1")?
-            .execute(params![topic])?,
-    };
+    let deleted = conn
+        .prepare_cached("DELETE FROM events_log WHERE topic_id = ?1 AND seq < ?2")?
+        .execute(params![topic_id, boundary.unwrap_or(i64::MAX)])?;
     record_trim(conn, topic, deleted as i64)
 }
 
@@ -196,12 +276,12 @@ fn record_trim(conn: &Connection, topic: &str, deleted: i64) -> Result<(), Event
 /// Deletes events older than their topic's age limit; returns how many.
 pub fn trim_by_age(conn: &Connection, retention: &Retention) -> Result<u64, EventsError> {
     let now = now_us();
-    let topics: Vec<String> = conn
-        .prepare("SELECT topic FROM events_topics WHERE stored > 0")?
-        .query_map([], |r| r.get(0))?
+    let topics: Vec<(String, i64)> = conn
+        .prepare("SELECT topic, topic_id FROM events_topics WHERE stored > 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut total = 0;
-    for topic in topics {
+    for (topic, topic_id) in topics {
         let Some(age) = retention.limits_for(&topic).max_age else {
             continue;
         };
@@ -210,13 +290,13 @@ pub fn trim_by_age(conn: &Connection, retention: &Retention) -> Result<u64, Even
         // event bounds the old ones.
         let first_young: Option<i64> = conn
             .prepare_cached(
-                "SELECT seq FROM events_log WHERE topic = ?1 AND ts_us >= ?2 ORDER BY seq LIMIT 1",
+                "SELECT seq FROM events_log WHERE topic_id = ?1 AND ts_us >= ?2 ORDER BY seq LIMIT 1",
             )?
-            .query_row(params![topic, cutoff], |r| r.get(0))
+            .query_row(params![topic_id, cutoff], |r| r.get(0))
             .optional()?;
         let deleted = conn
-            .prepare_cached("DELETE FROM events_log WHERE topic = ?1 AND seq < ?2")?
-            .execute(params![topic, first_young.unwrap_or(i64::MAX)])?;
+            .prepare_cached("DELETE FROM events_log WHERE topic_id = ?1 AND seq < ?2")?
+            .execute(params![topic_id, first_young.unwrap_or(i64::MAX)])?;
         record_trim(conn, &topic, deleted as i64)?;
         total += deleted as u64;
     }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 
 use super::error::EventsError;
 use super::filter::{Filter, Head};
-use super::log::{self, EVENT_COLUMNS, event_from_row};
+use super::log::{self, EVENT_COLUMNS, event_from_row, topic_is};
 use super::model::Event;
 use super::topic::is_literal;
 
@@ -59,7 +59,8 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
     };
     let sql = match single_topic {
         Some(_) => format!(
-            "SELECT {EVENT_COLUMNS} FROM events_log WHERE topic = ?3 AND seq >= ?1 ORDER BY seq LIMIT ?2"
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE {} AND seq >= ?1 ORDER BY seq LIMIT ?2",
+            topic_is(3)
         ),
         None => format!(
             "SELECT {EVENT_COLUMNS} FROM events_log WHERE seq >= ?1 AND ?3 IS NULL ORDER BY seq LIMIT ?2"
@@ -173,7 +174,8 @@ pub fn topics(conn: &Connection) -> Result<Vec<TopicStats>, EventsError> {
 pub fn recent(conn: &Connection, topic: &str, n: i64) -> Result<Vec<Event>, EventsError> {
     let mut v: Vec<Event> = conn
         .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events_log WHERE topic = ?1 ORDER BY seq DESC LIMIT ?2"
+            "SELECT {EVENT_COLUMNS} FROM events_log WHERE {} ORDER BY seq DESC LIMIT ?2",
+            topic_is(1)
         ))?
         .query_map(params![topic, n], |r| event_from_row(r, 0))?
         .collect::<Result<_, _>>()?;

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::consumer::{self, Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
-use super::log::{self, Appended};
+use super::log::{self, Stored};
 use super::model::NewEvent;
 use super::retention::Retention;
 use super::watch::Signal;
@@ -41,7 +41,7 @@ pub enum Command {
     /// Append events; `reply` is `None` for fire-and-forget publishes.
     Publish {
         events: Vec<NewEvent>,
-        reply: Option<Reply<Vec<Appended>>>,
+        reply: Option<Reply<Stored>>,
     },
     /// Create a subscription.
     Subscribe {
@@ -80,10 +80,7 @@ impl Command {
 
 /// A command's result, held until the transaction commits.
 enum Done {
-    Publish(
-        Option<Reply<Vec<Appended>>>,
-        Result<Vec<Appended>, EventsError>,
-    ),
+    Publish(Option<Reply<Stored>>, Result<Stored, EventsError>),
     Subscribe(Reply<Subscribed>, Result<Subscribed, EventsError>),
     Poll(Reply<Polled>, Result<Polled, EventsError>),
     Ack(Reply<Acked>, Result<Acked, EventsError>),
@@ -103,7 +100,7 @@ impl Done {
 
     fn published(&self) -> bool {
         match self {
-            Done::Publish(_, Ok(v)) => !v.is_empty(),
+            Done::Publish(_, Ok(v)) => !v.events.is_empty(),
             Done::Poll(_, Ok(p)) => p.dead_lettered > 0,
             _ => false,
         }
@@ -235,12 +232,23 @@ fn execute(
                     all.extend(events);
                 }
             }
-            match log::append(&tx, all, ts, retention) {
-                Ok(appended) => {
-                    let mut rest = appended.into_iter();
-                    for (n, reply) in run {
-                        done.push(Done::Publish(reply, Ok(rest.by_ref().take(n).collect())));
+            match log::append_rows(&tx, &all, ts, retention) {
+                Ok(first) => {
+                    // Each publisher gets its own events back (the caller
+                    // builds the answer and frees them, not this thread).
+                    let mut parts = Vec::with_capacity(run.len());
+                    let mut end = all.len();
+                    for (i, (n, reply)) in run.into_iter().enumerate().rev() {
+                        end -= n;
+                        let events = if i == 0 {
+                            std::mem::take(&mut all)
+                        } else {
+                            all.split_off(end)
+                        };
+                        let first = first + end as i64;
+                        parts.push(Done::Publish(reply, Ok(Stored { events, first })));
                     }
+                    done.extend(parts.into_iter().rev());
                 }
                 Err(e) => {
                     for (_, reply) in run {
@@ -280,7 +288,8 @@ fn execute(
 fn run_one(conn: &Connection, cmd: Command, ts: i64, retention: &Retention) -> Done {
     match cmd {
         Command::Publish { events, reply } => {
-            Done::Publish(reply, log::append(conn, events, ts, retention))
+            let r = log::append_rows(conn, &events, ts, retention);
+            Done::Publish(reply, r.map(|first| Stored { events, first }))
         }
         Command::Subscribe { spec, reply } => {
             Done::Subscribe(reply, consumer::subscribe(conn, &spec))
@@ -302,7 +311,13 @@ fn run_one(conn: &Connection, cmd: Command, ts: i64, retention: &Retention) -> D
             subscription_id,
             reply,
         } => Done::Unsubscribe(reply, consumer::unsubscribe(conn, &subscription_id)),
-        Command::Shutdown => Done::Publish(None, Ok(Vec::new())),
+        Command::Shutdown => Done::Publish(
+            None,
+            Ok(Stored {
+                events: Vec::new(),
+                first: 0,
+            }),
+        ),
     }
 }
 
@@ -313,7 +328,13 @@ fn void(cmd: Command, e: &EventsError) -> Done {
         Command::Poll { reply, .. } => Done::Poll(reply, Err(e.clone())),
         Command::Ack { reply, .. } => Done::Ack(reply, Err(e.clone())),
         Command::Unsubscribe { reply, .. } => Done::Unsubscribe(reply, Err(e.clone())),
-        Command::Shutdown => Done::Publish(None, Ok(Vec::new())),
+        Command::Shutdown => Done::Publish(
+            None,
+            Ok(Stored {
+                events: Vec::new(),
+                first: 0,
+            }),
+        ),
     }
 }
 
