@@ -223,6 +223,28 @@ fn event_stats_through_either_machine_count_what_both_did() {
     // And b, which did it, says the same.
     let again = b.call_ok("event_stats", json!({}));
     assert_eq!(again["topics"], stats["topics"]);
+    // Both count on one key in turn: b's remembered revision goes stale
+    // when a writes, and b's next count must still land.
+    for _ in 0..2 {
+        for s in [&mut b, &mut a] {
+            s.call_ok(
+                "publish_event",
+                json!({"topic": "other", "event_type": "x"}),
+            );
+        }
+    }
+    for s in [&mut a, &mut b] {
+        let stats = s.call_ok("event_stats", json!({}));
+        let other = stats["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["topic"] == "other")
+            .cloned()
+            .unwrap();
+        assert_eq!(other["published"], 4, "{other}");
+        assert_eq!(other["trimmed"], 0, "{other}");
+    }
 }
 
 #[test]

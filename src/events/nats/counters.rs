@@ -4,9 +4,12 @@
 //! holding its decimal value.
 //!
 //! A process adds to its counters in memory ([`Counters::add`]) and writes
-//! them with [`Counters::flush`]: each key is read and rewritten conditional
-//! on the revision read, retried when another process wrote in between, so
-//! no increment is lost or counted twice however many processes count. The
+//! them with [`Counters::flush`]: each key is rewritten conditional on the
+//! revision last seen, and read again and retried when another process wrote
+//! in between, so no increment is lost or counted twice however many
+//! processes count. The revision this process wrote last is remembered, so
+//! a key only this process is counting costs one round trip (the keys of one
+//! flush go out together). The
 //! calls that count (publish, poll) flush before they return, so a stats
 //! call through any process sees them; one flush runs at a time per process
 //! and takes everything added meanwhile, so concurrent callers share its
@@ -100,6 +103,8 @@ pub struct Counters {
     stream: stream::Stream,
     /// Added here and not yet written.
     pending: Mutex<HashMap<String, i64>>,
+    /// (value, revision) of each key as this process last wrote or read it.
+    known: Mutex<HashMap<String, (i64, u64)>>,
     /// Held by the flush in progress.
     flushing: tokio::sync::Mutex<()>,
 }
@@ -129,6 +134,7 @@ impl Counters {
             kv,
             stream,
             pending: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
             flushing: tokio::sync::Mutex::new(()),
         })
     }
@@ -172,24 +178,37 @@ impl Counters {
     }
 
     /// Adds `n` to the stored value of `key`, conditional on the revision
-    /// read; whether it was written.
+    /// last seen (read when unknown or stale); whether it was written.
     async fn add_to(&self, key: &str, n: i64) -> bool {
+        let mut seen = self.known.lock().ok().and_then(|m| m.get(key).copied());
         for _ in 0..ATTEMPTS {
-            let entry = match self.kv.entry(key).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::debug!(key, "NATS stats bucket: {e}");
-                    return false;
+            let (current, revision) = match seen.take() {
+                Some(s) => s,
+                None => match self.kv.entry(key).await {
+                    Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                        (parse(&e.value), e.revision)
+                    }
+                    Ok(Some(e)) => (0, e.revision),
+                    Ok(None) => (0, 0),
+                    Err(e) => {
+                        tracing::debug!(key, "NATS stats bucket: {e}");
+                        return false;
+                    }
+                },
+            };
+            let value = current + n;
+            match self
+                .kv
+                .update(key, Bytes::from(value.to_string()), revision)
+                .await
+            {
+                Ok(written) => {
+                    if let Ok(mut m) = self.known.lock() {
+                        m.insert(key.to_string(), (value, written));
+                    }
+                    return true;
                 }
-            };
-            let (current, revision) = match &entry {
-                Some(e) if e.operation == kv::Operation::Put => (parse(&e.value), e.revision),
-                Some(e) => (0, e.revision),
-                None => (0, 0),
-            };
-            let value = Bytes::from((current + n).to_string());
-            match self.kv.update(key, value, revision).await {
-                Ok(_) => return true,
+                // Another process wrote since: read it again.
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
                 Err(e) => {
                     tracing::debug!(key, "NATS stats bucket: {e}");
