@@ -711,6 +711,20 @@ fn cargo_doc(dir: &Path, target: Option<&Path>) -> PathBuf {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(dir)
         .args(["doc", "--no-deps", "--lib", "--offline", "-q"]);
+    // Not the variables cargo set for this test (CARGO_PKG_NAME, ...): build
+    // scripts that watch them (ring's does) would see them changed, rerun in
+    // the shared target dir, and make the next `cargo build` or `nextest`
+    // rebuild ring, rustls and the AWS SDK (tools/test's second phase spent
+    // about 4 minutes on that).
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo = (key.starts_with("CARGO_")
+            && !matches!(key.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR"))
+            || key == "OUT_DIR";
+        if set_by_cargo {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     if let Some(t) = target {
         cmd.env("CARGO_TARGET_DIR", t);
     }
