@@ -136,6 +136,29 @@ fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates
     let all: Vec<&String> = seen[0].iter().chain(&seen[1]).collect();
     let distinct: HashSet<&String> = all.iter().copied().collect();
     assert_eq!(all.len(), 60, "every event delivered once: {seen:?}");
+    // A member's unacked deliveries are its own, seen through either
+    // process (the group shares one consumer).
+    a.call_ok(
+        "publish_events",
+        json!({"events": [{"topic": "jobs", "event_type": "job"}, {"topic": "jobs", "event_type": "job"}]}),
+    );
+    let held = b.call_ok(
+        "poll_events",
+        json!({"subscription_id": subs[1], "max": 10, "wait_ms": 5000}),
+    );
+    let held = ids(&held).len() as i64;
+    assert!(held >= 1, "b took some");
+    let stats = a.call_ok("event_stats", json!({}));
+    let awaiting = |id: &str| {
+        stats["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subscription_id"] == id)
+            .map(|s| s["awaiting_ack"].clone())
+    };
+    assert_eq!(awaiting(&subs[1]), Some(json!(held)), "{stats}");
+    assert_eq!(awaiting(&subs[0]), Some(json!(0)), "{stats}");
     assert_eq!(distinct.len(), 60, "no event delivered twice");
     assert!(
         !seen[0].is_empty() && !seen[1].is_empty(),
