@@ -788,6 +788,66 @@ fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
 }
 
 #[test]
+fn an_auto_series_daily_profile_survives_a_restart() {
+    // Five-minute points of a daily cycle, two days of them, then a third
+    // day that includes the day's mean at the hour of the trough: normal for
+    // the level, far from the same time yesterday. A server killed and
+    // restarted after the two days must score the third day exactly as one
+    // that ran through; without its daily profile it cannot.
+    let cycle = |i: usize| {
+        let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
+        100.0 + 50.0 * phase.sin() + ((i * 7919) % 7) as f64 * 0.3
+    };
+    let pts = |range: std::ops::Range<usize>| -> Vec<Value> {
+        range
+            .map(|i| {
+                let v = if i == 2 * 288 + 216 { 100.0 } else { cycle(i) };
+                json!({"metric_name": "load", "value": v, "timestamp": T0 + 300.0 * i as f64})
+            })
+            .collect()
+    };
+    let tmp = temp_dir();
+    let mut servers: Vec<(std::path::PathBuf, Server)> = ["through", "restarted"]
+        .iter()
+        .map(|n| {
+            let data = tmp.path().join(n);
+            let mut s = start(&data);
+            s.call_ok(
+                "add_dynamic_threshold",
+                json!({"metric_name": "load", "method": "auto", "window_size": 30, "min_samples": 30}),
+            );
+            s.call_ok("check_metrics", json!({"points": pts(0..2 * 288)}));
+            (data, s)
+        })
+        .collect();
+    let (data, restarted) = servers.pop().unwrap();
+    restarted.signal("KILL");
+    drop(restarted);
+    let mut restarted = start(&data);
+    let (_, mut through) = servers.pop().unwrap();
+    let scores = |s: &mut Server| -> Vec<f64> {
+        s.call_ok("check_metrics", json!({"points": pts(2 * 288..3 * 288)}))["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["anomaly_score"].as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (scores(&mut through), scores(&mut restarted));
+    assert!(
+        a[216] > 0.9,
+        "the mean at the trough is anomalous: {}",
+        a[216]
+    );
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-9,
+            "point {i}: {x} without restart, {y} after"
+        );
+    }
+}
+
+#[test]
 fn tools_are_listed_with_output_schemas_and_honest_annotations() {
     let tmp = temp_dir();
     let mut s = start(&tmp.path().join("d"));

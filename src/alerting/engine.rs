@@ -25,7 +25,7 @@ use super::model::{Alert, Severity, Status};
 use super::priority::{self, BusinessHours, PriorityInput};
 use super::rules::{CmpOp, Condition, PointView, render_template};
 use super::silence::{AlertLabels, Silence};
-use super::threshold::{DetectorParams, DetectorState, Verdict};
+use super::threshold::{DayChanges, DetectorParams, DetectorState, Verdict};
 
 /// Engine-wide settings (`configure_alerting`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +163,19 @@ pub struct SeriesRecord {
     rule_states: Vec<RuleState>,
 }
 
+/// The engine's state as read from the store, for [`Engine::restore`].
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub counters: Counters,
+    pub alerts: Vec<Alert>,
+    pub groups: Vec<Group>,
+    pub series: Vec<SeriesRecord>,
+    /// Daily-profile cells (slot, Unix second, value) by series key.
+    pub day: HashMap<String, Vec<(u16, i64, f64)>>,
+    pub silences: Vec<Silence>,
+    pub policies: Vec<(Severity, Policy)>,
+}
+
 /// Counters reported by `alert_stats`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
@@ -205,6 +218,8 @@ pub struct PointOutcome {
 pub struct Changes {
     pub alerts: Vec<Alert>,
     pub series: Vec<(String, SeriesRecord)>,
+    /// Daily-profile slots of `auto` series, stored beside their state.
+    pub day: Vec<(String, DayChanges)>,
     pub groups: Vec<Group>,
     pub counters: Counters,
 }
@@ -212,7 +227,10 @@ pub struct Changes {
 impl Changes {
     /// Nothing to write (counters only move together with these).
     pub fn is_empty(&self) -> bool {
-        self.alerts.is_empty() && self.series.is_empty() && self.groups.is_empty()
+        self.alerts.is_empty()
+            && self.series.is_empty()
+            && self.day.is_empty()
+            && self.groups.is_empty()
     }
 }
 
@@ -1128,8 +1146,12 @@ impl Engine {
             let s = &mut self.series[sid as usize];
             s.dirty = false;
             let metric = self.metrics[s.metric as usize].name.clone();
+            let key = series_key(&metric, &s.source, &s.labels);
+            if let Some(day) = s.detector.as_mut().and_then(|d| d.take_day_changes()) {
+                c.day.push((key.clone(), day));
+            }
             c.series.push((
-                series_key(&metric, &s.source, &s.labels),
+                key,
                 SeriesRecord {
                     metric,
                     source: s.source.clone(),
@@ -1144,15 +1166,16 @@ impl Engine {
     }
 
     /// Restores state loaded from the store (rules and detectors first).
-    pub fn restore(
-        &mut self,
-        counters: Counters,
-        alerts: Vec<Alert>,
-        groups: Vec<Group>,
-        series: Vec<SeriesRecord>,
-        silences: Vec<Silence>,
-        policies: Vec<(Severity, Policy)>,
-    ) {
+    pub fn restore(&mut self, loaded: Loaded) {
+        let Loaded {
+            counters,
+            alerts,
+            groups,
+            series,
+            mut day,
+            silences,
+            policies,
+        } = loaded;
         self.counters = counters;
         for a in alerts {
             let i = self.alerts.len() as u32;
@@ -1179,6 +1202,19 @@ impl Engine {
             let m = self.metrics[self.series[sid as usize].metric as usize].clone();
             let s = &mut self.series[sid as usize];
             s.detector = rec.detector.filter(|_| m.dynamic.is_some());
+            if let Some(det) = s.detector.as_mut() {
+                match day.remove(&series_key(&m.name, &s.source, &s.labels)) {
+                    Some(cells) => det.restore_day(cells),
+                    // Written with the profile inline: store it as rows at
+                    // the next save, before the state is rewritten without.
+                    None => {
+                        if det.mark_day_unsaved() && !s.dirty {
+                            s.dirty = true;
+                            self.dirty_series.push(sid);
+                        }
+                    }
+                }
+            }
             s.generation = m.generation;
             s.det_state.pending_since = rec.det_state.pending_since;
             s.det_state.clear_since = rec.det_state.clear_since;

@@ -5,9 +5,13 @@
 //! transaction per tool call (a 10,000-point `check_metrics` call is one
 //! commit), so learned baselines survive a restart without a write per point.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, params};
 
-use super::engine::{Changes, Counters, DynamicSpec, Engine, EngineConfig, RuleSpec, SeriesRecord};
+use super::engine::{
+    Changes, Counters, DynamicSpec, Engine, EngineConfig, Loaded, RuleSpec, SeriesRecord,
+};
 use super::escalate::Policy;
 use super::model::{Alert, Severity};
 use super::silence::Silence;
@@ -15,10 +19,11 @@ use crate::store::WriteTx;
 use crate::store::migrations::Migration;
 
 /// The alerting component's schema.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "alerting_tables",
-    sql: "CREATE TABLE alerting_rules (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "alerting_tables",
+        sql: "CREATE TABLE alerting_rules (
               seq INTEGER PRIMARY KEY AUTOINCREMENT,
               rule_id TEXT NOT NULL UNIQUE,
               spec TEXT NOT NULL
@@ -53,7 +58,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
               key TEXT PRIMARY KEY,
               value TEXT NOT NULL
           ) STRICT;",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "alerting_series_day",
+        // One row per daily-profile slot of an `auto` series: a point
+        // rewrites its slot, not the series' whole 288-slot profile. `cell`
+        // is `[slot, unix_second, value]` (text, so loading stays portable).
+        sql: "CREATE TABLE alerting_series_day (
+                  series_key TEXT NOT NULL,
+                  slot INTEGER NOT NULL,
+                  cell TEXT NOT NULL,
+                  PRIMARY KEY (series_key, slot)
+              ) STRICT, WITHOUT ROWID;",
+    },
+];
 
 /// A definition change to write beside the engine's dirty state.
 #[derive(Debug, Clone)]
@@ -202,6 +221,24 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
     for (k, s) in &changes.series {
         series_stmt.execute(params![k, json(s)?]).map_err(e)?;
     }
+    let mut day_stmt = tx
+        .prepare_cached(
+            "INSERT INTO alerting_series_day(series_key, slot, cell) VALUES (?1, ?2, ?3)
+             ON CONFLICT(series_key, slot) DO UPDATE SET cell = excluded.cell",
+        )
+        .map_err(e)?;
+    for (k, d) in &changes.day {
+        if d.fresh {
+            tx.prepare_cached("DELETE FROM alerting_series_day WHERE series_key = ?1")
+                .and_then(|mut st| st.execute([k]))
+                .map_err(e)?;
+        }
+        for cell in &d.cells {
+            day_stmt
+                .execute(params![k, cell.0, json(cell)?])
+                .map_err(e)?;
+        }
+    }
     let counters = json(&changes.counters)?;
     tx.prepare_cached(
         "INSERT INTO alerting_meta(key, value) VALUES ('counters', ?1)
@@ -281,6 +318,13 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
     let alerts: Vec<Alert> = rows(query, "SELECT data FROM alerting_alerts ORDER BY alert_num")?;
     let groups = rows(query, "SELECT data FROM alerting_groups ORDER BY group_num")?;
     let series: Vec<SeriesRecord> = rows(query, "SELECT state FROM alerting_series")?;
+    let mut day: HashMap<String, Vec<(u16, i64, f64)>> = HashMap::new();
+    for (key, cell) in query("SELECT series_key, cell FROM alerting_series_day")? {
+        match cell.map(|c| serde_json::from_str::<(u16, i64, f64)>(&c)) {
+            Some(Ok(cell)) => day.entry(key).or_default().push(cell),
+            _ => tracing::warn!(series = key, "skipping unreadable daily-profile slot"),
+        }
+    }
     let silences = rows(query, "SELECT data FROM alerting_silences")?;
     let mut policies = Vec::new();
     for (sev, data) in query("SELECT severity, data FROM alerting_policies")? {
@@ -291,6 +335,14 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
             policies.push((sev, p));
         }
     }
-    engine.restore(counters, alerts, groups, series, silences, policies);
+    engine.restore(Loaded {
+        counters,
+        alerts,
+        groups,
+        series,
+        day,
+        silences,
+        policies,
+    });
     Ok(engine)
 }

@@ -18,10 +18,11 @@ use super::persist::{Res, StateStore, Write, json, load_with, num_of};
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 
 /// Tables of the alerting state in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[pg::Migration] = &[(
-    1,
-    "alerting_tables",
-    "CREATE TABLE alerting_rules (
+const MIGRATIONS: &[pg::Migration] = &[
+    (
+        1,
+        "alerting_tables",
+        "CREATE TABLE alerting_rules (
          seq BIGSERIAL PRIMARY KEY,
          rule_id TEXT NOT NULL UNIQUE,
          spec TEXT NOT NULL
@@ -44,7 +45,19 @@ const MIGRATIONS: &[pg::Migration] = &[(
          host TEXT NOT NULL,
          since TIMESTAMPTZ NOT NULL DEFAULT now()
      );",
-)];
+    ),
+    (
+        2,
+        "alerting_series_day",
+        // As the SQLite table (persist.rs, migration 2).
+        "CREATE TABLE alerting_series_day (
+             series_key TEXT NOT NULL,
+             slot INT NOT NULL,
+             cell TEXT NOT NULL,
+             PRIMARY KEY (series_key, slot)
+         );",
+    ),
+];
 
 /// Why the PostgreSQL alerting store could not be opened.
 #[derive(Debug)]
@@ -308,6 +321,36 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
              SELECT * FROM unnest($1::text[], $2::text[])
              ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
             &[&keys, &states],
+        )
+        .map_err(e)?;
+    }
+    if !changes.day.is_empty() {
+        let fresh: Vec<&str> = changes
+            .day
+            .iter()
+            .filter(|(_, d)| d.fresh)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !fresh.is_empty() {
+            tx.execute(
+                "DELETE FROM alerting_series_day WHERE series_key = ANY($1)",
+                &[&fresh],
+            )
+            .map_err(e)?;
+        }
+        let (mut keys, mut slots, mut cells) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, d) in &changes.day {
+            for cell in &d.cells {
+                keys.push(k.as_str());
+                slots.push(i32::from(cell.0));
+                cells.push(json(cell)?);
+            }
+        }
+        tx.execute(
+            "INSERT INTO alerting_series_day(series_key, slot, cell)
+             SELECT * FROM unnest($1::text[], $2::int4[], $3::text[])
+             ON CONFLICT(series_key, slot) DO UPDATE SET cell = excluded.cell",
+            &[&keys, &slots, &cells],
         )
         .map_err(e)?;
     }
