@@ -6,7 +6,10 @@
 //! to the log, and a consumer scans the log from its cursor when polled,
 //! copying the events its filter matches into `events_pending` (up to
 //! [`BUFFER_TARGET`] at a time). Priority order is applied among the buffered
-//! events. A group is one consumer shared by its member subscriptions, so the
+//! events. While the buffer is full, a second cursor (`lookahead`) scans on
+//! for `high` and `critical` events only and buffers them too, so a critical
+//! event is not stuck behind a backlog of normal ones; the main scan skips
+//! what the lookahead took. A group is one consumer shared by its member subscriptions, so the
 //! row-level claim inside the single write transaction is what makes each
 //! event go to exactly one member. A delivered event becomes invisible for
 //! `ack_wait`; when that passes unacked it is delivered again, and once it has
@@ -30,6 +33,10 @@ use super::retention::Retention;
 pub const BUFFER_TARGET: i64 = 10_000;
 /// Most log rows one poll scans for matches.
 pub const SCAN_LIMIT: i64 = 50_000;
+/// Events of this priority or higher are buffered ahead of a full buffer.
+const LOOKAHEAD_PRIORITY: i64 = Priority::High as i64;
+/// Most events buffered per consumer, counting those taken ahead.
+const BUFFER_MAX: i64 = 2 * BUFFER_TARGET;
 /// Default ack wait.
 pub const DEFAULT_ACK_WAIT_MS: i64 = 30_000;
 /// Default deliveries before dead-lettering.
@@ -147,13 +154,16 @@ struct Consumer {
     key: String,
     filter: Filter,
     cursor: i64,
+    /// Last sequence the lookahead scanned (high and critical events up to
+    /// it are buffered already, whatever the cursor).
+    lookahead: i64,
     ack_wait_ms: i64,
     max_deliveries: i64,
 }
 
 fn load(conn: &Connection, sub_id: &str) -> Result<Consumer, EventsError> {
     conn.prepare_cached(
-        "SELECT c.consumer, c.filter, c.cursor, c.ack_wait_ms, c.max_deliveries
+        "SELECT c.consumer, c.filter, c.cursor, c.ack_wait_ms, c.max_deliveries, c.lookahead
          FROM events_subscriptions s JOIN events_consumers c ON c.consumer = s.consumer
          WHERE s.id = ?1",
     )?
@@ -165,6 +175,7 @@ fn load(conn: &Connection, sub_id: &str) -> Result<Consumer, EventsError> {
             cursor: r.get(2)?,
             ack_wait_ms: r.get(3)?,
             max_deliveries: r.get(4)?,
+            lookahead: r.get(5)?,
         })
     })
     .optional()?
@@ -201,7 +212,7 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
         .prepare_cached("SELECT COUNT(*) FROM events_pending WHERE consumer = ?1")?
         .query_row([&c.key], |r| r.get(0))?;
     if buffered >= BUFFER_TARGET {
-        return Ok(());
+        return look_ahead(conn, c, buffered);
     }
     let want_payload = c.filter.needs_payload();
     let sql = if want_payload {
@@ -226,6 +237,10 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
         let source = r.get_ref(3)?.as_str().unwrap_or_default();
         let priority: i64 = r.get(4)?;
         cursor = seq;
+        if priority >= LOOKAHEAD_PRIORITY && seq <= c.lookahead {
+            // Buffered ahead already (and maybe delivered and acked since).
+            continue;
+        }
         let head = Head {
             topic,
             event_type,
@@ -250,6 +265,66 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
             .execute(params![c.key, cursor])?;
         c.cursor = cursor;
     }
+    if buffered + added >= BUFFER_TARGET {
+        look_ahead(conn, c, buffered + added)?;
+    }
+    Ok(())
+}
+
+/// With the buffer full, scans on from the lookahead (at most
+/// [`SCAN_LIMIT`] sequences per poll) and buffers the matching `high` and
+/// `critical` events, up to [`BUFFER_MAX`] buffered in all.
+fn look_ahead(conn: &Connection, c: &mut Consumer, buffered: i64) -> Result<(), EventsError> {
+    if buffered >= BUFFER_MAX {
+        return Ok(());
+    }
+    let from = c.lookahead.max(c.cursor);
+    let want_payload = c.filter.needs_payload();
+    let sql = if want_payload {
+        "SELECT seq, topic, event_type, source, priority, event_id, payload FROM events_log
+         WHERE seq > ?1 AND seq <= ?2 AND priority >= ?3 ORDER BY seq"
+    } else {
+        "SELECT seq, topic, event_type, source, priority, event_id, '' FROM events_log
+         WHERE seq > ?1 AND seq <= ?2 AND priority >= ?3 ORDER BY seq"
+    };
+    let until = from.saturating_add(SCAN_LIMIT).min(log::last_seq(conn)?);
+    if until <= from {
+        return Ok(());
+    }
+    let mut select = conn.prepare_cached(sql)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut rows = select.query(params![from, until, LOOKAHEAD_PRIORITY])?;
+    let mut reached = until;
+    let mut added = 0;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let priority: i64 = r.get(4)?;
+        let head = Head {
+            topic: r.get_ref(1)?.as_str().unwrap_or_default(),
+            event_type: r.get_ref(2)?.as_str().unwrap_or_default(),
+            source: r.get_ref(3)?.as_str().unwrap_or_default(),
+            priority,
+        };
+        if c.filter.matches_head(head)
+            && (!want_payload
+                || c.filter
+                    .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
+        {
+            let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
+            insert.execute(params![c.key, seq, priority, event_id])?;
+            added += 1;
+            if buffered + added >= BUFFER_MAX {
+                reached = seq;
+                break;
+            }
+        }
+    }
+    conn.prepare_cached("UPDATE events_consumers SET lookahead = ?2 WHERE consumer = ?1")?
+        .execute(params![c.key, reached])?;
+    c.lookahead = reached;
     Ok(())
 }
 

@@ -116,6 +116,13 @@ DROP INDEX events_log_topic_seq;
 CREATE INDEX events_log_topic_id_seq ON events_log(topic_id, seq);
 ",
     },
+    Migration {
+        version: 3,
+        name: "events_consumers_lookahead",
+        // Where a consumer's scan for high and critical events beyond its
+        // full buffer has reached (consumer.rs).
+        sql: "ALTER TABLE events_consumers ADD COLUMN lookahead INTEGER NOT NULL DEFAULT 0;",
+    },
 ];
 
 #[cfg(test)]

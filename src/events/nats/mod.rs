@@ -61,6 +61,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Window in which a repeated `Nats-Msg-Id` is stored once.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Publish acks this process may wait for at once. The client holds a
+/// permit per unawaited ack and makes further publishes wait for one, so a
+/// publisher holding more unawaited acks than this would wait forever
+/// ([`PUBLISH_WINDOW`] keeps each publish call far below it).
+const MAX_ACKS_INFLIGHT: usize = 65_536;
+/// Acks one publish call leaves unawaited before it awaits the oldest (a
+/// 10,000-event batch used to hold them all and stall at the client's
+/// default limit of 5,000 for its 30 s ack timeout).
+const PUBLISH_WINDOW: usize = 512;
 /// Most topics listed by `topics()`.
 const MAX_TOPICS: usize = 1000;
 
@@ -186,7 +195,9 @@ impl Inner {
             .map_err(|e| EventsError::Stopped(format!("cannot connect to NATS at {url}: {e}")))?;
         let info = client.server_info();
         check_server(&info.version, info.jetstream)?;
-        let mut js = jetstream::new(client.clone());
+        let mut js = jetstream::context::ContextBuilder::new()
+            .max_ack_inflight(MAX_ACKS_INFLIGHT)
+            .build(client.clone());
         js.set_timeout(REQUEST_TIMEOUT);
         let stream_name = namespace.to_ascii_uppercase();
         let limits = &config.retention.default;
@@ -265,32 +276,49 @@ impl Inner {
 
     async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
         self.connected()?;
-        let mut acks = Vec::with_capacity(events.len());
+        // Pipelined: up to PUBLISH_WINDOW publishes in flight, acks awaited
+        // in order.
+        let mut acks = std::collections::VecDeque::with_capacity(PUBLISH_WINDOW);
+        let mut sequences = Vec::with_capacity(events.len());
         for e in &events {
+            if acks.len() >= PUBLISH_WINDOW
+                && let Some(ack) = acks.pop_front()
+            {
+                sequences.push(Self::stored(ack).await?);
+            }
             let (headers, body) = codec::encode(e);
             let ack = self
                 .js
                 .publish_with_headers(codec::subject(&self.namespace, &e.topic), headers, body)
                 .await
                 .map_err(|e| nats_err("publish")(e.to_string()))?;
-            acks.push(ack);
+            acks.push_back(ack);
         }
-        let mut out = Vec::with_capacity(events.len());
-        for (e, ack) in events.into_iter().zip(acks) {
-            let a = ack.await.map_err(|e| nats_err("publish")(e.to_string()))?;
-            out.push(Appended {
+        for ack in acks {
+            sequences.push(Self::stored(ack).await?);
+        }
+        let out: Vec<Appended> = events
+            .into_iter()
+            .zip(sequences)
+            .map(|(e, sequence)| Appended {
                 event_id: e.event_id,
-                sequence: a.sequence as i64,
+                sequence,
                 topic: e.topic,
                 correlation_id: e.correlation_id,
-            });
-        }
+            })
+            .collect();
         self.counters.add(
             counters::Kind::Published,
             out.iter().map(|a| (a.topic.as_str(), 1)),
         );
         tokio::join!(self.apply_count_rules(&out), self.counters.flush());
         Ok(out)
+    }
+
+    /// The stream sequence a publish was stored at, once the server acks it.
+    async fn stored(ack: jetstream::context::PublishAckFuture) -> Result<i64, EventsError> {
+        let a = ack.await.map_err(|e| nats_err("publish")(e.to_string()))?;
+        Ok(a.sequence as i64)
     }
 
     /// Per-pattern `max_events` rules: the stream's per-subject limit is the
