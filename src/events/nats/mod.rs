@@ -62,14 +62,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Window in which a repeated `Nats-Msg-Id` is stored once.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Publish acks this process may wait for at once. The client holds a
-/// permit per unawaited ack and makes further publishes wait for one, so a
-/// publisher holding more unawaited acks than this would wait forever
-/// ([`PUBLISH_WINDOW`] keeps each publish call far below it).
+/// permit per unawaited ack and makes further publishes wait for one, so
+/// publish calls could only stall each other if more than
+/// `MAX_ACKS_INFLIGHT / PUBLISH_WINDOW` (32) ran at once.
 const MAX_ACKS_INFLIGHT: usize = 65_536;
 /// Acks one publish call leaves unawaited before it awaits the oldest (a
 /// 10,000-event batch used to hold them all and stall at the client's
 /// default limit of 5,000 for its 30 s ack timeout).
-const PUBLISH_WINDOW: usize = 512;
+const PUBLISH_WINDOW: usize = 2_048;
 /// Most topics listed by `topics()`.
 const MAX_TOPICS: usize = 1000;
 
