@@ -35,6 +35,43 @@ fn machine(data: &Path, url: &str, namespace: &str) -> Server {
     Server::started(data, &["--events-url", url, "--namespace", namespace])
 }
 
+/// Machines of one test: the shared NATS and a namespace of their own.
+struct Site {
+    tmp: tempfile::TempDir,
+    url: String,
+    ns: String,
+}
+
+impl Site {
+    /// `None` (the test is skipped) without a NATS.
+    fn new(test: &str) -> Option<Site> {
+        let url = nats_url(test)?;
+        let tmp = temp_dir();
+        let ns = common::namespace_for(tmp.path());
+        Some(Site { tmp, url, ns })
+    }
+
+    /// The server of machine `name` (its own data dir), started.
+    fn machine(&self, name: &str) -> Server {
+        machine(&self.tmp.path().join(name), &self.url, &self.ns)
+    }
+}
+
+fn subscription_id(subscribed: &Value) -> String {
+    subscribed["subscription_id"]
+        .as_str()
+        .expect("subscription_id")
+        .to_string()
+}
+
+/// Subscribes one member of the group in `spec` on each machine.
+fn member_on_each(a: &mut Server, b: &mut Server, spec: Value) -> [String; 2] {
+    let on_a = a.call_ok("subscribe", spec.clone());
+    let on_b = b.call_ok("subscribe", spec);
+    assert_eq!(on_b["joined_existing_group"], true, "{on_b}");
+    [subscription_id(&on_a), subscription_id(&on_b)]
+}
+
 fn ids(polled: &Value) -> Vec<String> {
     polled["events"]
         .as_array()
@@ -55,18 +92,16 @@ fn payload_is(polled: &Value) -> Vec<i64> {
 
 #[test]
 fn event_published_on_one_machine_is_polled_on_another() {
-    let Some(url) = nats_url("event_published_on_one_machine_is_polled_on_another") else {
+    let Some(site) = Site::new("event_published_on_one_machine_is_polled_on_another") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let sub = b.call_ok(
         "subscribe",
         json!({"name": "on-b", "topics": ["nba.games.*"]}),
     );
-    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let sub = subscription_id(&sub);
     let p = a.call_ok(
         "publish_event",
         json!({"topic": "nba.games.7", "event_type": "game.started", "payload": {"home": "LAL"}}),
@@ -95,21 +130,13 @@ fn event_published_on_one_machine_is_polled_on_another() {
 
 #[test]
 fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates() {
-    let Some(url) = nats_url("consumer_group_with_a_member_on_each_machine_splits_events") else {
+    let Some(site) = Site::new("consumer_group_with_a_member_on_each_machine_splits_events") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let group = json!({"name": "worker", "group": "scorers", "topics": ["jobs"]});
-    let on_a = a.call_ok("subscribe", group.clone());
-    let on_b = b.call_ok("subscribe", group);
-    assert_eq!(on_b["joined_existing_group"], true);
-    let subs = [
-        on_a["subscription_id"].as_str().unwrap().to_string(),
-        on_b["subscription_id"].as_str().unwrap().to_string(),
-    ];
+    let subs = member_on_each(&mut a, &mut b, group);
     let events: Vec<Value> = (0..60)
         .map(|i| json!({"topic": "jobs", "event_type": "job", "payload": {"i": i}}))
         .collect();
@@ -170,19 +197,17 @@ fn consumer_group_with_a_member_on_each_machine_splits_events_without_duplicates
 
 #[test]
 fn event_stats_through_either_machine_count_what_both_did() {
-    let Some(url) = nats_url("event_stats_through_either_machine_count_what_both_did") else {
+    let Some(site) = Site::new("event_stats_through_either_machine_count_what_both_did") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let sub = b.call_ok(
         "subscribe",
         json!({"name": "flaky", "topics": ["jobs"], "start": "earliest",
                "ack_wait_ms": 200, "max_deliveries": 1}),
     );
-    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let sub = subscription_id(&sub);
     let events: Vec<Value> = (0..5)
         .map(|i| json!({"topic": "jobs", "event_type": "job", "payload": {"i": i}}))
         .collect();
@@ -272,18 +297,16 @@ fn event_stats_through_either_machine_count_what_both_did() {
 
 #[test]
 fn events_acked_through_another_process_or_after_a_restart_are_not_redelivered() {
-    let Some(url) = nats_url("events_acked_through_another_process_or_after_a_restart") else {
+    let Some(site) = Site::new("events_acked_through_another_process_or_after_a_restart") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let sub = a.call_ok(
         "subscribe",
         json!({"name": "roaming", "topics": ["jobs"], "ack_wait_ms": 1000}),
     );
-    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let sub = subscription_id(&sub);
     for i in 0..3 {
         a.call_ok(
             "publish_event",
@@ -313,7 +336,7 @@ fn events_acked_through_another_process_or_after_a_restart_are_not_redelivered()
     );
     // The same client after the polling process restarted.
     assert!(a.close().success());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
+    let mut a = site.machine("a");
     let after = a.call_ok(
         "ack_events",
         json!({"subscription_id": sub, "event_ids": [got[1]]}),
@@ -345,20 +368,13 @@ fn events_acked_through_another_process_or_after_a_restart_are_not_redelivered()
 
 #[test]
 fn a_group_member_cannot_ack_an_event_delivered_to_another_member() {
-    let Some(url) = nats_url("a_group_member_cannot_ack_an_event_delivered_to_another") else {
+    let Some(site) = Site::new("a_group_member_cannot_ack_an_event_delivered_to_another") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let group = json!({"name": "w", "group": "crew", "topics": ["jobs"], "ack_wait_ms": 60000});
-    let on_a = a.call_ok("subscribe", group.clone());
-    let on_b = b.call_ok("subscribe", group);
-    let (sa, sb) = (
-        on_a["subscription_id"].as_str().unwrap().to_string(),
-        on_b["subscription_id"].as_str().unwrap().to_string(),
-    );
+    let [sa, sb] = member_on_each(&mut a, &mut b, group);
     a.call_ok(
         "publish_event",
         json!({"topic": "jobs", "event_type": "job", "payload": {"i": 0}}),
@@ -384,20 +400,13 @@ fn a_group_member_cannot_ack_an_event_delivered_to_another_member() {
 
 #[test]
 fn unsubscribing_a_member_through_another_process_hands_its_events_to_the_group() {
-    let Some(url) = nats_url("unsubscribing_a_member_through_another_process") else {
+    let Some(site) = Site::new("unsubscribing_a_member_through_another_process") else {
         return;
     };
-    let tmp = temp_dir();
-    let ns = common::namespace_for(tmp.path());
-    let mut a = machine(&tmp.path().join("a"), &url, &ns);
-    let mut b = machine(&tmp.path().join("b"), &url, &ns);
+    let mut a = site.machine("a");
+    let mut b = site.machine("b");
     let group = json!({"name": "w", "group": "crew", "topics": ["jobs"], "ack_wait_ms": 600000});
-    let on_a = a.call_ok("subscribe", group.clone());
-    let on_b = b.call_ok("subscribe", group);
-    let (sa, sb) = (
-        on_a["subscription_id"].as_str().unwrap().to_string(),
-        on_b["subscription_id"].as_str().unwrap().to_string(),
-    );
+    let [sa, sb] = member_on_each(&mut a, &mut b, group);
     let p = a.call_ok(
         "publish_event",
         json!({"topic": "jobs", "event_type": "job", "payload": {"i": 0}}),
@@ -508,7 +517,7 @@ fn nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event() {
     let url = nats.url();
     let mut s = machine(&tmp.path().join("data"), &url, "restart");
     let sub = s.call_ok("subscribe", json!({"name": "steady", "topics": ["feed"]}));
-    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    let sub = subscription_id(&sub);
     let publish = |s: &mut Server, i: i64| {
         s.call_tool(
             "publish_event",
