@@ -79,26 +79,14 @@ pub async fn open(
     js: &jetstream::Context,
     namespace: &str,
 ) -> Result<(kv::Store, stream::Stream), EventsError> {
-    let bucket = bucket(namespace);
-    let err = |e: String| EventsError::Store(format!("NATS ack bucket: {e}"));
-    // Created with the KV conventions by hand, as the subscription bucket
-    // (a 2.9 server's answer to `create_key_value` does not parse).
-    js.create_or_update_stream(super::kv_stream(
-        &bucket,
+    super::open_kv(
+        js,
+        &bucket(namespace),
         "smart-systems-mcp ack subjects of unacked deliveries",
         MAX_AGE,
-    ))
+    )
     .await
-    .map_err(|e| err(e.to_string()))?;
-    let stream = js
-        .get_stream(format!("KV_{bucket}"))
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let kv = js
-        .get_key_value(&bucket)
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    Ok((kv, stream))
+    .map_err(|e| EventsError::Store(format!("NATS ack bucket: {e}")))
 }
 
 /// Writes the entries of one poll in one pipelined batch; returns each

@@ -112,24 +112,14 @@ pub struct Counters {
 impl Counters {
     /// Creates (or updates) the bucket's stream and opens it.
     pub async fn open(js: &jetstream::Context, namespace: &str) -> Result<Counters, EventsError> {
-        let bucket = bucket(namespace);
-        let err = |e: String| EventsError::Store(format!("NATS stats bucket: {e}"));
-        // Created with the KV conventions by hand, as the other buckets.
-        js.create_or_update_stream(super::kv_stream(
-            &bucket,
+        let (kv, stream) = super::open_kv(
+            js,
+            &bucket(namespace),
             "smart-systems-mcp event counters",
             Duration::ZERO,
-        ))
+        )
         .await
-        .map_err(|e| err(e.to_string()))?;
-        let stream = js
-            .get_stream(format!("KV_{bucket}"))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let kv = js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| EventsError::Store(format!("NATS stats bucket: {e}")))?;
         Ok(Counters {
             kv,
             stream,

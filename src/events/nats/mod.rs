@@ -225,22 +225,14 @@ impl Inner {
             .get_stream(&stream_name)
             .await
             .map_err(|e| nats_err("get stream")(e.to_string()))?;
-        let bucket = format!("{namespace}_subscriptions");
-        // The bucket's stream is created here with the KV conventions
-        // (`KV_<bucket>`, `$KV.<bucket>.>`, one message per key) rather than
-        // by `create_key_value`, whose request a 2.9 server answers in a form
-        // the client cannot parse; reads and writes then use the KV API.
-        js.create_or_update_stream(kv_stream(
-            &bucket,
+        let (kv, _) = open_kv(
+            &js,
+            &format!("{namespace}_subscriptions"),
             "smart-systems-mcp subscription definitions",
-            std::time::Duration::ZERO,
-        ))
+            Duration::ZERO,
+        )
         .await
-        .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
-        let kv = js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| nats_err("subscription bucket")(e.to_string()))?;
+        .map_err(nats_err("subscription bucket"))?;
         let (acks, acks_stream) = acks::open(&js, namespace).await?;
         let counters = Arc::new(counters::Counters::open(&js, namespace).await?);
         let (updates, _) = broadcast::channel(4096);
@@ -1171,15 +1163,32 @@ impl EventBackend for NatsBus {
     }
 }
 
-/// The stream behind a KV bucket, as `create_key_value` would make it (one
-/// value per key, file storage, direct gets); `max_age` zero keeps values
-/// until deleted. Made by hand because a 2.9 server's answer to
-/// `create_key_value` does not parse in this client.
-pub(crate) fn kv_stream(
+/// Creates (or updates) KV bucket `bucket` and opens it, with its stream
+/// (for reading many keys at once, `acks::last_values`). The stream is made
+/// with the KV conventions (`KV_<bucket>`, `$KV.<bucket>.>`, one message per
+/// key) rather than by `create_key_value`, whose request a 2.9 server
+/// answers in a form this client cannot parse; reads and writes then use the
+/// KV API. `max_age` zero keeps values until deleted.
+pub(crate) async fn open_kv(
+    js: &jetstream::Context,
     bucket: &str,
     description: &str,
-    max_age: std::time::Duration,
-) -> stream::Config {
+    max_age: Duration,
+) -> Result<(kv::Store, stream::Stream), String> {
+    js.create_or_update_stream(kv_stream(bucket, description, max_age))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = js
+        .get_stream(format!("KV_{bucket}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let kv = js.get_key_value(bucket).await.map_err(|e| e.to_string())?;
+    Ok((kv, stream))
+}
+
+/// The stream behind a KV bucket, as `create_key_value` would make it (one
+/// value per key, file storage, direct gets).
+fn kv_stream(bucket: &str, description: &str, max_age: std::time::Duration) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),
         description: Some(description.into()),
