@@ -26,14 +26,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::events::error::EventsError;
-
-/// How long reading the bucket may take before it is an error.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an entry is kept: the longest `ack_wait` accepted by `subscribe`
 /// (24 h) plus an hour.
@@ -172,7 +168,7 @@ pub async fn held_by(
     member: &str,
 ) -> Result<Vec<(String, String)>, EventsError> {
     let prefix = format!("$KV.{}.", kv.name);
-    let entries = last_values(stream, format!("{prefix}{consumer}.>"), READ_TIMEOUT)
+    let entries = super::last_values(stream, format!("{prefix}{consumer}.>"))
         .await
         .map_err(|e| EventsError::Store(format!("NATS ack bucket: {e}")))?;
     Ok(entries
@@ -183,49 +179,6 @@ pub async fn held_by(
             (h.member == member).then(|| (key.to_string(), h.reply))
         })
         .collect())
-}
-
-/// The live (not deleted) entries of a KV bucket's stream under
-/// `filter_subject`, as (subject, value): read with an ordered consumer,
-/// last message per subject, each read waiting at most `timeout`.
-pub async fn last_values(
-    stream: &stream::Stream,
-    filter_subject: String,
-    timeout: Duration,
-) -> Result<Vec<(String, Bytes)>, String> {
-    let reader = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig {
-            filter_subject,
-            deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    if reader.cached_info().num_pending == 0 {
-        return Ok(out);
-    }
-    let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
-    loop {
-        let next = tokio::time::timeout(timeout, messages.next())
-            .await
-            .map_err(|_| "timed out reading entries".to_string())?;
-        let Some(m) = next else { break };
-        let m = m.map_err(|e| e.to_string())?;
-        let pending = m.info().map(|i| i.pending).unwrap_or(0);
-        let deleted = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("KV-Operation"))
-            .is_some();
-        if !deleted {
-            out.push((m.subject.to_string(), m.payload.clone()));
-        }
-        if pending == 0 {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

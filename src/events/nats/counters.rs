@@ -31,8 +31,6 @@ use crate::events::error::EventsError;
 const ATTEMPTS: usize = 8;
 /// How often the background task flushes what an earlier flush could not.
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
-/// How long reading the bucket may take before it is an error.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The bucket of namespace `ns`.
 pub fn bucket(namespace: &str) -> String {
@@ -213,13 +211,9 @@ impl Counters {
     /// written yet, by name.
     pub async fn read(&self, kind: Kind) -> Result<HashMap<String, i64>, EventsError> {
         let prefix = format!("$KV.{}.", self.kv.name);
-        let stored = super::acks::last_values(
-            &self.stream,
-            format!("{prefix}{}.>", kind.prefix()),
-            READ_TIMEOUT,
-        )
-        .await
-        .map_err(|e| EventsError::Store(format!("NATS stats bucket: {e}")))?;
+        let stored = super::last_values(&self.stream, format!("{prefix}{}.>", kind.prefix()))
+            .await
+            .map_err(|e| EventsError::Store(format!("NATS stats bucket: {e}")))?;
         let mut out = HashMap::new();
         for (subject, value) in stored {
             if let Some(name) = subject.strip_prefix(&prefix).and_then(|k| name_of(kind, k)) {

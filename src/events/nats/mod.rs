@@ -70,6 +70,8 @@ const MAX_ACKS_INFLIGHT: usize = 65_536;
 /// 10,000-event batch used to hold them all and stall at the client's
 /// default limit of 5,000 for its 30 s ack timeout).
 const PUBLISH_WINDOW: usize = 2_048;
+/// How long reading many keys of a KV bucket may take before it is an error.
+const KV_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most topics listed by `topics()`.
 const MAX_TOPICS: usize = 1000;
 
@@ -1164,7 +1166,7 @@ impl EventBackend for NatsBus {
 }
 
 /// Creates (or updates) KV bucket `bucket` and opens it, with its stream
-/// (for reading many keys at once, `acks::last_values`). The stream is made
+/// (for reading many keys at once, [`last_values`]). The stream is made
 /// with the KV conventions (`KV_<bucket>`, `$KV.<bucket>.>`, one message per
 /// key) rather than by `create_key_value`, whose request a 2.9 server
 /// answers in a form this client cannot parse; reads and writes then use the
@@ -1184,6 +1186,48 @@ pub(crate) async fn open_kv(
         .map_err(|e| e.to_string())?;
     let kv = js.get_key_value(bucket).await.map_err(|e| e.to_string())?;
     Ok((kv, stream))
+}
+
+/// The live (not deleted) entries of a KV bucket's stream under
+/// `filter_subject`, as (subject, value): read with an ordered consumer,
+/// last message per subject, each read waiting at most [`KV_READ_TIMEOUT`].
+pub(crate) async fn last_values(
+    stream: &stream::Stream,
+    filter_subject: String,
+) -> Result<Vec<(String, bytes::Bytes)>, String> {
+    let reader = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject,
+            deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    if reader.cached_info().num_pending == 0 {
+        return Ok(out);
+    }
+    let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
+    loop {
+        let next = tokio::time::timeout(KV_READ_TIMEOUT, messages.next())
+            .await
+            .map_err(|_| "timed out reading entries".to_string())?;
+        let Some(m) = next else { break };
+        let m = m.map_err(|e| e.to_string())?;
+        let pending = m.info().map(|i| i.pending).unwrap_or(0);
+        let deleted = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("KV-Operation"))
+            .is_some();
+        if !deleted {
+            out.push((m.subject.to_string(), m.payload.clone()));
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The stream behind a KV bucket, as `create_key_value` would make it (one
