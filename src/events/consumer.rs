@@ -206,6 +206,50 @@ pub struct Polled {
     pub next_redelivery_us: Option<i64>,
 }
 
+/// The log columns a scan reads, ending with the payload when the filter
+/// looks at it (else an empty column): the row [`buffer_if_wanted`] takes.
+fn scan_columns(want_payload: bool) -> &'static str {
+    if want_payload {
+        "seq, topic, event_type, source, priority, event_id, payload"
+    } else {
+        "seq, topic, event_type, source, priority, event_id, ''"
+    }
+}
+
+/// Buffers a log row read with [`scan_columns`] for consumer `c` when its
+/// filter wants it; whether it did.
+fn buffer_if_wanted(
+    c: &Consumer,
+    r: &rusqlite::Row<'_>,
+    want_payload: bool,
+    insert: &mut rusqlite::Statement<'_>,
+) -> Result<bool, EventsError> {
+    let priority: i64 = r.get(4)?;
+    let head = Head {
+        topic: r.get_ref(1)?.as_str().unwrap_or_default(),
+        event_type: r.get_ref(2)?.as_str().unwrap_or_default(),
+        source: r.get_ref(3)?.as_str().unwrap_or_default(),
+        priority,
+    };
+    if !c.filter.matches_head(head)
+        || (want_payload
+            && !c
+                .filter
+                .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
+    {
+        return Ok(false);
+    }
+    let seq: i64 = r.get(0)?;
+    let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
+    insert.execute(params![c.key, seq, priority, event_id])?;
+    Ok(true)
+}
+
+/// Adds a scanned event to a consumer's buffer (kept if already there).
+const BUFFER_INSERT: &str =
+    "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
+     VALUES (?1, ?2, ?3, ?4)";
+
 /// Scans the log past the consumer's cursor and buffers matching events.
 fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
     let buffered: i64 = conn
@@ -215,45 +259,23 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
         return look_ahead(conn, c, buffered);
     }
     let want_payload = c.filter.needs_payload();
-    let sql = if want_payload {
-        "SELECT seq, topic, event_type, source, priority, event_id, payload FROM events_log
-         WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-    } else {
-        "SELECT seq, topic, event_type, source, priority, event_id, '' FROM events_log
-         WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-    };
-    let mut select = conn.prepare_cached(sql)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {} FROM events_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        scan_columns(want_payload)
+    ))?;
+    let mut insert = conn.prepare_cached(BUFFER_INSERT)?;
     let mut rows = select.query(params![c.cursor, SCAN_LIMIT])?;
     let mut cursor = c.cursor;
     let mut added = 0;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let topic = r.get_ref(1)?.as_str().unwrap_or_default();
-        let event_type = r.get_ref(2)?.as_str().unwrap_or_default();
-        let source = r.get_ref(3)?.as_str().unwrap_or_default();
         let priority: i64 = r.get(4)?;
         cursor = seq;
         if priority >= LOOKAHEAD_PRIORITY && seq <= c.lookahead {
             // Buffered ahead already (and maybe delivered and acked since).
             continue;
         }
-        let head = Head {
-            topic,
-            event_type,
-            source,
-            priority,
-        };
-        if c.filter.matches_head(head)
-            && (!want_payload
-                || c.filter
-                    .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
-        {
-            let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
-            insert.execute(params![c.key, seq, priority, event_id])?;
+        if buffer_if_wanted(c, r, want_payload, &mut insert)? {
             added += 1;
             if buffered + added >= BUFFER_TARGET {
                 break;
@@ -279,45 +301,24 @@ fn look_ahead(conn: &Connection, c: &mut Consumer, buffered: i64) -> Result<(), 
         return Ok(());
     }
     let from = c.lookahead.max(c.cursor);
-    let want_payload = c.filter.needs_payload();
-    let sql = if want_payload {
-        "SELECT seq, topic, event_type, source, priority, event_id, payload FROM events_log
-         WHERE seq > ?1 AND seq <= ?2 AND priority >= ?3 ORDER BY seq"
-    } else {
-        "SELECT seq, topic, event_type, source, priority, event_id, '' FROM events_log
-         WHERE seq > ?1 AND seq <= ?2 AND priority >= ?3 ORDER BY seq"
-    };
     let until = from.saturating_add(SCAN_LIMIT).min(log::last_seq(conn)?);
     if until <= from {
         return Ok(());
     }
-    let mut select = conn.prepare_cached(sql)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let want_payload = c.filter.needs_payload();
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {} FROM events_log WHERE seq > ?1 AND seq <= ?2 AND priority >= ?3 ORDER BY seq",
+        scan_columns(want_payload)
+    ))?;
+    let mut insert = conn.prepare_cached(BUFFER_INSERT)?;
     let mut rows = select.query(params![from, until, LOOKAHEAD_PRIORITY])?;
     let mut reached = until;
     let mut added = 0;
     while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let priority: i64 = r.get(4)?;
-        let head = Head {
-            topic: r.get_ref(1)?.as_str().unwrap_or_default(),
-            event_type: r.get_ref(2)?.as_str().unwrap_or_default(),
-            source: r.get_ref(3)?.as_str().unwrap_or_default(),
-            priority,
-        };
-        if c.filter.matches_head(head)
-            && (!want_payload
-                || c.filter
-                    .matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
-        {
-            let event_id = r.get_ref(5)?.as_bytes().unwrap_or_default();
-            insert.execute(params![c.key, seq, priority, event_id])?;
+        if buffer_if_wanted(c, r, want_payload, &mut insert)? {
             added += 1;
             if buffered + added >= BUFFER_MAX {
-                reached = seq;
+                reached = r.get(0)?;
                 break;
             }
         }
