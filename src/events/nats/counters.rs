@@ -207,23 +207,35 @@ impl Counters {
         false
     }
 
-    /// Every counter of `kind` as stored, plus what this process has not
-    /// written yet, by name.
-    pub async fn read(&self, kind: Kind) -> Result<HashMap<String, i64>, EventsError> {
+    /// Writes what this process counted, then reads every counter of the
+    /// `kinds` asked for in one pass over the bucket (plus what a failed
+    /// write left here), by kind and name.
+    pub async fn read(
+        &self,
+        kinds: &[Kind],
+    ) -> Result<HashMap<Kind, HashMap<String, i64>>, EventsError> {
+        self.flush().await;
         let prefix = format!("$KV.{}.", self.kv.name);
-        let stored = super::last_values(&self.stream, format!("{prefix}{}.>", kind.prefix()))
+        let filter = match kinds {
+            [one] => format!("{prefix}{}.>", one.prefix()),
+            _ => format!("{prefix}>"),
+        };
+        let stored = super::last_values(&self.stream, filter)
             .await
             .map_err(|e| EventsError::Store(format!("NATS stats bucket: {e}")))?;
-        let mut out = HashMap::new();
-        for (subject, value) in stored {
-            if let Some(name) = subject.strip_prefix(&prefix).and_then(|k| name_of(kind, k)) {
-                *out.entry(name).or_default() += parse(&value);
-            }
-        }
-        if let Ok(m) = self.pending.lock() {
-            for (k, n) in m.iter() {
-                if let Some(name) = name_of(kind, k) {
-                    *out.entry(name).or_default() += n;
+        let pending: Vec<(String, i64)> = self
+            .pending
+            .lock()
+            .map(|m| m.iter().map(|(k, n)| (k.clone(), *n)).collect())
+            .unwrap_or_default();
+        let stored = stored.into_iter().filter_map(|(subject, value)| {
+            Some((subject.strip_prefix(&prefix)?.to_string(), parse(&value)))
+        });
+        let mut out: HashMap<Kind, HashMap<String, i64>> = HashMap::new();
+        for (k, n) in stored.chain(pending) {
+            for &kind in kinds {
+                if let Some(name) = name_of(kind, &k) {
+                    *out.entry(kind).or_default().entry(name).or_default() += n;
                 }
             }
         }

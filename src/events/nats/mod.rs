@@ -937,9 +937,13 @@ impl Inner {
         let counts = self.subject_counts().await?;
         let prefix = format!("{}.", self.namespace);
         let by_subject: HashMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        self.counters.flush().await;
-        let published = self.counters.read(counters::Kind::Published).await?;
-        let delivered = self.counters.read(counters::Kind::Delivered).await?;
+        use counters::Kind;
+        let mut by_kind = self
+            .counters
+            .read(&[Kind::Published, Kind::Delivered])
+            .await?;
+        let published = by_kind.remove(&Kind::Published).unwrap_or_default();
+        let delivered = by_kind.remove(&Kind::Delivered).unwrap_or_default();
         let mut out = Vec::new();
         for (subject, stored) in counts.iter().take(MAX_TOPICS) {
             let Some(topic) = subject.strip_prefix(&prefix) else {
@@ -1000,8 +1004,12 @@ impl Inner {
 
     async fn subscriptions(&self) -> Result<Vec<SubscriptionStats>, EventsError> {
         self.connected()?;
-        self.counters.flush().await;
-        let dead = self.counters.read(counters::Kind::DeadLettered).await?;
+        let dead = self
+            .counters
+            .read(&[counters::Kind::DeadLettered])
+            .await?
+            .remove(&counters::Kind::DeadLettered)
+            .unwrap_or_default();
         let mut out = Vec::new();
         for (id, r) in self.records().await? {
             let info = self.stream.consumer_info(&r.consumer).await.ok();
