@@ -345,6 +345,14 @@ pub struct DayChanges {
 /// Width of one time-of-day slot of the auto detector's daily profile.
 pub const DAY_SLOT_SECONDS: i64 = 300;
 
+/// The time of a daily-profile slot no point has filled yet.
+const NEVER: i64 = i64::MIN;
+
+/// A daily profile with every slot empty.
+fn empty_day() -> Vec<(i64, f64)> {
+    vec![(NEVER, 0.0); (86_400 / DAY_SLOT_SECONDS) as usize]
+}
+
 /// The auto detector starts its daily profile once a series has run this
 /// long (seconds), so short-lived and test series keep a small state.
 pub const DAY_PROFILE_AFTER: i64 = 3_600;
@@ -465,7 +473,7 @@ impl DetectorState {
         if let DetectorState::Auto { day, .. } = self {
             for (slot, t, v) in cells {
                 if day.is_empty() {
-                    *day = vec![(i64::MIN, 0.0); (86_400 / DAY_SLOT_SECONDS) as usize];
+                    *day = empty_day();
                 }
                 if let Some(cell) = day.get_mut(slot as usize) {
                     *cell = (t, v);
@@ -483,7 +491,7 @@ impl DetectorState {
         };
         day_dirty.clear();
         for (slot, &(t, _)) in day.iter().enumerate() {
-            if t != i64::MIN {
+            if t != NEVER {
                 day_dirty.push(slot as u16);
             }
         }
@@ -632,12 +640,12 @@ impl DetectorState {
                     && t.day_weight > 0.0
                     && ts.saturating_sub(first) >= DAY_PROFILE_AFTER
                 {
-                    *day = vec![(i64::MIN, 0.0); (86_400 / DAY_SLOT_SECONDS) as usize];
+                    *day = empty_day();
                 }
                 let slot = (ts.rem_euclid(86_400) / DAY_SLOT_SECONDS) as usize;
                 let mut diff_day = None;
                 if let Some(&(then, old)) = day.get(slot)
-                    && then != i64::MIN
+                    && then != NEVER
                     && ts
                         .checked_sub(then)
                         .and_then(|gap| gap.checked_sub(86_400))
