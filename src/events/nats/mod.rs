@@ -278,7 +278,7 @@ impl Inner {
             if acks.len() >= PUBLISH_WINDOW
                 && let Some(ack) = acks.pop_front()
             {
-                sequences.push(Self::stored(ack).await?);
+                sequences.push(Self::stored(ack, &events, sequences.len()).await?);
             }
             let (headers, body) = codec::encode(e);
             let ack = self
@@ -289,7 +289,7 @@ impl Inner {
             acks.push_back(ack);
         }
         for ack in acks {
-            sequences.push(Self::stored(ack).await?);
+            sequences.push(Self::stored(ack, &events, sequences.len()).await?);
         }
         let out: Vec<Appended> = events
             .into_iter()
@@ -309,10 +309,33 @@ impl Inner {
         Ok(out)
     }
 
-    /// The stream sequence a publish was stored at, once the server acks it.
-    async fn stored(ack: jetstream::context::PublishAckFuture) -> Result<i64, EventsError> {
-        let a = ack.await.map_err(|e| nats_err("publish")(e.to_string()))?;
-        Ok(a.sequence as i64)
+    /// The stream sequence `events[at]` was stored at, once the server acks
+    /// it. Without an ack the outcome is unknown, not a failure: the message
+    /// may sit in the client's buffer (the connection dropped after the
+    /// `connected` check) and be stored when the client reconnects, so the
+    /// error says which events are confirmed and which may still appear.
+    async fn stored(
+        ack: jetstream::context::PublishAckFuture,
+        events: &[NewEvent],
+        at: usize,
+    ) -> Result<i64, EventsError> {
+        use jetstream::context::PublishErrorKind as Kind;
+        let e = match ack.await {
+            Ok(a) => return Ok(a.sequence as i64),
+            Err(e) => e,
+        };
+        let (id, n, later) = (events[at].event_id, events.len(), events.len() - at - 1);
+        let fate = match e.kind() {
+            Kind::TimedOut | Kind::BrokenPipe | Kind::Other => format!(
+                "event {id} and the {later} sent after it are unconfirmed: they may still be \
+                 stored once NATS answers again"
+            ),
+            _ => format!("event {id} was refused; the {later} sent after it may be stored"),
+        };
+        Err(EventsError::Store(format!(
+            "NATS did not confirm the publish ({e}): {at} of {n} events are stored; {fate}; \
+             check with replay_events before publishing them again"
+        )))
     }
 
     /// Per-pattern `max_events` rules: the stream's per-subject limit is the
