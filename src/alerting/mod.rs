@@ -13,6 +13,10 @@
 //! takes the engine lock once, runs in-memory, writes the call's changes in
 //! one transaction and only then answers, so an answered call survives
 //! `kill -9`; callers run it on a blocking thread, never on the async workers.
+//! The transaction runs after the engine lock is released (the store lock,
+//! taken first, keeps saves in order), so one call's in-memory work overlaps
+//! the previous call's commit; a read-only call in that window sees the
+//! engine's state before it is committed.
 //!
 //! One owner per data dir: the engine's state lives in memory and is written
 //! back call by call, so two processes each running an engine over the same
@@ -200,7 +204,12 @@ impl AlertingService {
             return Ok((out, events));
         }
         let t = std::time::Instant::now();
+        // The store lock is taken before the engine lock is let go, so saves
+        // run in the order their changes were taken; the next call's
+        // in-memory work overlaps this one's transaction, and this call
+        // still answers only after its changes are committed.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        drop(engine);
         conn.save(&writes, &changes).map_err(AlertError::Store)?;
         tracing::debug!(
             alerts = changes.alerts.len(),

@@ -64,48 +64,45 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// The end of the JSON value starting at `i` (strings, objects and arrays
 /// by their brackets; scalars up to the next delimiter). It only frames the
-/// value: the value itself is parsed by whoever takes it.
+/// value: the value itself is parsed by whoever takes it. An object's end
+/// is found by counting braces outside strings and an array's by counting
+/// square brackets (in valid JSON the other kind nests inside), so the scan
+/// jumps from one of three bytes to the next with `memchr3`; invalid JSON
+/// that frames oddly is still rejected by the parse that follows.
 fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                // Only quotes and brackets matter here.
-                while j < b.len() && !matches!(b[j], b'"' | b'{' | b'[' | b'}' | b']') {
-                    j += 1;
-                }
-                if j == b.len() {
-                    break;
-                }
-                match b[j] {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
+    let (open, close) = match *b.get(i)? {
+        b'"' => return string_end(b, i),
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
         _ => {
             let mut j = i;
             while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
             {
                 j += 1;
             }
-            (j > i).then_some(j)
+            return (j > i).then_some(j);
         }
+    };
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < b.len() {
+        j += memchr::memchr3(b'"', open, close, &b[j..])?;
+        match b[j] {
+            b'"' => {
+                j = string_end(b, j)?;
+                continue;
+            }
+            c if c == open => depth += 1,
+            _ => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+        }
+        j += 1;
     }
+    None
 }
 
 /// The members of the JSON object starting at `b[i] == '{'`, as
@@ -392,5 +389,23 @@ mod tests {
         let args = msg["params"]["arguments"].as_object().unwrap().clone();
         let text = redeem(ticket_of(&args).unwrap()).unwrap();
         assert_eq!(text, r#"{"metric_name":"m","value":2}"#);
+    }
+
+    #[test]
+    fn values_are_framed_by_their_own_brackets_outside_strings() {
+        let cases: &[&str] = &[
+            r#"{"a":[1,{"b":"}]\"{["},[]],"c":{}}"#,
+            r#"[{"x":"]"},[["["]],{}]"#,
+            r#""a \"quoted\" \\ string""#,
+            r#"{}"#,
+            r#"-12.5e3"#,
+        ];
+        for v in cases {
+            let text = format!("{v} ,\"next\":1");
+            assert_eq!(value_end(text.as_bytes(), 0), Some(v.len()), "{v}");
+        }
+        for unclosed in [r#"{"a":"}"#, r#"["]"#, r#""open"#, "{"] {
+            assert_eq!(value_end(unclosed.as_bytes(), 0), None, "{unclosed}");
+        }
     }
 }

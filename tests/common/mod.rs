@@ -283,6 +283,17 @@ impl Server {
         }
     }
 
+    /// The next stdout line, unparsed ([`Server::started_direct`] only): for
+    /// a benchmark client that parses answers into its own types.
+    pub fn next_line(&mut self) -> String {
+        let out = self.direct.as_mut().expect("a client started direct");
+        let mut line = String::new();
+        match out.read_line(&mut line) {
+            Ok(n) if n > 0 => line,
+            r => panic!("server closed stdout ({r:?})\nstderr:\n{}", self.stderr()),
+        }
+    }
+
     /// Waits for the response with `id`, keeping other messages in the backlog.
     pub fn wait_for_id(&mut self, id: &Value) -> Value {
         if let Some(pos) = self.backlog.iter().position(|m| m.get("id") == Some(id)) {
