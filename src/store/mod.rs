@@ -70,6 +70,30 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let data_dir = prepare_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        // Two processes creating the store at once can each hold a shared
+        // lock while wanting the exclusive one (switching a new file to WAL);
+        // SQLite then answers one of them SQLITE_BUSY at once instead of
+        // waiting, to break the deadlock. That one lets go of its locks
+        // (drops the connection) and starts over, within the busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open_once(&data_dir, &path) {
+                Err(StoreError::Sqlite { source, .. })
+                    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    tracing::debug!(path = %path.display(), "store busy while opening; retrying");
+                    std::thread::sleep(Duration::from_millis(
+                        5 + u64::from(std::process::id() % 20),
+                    ));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(data_dir: &Path, path: &Path) -> Result<Store, StoreError> {
+        let (data_dir, path) = (data_dir.to_path_buf(), path.to_path_buf());
         let mut conn = open_connection(&path)?;
         let schema_versions = migrations::migrate(&mut conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => StoreError::Sqlite {
