@@ -12,7 +12,8 @@
 //! mutex plus a dedicated store connection. Design choice: each tool call
 //! takes the engine lock once, runs in-memory, writes the call's changes in
 //! one transaction and only then answers, so an answered call survives
-//! `kill -9`; callers run it on a blocking thread, never on the async workers.
+//! `kill -9`; callers run it where blocking is allowed (a blocking thread,
+//! or `block_in_place` on a runtime worker), never as plain async code.
 //! The transaction runs after the engine lock is released (the store lock,
 //! taken first, keeps saves in order), so one call's in-memory work overlaps
 //! the previous call's commit; a read-only call in that window sees the
@@ -186,7 +187,7 @@ impl AlertingService {
     /// Runs `f` on the engine, saves definitions `f` asks for plus
     /// everything the engine marked dirty in one transaction, and returns
     /// `f`'s result with the bus events it raised. Blocking: call from a
-    /// blocking thread.
+    /// blocking thread or inside `block_in_place`.
     pub fn with<T>(
         &self,
         f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError>,

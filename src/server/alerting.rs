@@ -1,5 +1,6 @@
 //! MCP adapters of the alerting toolset: validate arguments, run the engine
-//! on a blocking thread (it holds a lock and writes SQLite), shape results.
+//! in blocking mode (`block_in_place`: it holds a lock and writes SQLite),
+//! shape results.
 //! All behaviour lives in `crate::alerting`.
 
 use std::collections::BTreeMap;
