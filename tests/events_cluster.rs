@@ -669,3 +669,40 @@ fn a_publish_nats_never_acked_is_reported_as_unconfirmed_and_may_appear_later() 
     }
     assert!(s.close().success());
 }
+
+#[test]
+fn machines_started_at_once_on_a_new_namespace_all_come_up() {
+    // Each creates the namespace's stream and buckets; the losers of that
+    // race must find what the winner created, not fail to start. (A race
+    // is not certain in one round, so several rounds, each a new namespace.)
+    let Some(url) = nats_url("machines_started_at_once_on_a_new_namespace_all_come_up") else {
+        return;
+    };
+    let tmp = temp_dir();
+    for round in 0..6 {
+        let ns = format!("{}_r{round}", common::namespace_for(tmp.path()));
+        let mut machines: Vec<Server> = (0..3)
+            .map(|m| {
+                Server::start(
+                    &tmp.path().join(format!("r{round}m{m}")),
+                    &["--events-url", &url, "--namespace", &ns],
+                )
+            })
+            .collect();
+        for s in &mut machines {
+            s.initialize();
+        }
+        let published = machines[0].call_ok(
+            "publish_event",
+            json!({"topic": "t", "event_type": "e", "payload": {"round": round}}),
+        );
+        let seen = machines[2].call_ok("replay_events", json!({"topics": ["t"]}));
+        assert_eq!(
+            seen["events"][0]["event_id"], published["event_id"],
+            "{seen}"
+        );
+        for s in machines {
+            assert!(s.close().success());
+        }
+    }
+}

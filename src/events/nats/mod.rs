@@ -208,8 +208,9 @@ impl Inner {
             _ => -1,
         };
         let max_age = limits.max_age.unwrap_or_default();
-        let stream = js
-            .create_or_update_stream(stream::Config {
+        let stream = ensure_stream(
+            &js,
+            stream::Config {
                 name: stream_name.clone(),
                 description: Some(format!("smart-systems-mcp events of namespace {namespace}")),
                 subjects: vec![format!("{namespace}.>")],
@@ -219,9 +220,10 @@ impl Inner {
                 duplicate_window: DUPLICATE_WINDOW,
                 allow_direct: true,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| nats_err("create stream")(e.to_string()))?;
+            },
+        )
+        .await
+        .map_err(nats_err("create stream"))?;
         drop(stream);
         let stream = js
             .get_stream(&stream_name)
@@ -1202,15 +1204,39 @@ impl EventBackend for NatsBus {
 /// key) rather than by `create_key_value`, whose request a 2.9 server
 /// answers in a form this client cannot parse; reads and writes then use the
 /// KV API. `max_age` zero keeps values until deleted.
+/// Creates the stream or brings its settings up to date. Processes starting
+/// at once on one namespace race to create it: the loser's create is refused
+/// (e.g. "subjects overlap with an existing stream") although the stream it
+/// wanted now exists, so a refusal is retried a few times, finding it then.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Info, String> {
+    let mut attempt = 0;
+    loop {
+        match js.create_or_update_stream(config.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt < 4 => {
+                attempt += 1;
+                tracing::debug!(
+                    stream = config.name,
+                    attempt,
+                    "NATS stream create refused ({e}); retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 pub(crate) async fn open_kv(
     js: &jetstream::Context,
     bucket: &str,
     description: &str,
     max_age: Duration,
 ) -> Result<(kv::Store, stream::Stream), String> {
-    js.create_or_update_stream(kv_stream(bucket, description, max_age))
-        .await
-        .map_err(|e| e.to_string())?;
+    ensure_stream(js, kv_stream(bucket, description, max_age)).await?;
     let stream = js
         .get_stream(format!("KV_{bucket}"))
         .await
