@@ -19,7 +19,7 @@
 //! the client's own serialising and parsing overlap with the server's work.
 //!
 //! Run: cargo bench --bench alerting_mcp (`ALERTING_BENCH_CALLS=N` for longer
-//! `check_metrics` series, default 20).
+//! `check_metrics` series, default 60).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -41,7 +41,7 @@ fn calls() -> usize {
     std::env::var("ALERTING_BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+        .unwrap_or(60)
 }
 const SINGLE: usize = 2_000;
 const IN_FLIGHT: usize = 2;

@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{Server, temp_dir};
 use serde_json::{Value, json};
 
@@ -994,4 +996,62 @@ fn a_second_process_on_the_data_dir_refuses_alerting_instead_of_overwriting_it()
     let rules = next.call_ok("list_alert_rules", json!({}));
     assert!(rules.to_string().contains("\"hot\""), "{rules}");
     assert!(!rules.to_string().contains("\"cold\""), "{rules}");
+}
+
+#[test]
+fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
+    // Another connection (another process's writer, say) holds the store's
+    // write lock. Alerting calls that must write wait for it, in blocking
+    // mode: more of them than the server has worker threads must not keep
+    // it from answering anything else, and none may fail or lose its write.
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
+    );
+    let other = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let waiting: Vec<u64> = (0..4)
+        .map(|i| {
+            let id = s.next_id();
+            s.send(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "check_metric",
+                "arguments": {"metric_name": "temp", "value": 40 + i, "timestamp": T0 + i as f64,
+                              "source": format!("kiln-{i}")}}}),
+            );
+            id
+        })
+        .collect();
+    let started = Instant::now();
+    let info = s.call_ok("server_info", json!({}));
+    assert!(info["pid"].is_number(), "{info}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "server_info waited {:?} behind the alerting calls",
+        started.elapsed()
+    );
+    assert!(
+        s.backlog.iter().all(|m| m.get("result").is_none()),
+        "no alerting call could have written yet: {:?}",
+        s.backlog
+    );
+    other.execute_batch("COMMIT").unwrap();
+    for id in waiting {
+        let r = s.wait_for_id(&json!(id));
+        assert_ne!(r["result"]["isError"], json!(true), "{r}");
+        assert_eq!(
+            r["result"]["structuredContent"]["alerts"][0]["rule_id"], "hot",
+            "{r}"
+        );
+    }
+    assert_eq!(
+        s.call_ok("list_alerts", json!({}))["alerts"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    assert!(s.close().success());
 }

@@ -123,8 +123,13 @@ pub(crate) fn num_of(id: &str) -> i64 {
 }
 
 /// Writes definitions and the engine's changes in one transaction.
+/// Waits (in blocking mode, see [`crate::store::blocking`]) only when
+/// another connection holds the write lock.
 pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<()> {
-    let tx = WriteTx::begin(conn).map_err(|e| e.to_string())?;
+    let tx = match WriteTx::begin_now(conn).map_err(|e| e.to_string())? {
+        Some(tx) => tx,
+        None => crate::store::blocking(|| WriteTx::begin(conn)).map_err(|e| e.to_string())?,
+    };
     save_in(&tx, writes, changes)?;
     tx.commit().map_err(|e| e.to_string())
 }

@@ -365,10 +365,14 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
 
 impl StateStore for PgState {
     fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()> {
-        let client = self.client()?;
-        let mut tx = client.transaction().map_err(|e| pg_text(&e))?;
-        save_in(&mut tx, writes, changes)?;
-        tx.commit().map_err(|e| pg_text(&e))
+        // Network round trips through the synchronous client: always in
+        // blocking mode.
+        crate::store::blocking(|| {
+            let client = self.client()?;
+            let mut tx = client.transaction().map_err(|e| pg_text(&e))?;
+            save_in(&mut tx, writes, changes)?;
+            tx.commit().map_err(|e| pg_text(&e))
+        })
     }
 
     fn load(&mut self) -> Res<Engine> {

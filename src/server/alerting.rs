@@ -1,6 +1,5 @@
 //! MCP adapters of the alerting toolset: validate arguments, run the engine
-//! in blocking mode (`block_in_place`: it holds a lock and writes SQLite),
-//! shape results.
+//! (inline; it switches to blocking mode where it waits), shape results.
 //! All behaviour lives in `crate::alerting`.
 
 use std::collections::BTreeMap;
@@ -1183,8 +1182,8 @@ impl Summary for ConfigOut {
 }
 
 impl SmartServer {
-    /// Runs `f` on the alerting engine (blocking, in place), saves, publishes
-    /// the resulting bus events.
+    /// Runs `f` on the alerting engine, saves, publishes the resulting bus
+    /// events.
     async fn on_engine<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError> + Send + 'static,
@@ -1197,14 +1196,11 @@ impl SmartServer {
                     .unwrap_or_else(|| "the alerting toolset is not enabled".into()),
             )
         })?;
-        // In place on this worker rather than on the blocking pool: the
-        // engine work plus one transaction is tens of microseconds for a
-        // point, and handing it to a pool thread and back cost two thread
-        // wake-ups on the critical path; the runtime moves this worker's
-        // other tasks to another thread meanwhile.
-        // A panic is caught so the client still gets an answer.
+        // Inline on this worker: `with` switches to blocking mode itself
+        // where it would wait (see `crate::alerting`). A panic is caught so
+        // the client still gets an answer.
         let run = std::panic::AssertUnwindSafe(|| svc.with(f));
-        let (out, events) = tokio::task::block_in_place(|| std::panic::catch_unwind(run))
+        let (out, events) = std::panic::catch_unwind(run)
             .map_err(|_| ToolError::failed("alerting task failed: it panicked (see the log)"))?
             .map_err(engine_err)?;
         for ev in events {

@@ -210,6 +210,21 @@ pub fn with_immediate_tx<T>(
     Ok(out)
 }
 
+/// Runs `f`, which may wait (for a lock, another process, the network), so
+/// that it cannot stall the async runtime: inside `block_in_place` on a
+/// multi-thread runtime's worker (the runtime hands the worker's other tasks
+/// to another thread), directly anywhere else (a plain or blocking-pool
+/// thread, a current-thread runtime). For code that runs inline on a worker
+/// while it does not wait and asks for this only when it must.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// A `BEGIN IMMEDIATE` transaction run through cached statements, for hot
 /// write paths: rusqlite's `Transaction` sends `BEGIN`/`COMMIT` (and
 /// savepoints) as fresh SQL text every time, and parsing them was a fifth of
@@ -225,6 +240,19 @@ impl<'c> WriteTx<'c> {
     pub fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         Ok(WriteTx { conn, open: true })
+    }
+
+    /// Begins only if the write lock is free now: `None` when another
+    /// connection holds it (then [`WriteTx::begin`] waits for it).
+    pub fn begin_now(conn: &'c Connection) -> rusqlite::Result<Option<Self>> {
+        conn.busy_timeout(Duration::ZERO)?;
+        let begun = conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]);
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        match begun {
+            Ok(_) => Ok(Some(WriteTx { conn, open: true })),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Commits (rolled back if the commit fails).
@@ -295,6 +323,38 @@ mod tests {
         }
         assert_eq!(count(&conn), 2, "dropped uncommitted: rolled back");
         assert!(conn.is_autocommit());
+    }
+
+    #[test]
+    fn begin_now_does_not_wait_for_a_write_lock_another_connection_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.db");
+        let (a, b) = (
+            open_connection(&path).unwrap(),
+            open_connection(&path).unwrap(),
+        );
+        a.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
+        let held = WriteTx::begin(&a).unwrap();
+        let started = std::time::Instant::now();
+        assert!(WriteTx::begin_now(&b).unwrap().is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "it did not wait"
+        );
+        held.commit().unwrap();
+        let tx = WriteTx::begin_now(&b).unwrap().expect("free now");
+        tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        tx.commit().unwrap();
+        // The busy timeout is back for everything else.
+        let held = WriteTx::begin(&a).unwrap();
+        let waiter = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            WriteTx::begin(&b).map(|tx| tx.commit()).unwrap().unwrap();
+            started.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        held.commit().unwrap();
+        assert!(waiter.join().unwrap() >= Duration::from_millis(150));
     }
 
     #[test]
