@@ -438,6 +438,19 @@ struct OwnNats {
     bin: String,
 }
 
+/// The nats-server binary for a test that runs its own server, or `None`
+/// (the test is skipped) without it or without the shared NATS.
+fn own_nats_bin(test: &str) -> Option<String> {
+    nats_url(test)?;
+    match std::env::var("SMART_SYSTEMS_TEST_NATS_SERVER") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            eprintln!("{test}: skipped: SMART_SYSTEMS_TEST_NATS_SERVER is not set");
+            None
+        }
+    }
+}
+
 impl OwnNats {
     fn start(bin: &str, store: &Path) -> OwnNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -516,13 +529,8 @@ impl Drop for OwnNats {
 #[test]
 fn nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event() {
     let test = "nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event";
-    let Some(_) = nats_url(test) else { return };
-    let bin = match std::env::var("SMART_SYSTEMS_TEST_NATS_SERVER") {
-        Ok(b) if !b.is_empty() => b,
-        _ => {
-            eprintln!("{test}: skipped: SMART_SYSTEMS_TEST_NATS_SERVER is not set");
-            return;
-        }
+    let Some(bin) = own_nats_bin(test) else {
+        return;
     };
     let tmp = temp_dir();
     let mut nats = OwnNats::start(&bin, &tmp.path().join("nats-store"));
@@ -608,13 +616,8 @@ fn nats_restart_mid_subscription_loses_no_acked_state_and_skips_no_event() {
 #[test]
 fn a_publish_nats_never_acked_is_reported_as_unconfirmed_and_may_appear_later() {
     let test = "a_publish_nats_never_acked_is_reported_as_unconfirmed_and_may_appear_later";
-    let Some(_) = nats_url(test) else { return };
-    let bin = match std::env::var("SMART_SYSTEMS_TEST_NATS_SERVER") {
-        Ok(b) if !b.is_empty() => b,
-        _ => {
-            eprintln!("{test}: skipped: SMART_SYSTEMS_TEST_NATS_SERVER is not set");
-            return;
-        }
+    let Some(bin) = own_nats_bin(test) else {
+        return;
     };
     let tmp = temp_dir();
     let nats = OwnNats::start(&bin, &tmp.path().join("nats-store"));
