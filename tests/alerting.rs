@@ -1012,6 +1012,7 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
         json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
     );
     let other = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
+    other.busy_timeout(Duration::from_secs(5)).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let waiting: Vec<u64> = (0..4)
         .map(|i| {
