@@ -1000,6 +1000,10 @@ fn a_second_process_on_the_data_dir_refuses_alerting_instead_of_overwriting_it()
 
 #[test]
 fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
+    if common::store_backend() == "postgres" {
+        // It works on the SQLite file; with --store-url alerting is not there.
+        return;
+    }
     // Another connection (another process's writer, say) holds the store's
     // write lock. Alerting calls that must write wait for it, in blocking
     // mode: more of them than the server has worker threads must not keep
@@ -1054,5 +1058,58 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
             .map(Vec::len),
         Some(4)
     );
+    assert!(s.close().success());
+}
+
+#[test]
+fn a_change_the_store_refused_is_written_with_the_next_one_and_survives_a_kill() {
+    if common::store_backend() == "postgres" {
+        // It works on the SQLite file; with --store-url alerting is not there.
+        return;
+    }
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
+    );
+    // The store refuses alert rows while the switch table has a row (as a
+    // full disk or a broken file would refuse every write).
+    let db = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute_batch(
+        "CREATE TABLE test_refuse(x INTEGER);
+         CREATE TRIGGER test_refuse_alerts BEFORE INSERT ON alerting_alerts
+         WHEN EXISTS (SELECT 1 FROM test_refuse)
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+         INSERT INTO test_refuse VALUES (1);",
+    )
+    .unwrap();
+    let err = s.call_err(
+        "check_metric",
+        json!({"metric_name": "temp", "value": 35, "timestamp": T0, "source": "kiln-1"}),
+    );
+    assert!(
+        err.contains("could not save alerting state") && err.contains("refused by the test"),
+        "{err}"
+    );
+    assert!(err.contains("written with the next change"), "{err}");
+    db.execute_batch("DELETE FROM test_refuse").unwrap();
+    let second = point(&mut s, "temp", 36.0, T0 + 1.0, "kiln-2", json!({}));
+    assert_eq!(second["alerts"][0]["rule_id"], "hot", "{second}");
+    s.signal("KILL");
+    drop(s);
+
+    let mut s = start(&data);
+    let listed = s.call_ok("list_alerts", json!({}));
+    let mut sources: Vec<&str> = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["source"].as_str().unwrap())
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(sources, ["kiln-1", "kiln-2"], "{listed}");
     assert!(s.close().success());
 }

@@ -68,10 +68,30 @@ pub enum AlertError {
 #[derive(Debug)]
 pub struct AlertingService {
     engine: Mutex<Engine>,
-    conn: Mutex<Box<dyn persist::StateStore>>,
+    conn: Mutex<StoreSide>,
     /// Held open for the process's lifetime: the exclusive owner lock (on
     /// PostgreSQL the store's connection holds it instead).
     _owner: Option<std::fs::File>,
+}
+
+/// The store connection and what it has not managed to write yet.
+#[derive(Debug)]
+struct StoreSide {
+    state: Box<dyn persist::StateStore>,
+    /// Calls' batches whose transaction failed, oldest first. The engine
+    /// already holds those changes and will not hand them out again, so
+    /// they are written first in the next transaction instead of being lost
+    /// (while the store keeps failing they accumulate here).
+    unsaved: Vec<persist::Batch>,
+}
+
+impl StoreSide {
+    fn new(state: Box<dyn persist::StateStore>) -> Self {
+        StoreSide {
+            state,
+            unsaved: Vec::new(),
+        }
+    }
 }
 
 /// File in the data dir whose exclusive lock marks the alerting owner.
@@ -152,7 +172,7 @@ impl AlertingService {
         })?;
         Ok(AlertingService {
             engine: Mutex::new(engine),
-            conn: Mutex::new(Box::new(persist::SqliteState(conn))),
+            conn: Mutex::new(StoreSide::new(Box::new(persist::SqliteState(conn)))),
             _owner: Some(owner),
         })
     }
@@ -180,7 +200,7 @@ impl AlertingService {
                     .map_err(|e| failed(format!("alerting state could not be loaded: {e}")))?;
                 Ok(AlertingService {
                     engine: Mutex::new(engine),
-                    conn: Mutex::new(Box::new(state)),
+                    conn: Mutex::new(StoreSide::new(Box::new(state))),
                     _owner: None,
                 })
             })
@@ -214,15 +234,27 @@ impl AlertingService {
         // run in the order their changes were taken; the next call's
         // in-memory work overlaps this one's transaction, and this call
         // still answers only after its changes are committed.
-        let mut conn = lock(&self.conn);
+        let mut side = lock(&self.conn);
         drop(engine);
-        conn.save(&writes, &changes).map_err(AlertError::Store)?;
+        let (alerts, series) = (changes.alerts.len(), changes.series.len());
+        let StoreSide { state, unsaved } = &mut *side;
+        unsaved.push((writes, changes));
+        if let Err(e) = state.save(unsaved) {
+            tracing::warn!(calls = unsaved.len(), "alerting state not saved: {e}");
+            return Err(AlertError::Store(format!(
+                "{e}; the change is applied in memory and is written with the next change that \
+                 saves ({} calls waiting)",
+                unsaved.len()
+            )));
+        }
         tracing::debug!(
-            alerts = changes.alerts.len(),
-            series = changes.series.len(),
+            alerts,
+            series,
+            retried = unsaved.len() - 1,
             micros = t.elapsed().as_micros() as u64,
             "alerting state saved"
         );
+        unsaved.clear();
         Ok((out, events))
     }
 }

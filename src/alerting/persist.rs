@@ -88,11 +88,16 @@ pub enum Write {
 
 pub(crate) type Res<T> = Result<T, String>;
 
+/// What one call asks to write: definitions, then the engine's changes.
+pub type Batch = (Vec<Write>, Changes);
+
 /// Where the alerting state is kept: the data dir's SQLite store
 /// ([`SqliteState`]) or PostgreSQL ([`super::postgres::PgState`]).
 pub trait StateStore: Send + std::fmt::Debug {
     /// Writes definitions and the engine's changes in one transaction.
-    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()>;
+    /// Writes `batches` (each call's definitions and engine changes, oldest
+    /// first) in one transaction.
+    fn save(&mut self, batches: &[Batch]) -> Res<()>;
     /// Builds an engine from the stored state.
     fn load(&mut self) -> Res<Engine>;
 }
@@ -102,8 +107,8 @@ pub trait StateStore: Send + std::fmt::Debug {
 pub struct SqliteState(pub Connection);
 
 impl StateStore for SqliteState {
-    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()> {
-        save(&mut self.0, writes, changes)
+    fn save(&mut self, batches: &[Batch]) -> Res<()> {
+        save(&mut self.0, batches)
     }
 
     fn load(&mut self) -> Res<Engine> {
@@ -123,14 +128,17 @@ pub(crate) fn num_of(id: &str) -> i64 {
 }
 
 /// Writes definitions and the engine's changes in one transaction.
-/// Waits (in blocking mode, see [`crate::store::blocking`]) only when
-/// another connection holds the write lock.
-pub fn save(conn: &mut Connection, writes: &[Write], changes: &Changes) -> Res<()> {
+/// Writes `batches` in one transaction, in order (a later batch's upsert of
+/// a row wins). Waits (in blocking mode, see [`crate::store::blocking`])
+/// only when another connection holds the write lock.
+pub fn save(conn: &mut Connection, batches: &[Batch]) -> Res<()> {
     let tx = match WriteTx::begin_now(conn).map_err(|e| e.to_string())? {
         Some(tx) => tx,
         None => crate::store::blocking(|| WriteTx::begin(conn)).map_err(|e| e.to_string())?,
     };
-    save_in(&tx, writes, changes)?;
+    for (writes, changes) in batches {
+        save_in(&tx, writes, changes)?;
+    }
     tx.commit().map_err(|e| e.to_string())
 }
 

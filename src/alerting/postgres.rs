@@ -14,7 +14,7 @@
 use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
-use super::persist::{Res, StateStore, Write, json, load_with, num_of};
+use super::persist::{Batch, Res, StateStore, Write, json, load_with, num_of};
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 
 /// Tables of the alerting state in a namespace's schema. Append, never edit.
@@ -364,13 +364,15 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
 }
 
 impl StateStore for PgState {
-    fn save(&mut self, writes: &[Write], changes: &Changes) -> Res<()> {
+    fn save(&mut self, batches: &[Batch]) -> Res<()> {
         // Network round trips through the synchronous client: always in
         // blocking mode.
         crate::store::blocking(|| {
             let client = self.client()?;
             let mut tx = client.transaction().map_err(|e| pg_text(&e))?;
-            save_in(&mut tx, writes, changes)?;
+            for (writes, changes) in batches {
+                save_in(&mut tx, writes, changes)?;
+            }
             tx.commit().map_err(|e| pg_text(&e))
         })
     }
