@@ -998,16 +998,17 @@ fn a_second_process_on_the_data_dir_refuses_alerting_instead_of_overwriting_it()
     assert!(!rules.to_string().contains("\"cold\""), "{rules}");
 }
 
-#[test]
-fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
+/// A server with the rule `hot` (temp > 30) and a connection of our own to
+/// its SQLite store file; `None` on PostgreSQL, where alerting is not in it.
+fn hot_rule_and_the_store_file() -> Option<(
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Server,
+    rusqlite::Connection,
+)> {
     if common::store_backend() == "postgres" {
-        // It works on the SQLite file; with --store-url alerting is not there.
-        return;
+        return None;
     }
-    // Another connection (another process's writer, say) holds the store's
-    // write lock. Alerting calls that must write wait for it, in blocking
-    // mode: more of them than the server has worker threads must not keep
-    // it from answering anything else, and none may fail or lose its write.
     let tmp = temp_dir();
     let data = tmp.path().join("d");
     let mut s = start(&data);
@@ -1015,8 +1016,20 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
         "add_alert_rule",
         json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
     );
-    let other = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
-    other.busy_timeout(Duration::from_secs(5)).unwrap();
+    let db = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    Some((tmp, data, s, db))
+}
+
+#[test]
+fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
+    // Another connection (another process's writer, say) holds the store's
+    // write lock. Alerting calls that must write wait for it, in blocking
+    // mode: more of them than the server has worker threads must not keep
+    // it from answering anything else, and none may fail or lose its write.
+    let Some((_tmp, _, mut s, other)) = hot_rule_and_the_store_file() else {
+        return;
+    };
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let waiting: Vec<u64> = (0..4)
         .map(|i| {
@@ -1063,21 +1076,11 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
 
 #[test]
 fn a_change_the_store_refused_is_written_with_the_next_one_and_survives_a_kill() {
-    if common::store_backend() == "postgres" {
-        // It works on the SQLite file; with --store-url alerting is not there.
+    let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
         return;
-    }
-    let tmp = temp_dir();
-    let data = tmp.path().join("d");
-    let mut s = start(&data);
-    s.call_ok(
-        "add_alert_rule",
-        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
-    );
+    };
     // The store refuses alert rows while the switch table has a row (as a
     // full disk or a broken file would refuse every write).
-    let db = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
     db.execute_batch(
         "CREATE TABLE test_refuse(x INTEGER);
          CREATE TRIGGER test_refuse_alerts BEFORE INSERT ON alerting_alerts
