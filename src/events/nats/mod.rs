@@ -1204,30 +1204,68 @@ impl EventBackend for NatsBus {
 /// key) rather than by `create_key_value`, whose request a 2.9 server
 /// answers in a form this client cannot parse; reads and writes then use the
 /// KV API. `max_age` zero keeps values until deleted.
-/// Creates the stream or brings its settings up to date. Processes starting
-/// at once on one namespace race to create it: the loser's create is refused
-/// (e.g. "subjects overlap with an existing stream") although the stream it
-/// wanted now exists, so a refusal is retried a few times, finding it then.
+/// Creates the stream, or brings an existing one's settings up to date when
+/// they differ from `want`. Processes starting at once on one namespace race
+/// here: a create that loses is refused although the stream it wanted now
+/// exists, so a refusal is retried a few times (finding the stream then).
+/// An existing stream is updated only when a setting we choose differs:
+/// nats-server 2.9.10 crashes (nil pointer in `updateWithAdvisory`) when an
+/// update reaches a stream another client is still creating, which
+/// `create_or_update_stream` from three processes at once did within a few
+/// dozen rounds.
 async fn ensure_stream(
     js: &jetstream::Context,
-    config: stream::Config,
+    want: stream::Config,
 ) -> Result<stream::Info, String> {
+    use jetstream::context::GetStreamErrorKind;
     let mut attempt = 0;
     loop {
-        match js.create_or_update_stream(config.clone()).await {
-            Ok(s) => return Ok(s),
+        let outcome = match js.get_stream(&want.name).await {
+            Ok(found) if !settings_differ(&found.cached_info().config, &want) => {
+                Ok(found.cached_info().clone())
+            }
+            Ok(_) => js.update_stream(&want).await.map_err(|e| e.to_string()),
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                js.create_stream(want.clone())
+                    .await
+                    .map(|s| s.cached_info().clone())
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(info) => return Ok(info),
             Err(e) if attempt < 4 => {
                 attempt += 1;
                 tracing::debug!(
-                    stream = config.name,
+                    stream = want.name,
                     attempt,
-                    "NATS stream create refused ({e}); retrying"
+                    "NATS stream not ready ({e}); retrying"
                 );
                 tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `have` differs from `want` in a setting this server chooses
+/// (fields `want` leaves at their defaults are the server's to fill in).
+fn settings_differ(have: &stream::Config, want: &stream::Config) -> bool {
+    have.subjects != want.subjects
+        || have.description != want.description
+        || have.max_messages_per_subject != want.max_messages_per_subject
+        || have.max_age != want.max_age
+        || have.discard != want.discard
+        || have.allow_rollup != want.allow_rollup
+        || have.deny_delete != want.deny_delete
+        || have.allow_direct != want.allow_direct
+        || have.storage != want.storage
+        || (want.duplicate_window != Duration::ZERO
+            && have.duplicate_window != want.duplicate_window)
 }
 
 pub(crate) async fn open_kv(
