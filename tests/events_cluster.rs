@@ -709,3 +709,33 @@ fn machines_started_at_once_on_a_new_namespace_all_come_up() {
         }
     }
 }
+
+#[test]
+fn a_restart_with_other_retention_flags_updates_the_namespace_stream() {
+    let Some(site) = Site::new("a_restart_with_other_retention_flags_updates_the_namespace_stream")
+    else {
+        return;
+    };
+    let mut s = site.machine("a");
+    for i in 0..3 {
+        s.call_ok(
+            "publish_event",
+            json!({"topic": "kept", "event_type": "e", "payload": {"i": i}}),
+        );
+    }
+    assert!(s.close().success());
+    let mut s = Server::started(
+        &site.tmp.path().join("a"),
+        &[
+            "--events-url",
+            &site.url,
+            "--namespace",
+            &site.ns,
+            "--events-max-events",
+            "1",
+        ],
+    );
+    let kept = s.call_ok("replay_events", json!({"topics": ["kept"]}));
+    assert_eq!(payload_is(&kept), [2], "{kept}");
+    assert!(s.close().success());
+}
