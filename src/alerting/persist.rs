@@ -94,7 +94,6 @@ pub type Batch = (Vec<Write>, Changes);
 /// Where the alerting state is kept: the data dir's SQLite store
 /// ([`SqliteState`]) or PostgreSQL ([`super::postgres::PgState`]).
 pub trait StateStore: Send + std::fmt::Debug {
-    /// Writes definitions and the engine's changes in one transaction.
     /// Writes `batches` (each call's definitions and engine changes, oldest
     /// first) in one transaction.
     fn save(&mut self, batches: &[Batch]) -> Res<()>;
@@ -127,7 +126,6 @@ pub(crate) fn num_of(id: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes definitions and the engine's changes in one transaction.
 /// Writes `batches` in one transaction, in order (a later batch's upsert of
 /// a row wins). Waits (in blocking mode, see [`crate::store::blocking`])
 /// only when another connection holds the write lock.

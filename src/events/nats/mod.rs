@@ -224,11 +224,6 @@ impl Inner {
         )
         .await
         .map_err(nats_err("create stream"))?;
-        drop(stream);
-        let stream = js
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| nats_err("get stream")(e.to_string()))?;
         let (kv, _) = open_kv(
             &js,
             &format!("{namespace}_subscriptions"),
@@ -1198,12 +1193,6 @@ impl EventBackend for NatsBus {
     }
 }
 
-/// Creates (or updates) KV bucket `bucket` and opens it, with its stream
-/// (for reading many keys at once, [`last_values`]). The stream is made
-/// with the KV conventions (`KV_<bucket>`, `$KV.<bucket>.>`, one message per
-/// key) rather than by `create_key_value`, whose request a 2.9 server
-/// answers in a form this client cannot parse; reads and writes then use the
-/// KV API. `max_age` zero keeps values until deleted.
 /// Creates the stream, or brings an existing one's settings up to date when
 /// they differ from `want`. Processes starting at once on one namespace race
 /// here: a create that loses is refused although the stream it wanted now
@@ -1216,28 +1205,32 @@ impl EventBackend for NatsBus {
 async fn ensure_stream(
     js: &jetstream::Context,
     want: stream::Config,
-) -> Result<stream::Info, String> {
+) -> Result<stream::Stream, String> {
     use jetstream::context::GetStreamErrorKind;
     let mut attempt = 0;
     loop {
         let outcome = match js.get_stream(&want.name).await {
-            Ok(found) if !settings_differ(&found.cached_info().config, &want) => {
-                Ok(found.cached_info().clone())
-            }
-            Ok(_) => js.update_stream(&want).await.map_err(|e| e.to_string()),
+            Ok(found) if !settings_differ(&found.cached_info().config, &want) => Ok(found),
+            Ok(mut found) => match js.update_stream(&want).await {
+                // Refresh the handle's cached settings.
+                Ok(_) => match found.info().await {
+                    Ok(_) => Ok(found),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
             Err(e)
                 if matches!(e.kind(), GetStreamErrorKind::JetStream(j)
                     if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
             {
                 js.create_stream(want.clone())
                     .await
-                    .map(|s| s.cached_info().clone())
                     .map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         };
         match outcome {
-            Ok(info) => return Ok(info),
+            Ok(stream) => return Ok(stream),
             Err(e) if attempt < 4 => {
                 attempt += 1;
                 tracing::debug!(
@@ -1268,17 +1261,19 @@ fn settings_differ(have: &stream::Config, want: &stream::Config) -> bool {
             && have.duplicate_window != want.duplicate_window)
 }
 
+/// Creates (or updates) KV bucket `bucket` and opens it, with its stream
+/// (for reading many keys at once, [`last_values`]). The stream is made
+/// with the KV conventions (`KV_<bucket>`, `$KV.<bucket>.>`, one message per
+/// key) rather than by `create_key_value`, whose request a 2.9 server
+/// answers in a form this client cannot parse; reads and writes then use the
+/// KV API. `max_age` zero keeps values until deleted.
 pub(crate) async fn open_kv(
     js: &jetstream::Context,
     bucket: &str,
     description: &str,
     max_age: Duration,
 ) -> Result<(kv::Store, stream::Stream), String> {
-    ensure_stream(js, kv_stream(bucket, description, max_age)).await?;
-    let stream = js
-        .get_stream(format!("KV_{bucket}"))
-        .await
-        .map_err(|e| e.to_string())?;
+    let stream = ensure_stream(js, kv_stream(bucket, description, max_age)).await?;
     let kv = js.get_key_value(bucket).await.map_err(|e| e.to_string())?;
     Ok((kv, stream))
 }
