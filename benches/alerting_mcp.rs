@@ -76,12 +76,12 @@ fn batch(call: usize) -> Points {
     Points { points }
 }
 
-/// A `check_metrics` request line (with its newline), serialised from the
-/// typed points once, as a collector written in Rust would.
-fn check_metrics_line(id: u64, points: &Points) -> String {
+/// A `tools/call` request line (without its newline), the arguments
+/// serialised once from their type, as a collector written in Rust would.
+fn request_line(id: u64, tool: &str, arguments: &impl Serialize) -> String {
     format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"check_metrics\",\"arguments\":{}}}}}\n",
-        serde_json::to_string(points).expect("serialise points")
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{}}}}}"#,
+        serde_json::to_string(arguments).expect("serialise arguments")
     )
 }
 
@@ -148,11 +148,7 @@ fn cpu_per_call(server: &str, before: (f64, f64), calls: usize) -> String {
 /// parsed once (by the test client's reader).
 fn call(s: &mut Server, tool: &str, arguments: &Value) -> Value {
     let id = s.next_id();
-    let line = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{}}}}}"#,
-        serde_json::to_string(arguments).expect("serialise arguments")
-    );
-    s.send_line(&line);
+    s.send_line(&request_line(id, tool, arguments));
     let mut resp = s.wait_for_id(&json!(id));
     assert!(
         resp["result"]["isError"] != json!(true),
@@ -186,8 +182,7 @@ fn scenario(name: &str, detectors: bool) {
     let server = s.pid().to_string();
     let one = |s: &mut Server, points: &Points| {
         let id = s.next_id();
-        let line = check_metrics_line(id, points);
-        s.send_line(line.trim_end());
+        s.send_line(&request_line(id, "check_metrics", points));
         assert_eq!(checked(&s.next_line()), id);
     };
     for r in &requests[..2] {
@@ -223,7 +218,8 @@ fn scenario(name: &str, detectors: bool) {
     let writer = std::thread::spawn(move || {
         for (k, r) in to_send.iter().enumerate() {
             token_rx.recv().expect("token");
-            let line = check_metrics_line(first_id + k as u64, r);
+            let mut line = request_line(first_id + k as u64, "check_metrics", r);
+            line.push('\n');
             stdin.write_all(line.as_bytes()).expect("write to server");
             stdin.flush().expect("flush");
         }
