@@ -27,7 +27,10 @@ pub enum Method {
     /// noisy metric's own bursts widen its band), or, when larger, the
     /// deviation from the same time yesterday in standard deviations of
     /// such day-over-day differences (a daily pattern that breaks is an
-    /// anomaly even inside the usual range). One report per episode: after
+    /// anomaly even inside the usual range). A deviation from the level that
+    /// yesterday also had within 10 minutes of this time (a nightly backup,
+    /// a daily report) counts only as far as it goes beyond yesterday's
+    /// values there. One report per episode: after
     /// a detection it stays quiet for 2 windows while the baseline absorbs
     /// the change, unless a clearly bigger deviation breaks through.
     Auto,
@@ -310,7 +313,8 @@ pub enum DetectorState {
         #[serde(default)]
         first_ts: Option<i64>,
         /// The last (Unix second, value) in each [`DAY_SLOT_SECONDS`] slot of
-        /// the day; empty until the series has run for [`DAY_PROFILE_AFTER`].
+        /// the last two days (cell [`day_cell`]); empty until the series has
+        /// run for [`DAY_PROFILE_AFTER`].
         /// Stored as one row per slot beside the state ([`DayChanges`]), not
         /// in it; states written before that carry it inline and still load.
         #[serde(default, skip_serializing)]
@@ -350,7 +354,19 @@ const NEVER: i64 = i64::MIN;
 
 /// A daily profile with every slot empty.
 fn empty_day() -> Vec<(i64, f64)> {
-    vec![(NEVER, 0.0); (86_400 / DAY_SLOT_SECONDS) as usize]
+    vec![(NEVER, 0.0); DAY_CELLS]
+}
+
+/// Slots in one day.
+const DAY_SLOTS: i64 = 86_400 / DAY_SLOT_SECONDS;
+
+/// Cells of the daily profile: two days of slots, so yesterday's slots just
+/// before this time are still there after today's have been written.
+const DAY_CELLS: usize = 2 * DAY_SLOTS as usize;
+
+/// The profile cell of the slot holding Unix second `ts`.
+fn day_cell(ts: i64) -> usize {
+    ts.div_euclid(DAY_SLOT_SECONDS).rem_euclid(DAY_CELLS as i64) as usize
 }
 
 /// The auto detector starts its daily profile once a series has run this
@@ -375,6 +391,10 @@ pub struct AutoTuning {
     /// How much a day-over-day deviation counts next to a deviation from
     /// the level (0 = no daily comparison; below 1 it needs more evidence).
     pub day_weight: f64,
+    /// Daily slots on each side of this time yesterday that can explain a
+    /// value (0 = compare with the same slot only, and never excuse a
+    /// deviation from the level).
+    pub day_reach: u32,
 }
 
 impl AutoTuning {
@@ -385,6 +405,7 @@ impl AutoTuning {
         breakthrough: 1.5,
         day_memory: 3.0,
         day_weight: 0.7,
+        day_reach: 2,
     };
 }
 
@@ -471,13 +492,16 @@ impl DetectorState {
     /// Puts back daily-profile slots read from the store.
     pub fn restore_day(&mut self, cells: impl IntoIterator<Item = (u16, i64, f64)>) {
         if let DetectorState::Auto { day, .. } = self {
-            for (slot, t, v) in cells {
+            if !day.is_empty() && day.len() != DAY_CELLS {
+                relayout(day);
+            }
+            // Placed by time, not by the stored slot number, so rows written
+            // in the one-day layout land in the right cell.
+            for (_slot, t, v) in cells {
                 if day.is_empty() {
                     *day = empty_day();
                 }
-                if let Some(cell) = day.get_mut(slot as usize) {
-                    *cell = (t, v);
-                }
+                place(day, t, v);
             }
         }
     }
@@ -489,6 +513,9 @@ impl DetectorState {
         let DetectorState::Auto { day, day_dirty, .. } = self else {
             return false;
         };
+        if !day.is_empty() && day.len() != DAY_CELLS {
+            relayout(day);
+        }
         day_dirty.clear();
         for (slot, &(t, _)) in day.iter().enumerate() {
             if t != NEVER {
@@ -642,24 +669,33 @@ impl DetectorState {
                 {
                     *day = empty_day();
                 }
-                let slot = (ts.rem_euclid(86_400) / DAY_SLOT_SECONDS) as usize;
+                if !day.is_empty() && day.len() != DAY_CELLS {
+                    relayout(day);
+                }
+                let slot = day_cell(ts);
                 let mut diff_day = None;
-                if let Some(&(then, old)) = day.get(slot)
-                    && then != NEVER
-                    && ts
-                        .checked_sub(then)
-                        .and_then(|gap| gap.checked_sub(86_400))
-                        .is_some_and(|off| (-DAY_SLOT_SECONDS..=DAY_SLOT_SECONDS).contains(&off))
-                {
-                    let r = x - old;
+                if let Some(y) = yesterday(day, ts, x, t.day_reach) {
+                    if t.day_reach > 0 {
+                        // A deviation from the level that yesterday also had
+                        // around this time (a nightly backup, a daily report)
+                        // counts only as far as it goes beyond yesterday's
+                        // values there.
+                        let beyond = (y.beyond * d.signum()).max(0.0);
+                        d = d.signum() * d.abs().min(beyond / sd);
+                    }
                     if *day_seen as f64 >= w {
                         let dsd = day_var.sqrt().max(sigma_floor(m));
+                        let r = if t.day_reach > 0 {
+                            y.beyond
+                        } else {
+                            y.same_slot
+                        };
                         let dd = t.day_weight * r / dsd;
                         if directional(dd, p.direction) > directional(d, p.direction) {
                             d = dd;
                         }
                     }
-                    diff_day = Some(r);
+                    diff_day = Some(y.same_slot);
                 }
                 let dd = directional(d, p.direction);
                 if *seen < *quiet_until && dd <= t.breakthrough * *quiet_level {
@@ -713,6 +749,69 @@ impl DetectorState {
             upper: (ready && p.direction != Direction::Down).then_some(center + band),
             ready,
         }
+    }
+}
+
+/// A value against yesterday's values around the same time of day.
+struct Yesterday {
+    /// The difference from the value in the same slot yesterday.
+    same_slot: f64,
+    /// How far the value lies beyond yesterday's values within the reach:
+    /// positive above their maximum, negative below their minimum, 0 inside.
+    beyond: f64,
+}
+
+/// `x` (at Unix second `ts`) against the daily profile's cells of
+/// yesterday within `reach` slots of this time; `None` when the same slot
+/// yesterday has no value.
+fn yesterday(day: &[(i64, f64)], ts: i64, x: f64, reach: u32) -> Option<Yesterday> {
+    if day.len() != DAY_CELLS {
+        return None;
+    }
+    let then_ts = ts.checked_sub(86_400)?;
+    let reach = i64::from(reach).min(DAY_SLOTS / 2 - 1);
+    let tolerance = DAY_SLOT_SECONDS * (reach + 1);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut same_slot = None;
+    for k in -reach..=reach {
+        let (then, v) = day[day_cell(then_ts.saturating_add(k * DAY_SLOT_SECONDS))];
+        let off = then.abs_diff(then_ts);
+        if then == NEVER || off > tolerance as u64 {
+            continue;
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+        if k == 0 && off <= DAY_SLOT_SECONDS as u64 {
+            same_slot = Some(x - v);
+        }
+    }
+    let beyond = if x > hi {
+        x - hi
+    } else if x < lo {
+        x - lo
+    } else {
+        0.0
+    };
+    same_slot.map(|same_slot| Yesterday { same_slot, beyond })
+}
+
+/// Moves the cells of a profile in another layout (one day of slots, as
+/// states written before the two-day profile carry inline) to where
+/// [`day_cell`] looks for them; the newest value wins a cell.
+fn relayout(day: &mut Vec<(i64, f64)>) {
+    let old = std::mem::replace(day, empty_day());
+    for (t, v) in old {
+        place(day, t, v);
+    }
+}
+
+/// Writes a profile cell unless it already holds a newer value.
+fn place(day: &mut [(i64, f64)], t: i64, v: f64) {
+    if t != NEVER
+        && let Some(cell) = day.get_mut(day_cell(t))
+        && (cell.0 == NEVER || cell.0 < t)
+    {
+        *cell = (t, v);
     }
 }
 
@@ -866,10 +965,70 @@ mod tests {
         // Without the daily comparison the same break goes unseen.
         let level_only = AutoTuning {
             day_weight: 0.0,
+            day_reach: 0,
             ..AutoTuning::DEFAULT
         };
         let v = run_auto(&level_only, values);
         assert!(!broken.clone().any(|i| v[i].is_anomalous()));
+    }
+
+    #[test]
+    fn auto_takes_a_spike_that_yesterday_also_had_as_normal() {
+        // A flat, noisy metric with a daily job: a spike at about 10:00
+        // each day, a few minutes earlier or later and a little higher or
+        // lower each time. The first day is news; the following days are
+        // not. A spike at a time of day it never had before still is,
+        // and so is the job's spike grown far beyond yesterday's.
+        let day0: i64 = 1_700_006_400; // a midnight (UTC)
+        let job = |d: usize| 120 + [0, 1, -1, 1, 2, 0][d % 6] as isize;
+        let n = 6 * 288;
+        let value = |i: usize| {
+            let (d, slot) = (i / 288, (i % 288) as isize);
+            let base = 10.0 + noise(i);
+            if slot == job(d) {
+                if d == 5 {
+                    200.0
+                } else {
+                    60.0 + 3.0 * (d % 3) as f64
+                }
+            } else if d == 4 && slot == 250 {
+                60.0
+            } else {
+                base
+            }
+        };
+        let p = DetectorParams {
+            window_size: 100,
+            min_samples: 100,
+            ..params(Method::Auto)
+        };
+        let run = |tuning: &AutoTuning| -> Vec<usize> {
+            let mut s = DetectorState::new(&p);
+            (0..n)
+                .filter(|&i| {
+                    s.observe_tuned(&p, tuning, day0 + 300 * i as i64, value(i))
+                        .is_anomalous()
+                })
+                .collect()
+        };
+        let at = |d: usize, slot: isize| d * 288 + slot as usize;
+        let alerts = run(&AutoTuning::DEFAULT);
+        assert!(alerts.contains(&at(0, job(0))), "first day: {alerts:?}");
+        for d in 1..5 {
+            assert!(!alerts.contains(&at(d, job(d))), "day {d}: {alerts:?}");
+        }
+        assert!(alerts.contains(&at(4, 250)), "new time of day: {alerts:?}");
+        assert!(alerts.contains(&at(5, job(5))), "grown spike: {alerts:?}");
+        // Without the reach, the moved job raises alerts every day.
+        let same_slot = AutoTuning {
+            day_reach: 0,
+            ..AutoTuning::DEFAULT
+        };
+        let alerts = run(&same_slot);
+        assert!(
+            (1..5).all(|d| alerts.iter().any(|i| i / 288 == d)),
+            "{alerts:?}"
+        );
     }
 
     #[test]
@@ -911,10 +1070,17 @@ mod tests {
             json.len()
         );
         let day = s.take_day_changes().expect("a profile after 400 points");
-        assert!(day.fresh && day.cells.len() == 288, "{}", day.cells.len());
+        // The profile starts after an hour (12 points): 388 filled slots.
+        assert!(day.fresh && day.cells.len() == 388, "{}", day.cells.len());
         assert_eq!(s.take_day_changes(), None, "taken once");
         let mut back: DetectorState = serde_json::from_str(&json).expect("reads back");
-        back.restore_day(day.cells);
+        // Rows are placed by their time: numbered as the one-day layout
+        // numbered them (slot of the day), they land where they belong.
+        back.restore_day(
+            day.cells
+                .iter()
+                .map(|&(_, t, v)| ((t.rem_euclid(86_400) / DAY_SLOT_SECONDS) as u16, t, v)),
+        );
         for i in 400..700 {
             let x = if i == 650 { 90.0 } else { daily(i) };
             // JSON floats round-trip to the last bit or so.
@@ -940,7 +1106,7 @@ mod tests {
         assert!(inline.mark_day_unsaved());
         assert_eq!(
             inline.take_day_changes().map(|d| d.cells),
-            Some(vec![(0, 1_700_000_000, 5.0)])
+            Some(vec![(day_cell(1_700_000_000) as u16, 1_700_000_000, 5.0)])
         );
         // A state written before the daily profile existed still loads.
         let old = r#"{"kind":"auto","mean":5.0,"var":1.0,"seen":100,"quiet_until":0}"#;
