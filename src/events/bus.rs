@@ -7,7 +7,6 @@
 //! [`super::watch::Signal`], never holding a connection or lock while they
 //! wait.
 
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use super::writer::{self, Command};
 use super::{EventsConfig, FsyncMode};
 use crate::app::{EventSink, OutboundEvent};
 use crate::store::Store;
+use crossbeam_channel::{Sender, TrySendError, bounded};
 
 /// Commands that may wait for the writer; a full queue makes
 /// fire-and-forget publishes fail fast instead of blocking their caller.
@@ -43,7 +43,8 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 /// The event bus of one process.
 #[derive(Debug)]
 pub struct EventBus {
-    sender: SyncSender<Command>,
+    sender: Sender<Command>,
+    writer: Arc<writer::Writer>,
     readers: Mutex<Vec<Connection>>,
     store_path: std::path::PathBuf,
     signal: Arc<Signal>,
@@ -73,12 +74,21 @@ impl EventBus {
         }
         let watch_conn = store.connect()?;
         let signal = Arc::new(Signal::new());
-        let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+        let (tx, rx) = bounded(QUEUE_CAPACITY);
         let retention = config.retention.clone();
         let s = signal.clone();
-        let writer = std::thread::Builder::new()
+        let writer = Arc::new(writer::Writer::new(
+            writer_conn,
+            rx,
+            tx.clone(),
+            retention,
+            s,
+            config.fsync != FsyncMode::Always,
+        ));
+        let w = writer.clone();
+        let writer_thread = std::thread::Builder::new()
             .name("events-writer".into())
-            .spawn(move || writer::run(writer_conn, rx, retention, s))
+            .spawn(move || writer::run(w))
             .map_err(|e| EventsError::Stopped(e.to_string()))?;
         let checkpoint_conn = store.connect()?;
         let s = signal.clone();
@@ -93,10 +103,11 @@ impl EventBus {
             .map_err(|e| EventsError::Stopped(e.to_string()))?;
         Ok(Arc::new(EventBus {
             sender: tx,
+            writer,
             readers: Mutex::new(Vec::new()),
             store_path: store.path().to_path_buf(),
             signal,
-            threads: Mutex::new(vec![writer, watcher, checkpointer]),
+            threads: Mutex::new(vec![writer_thread, watcher, checkpointer]),
             config,
         }))
     }
@@ -117,46 +128,69 @@ impl EventBus {
         make: impl FnOnce(oneshot::Sender<Result<T, EventsError>>) -> Command,
     ) -> Result<T, EventsError> {
         let (tx, rx) = oneshot::channel();
-        let cmd = make(tx);
+        self.enqueue(make(tx)).await?;
+        rx.await
+            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+    }
+
+    /// Queues a command for the writer thread.
+    async fn enqueue(&self, cmd: Command) -> Result<(), EventsError> {
         // The queue is large; when it is full, wait for room off the runtime.
         match self.sender.try_send(cmd) {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(cmd)) => {
                 let sender = self.sender.clone();
                 let sent = tokio::task::spawn_blocking(move || sender.send(cmd).is_ok())
                     .await
                     .map_err(|e| EventsError::Stopped(e.to_string()))?;
-                if !sent {
-                    return Err(EventsError::Stopped("writer thread ended".into()));
+                if sent {
+                    Ok(())
+                } else {
+                    Err(EventsError::Stopped("writer thread ended".into()))
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
-                return Err(EventsError::Stopped("writer thread ended".into()));
+                Err(EventsError::Stopped("writer thread ended".into()))
             }
         }
-        rx.await
-            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
     }
 
     /// Publishes validated events in one transaction; returns their places.
+    /// Written on the calling thread when the writer is idle, else queued.
     pub async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
-        self.call(|reply| Command::Publish {
+        let (tx, mut rx) = oneshot::channel();
+        let cmd = Command::Publish {
             events,
-            reply: Some(reply),
-        })
-        .await
-        .map(Stored::into_appended)
+            reply: Some(tx),
+        };
+        if let Err(cmd) = self.writer.try_inline(cmd) {
+            self.enqueue(cmd).await?;
+            return rx
+                .await
+                .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+                .map(Stored::into_appended);
+        }
+        rx.try_recv()
+            .map_err(|_| EventsError::Stopped("inline write dropped the request".into()))?
+            .map(Stored::into_appended)
     }
 
     /// As [`EventBus::publish`], blocking the calling (non-async) thread.
     pub fn publish_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Command::Publish {
+        let (tx, mut rx) = oneshot::channel();
+        let cmd = Command::Publish {
             events,
             reply: Some(tx),
-        })?;
-        rx.blocking_recv()
-            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+        };
+        if let Err(cmd) = self.writer.try_inline(cmd) {
+            self.send(cmd)?;
+            return rx
+                .blocking_recv()
+                .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+                .map(Stored::into_appended);
+        }
+        rx.try_recv()
+            .map_err(|_| EventsError::Stopped("inline write dropped the request".into()))?
             .map(Stored::into_appended)
     }
 
