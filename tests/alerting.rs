@@ -790,6 +790,55 @@ fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
 }
 
 #[test]
+fn a_daily_job_alerts_on_its_first_day_only_and_a_new_spike_still_alerts() {
+    // Five-minute points of a quiet metric (about 10) with a nightly
+    // backup: a spike near 60 at about 03:00, a few minutes earlier or
+    // later each night. Night one is news; nights two and three are what
+    // yesterday already had. A spike at 14:00, never seen before, is news.
+    let midnight = T0 - T0 % 86_400.0;
+    let backup = |day: usize| 36 + [0, 1, -1][day % 3] as i64; // slot of 03:00 +- 5 min
+    let value = |i: usize| {
+        let (day, slot) = (i / 288, (i % 288) as i64);
+        if slot == backup(day) {
+            58.0 + day as f64
+        } else if day == 2 && slot == 168 {
+            60.0
+        } else {
+            10.0 + ((i * 7919) % 5) as f64 * 0.2
+        }
+    };
+    let points: Vec<Value> = (0..3 * 288)
+        .map(|i| json!({"metric_name": "disk.io", "value": value(i), "timestamp": midnight + 300.0 * i as f64}))
+        .collect();
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_dynamic_threshold",
+        json!({"metric_name": "disk.io", "method": "auto", "min_samples": 30}),
+    );
+    let out = s.call_ok("check_metrics", json!({"points": points}));
+    let results = out["results"].as_array().unwrap();
+    let alerted = |i: usize| !results[i]["alert_ids"].as_array().unwrap().is_empty();
+    let at = |day: usize, slot: i64| day * 288 + slot as usize;
+    assert!(alerted(at(0, backup(0))), "night one");
+    for day in 1..3 {
+        let i = at(day, backup(day));
+        assert!(
+            !alerted(i) && results[i]["anomaly_score"].as_f64().unwrap() < 0.5,
+            "night {}: {}",
+            day + 1,
+            results[i]
+        );
+    }
+    assert!(
+        alerted(at(2, 168)),
+        "the 14:00 spike: {}",
+        results[at(2, 168)]
+    );
+    assert!(s.close().success());
+}
+
+#[test]
 fn an_auto_series_daily_profile_survives_a_restart() {
     // Five-minute points of a daily cycle, two days of them, then a third
     // day that includes the day's mean at the hour of the trough: normal for
