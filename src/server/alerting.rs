@@ -391,7 +391,9 @@ pub struct AddRuleOut {
 pub struct AddDynamicArgs {
     /// Metric to learn; each (source, labels) combination gets its own baseline.
     pub metric_name: String,
-    /// auto (default, best on the NAB benchmark), zscore, ewma, mad or seasonal (per hour of day).
+    /// auto (default, best on the NAB benchmark: a long-memory level checked against the same
+    /// time yesterday, so a broken daily pattern alerts and a daily job's spike does not after
+    /// its first day), zscore, ewma, mad or seasonal (per hour of day).
     pub method: Option<String>,
     /// Points in the rolling baseline (default 100, 2-100000).
     pub window_size: Option<u64>,
