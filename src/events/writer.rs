@@ -261,7 +261,8 @@ fn drain(
     false
 }
 
-/// The writer thread: runs until a shutdown or every sender is dropped.
+/// The writer thread: runs until a shutdown command (sent when the bus is
+/// dropped; queued commands before it are written first).
 pub fn run(w: Arc<Writer>) {
     let mut last_age_trim = Instant::now();
     loop {
@@ -282,13 +283,14 @@ pub fn run(w: Arc<Writer>) {
         let mut group = vec![first];
         let stop = drain(&w.queue, &mut group, &mut events, MAX_GROUP_EVENTS);
         let (done, failure) = execute(&mut conn, group, &w.retention);
-        if last_age_trim.elapsed() >= AGE_TRIM_EVERY {
-            age_trim(&mut conn, &w.retention, &mut last_age_trim);
-        }
         drop(conn);
         w.finish(done, failure);
         if stop {
             break;
+        }
+        // After the replies: a trim must not delay the group's callers.
+        if last_age_trim.elapsed() >= AGE_TRIM_EVERY {
+            age_trim(&mut lock(&w.conn), &w.retention, &mut last_age_trim);
         }
     }
     tracing::debug!("events writer stopped");
