@@ -1124,6 +1124,40 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
 }
 
 #[test]
+fn a_change_the_store_refused_is_written_when_the_server_stops() {
+    let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
+        return;
+    };
+    db.execute_batch(
+        "CREATE TABLE test_refuse(x INTEGER);
+         CREATE TRIGGER test_refuse_alerts BEFORE INSERT ON alerting_alerts
+         WHEN EXISTS (SELECT 1 FROM test_refuse)
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+         INSERT INTO test_refuse VALUES (1);",
+    )
+    .unwrap();
+    let err = s.call_err(
+        "check_metric",
+        json!({"metric_name": "temp", "value": 35, "timestamp": T0, "source": "kiln-1"}),
+    );
+    assert!(err.contains("refused by the test"), "{err}");
+    // The store recovers, and the client goes away before another call.
+    db.execute_batch("DELETE FROM test_refuse").unwrap();
+    assert!(s.close().success());
+
+    let mut s = start(&data);
+    let listed = s.call_ok("list_alerts", json!({}));
+    let sources: Vec<&str> = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["kiln-1"], "{listed}");
+    assert!(s.close().success());
+}
+
+#[test]
 fn a_change_the_store_refused_is_written_with_the_next_one_and_survives_a_kill() {
     let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
         return;

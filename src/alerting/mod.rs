@@ -259,6 +259,30 @@ impl AlertingService {
     }
 }
 
+impl Drop for AlertingService {
+    /// A server that stops (stdin closed, SIGTERM) while the store has
+    /// refused some calls' changes writes them one last time, so they are
+    /// not lost with the process when the store has recovered meanwhile.
+    fn drop(&mut self) {
+        let side = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+        if side.unsaved.is_empty() {
+            return;
+        }
+        let n = side.unsaved.len();
+        match side.state.save(&side.unsaved) {
+            Ok(()) => tracing::info!(
+                calls = n,
+                "alerting changes the store had refused saved at exit"
+            ),
+            Err(e) => tracing::error!(
+                calls = n,
+                "alerting changes lost at exit, the store refused them again: {e}"
+            ),
+        }
+        side.unsaved.clear();
+    }
+}
+
 /// Locks `m`, waiting in blocking mode only when another call holds it.
 fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.try_lock() {
