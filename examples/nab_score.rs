@@ -533,6 +533,37 @@ fn main() {
         "  both halves at the server's rule: {:.1}",
         at_rule[0].plus(at_rule[1]).normalised()
     );
+    println!(
+        "  day_reach (other constants at their defaults): NAB protocol A / B, server's rule A / B"
+    );
+    for reach in 0..=4 {
+        let t = AutoTuning {
+            day_reach: reach,
+            ..AutoTuning::DEFAULT
+        };
+        let r: Vec<(f64, f64)> = split_files
+            .iter()
+            .map(|(fs, ls)| {
+                let sc: Vec<Vec<f64>> = fs.iter().map(|f| run_direct(f, pd, &t)).collect();
+                (
+                    normalised(fs, ls, &sc, PROFILES[0], None).0,
+                    normalised(fs, ls, &sc, PROFILES[0], Some(0.5)).0,
+                )
+            })
+            .collect();
+        println!(
+            "    {reach}: {:.2} / {:.2}   {:.2} / {:.2}{}",
+            r[0].0,
+            r[1].0,
+            r[0].1,
+            r[1].1,
+            if reach == AutoTuning::DEFAULT.day_reach {
+                "   (default)"
+            } else {
+                ""
+            }
+        );
+    }
 
     // 1. The auto constants, chosen on one half and scored on the other, two
     //    ways: (a) NAB's protocol at the user defaults (window 100,
