@@ -1156,7 +1156,7 @@ impl Engine {
                     metric,
                     source: s.source.clone(),
                     labels: s.labels.clone(),
-                    detector: s.detector.clone(),
+                    detector: s.detector.as_ref().map(DetectorState::to_save),
                     det_state: s.det_state.clone(),
                     rule_states: s.rule_states.clone(),
                 },
