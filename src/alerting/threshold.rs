@@ -757,7 +757,11 @@ impl DetectorState {
                     }
                     *day_seen += 1;
                 }
-                if let Some(cell) = day.get_mut(slot) {
+                // A late point (older than the cell's value, e.g. from two
+                // days ago) must not overwrite the newer value.
+                if let Some(cell) = day.get_mut(slot)
+                    && (cell.0 == NEVER || cell.0 <= ts)
+                {
                     *cell = (ts, x);
                     if !day_dirty.contains(&(slot as u16)) {
                         day_dirty.push(slot as u16);
@@ -1062,6 +1066,24 @@ mod tests {
             (1..5).all(|d| alerts.iter().any(|i| i / 288 == d)),
             "{alerts:?}"
         );
+    }
+
+    #[test]
+    fn a_late_point_does_not_overwrite_a_newer_daily_value() {
+        let p = DetectorParams {
+            window_size: 100,
+            ..params(Method::Auto)
+        };
+        let mut s = DetectorState::new(&p);
+        let ts = |i: usize| 1_700_000_000 + 300 * i as i64;
+        for i in 0..700 {
+            s.observe(&p, ts(i), daily(i));
+        }
+        assert!(s.take_day_changes().is_some());
+        // Two days (576 slots) before the newest point: the same cell.
+        assert_eq!(day_cell(ts(699 - 576)), day_cell(ts(699)));
+        s.observe(&p, ts(699 - 576), 1000.0);
+        assert_eq!(s.take_day_changes(), None, "the late point was stored");
     }
 
     #[test]
