@@ -1,10 +1,11 @@
 //! In-process benchmark of the event bus (library, no MCP): batch publish
 //! with 10 filtered subscriptions (and draining them), single-event publish
-//! from 32 concurrent publishers in both durability modes, and resident
+//! from 32 concurrent publishers in both durability modes, one publisher's
+//! single-publish latency, and resident
 //! memory with retention while publishing many events.
 //!
 //! `cargo bench --bench events_bus` runs everything; pass section names to
-//! run some: `batch`, `single`, `fsync`, `memory`. Sizes: EVENTS_BENCH_BATCH
+//! run some: `batch`, `single`, `fsync`, `latency`, `memory`. Sizes: EVENTS_BENCH_BATCH
 //! (events, default 1000000), EVENTS_BENCH_SINGLE (default 200000),
 //! EVENTS_BENCH_FSYNC (default 20000), EVENTS_BENCH_MEMORY (default 10000000).
 
@@ -223,6 +224,46 @@ fn single(label: &str, fsync: FsyncMode, n: usize) {
     );
 }
 
+/// One publisher, one event at a time: the latency of a single publish in
+/// process (no MCP), through `publish` on the async runtime as the server
+/// calls it, and through `publish_blocking`.
+fn latency(rt: &tokio::runtime::Runtime) {
+    let n = env_n("EVENTS_BENCH_LATENCY", 5_000);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bus = open(tmp.path(), FsyncMode::Commit, Retention::default());
+    let report = |label: &str, mut lat: Vec<Duration>| {
+        lat.sort();
+        let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+        println!(
+            "single publish, one publisher, {label}: p50 {:?}, p90 {:?}, p99 {:?} ({} publishes)",
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            lat.len()
+        );
+    };
+    let lat = rt.block_on(async {
+        let mut lat = Vec::with_capacity(n);
+        for i in 0..n {
+            let e = event(i);
+            let s = Instant::now();
+            bus.publish(vec![e]).await.expect("publish");
+            lat.push(s.elapsed());
+        }
+        lat
+    });
+    report("async publish", lat);
+    let lat = (0..n)
+        .map(|i| {
+            let e = event(i);
+            let s = Instant::now();
+            bus.publish_blocking(vec![e]).expect("publish");
+            s.elapsed()
+        })
+        .collect();
+    report("publish_blocking", lat);
+}
+
 fn memory() {
     let n = env_n("EVENTS_BENCH_MEMORY", 10_000_000);
     let tmp = tempfile::tempdir().expect("tmp");
@@ -296,6 +337,9 @@ fn main() {
             FsyncMode::Always,
             env_n("EVENTS_BENCH_FSYNC", 20_000),
         );
+    }
+    if want("latency") {
+        latency(&rt);
     }
     if want("memory") {
         memory();
