@@ -1123,11 +1123,10 @@ fn alerting_calls_waiting_for_the_store_write_lock_do_not_stall_the_server() {
     assert!(s.close().success());
 }
 
-#[test]
-fn a_change_the_store_refused_is_written_when_the_server_stops() {
-    let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
-        return;
-    };
+/// Makes the store refuse alert rows while the table `test_refuse` has a
+/// row (as a full disk or a broken file would refuse every write), sends a
+/// point that raises an alert, and returns the call's error.
+fn refused_first_point(s: &mut Server, db: &rusqlite::Connection) -> String {
     db.execute_batch(
         "CREATE TABLE test_refuse(x INTEGER);
          CREATE TRIGGER test_refuse_alerts BEFORE INSERT ON alerting_alerts
@@ -1136,10 +1135,18 @@ fn a_change_the_store_refused_is_written_when_the_server_stops() {
          INSERT INTO test_refuse VALUES (1);",
     )
     .unwrap();
-    let err = s.call_err(
+    s.call_err(
         "check_metric",
         json!({"metric_name": "temp", "value": 35, "timestamp": T0, "source": "kiln-1"}),
-    );
+    )
+}
+
+#[test]
+fn a_change_the_store_refused_is_written_when_the_server_stops() {
+    let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
+        return;
+    };
+    let err = refused_first_point(&mut s, &db);
     assert!(err.contains("refused by the test"), "{err}");
     // The store recovers, and the client goes away before another call.
     db.execute_batch("DELETE FROM test_refuse").unwrap();
@@ -1162,20 +1169,7 @@ fn a_change_the_store_refused_is_written_with_the_next_one_and_survives_a_kill()
     let Some((_tmp, data, mut s, db)) = hot_rule_and_the_store_file() else {
         return;
     };
-    // The store refuses alert rows while the switch table has a row (as a
-    // full disk or a broken file would refuse every write).
-    db.execute_batch(
-        "CREATE TABLE test_refuse(x INTEGER);
-         CREATE TRIGGER test_refuse_alerts BEFORE INSERT ON alerting_alerts
-         WHEN EXISTS (SELECT 1 FROM test_refuse)
-         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
-         INSERT INTO test_refuse VALUES (1);",
-    )
-    .unwrap();
-    let err = s.call_err(
-        "check_metric",
-        json!({"metric_name": "temp", "value": 35, "timestamp": T0, "source": "kiln-1"}),
-    );
+    let err = refused_first_point(&mut s, &db);
     assert!(
         err.contains("could not save alerting state") && err.contains("refused by the test"),
         "{err}"
