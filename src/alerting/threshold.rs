@@ -316,8 +316,9 @@ pub enum DetectorState {
         /// the last two days (cell [`day_cell`]); empty until the series has
         /// run for [`DAY_PROFILE_AFTER`].
         /// Stored as one row per slot beside the state ([`DayChanges`]), not
-        /// in it; states written before that carry it inline and still load.
-        #[serde(default, skip_serializing)]
+        /// in it; states written before that carry it inline and still load
+        /// (into this layout, [`inline_day`]).
+        #[serde(default, skip_serializing, deserialize_with = "inline_day")]
         day: Vec<(i64, f64)>,
         /// Slots of `day` changed since [`DetectorState::take_day_changes`].
         #[serde(skip)]
@@ -525,9 +526,6 @@ impl DetectorState {
     /// Puts back daily-profile slots read from the store.
     pub fn restore_day(&mut self, cells: impl IntoIterator<Item = (u16, i64, f64)>) {
         if let DetectorState::Auto { day, .. } = self {
-            if !day.is_empty() && day.len() != DAY_CELLS {
-                relayout(day);
-            }
             // Placed by time, not by the stored slot number, so rows written
             // in the one-day layout land in the right cell.
             for (_slot, t, v) in cells {
@@ -546,9 +544,6 @@ impl DetectorState {
         let DetectorState::Auto { day, day_dirty, .. } = self else {
             return false;
         };
-        if !day.is_empty() && day.len() != DAY_CELLS {
-            relayout(day);
-        }
         day_dirty.clear();
         for (slot, &(t, _)) in day.iter().enumerate() {
             if t != NEVER {
@@ -702,10 +697,6 @@ impl DetectorState {
                 {
                     *day = empty_day();
                 }
-                if !day.is_empty() && day.len() != DAY_CELLS {
-                    relayout(day);
-                }
-                let slot = day_cell(ts);
                 let mut diff_day = None;
                 if let Some(y) = yesterday(day, ts, x, t.day_reach) {
                     if t.day_reach > 0 {
@@ -758,14 +749,10 @@ impl DetectorState {
                     *day_seen += 1;
                 }
                 // A late point (older than the cell's value, e.g. from two
-                // days ago) must not overwrite the newer value.
-                if let Some(cell) = day.get_mut(slot)
-                    && (cell.0 == NEVER || cell.0 <= ts)
-                {
-                    *cell = (ts, x);
-                    if !day_dirty.contains(&(slot as u16)) {
-                        day_dirty.push(slot as u16);
-                    }
+                // days ago) does not overwrite the newer value.
+                let slot = day_cell(ts) as u16;
+                if place(day, ts, x) && !day_dirty.contains(&slot) {
+                    day_dirty.push(slot);
                 }
                 *seen += 1;
                 (m, sd, d)
@@ -832,23 +819,31 @@ fn yesterday(day: &[(i64, f64)], ts: i64, x: f64, reach: u32) -> Option<Yesterda
     same_slot.map(|same_slot| Yesterday { same_slot, beyond })
 }
 
-/// Moves the cells of a profile in another layout (one day of slots, as
-/// states written before the two-day profile carry inline) to where
-/// [`day_cell`] looks for them; the newest value wins a cell.
-fn relayout(day: &mut Vec<(i64, f64)>) {
-    let old = std::mem::replace(day, empty_day());
-    for (t, v) in old {
-        place(day, t, v);
+/// Reads a profile carried inline by states written before it was stored
+/// as rows, moving its cells (one day of slots then) to where [`day_cell`]
+/// looks for them; the newest value wins a cell.
+fn inline_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(i64, f64)>, D::Error> {
+    let cells = Vec::<(i64, f64)>::deserialize(d)?;
+    if cells.is_empty() {
+        return Ok(cells);
     }
+    let mut day = empty_day();
+    for (t, v) in cells {
+        place(&mut day, t, v);
+    }
+    Ok(day)
 }
 
-/// Writes a profile cell unless it already holds a newer value.
-fn place(day: &mut [(i64, f64)], t: i64, v: f64) {
-    if t != NEVER
-        && let Some(cell) = day.get_mut(day_cell(t))
-        && (cell.0 == NEVER || cell.0 < t)
-    {
-        *cell = (t, v);
+/// Writes the cell of Unix second `t` unless it holds a newer value;
+/// whether it did.
+fn place(day: &mut [(i64, f64)], t: i64, v: f64) -> bool {
+    match day.get_mut(day_cell(t)) {
+        // An empty cell's time, NEVER, is older than any.
+        Some(cell) if t != NEVER && cell.0 <= t => {
+            *cell = (t, v);
+            true
+        }
+        _ => false,
     }
 }
 
