@@ -129,8 +129,7 @@ impl EventBus {
     ) -> Result<T, EventsError> {
         let (tx, rx) = oneshot::channel();
         self.enqueue(make(tx)).await?;
-        rx.await
-            .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
+        rx.await.map_err(|_| writer_dropped())?
     }
 
     /// Queues a command for the writer thread.
@@ -158,40 +157,40 @@ impl EventBus {
     /// Publishes validated events in one transaction; returns their places.
     /// Written on the calling thread when the writer is idle, else queued.
     pub async fn publish(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
-        let (tx, mut rx) = oneshot::channel();
-        let cmd = Command::Publish {
-            events,
-            reply: Some(tx),
-        };
-        if let Err(cmd) = self.writer.try_inline(cmd) {
-            self.enqueue(cmd).await?;
-            return rx
-                .await
-                .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
-                .map(Stored::into_appended);
+        match self.start_publish(events) {
+            Started::Written(r) => r,
+            Started::Queued(cmd, rx) => {
+                self.enqueue(cmd).await?;
+                rx.await.map_err(|_| writer_dropped())?
+            }
         }
-        rx.try_recv()
-            .map_err(|_| EventsError::Stopped("inline write dropped the request".into()))?
-            .map(Stored::into_appended)
+        .map(Stored::into_appended)
     }
 
     /// As [`EventBus::publish`], blocking the calling (non-async) thread.
     pub fn publish_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
+        match self.start_publish(events) {
+            Started::Written(r) => r,
+            Started::Queued(cmd, rx) => {
+                self.send(cmd)?;
+                rx.blocking_recv().map_err(|_| writer_dropped())?
+            }
+        }
+        .map(Stored::into_appended)
+    }
+
+    /// Writes `events` inline when the writer is idle, else hands back the
+    /// command to queue and where its answer will come.
+    fn start_publish(&self, events: Vec<NewEvent>) -> Started {
         let (tx, mut rx) = oneshot::channel();
         let cmd = Command::Publish {
             events,
             reply: Some(tx),
         };
-        if let Err(cmd) = self.writer.try_inline(cmd) {
-            self.send(cmd)?;
-            return rx
-                .blocking_recv()
-                .map_err(|_| EventsError::Stopped("writer dropped the request".into()))?
-                .map(Stored::into_appended);
+        match self.writer.try_inline(cmd) {
+            Ok(()) => Started::Written(rx.try_recv().map_err(|_| writer_dropped()).and_then(|r| r)),
+            Err(cmd) => Started::Queued(cmd, rx),
         }
-        rx.try_recv()
-            .map_err(|_| EventsError::Stopped("inline write dropped the request".into()))?
-            .map(Stored::into_appended)
     }
 
     /// Queues events without waiting; fails at once when the queue is full.
@@ -345,6 +344,18 @@ impl Drop for EventBus {
             let _ = t.join();
         }
     }
+}
+
+/// A publish once it has been tried inline.
+enum Started {
+    /// Written inline: its result.
+    Written(Result<Stored, EventsError>),
+    /// To queue for the writer thread, with the receiver of its answer.
+    Queued(Command, oneshot::Receiver<Result<Stored, EventsError>>),
+}
+
+fn writer_dropped() -> EventsError {
+    EventsError::Stopped("writer dropped the request".into())
 }
 
 /// Copies committed WAL frames into the database file every
