@@ -964,6 +964,11 @@ mod tests {
         50.0 + 20.0 * phase.sin() + 0.2 * noise(i)
     }
 
+    /// The Unix second of the `i`th five-minute point.
+    fn five_minutes(i: usize) -> i64 {
+        1_700_000_000 + 300 * i as i64
+    }
+
     fn run_auto(tuning: &AutoTuning, values: impl Iterator<Item = f64>) -> Vec<Verdict> {
         let p = DetectorParams {
             window_size: 100,
@@ -973,8 +978,22 @@ mod tests {
         let mut s = DetectorState::new(&p);
         values
             .enumerate()
-            .map(|(i, x)| s.observe_tuned(&p, tuning, 1_700_000_000 + 300 * i as i64, x))
+            .map(|(i, x)| s.observe_tuned(&p, tuning, five_minutes(i), x))
             .collect()
+    }
+
+    /// An `auto` detector (window 100) after the first `n` points of
+    /// [`daily`], and its parameters.
+    fn auto_after_daily(n: usize) -> (DetectorParams, DetectorState) {
+        let p = DetectorParams {
+            window_size: 100,
+            ..params(Method::Auto)
+        };
+        let mut s = DetectorState::new(&p);
+        for i in 0..n {
+            s.observe(&p, five_minutes(i), daily(i));
+        }
+        (p, s)
     }
 
     #[test]
@@ -1006,12 +1025,11 @@ mod tests {
 
     #[test]
     fn auto_takes_a_spike_that_yesterday_also_had_as_normal() {
-        // A flat, noisy metric with a daily job: a spike at about 10:00
-        // each day, a few minutes earlier or later and a little higher or
+        // A flat, noisy metric with a daily job: a spike ten hours into
+        // each day (five-minute slot 120), a few minutes earlier or later and a little higher or
         // lower each time. The first day is news; the following days are
         // not. A spike at a time of day it never had before still is,
         // and so is the job's spike grown far beyond yesterday's.
-        let day0: i64 = 1_700_006_400; // a midnight (UTC)
         let job = |d: usize| 120 + [0, 1, -1, 1, 2, 0][d % 6] as isize;
         let n = 6 * 288;
         let value = |i: usize| {
@@ -1029,19 +1047,9 @@ mod tests {
                 base
             }
         };
-        let p = DetectorParams {
-            window_size: 100,
-            min_samples: 100,
-            ..params(Method::Auto)
-        };
         let run = |tuning: &AutoTuning| -> Vec<usize> {
-            let mut s = DetectorState::new(&p);
-            (0..n)
-                .filter(|&i| {
-                    s.observe_tuned(&p, tuning, day0 + 300 * i as i64, value(i))
-                        .is_anomalous()
-                })
-                .collect()
+            let v = run_auto(tuning, (0..n).map(value));
+            (0..n).filter(|&i| v[i].is_anomalous()).collect()
         };
         let at = |d: usize, slot: isize| d * 288 + slot as usize;
         let alerts = run(&AutoTuning::DEFAULT);
@@ -1065,15 +1073,8 @@ mod tests {
 
     #[test]
     fn a_late_point_does_not_overwrite_a_newer_daily_value() {
-        let p = DetectorParams {
-            window_size: 100,
-            ..params(Method::Auto)
-        };
-        let mut s = DetectorState::new(&p);
-        let ts = |i: usize| 1_700_000_000 + 300 * i as i64;
-        for i in 0..700 {
-            s.observe(&p, ts(i), daily(i));
-        }
+        let (p, mut s) = auto_after_daily(700);
+        let ts = five_minutes;
         assert!(s.take_day_changes().is_some());
         // Two days (576 slots) before the newest point: the same cell.
         assert_eq!(day_cell(ts(699 - 576)), day_cell(ts(699)));
@@ -1102,15 +1103,8 @@ mod tests {
 
     #[test]
     fn auto_state_survives_a_round_trip_and_reads_older_states() {
-        let p = DetectorParams {
-            window_size: 100,
-            ..params(Method::Auto)
-        };
-        let mut s = DetectorState::new(&p);
-        let ts = |i: usize| 1_700_000_000 + 300 * i as i64;
-        for i in 0..400 {
-            s.observe(&p, ts(i), daily(i));
-        }
+        let (p, mut s) = auto_after_daily(400);
+        let ts = five_minutes;
         // Stored as the store does it: the state as JSON, the profile's
         // slots as rows beside it.
         let json = serde_json::to_string(&s).expect("serialises");
