@@ -1025,9 +1025,9 @@ mod tests {
 
     #[test]
     fn auto_takes_a_spike_that_yesterday_also_had_as_normal() {
-        // A flat, noisy metric with a daily job: a spike ten hours into
-        // each day (five-minute slot 120), a few minutes earlier or later and a little higher or
-        // lower each time. The first day is news; the following days are
+        // A flat, noisy metric with a daily job: a spike at the same time
+        // each day (the 120th five-minute point of the day), a few minutes
+        // earlier or later and a little higher or lower each time. The first day is news; the following days are
         // not. A spike at a time of day it never had before still is,
         // and so is the job's spike grown far beyond yesterday's.
         let job = |d: usize| 120 + [0, 1, -1, 1, 2, 0][d % 6] as isize;
