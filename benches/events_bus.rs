@@ -58,6 +58,11 @@ fn rate(n: usize, d: Duration) -> String {
     )
 }
 
+/// The `q` quantile of sorted latencies.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
 fn rss_mb() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
@@ -215,7 +220,7 @@ fn single(label: &str, fsync: FsyncMode, n: usize) {
         .collect();
     let d = t.elapsed();
     lat.sort();
-    let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    let pct = |q: f64| percentile(&lat, q);
     println!(
         "single-event publish, 32 concurrent publishers, {label}: {} (per publish p50 {:?}, p99 {:?})",
         rate(per * publishers, d),
@@ -233,7 +238,7 @@ fn latency(rt: &tokio::runtime::Runtime) {
     let bus = open(tmp.path(), FsyncMode::Commit, Retention::default());
     let report = |label: &str, mut lat: Vec<Duration>| {
         lat.sort();
-        let pct = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+        let pct = |q: f64| percentile(&lat, q);
         println!(
             "single publish, one publisher, {label}: p50 {:?}, p90 {:?}, p99 {:?} ({} publishes)",
             pct(0.5),
