@@ -301,7 +301,15 @@ fn auto_grid() -> Vec<AutoTuning> {
     out
 }
 
-fn run_method(f: &DataFile, params: DetectorParams) -> Vec<f64> {
+/// A method's run over one file: the per-point scores and how many alerts
+/// the engine opened (what a user would be notified of: repeats merged by
+/// the dedup window, a new episode after a gap).
+struct Run {
+    scores: Vec<f64>,
+    alerts: u64,
+}
+
+fn run_method(f: &DataFile, params: DetectorParams) -> Run {
     let mut engine = Engine::new();
     engine.add_dynamic(DynamicSpec {
         metric_name: "nab".into(),
@@ -316,7 +324,10 @@ fn run_method(f: &DataFile, params: DetectorParams) -> Vec<f64> {
         touched.clear();
         out.push(engine.check(sid, *v, *t, &mut touched).anomaly_score);
     }
-    out
+    Run {
+        scores: out,
+        alerts: engine.counters().alerts_created,
+    }
 }
 
 fn load(dir: &Path) -> Result<Vec<DataFile>, String> {
@@ -402,30 +413,40 @@ fn main() {
         d.window_size, d.sensitivity, d.min_samples
     );
     println!(
-        "{:<10} {:>9} {:>14} {:>14}   (threshold per profile)",
-        "method", "standard", "reward_low_FP", "reward_low_FN"
+        "{:<10} {:>9} {:>14} {:>14} {:>11} {:>11}   (threshold per profile)",
+        "method", "standard", "reward_low_FP", "reward_low_FN", "std at 0.5", "alerts/day"
     );
     let only: Option<Method> = args
         .iter()
         .find_map(|a| a.strip_prefix("--only=").and_then(Method::parse));
+    // Series-days covered, for the alert rate a user would live with.
+    let days: f64 = files
+        .iter()
+        .map(|f| (f.times.last().unwrap_or(&0.0) - f.times.first().unwrap_or(&0.0)) / 86_400.0)
+        .sum();
     for m in Method::ALL
         .into_iter()
         .filter(|m| only.is_none_or(|o| o == *m))
     {
-        let scores: Vec<Vec<f64>> = files
+        let runs: Vec<Run> = files
             .iter()
             .map(|f| run_method(f, params(m, d.window_size, d.sensitivity)))
             .collect();
+        let alerts: u64 = runs.iter().map(|r| r.alerts).sum();
+        let scores: Vec<Vec<f64>> = runs.into_iter().map(|r| r.scores).collect();
         let r: Vec<(f64, f64)> = PROFILES
             .iter()
             .map(|p| normalised(&files, &labels, &scores, *p, None))
             .collect();
+        let (at_rule, _) = normalised(&files, &labels, &scores, PROFILES[0], Some(0.5));
         println!(
-            "{:<10} {:>9.1} {:>14.1} {:>14.1}   ({:.3} / {:.3} / {:.3})",
+            "{:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {:>11.2}   ({:.3} / {:.3} / {:.3})",
             m.name(),
             r[0].0,
             r[1].0,
             r[2].0,
+            at_rule,
+            alerts as f64 / days,
             r[0].1,
             r[1].1,
             r[2].1
@@ -462,7 +483,7 @@ fn main() {
     let pd = params(Method::Auto, d.window_size, d.sensitivity);
     if let Some(f) = files
         .iter()
-        .find(|f| run_method(f, pd) != run_direct(f, pd, &AutoTuning::DEFAULT))
+        .find(|f| run_method(f, pd).scores != run_direct(f, pd, &AutoTuning::DEFAULT))
     {
         eprintln!("{}: the engine path and the detector disagree", f.name);
         std::process::exit(1);
@@ -657,8 +678,10 @@ fn main() {
                 let mut out = Vec::new();
                 for &w in &windows_grid {
                     for &sn in &sens_grid {
-                        let sc: Vec<Vec<f64>> =
-                            fs.iter().map(|f| run_method(f, params(m, w, sn))).collect();
+                        let sc: Vec<Vec<f64>> = fs
+                            .iter()
+                            .map(|f| run_method(f, params(m, w, sn)).scores)
+                            .collect();
                         let nab = normalised(fs, ls, &sc, PROFILES[0], None);
                         let rule = normalised(fs, ls, &sc, PROFILES[0], Some(0.5)).0;
                         out.push(GridPoint {
@@ -687,7 +710,7 @@ fn main() {
             let rule = first_best(|x| x.rule);
             let sc: Vec<Vec<f64>> = fb
                 .iter()
-                .map(|f| run_method(f, params(m, nab.window, nab.sensitivity)))
+                .map(|f| run_method(f, params(m, nab.window, nab.sensitivity)).scores)
                 .collect();
             let (held, _) = normalised(fb, lb, &sc, PROFILES[0], Some(nab.nab.1));
             let (own, _) = normalised(fb, lb, &sc, PROFILES[0], None);
