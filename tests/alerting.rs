@@ -54,6 +54,26 @@ fn static_rule_fires_with_rendered_templates_and_bad_expressions_name_the_positi
         err.contains("`severity`") && err.contains("critical"),
         "{err}"
     );
+    // A condition nested 100,000 deep once overflowed the parser's stack and
+    // killed the server; it is refused like any other bad expression.
+    let deep = format!("{}value > 80{}", "(".repeat(100_000), ")".repeat(100_000));
+    let err = s.call_err(
+        "add_alert_rule",
+        json!({"rule_id": "r", "metric_name": "cpu", "condition": deep, "severity": "warning"}),
+    );
+    assert!(
+        err.contains("`condition`") && err.contains("at most 1000 tokens"),
+        "{err}"
+    );
+    let deep = format!("{}value > 80{}", "(".repeat(100), ")".repeat(100));
+    let err = s.call_err(
+        "add_alert_rule",
+        json!({"rule_id": "r", "metric_name": "cpu", "condition": deep, "severity": "warning"}),
+    );
+    assert!(
+        err.contains("position 64") && err.contains("nested"),
+        "{err}"
+    );
 
     s.call_ok(
         "add_alert_rule",

@@ -152,10 +152,19 @@ impl Condition {
     /// Compiles a condition; errors carry the character position.
     pub fn parse(text: &str) -> Result<Condition, ParseError> {
         let tokens = tokenize(text)?;
+        if let Some(t) = tokens.get(MAX_TOKENS) {
+            return Err(ParseError {
+                position: t.pos,
+                message: format!(
+                    "a condition has at most {MAX_TOKENS} tokens (values, operators, parentheses)"
+                ),
+            });
+        }
         let mut p = Parser {
             tokens,
             pos: 0,
             end: text.chars().count(),
+            depth: 0,
         };
         let root = p.expr()?;
         if let Some(t) = p.peek() {
@@ -469,10 +478,21 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
     Ok(out)
 }
 
+/// Longest condition, in tokens. Evaluating, type-checking and dropping a
+/// condition recurse over its tree, whose depth this bounds (a chain of
+/// `or`s is as deep as it is long), so no condition can exhaust the stack.
+const MAX_TOKENS: usize = 1000;
+
+/// Deepest nesting of parentheses, `abs(`, `not` and unary `-`: the parser
+/// recurses through eight functions per level.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     end: usize,
+    /// Current nesting (see [`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser {
@@ -495,6 +515,27 @@ impl Parser {
             _ => false,
         }
     }
+    /// Parses one nested level with `f`, refusing to go deeper than
+    /// [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        f: fn(&mut Parser) -> Result<Node, ParseError>,
+    ) -> Result<Node, ParseError> {
+        if self.depth >= MAX_NESTING {
+            // At the token that opened the level too many.
+            let opener = self.pos.checked_sub(1).and_then(|i| self.tokens.get(i));
+            return Err(ParseError {
+                position: opener.map_or(self.here(), |t| t.pos),
+                message: format!(
+                    "nested more than {MAX_NESTING} levels deep (parentheses, abs(), not, -)"
+                ),
+            });
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
     fn expr(&mut self) -> Result<Node, ParseError> {
         let mut left = self.and()?;
         while self.is_word("or") {
@@ -516,7 +557,7 @@ impl Parser {
     fn not(&mut self) -> Result<Node, ParseError> {
         if self.is_word("not") {
             self.pos += 1;
-            return Ok(Node::Not(Box::new(self.not()?)));
+            return Ok(Node::Not(Box::new(self.nested(Parser::not)?)));
         }
         self.cmp()
     }
@@ -564,7 +605,7 @@ impl Parser {
     fn unary(&mut self) -> Result<Node, ParseError> {
         if matches!(self.peek().map(|t| &t.kind), Some(Tok::Op("-"))) {
             self.pos += 1;
-            return Ok(match self.unary()? {
+            return Ok(match self.nested(Parser::unary)? {
                 Node::Num(n) => Node::Num(-n),
                 other => Node::Neg(Box::new(other)),
             });
@@ -582,7 +623,7 @@ impl Parser {
             Tok::Num(n) => Ok(Node::Num(n)),
             Tok::Str(s) => Ok(Node::Str(s)),
             Tok::LParen => {
-                let inner = self.expr()?;
+                let inner = self.nested(Parser::expr)?;
                 if !matches!(self.peek().map(|t| &t.kind), Some(Tok::RParen)) {
                     return self.err("expected `)`");
                 }
@@ -615,7 +656,7 @@ impl Parser {
                         return self.err("expected `(` after `abs`");
                     }
                     self.pos += 1;
-                    let inner = self.expr()?;
+                    let inner = self.nested(Parser::expr)?;
                     if !matches!(self.peek().map(|t| &t.kind), Some(Tok::RParen)) {
                         return self.err("expected `)` closing `abs(`");
                     }
@@ -734,6 +775,43 @@ mod tests {
         assert!(run("labels.shard > 3", 1.0, &[("shard", "4")]));
         assert!(run("source == \"web-1\" && metric == \"cpu\"", 0.0, &[]));
         assert!(run("value >= -1.5e1", -15.0, &[]));
+    }
+
+    #[test]
+    fn deep_or_long_conditions_are_refused_not_a_stack_overflow() {
+        // The deepest and longest accepted conditions parse, type-check,
+        // evaluate and drop on a test thread's 2 MB stack in a debug build.
+        let deep = format!("{}value > 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(run(&deep, 2.0, &[]));
+        let nots = format!("{}value > 1", "not ".repeat(64));
+        assert!(run(&nots, 2.0, &[]));
+        let chain = vec!["value == 1"; 250].join(" or "); // 999 tokens
+        assert!(run(&chain, 1.0, &[]));
+        assert!(!run(&chain, 2.0, &[]));
+
+        let e = Condition::parse(&format!("{}value > 1{}", "(".repeat(65), ")".repeat(65)))
+            .unwrap_err();
+        assert_eq!(e.position, 64, "{e}");
+        assert!(e.message.contains("nested more than 64 levels"), "{e}");
+        for n in [300, 200_000] {
+            for text in [
+                format!("{}value > 1{}", "(".repeat(n), ")".repeat(n)),
+                format!("{}value > 1", "not ".repeat(n)),
+                format!("{}value > 1", "-".repeat(n)),
+                format!("{}value{} > 1", "abs(".repeat(n / 2), ")".repeat(n / 2)),
+            ] {
+                let e = Condition::parse(&text).unwrap_err();
+                let why = if n < 1000 {
+                    "nested more than"
+                } else {
+                    "at most 1000 tokens"
+                };
+                assert!(e.message.contains(why), "{e}");
+            }
+        }
+        let e = Condition::parse(&vec!["value == 1"; 100_000].join(" or ")).unwrap_err();
+        assert!(e.message.contains("at most 1000 tokens"), "{e}");
+        assert_eq!(e.position, 250 * "value == 1 or ".len(), "{e}");
     }
 
     #[test]

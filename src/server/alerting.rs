@@ -92,9 +92,11 @@ fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
     match t {
         None => Ok(now()),
         Some(TimeArg::Seconds(s)) if s.is_finite() && s.abs() < 1e11 => Ok(*s),
-        Some(TimeArg::Seconds(_)) => Err(ToolError::invalid(
+        Some(TimeArg::Seconds(s)) => Err(ToolError::invalid(
             field,
-            "Unix seconds must be a finite number (seconds, not milliseconds)",
+            format!(
+                "{s} is not a time in Unix seconds: accepted are finite numbers between -1e11 and 1e11 (a value in milliseconds must be divided by 1000), or RFC 3339 text"
+            ),
         )),
         Some(TimeArg::Text(s)) => parse_time_text(s).ok_or_else(|| {
             ToolError::invalid(
