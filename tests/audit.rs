@@ -727,6 +727,19 @@ fn export_writes_jsonl_and_csv_under_the_workspace_root() {
     assert!(rows[0].starts_with("sequence,audit_id,timestamp,user_id,user_email"));
     assert_eq!(rows.len(), 5);
     assert!(rows[1].starts_with("1,"));
+    // An existing file is replaced only when asked: an export once
+    // overwrote anything under the roots, the server's own store included.
+    let again = json!({"path": "all.csv", "format": "csv", "tenant_id": "lakers"});
+    let err = s.call_err("audit_export", again.clone());
+    assert!(err.contains("`path`") && err.contains("overwrite: true"), "{err}");
+    assert_eq!(std::fs::read_to_string(ws.join("all.csv")).unwrap(), csv);
+    let mut again = again;
+    again["overwrite"] = json!(true);
+    assert_eq!(s.call_ok("audit_export", again)["count"], 2);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("all.csv")).unwrap().lines().count(),
+        3
+    );
 }
 
 #[test]

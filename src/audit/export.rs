@@ -40,7 +40,12 @@ pub const CSV_COLUMNS: &[&str] = &[
 
 /// Resolves `path` (relative paths are taken from the first root) and checks
 /// it lies under one of `roots`.
-pub fn resolve_path(path: &str, roots: &[PathBuf]) -> Result<PathBuf, AuditError> {
+pub fn resolve_path(
+    path: &str,
+    roots: &[PathBuf],
+    data_dir: &Path,
+    overwrite: bool,
+) -> Result<PathBuf, AuditError> {
     let bad = |m: String| AuditError::invalid("path", m);
     if path.trim().is_empty() {
         return Err(bad("must be a file path under a workspace root".into()));
@@ -79,6 +84,22 @@ pub fn resolve_path(path: &str, roots: &[PathBuf]) -> Result<PathBuf, AuditError
             "{} is outside the workspace roots ({}); exports may only be written under them",
             target.display(),
             list.join(", ")
+        )));
+    }
+    // The store, its WAL and the checkpoint key live there: an export over
+    // one of them would destroy every toolset's data.
+    let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    if target.starts_with(&data_dir) {
+        return Err(bad(format!(
+            "{} is inside the server's data directory ({}); export somewhere else",
+            target.display(),
+            data_dir.display()
+        )));
+    }
+    if !overwrite && std::fs::symlink_metadata(&target).is_ok() {
+        return Err(bad(format!(
+            "{} already exists; pass overwrite: true to replace it",
+            target.display()
         )));
     }
     Ok(target)
@@ -181,18 +202,40 @@ mod tests {
         std::fs::create_dir(&root).unwrap();
         let root = root.canonicalize().unwrap();
         let roots = vec![root.clone()];
-        assert_eq!(
-            resolve_path("a.jsonl", &roots).unwrap(),
-            root.join("a.jsonl")
-        );
-        let err = resolve_path("../escape.csv", &roots).unwrap_err();
+        let data = tmp.path().join("data");
+        let resolve = |p: &str| resolve_path(p, &roots, &data, false);
+        assert_eq!(resolve("a.jsonl").unwrap(), root.join("a.jsonl"));
+        let err = resolve("../escape.csv").unwrap_err();
         assert!(
             matches!(&err, AuditError::Invalid { field, .. } if field == "path"),
             "{err}"
         );
-        assert!(resolve_path("/etc/passwd", &roots).is_err());
-        assert!(resolve_path("missing-dir/a.csv", &roots).is_err());
-        assert!(resolve_path("", &roots).is_err());
+        assert!(resolve("/etc/passwd").is_err());
+        assert!(resolve("missing-dir/a.csv").is_err());
+        assert!(resolve("").is_err());
+    }
+
+    #[test]
+    fn an_existing_file_needs_overwrite_and_the_data_dir_is_never_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let data = root.join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("smart-systems.db"), "store").unwrap();
+        std::fs::write(root.join("mine.txt"), "keep").unwrap();
+        let roots = vec![root.clone()];
+        for overwrite in [false, true] {
+            let err = resolve_path("data/smart-systems.db", &roots, &data, overwrite).unwrap_err();
+            assert!(err.to_string().contains("data directory"), "{err}");
+            let err = resolve_path("data/new.csv", &roots, &data, overwrite).unwrap_err();
+            assert!(err.to_string().contains("data directory"), "{err}");
+        }
+        let err = resolve_path("mine.txt", &roots, &data, false).unwrap_err();
+        assert!(err.to_string().contains("overwrite: true"), "{err}");
+        assert_eq!(
+            resolve_path("mine.txt", &roots, &data, true).unwrap(),
+            root.join("mine.txt")
+        );
     }
 
     #[test]

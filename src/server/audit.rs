@@ -353,8 +353,12 @@ pub struct ComplianceResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportArgs {
-    /// Destination file under a workspace root (relative paths start at the first root).
+    /// Destination file under a workspace root (relative paths start at the
+    /// first root), outside the server's data directory.
     pub path: String,
+    /// Replace the file when it exists (default false: an existing file is
+    /// an error, so an export never silently destroys one).
+    pub overwrite: Option<bool>,
     /// File format.
     #[schemars(extend("enum" = ["jsonl", "csv"]))]
     pub format: String,
@@ -884,7 +888,12 @@ impl SmartServer {
             ..QueryArgs::default()
         }
         .filter()?;
-        let target = export::resolve_path(&args.path, &self.app.config.roots)?;
+        let target = export::resolve_path(
+            &args.path,
+            &self.app.config.roots,
+            &self.app.config.data_dir,
+            args.overwrite.unwrap_or(false),
+        )?;
         let format = args.format;
         let (t2, f2) = (target.clone(), format.clone());
         let count = blocking(move || {
