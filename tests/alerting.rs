@@ -587,6 +587,43 @@ fn learned_threshold_warms_up_scores_every_point_and_flags_a_spike_per_label_set
 }
 
 #[test]
+fn a_value_too_large_to_learn_from_is_refused_and_the_baseline_keeps_working() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_dynamic_threshold",
+        json!({"metric_name": "m", "method": "auto", "window_size": 10, "min_samples": 5}),
+    );
+    let points: Vec<Value> = (0..40)
+        .map(|i| json!({"metric_name": "m", "value": noisy(i), "timestamp": T0 + 60.0 * i as f64}))
+        .collect();
+    s.call_ok("check_metrics", json!({"points": points}));
+    // 1e200 once blinded auto and ewma for good (their variance became
+    // infinite, then NaN), and the NaN baseline was dropped at restart.
+    let err = s.call_err(
+        "check_metric",
+        json!({"metric_name": "m", "value": 1e200, "timestamp": T0 + 2400.0}),
+    );
+    assert!(err.contains("`value`") && err.contains("1e100"), "{err}");
+    let err = s.call_err(
+        "check_metrics",
+        json!({"points": [{"metric_name": "m", "value": 50.0}, {"metric_name": "m", "value": -1e101}]}),
+    );
+    assert!(
+        err.contains("points[1].value") && err.contains("1e100"),
+        "{err}"
+    );
+    let spike = point(&mut s, "m", 5000.0, T0 + 2460.0, "", json!({}));
+    assert_eq!(spike["alerts"].as_array().map(Vec::len), Some(1), "{spike}");
+    assert!(
+        spike["thresholds"]["upper"]
+            .as_f64()
+            .is_some_and(|u| u < 200.0),
+        "{spike}"
+    );
+}
+
+#[test]
 fn check_metrics_rejects_bad_points_by_index_and_ignores_unwatched_metrics() {
     let tmp = temp_dir();
     let mut s = start(&tmp.path().join("d"));

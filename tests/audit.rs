@@ -731,13 +731,19 @@ fn export_writes_jsonl_and_csv_under_the_workspace_root() {
     // overwrote anything under the roots, the server's own store included.
     let again = json!({"path": "all.csv", "format": "csv", "tenant_id": "lakers"});
     let err = s.call_err("audit_export", again.clone());
-    assert!(err.contains("`path`") && err.contains("overwrite: true"), "{err}");
+    assert!(
+        err.contains("`path`") && err.contains("overwrite: true"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(ws.join("all.csv")).unwrap(), csv);
     let mut again = again;
     again["overwrite"] = json!(true);
     assert_eq!(s.call_ok("audit_export", again)["count"], 2);
     assert_eq!(
-        std::fs::read_to_string(ws.join("all.csv")).unwrap().lines().count(),
+        std::fs::read_to_string(ws.join("all.csv"))
+            .unwrap()
+            .lines()
+            .count(),
         3
     );
 }

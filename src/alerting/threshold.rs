@@ -422,6 +422,11 @@ fn sigma_floor(level: f64) -> f64 {
     1e-3 * level.abs().max(1e-3)
 }
 
+/// Largest magnitude a detector learns from. Beyond it a square (variances,
+/// sums of squares) overflows to infinity and the baseline turns to NaN for
+/// good, which the store cannot even hold; the server refuses such values.
+pub const MAX_ABS_VALUE: f64 = 1e100;
+
 impl DetectorState {
     /// A fresh (untrained) state for these parameters.
     pub fn new(p: &DetectorParams) -> DetectorState {
@@ -579,7 +584,8 @@ impl DetectorState {
         ts: i64,
         x: f64,
     ) -> Verdict {
-        if !x.is_finite() {
+        // Also false for NaN.
+        if !(x.abs() <= MAX_ABS_VALUE) {
             return Verdict {
                 score: 0.0,
                 deviation: 0.0,

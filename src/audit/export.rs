@@ -88,7 +88,9 @@ pub fn resolve_path(
     }
     // The store, its WAL and the checkpoint key live there: an export over
     // one of them would destroy every toolset's data.
-    let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    let data_dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
     if target.starts_with(&data_dir) {
         return Err(bad(format!(
             "{} is inside the server's data directory ({}); export somewhere else",

@@ -18,7 +18,7 @@ use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec}
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
-use crate::alerting::threshold::{DetectorParams, Direction, Method};
+use crate::alerting::threshold::{DetectorParams, Direction, MAX_ABS_VALUE, Method};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
 
 /// Most points one `check_metrics` call takes.
@@ -87,6 +87,9 @@ impl JsonSchema for TimeArg {
 fn now() -> f64 {
     Utc::now().timestamp_micros() as f64 / 1e6
 }
+
+/// What a metric value may be (see [`MAX_ABS_VALUE`]).
+const VALUE_RANGE: &str = "must be a finite number between -1e100 and 1e100";
 
 fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
     match t {
@@ -1458,8 +1461,8 @@ impl SmartServer {
         BulkParams(a): BulkParams<CheckMetricArgs>,
     ) -> Result<Summarized<CheckMetricOut>, ToolError> {
         name_arg("metric_name", &a.metric_name)?;
-        if !a.value.is_finite() {
-            return Err(ToolError::invalid("value", "must be a finite number"));
+        if !(a.value.abs() <= MAX_ABS_VALUE) {
+            return Err(ToolError::invalid("value", VALUE_RANGE));
         }
         let ts = parse_time("timestamp", &a.timestamp)?;
         let labels = labels_vec("labels", &a.labels)?;
@@ -1526,10 +1529,10 @@ impl SmartServer {
                     "must be a non-empty name of at most 200 characters",
                 ));
             }
-            if !p.value.is_finite() {
+            if !(p.value.abs() <= MAX_ABS_VALUE) {
                 return Err(ToolError::invalid(
                     format!("points[{i}].value"),
-                    "must be a finite number",
+                    VALUE_RANGE,
                 ));
             }
             // Field names are spelled out only for an error: formatting
