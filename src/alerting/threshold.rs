@@ -427,6 +427,12 @@ fn sigma_floor(level: f64) -> f64 {
 /// good, which the store cannot even hold; the server refuses such values.
 pub const MAX_ABS_VALUE: f64 = 1e100;
 
+/// Whether a detector can learn from `x`: finite and within
+/// [`MAX_ABS_VALUE`] (false for NaN).
+pub fn learnable(x: f64) -> bool {
+    x.abs() <= MAX_ABS_VALUE
+}
+
 impl DetectorState {
     /// A fresh (untrained) state for these parameters.
     pub fn new(p: &DetectorParams) -> DetectorState {
@@ -584,8 +590,7 @@ impl DetectorState {
         ts: i64,
         x: f64,
     ) -> Verdict {
-        // Also false for NaN.
-        if !(x.abs() <= MAX_ABS_VALUE) {
+        if !learnable(x) {
             return Verdict {
                 score: 0.0,
                 deviation: 0.0,

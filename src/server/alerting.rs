@@ -18,7 +18,7 @@ use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec}
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
-use crate::alerting::threshold::{DetectorParams, Direction, MAX_ABS_VALUE, Method};
+use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
 
 /// Most points one `check_metrics` call takes.
@@ -88,7 +88,7 @@ fn now() -> f64 {
     Utc::now().timestamp_micros() as f64 / 1e6
 }
 
-/// What a metric value may be (see [`MAX_ABS_VALUE`]).
+/// What a metric value may be (see `threshold::MAX_ABS_VALUE`).
 const VALUE_RANGE: &str = "must be a finite number between -1e100 and 1e100";
 
 fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
@@ -1461,7 +1461,7 @@ impl SmartServer {
         BulkParams(a): BulkParams<CheckMetricArgs>,
     ) -> Result<Summarized<CheckMetricOut>, ToolError> {
         name_arg("metric_name", &a.metric_name)?;
-        if !(a.value.abs() <= MAX_ABS_VALUE) {
+        if !learnable(a.value) {
             return Err(ToolError::invalid("value", VALUE_RANGE));
         }
         let ts = parse_time("timestamp", &a.timestamp)?;
@@ -1529,7 +1529,7 @@ impl SmartServer {
                     "must be a non-empty name of at most 200 characters",
                 ));
             }
-            if !(p.value.abs() <= MAX_ABS_VALUE) {
+            if !learnable(p.value) {
                 return Err(ToolError::invalid(
                     format!("points[{i}].value"),
                     VALUE_RANGE,
