@@ -461,7 +461,7 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
             ("Cargo.toml", "[package]\nname = \"broken\"\n"),
             (
                 "src/lib.rs",
-                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\npub mod deep;\npub mod hostile;\n",
+                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\npub mod deep;\npub mod hostile;\npub mod types;\n#[path = \"chain/m0.rs\"]\npub mod m0;\n",
             ),
             ("src/good.rs", "/// Fine.\npub fn fine() {}\n"),
             ("src/bad.rs", "pub fn ok() {}\n\npub fn broken( {\n"),
@@ -486,10 +486,34 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
         "(".repeat(100_000),
         ")".repeat(100_000)
     );
-    write_tree(
-        &krate,
-        &[("src/deep.rs", &deep), ("src/hostile.rs", &hostile)],
+    // Nesting without brackets (`Option<Option<..>>`, `&&&&T`) killed the
+    // server by stack overflow; a chain of 20,000 module files took memory
+    // growing with the square of its depth.
+    let types = format!(
+        "pub struct S {{ pub x: {}u8{} }}\n",
+        "Option<".repeat(20_000),
+        ">".repeat(20_000)
     );
+    let mut files = vec![
+        ("src/deep.rs".to_string(), deep),
+        ("src/hostile.rs".to_string(), hostile),
+        ("src/types.rs".to_string(), types),
+    ];
+    for i in 0..70 {
+        files.push((
+            format!("src/chain/m{i}.rs"),
+            format!(
+                "pub fn f{i}() {{}}\n#[path = \"m{}.rs\"]\npub mod m{};\n",
+                i + 1,
+                i + 1
+            ),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    write_tree(&krate, &files);
     let mut s = server_with_root(tmp.path(), &root);
     let (result, items) = all_items(&mut s, json!({"path": "broken"}));
     let paths = kind_paths(&items);
@@ -500,7 +524,27 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
         "{paths:?}"
     );
     let problems = result["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert_eq!(problems.len(), 6, "{problems:?}");
+    let types = problems
+        .iter()
+        .find(|p| p["file"].as_str().unwrap().ends_with("types.rs"))
+        .expect("types.rs reported");
+    assert!(
+        types["message"].as_str().unwrap().contains("4096 levels"),
+        "{types}"
+    );
+    let chain = problems
+        .iter()
+        .find(|p| p["message"].as_str().unwrap().contains("module files nest"))
+        .expect("the module chain reported");
+    assert!(
+        chain["message"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than 64"),
+        "{chain}"
+    );
+    assert!(paths.contains("function crate::m0::f0"), "{paths:?}");
     assert!(paths.contains("constant crate::deep::DEEP"), "{paths:?}");
     let too_deep = problems
         .iter()

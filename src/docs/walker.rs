@@ -70,12 +70,12 @@ pub fn walk(
     };
     let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let source = std::fs::read_to_string(root_file).map_err(|e| DocsError::io(root_file, e))?;
-    if let Some(line) = too_deep(&source) {
+    if let Some((line, message)) = too_deep(&source) {
         return Err(DocsError::RootUnparsable {
             file: root_file.display().to_string(),
             line,
             column: 1,
-            message: format!("brackets nest deeper than {MAX_NESTING}"),
+            message,
         });
     }
     let file = syn::parse_file(&source).map_err(|e| {
@@ -250,6 +250,12 @@ impl Walker<'_, '_> {
             )));
             return Ok(());
         }
+        if self.stack.len() >= MAX_FILE_DEPTH {
+            self.out.problems.push(problem(format!(
+                "module files nest deeper than {MAX_FILE_DEPTH}; module `{name}` skipped"
+            )));
+            return Ok(());
+        }
         let source = match std::fs::read_to_string(&canonical) {
             Ok(s) => s,
             Err(e) => {
@@ -263,14 +269,12 @@ impl Walker<'_, '_> {
         if !(self.on_file)(self.out.files.len(), &canonical) {
             return Err(DocsError::Cancelled);
         }
-        if let Some(line) = too_deep(&source) {
+        if let Some((line, why)) = too_deep(&source) {
             self.out.problems.push(Problem {
                 file: canonical.clone(),
                 line,
                 column: 1,
-                message: format!(
-                    "brackets nest deeper than {MAX_NESTING}; module `{name}` skipped"
-                ),
+                message: format!("{why}; module `{name}` skipped"),
             });
             return Ok(());
         }
@@ -310,10 +314,38 @@ impl Walker<'_, '_> {
 /// file must not be able to exhaust the stack. Real code stays far below.
 pub const MAX_NESTING: usize = 256;
 
+/// Deepest chain of module files (`mod a;` in a file loaded by `mod b;` ..).
+/// Each module keeps its whole path, so a 20,000-file chain (1.3 MB of
+/// `#[path]` declarations) took memory growing with the square of its
+/// depth, past 24 GB. Real crates nest a handful of levels.
+pub const MAX_FILE_DEPTH: usize = 64;
+
+/// Most recursion-prone tokens one nesting path may hold (see
+/// [`prefix_depth`]). syn recurses once per such token at worst, using up to
+/// about 4.3 KB of stack each in a release build (`Option<` chains; `&`
+/// 1.9 KB, `fn() ->` 2.9 KB), so 4,096 of them stay near 18 MB of the docs
+/// worker's stack. Real code stays far below.
+pub const MAX_PREFIX_DEPTH: usize = 4096;
+
+/// Why a file is too deep for syn to parse safely, with the line.
+fn too_deep(source: &str) -> Option<(usize, String)> {
+    if let Some(line) = bracket_depth(source) {
+        return Some((line, format!("brackets nest deeper than {MAX_NESTING}")));
+    }
+    prefix_depth(source).map(|line| {
+        (
+            line,
+            format!(
+                "types or expressions nest deeper than {MAX_PREFIX_DEPTH} levels (`<`, `&`, `*`, `->`, closures, unary operators)"
+            ),
+        )
+    })
+}
+
 /// The line where brackets first nest deeper than [`MAX_NESTING`], if they
 /// do. Brackets in strings and comments count too, which can only make the
 /// check stricter.
-fn too_deep(source: &str) -> Option<usize> {
+fn bracket_depth(source: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut line = 1;
     for b in source.bytes() {
@@ -330,6 +362,101 @@ fn too_deep(source: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line where syn's recursion without brackets could go deeper than
+/// [`MAX_PREFIX_DEPTH`]: nesting such as `Option<Option<..>>`, `&&&&T`,
+/// `fn() -> fn() -> ..`, `|a| |b| ..`, `- - x`, `return return x` or
+/// `a = b = c` recurses once per token and has no bracket to count.
+///
+/// Over the file's tokens (strings and comments excluded), every token that
+/// can open such a level counts; a `,`, a `;` or a `{..}` block ends the
+/// run at its bracket level (the next element starts afresh), and a
+/// bracket's contents add to the run around it. Generic angles count until their `>` (or the
+/// statement's end: a `<` comparison never closes). Flat chains syn parses
+/// in a loop (`a + b + ..`, `a.b().c()`, paths) do not count; a long
+/// `||`/`|` chain does, which only makes the check stricter. Must run after
+/// [`bracket_depth`], which bounds the token tree's own depth.
+fn prefix_depth(source: &str) -> Option<usize> {
+    // A lexing error is syn's to report, with its position.
+    let tokens: proc_macro2::TokenStream = source.parse().ok()?;
+    prefix_walk(tokens, 0).err()
+}
+
+/// [`prefix_depth`] over one token stream whose enclosing levels hold
+/// `outer` counted tokens; `Err(line)` when the limit is passed.
+fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usize> {
+    use proc_macro2::{Delimiter, Spacing, TokenTree};
+    let (mut run, mut angles) = (0usize, 0usize);
+    // The previous character of a joint operator (`.` of `..=`).
+    let mut joined: Option<char> = None;
+    let mut it = tokens.into_iter().peekable();
+    while let Some(tt) = it.next() {
+        let line = tt.span().start().line.max(1);
+        let after = std::mem::take(&mut joined);
+        match &tt {
+            TokenTree::Group(g) => {
+                prefix_walk(g.stream(), outer + run + angles)?;
+                // A block ends an item or a statement (`fn f() {..}`,
+                // `impl X {..}`, `if c {..}`); what follows starts afresh
+                // (syn parses `else if` chains in a loop).
+                if g.delimiter() == Delimiter::Brace {
+                    run = 0;
+                    angles = 0;
+                }
+                continue;
+            }
+            TokenTree::Ident(i) => {
+                if matches!(
+                    i.to_string().as_str(),
+                    "return" | "break" | "let" | "dyn" | "impl" | "move" | "async"
+                ) {
+                    run += 1;
+                }
+            }
+            TokenTree::Literal(_) => {}
+            TokenTree::Punct(p) => {
+                let c = p.as_char();
+                let next = match it.peek() {
+                    Some(TokenTree::Punct(n)) if p.spacing() == Spacing::Joint => Some(n.as_char()),
+                    _ => None,
+                };
+                if p.spacing() == Spacing::Joint {
+                    joined = Some(c);
+                }
+                match (c, next) {
+                    // `<=`, `>=`, `==`, `!=`: comparisons; `=>`: a match arm.
+                    ('<' | '>' | '=' | '!', Some('=')) | ('=', Some('>')) => {
+                        it.next();
+                        joined = None;
+                    }
+                    // `->`: a return type, which may nest.
+                    ('-', Some('>')) => {
+                        it.next();
+                        joined = None;
+                        run += 1;
+                    }
+                    (',', _) => run = 0,
+                    (';', _) => {
+                        run = 0;
+                        angles = 0;
+                    }
+                    ('<', _) => angles += 1,
+                    ('>', _) => angles = angles.saturating_sub(1),
+                    // `..=` is a range, and the `=` of `+=` an assignment
+                    // counted once.
+                    ('=', _) if after == Some('.') => {}
+                    ('&' | '*' | '|' | '-' | '!' | '=', _) => run += 1,
+                    // Loops in syn (`+`, `.`, `::`, `/`), or no nesting.
+                    _ => {}
+                }
+            }
+        }
+        if outer + run + angles > MAX_PREFIX_DEPTH {
+            return Err(line);
+        }
+    }
+    Ok(())
 }
 
 /// How deep item macros inside item macros are opened.
@@ -408,5 +535,69 @@ impl std::fmt::Debug for Walk {
             .field("files", &self.files)
             .field("problems", &self.problems)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_without_brackets_is_refused_before_syn_sees_it() {
+        // Each of these overflowed the docs worker's stack at 15,000-50,000
+        // levels, and passed the bracket check.
+        let deep = |n: usize| {
+            [
+                format!(
+                    "pub struct S {{ pub x: {}u8{} }}",
+                    "Option<".repeat(n),
+                    ">".repeat(n)
+                ),
+                format!("pub fn f(x: {}u8) {{}}", "&".repeat(n)),
+                format!("pub type T = {}u8;", "*const ".repeat(n)),
+                format!("pub type T = {}u8;", "fn() -> ".repeat(n)),
+                format!("pub fn f() -> {}u8 {{}}", "impl Fn() -> ".repeat(n)),
+                format!("pub type T = {}u8{};", "<".repeat(n), " as A>::B".repeat(n)),
+                format!("fn f() {{ let x = {}1; }}", "|a| ".repeat(n)),
+                format!("fn f() {{ let x = {}1; }}", "-".repeat(n)),
+                format!("fn f() {{ {}1; }}", "return ".repeat(n)),
+                format!("fn f() {{ {}1; }}", "a = ".repeat(n)),
+            ]
+        };
+        for text in deep(5000) {
+            let (line, why) = too_deep(&text).unwrap_or_else(|| panic!("{}", &text[..60]));
+            assert_eq!(line, 1);
+            assert!(why.contains("4096 levels"), "{why}");
+        }
+        for text in deep(1000) {
+            assert_eq!(too_deep(&text), None, "{}", &text[..60]);
+        }
+    }
+
+    #[test]
+    fn long_flat_code_is_not_mistaken_for_nesting() {
+        // Angles that close, comparisons, ranges, match arms, long sums,
+        // many items and statements: none of it nests.
+        let mut src = String::new();
+        for i in 0..3000 {
+            src.push_str(&format!(
+                "pub type U{i} = UInt<UInt<UInt<UTerm, B1>, B0>, B1>;\n\
+                 pub fn f{i}(x: &mut Vec<&str>) -> Option<&'static str> {{ if x.len() <= {i} && x.len() >= 1 {{ None }} else {{ Some(\"-&|*\") }} }}\n"
+            ));
+        }
+        src.push_str(&format!(
+            "fn g(c: char) -> bool {{ matches!(c, {}) && {} 1 == 1 }}\n",
+            vec!["'a'..='z'"; 3000].join(" | "),
+            "1 + ".repeat(5000)
+        ));
+        src.push_str(&format!(
+            "static T: &[&[u8]] = &[{}];\n",
+            vec!["&[1, 2]"; 5000].join(", ")
+        ));
+        src.push_str(&format!(
+            "fn h() {{ {} }}\n",
+            "let a = -b * &c;\n".repeat(5000)
+        ));
+        assert_eq!(too_deep(&src), None);
     }
 }
