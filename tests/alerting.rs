@@ -624,6 +624,82 @@ fn a_value_too_large_to_learn_from_is_refused_and_the_baseline_keeps_working() {
 }
 
 #[test]
+fn absurd_sizes_and_durations_are_refused_naming_the_field() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    // A 10 KB template of {labels.x} with a 100 KB label once rendered a
+    // 100 MB title; a silence of 1e17 seconds ended at a 300-digit "time".
+    let cases = [
+        (
+            "add_alert_rule",
+            json!({"rule_id": "r", "metric_name": "m", "condition": "value > 1", "severity": "info",
+                   "title_template": "{labels.x}".repeat(1000)}),
+            "`title_template`",
+            "at most 2048 characters",
+        ),
+        (
+            "check_metric",
+            json!({"metric_name": "m", "value": 1, "labels": {"x": "y".repeat(100_000)}}),
+            "`labels`",
+            "at most 1024 bytes",
+        ),
+        (
+            "check_metrics",
+            json!({"points": [{"metric_name": "m", "value": 1, "labels": {"x": "y".repeat(2000)}}]}),
+            "points[0].labels",
+            "at most 1024 bytes",
+        ),
+        (
+            "silence_alerts",
+            json!({"matchers": [{"label": "env", "op": "=", "value": "x"}], "duration_seconds": 1e17,
+                   "created_by": "ops", "comment": "c"}),
+            "`duration_seconds`",
+            "100 years",
+        ),
+        (
+            "silence_alerts",
+            json!({"matchers": [{"label": "env", "op": "=", "value": "x"}], "duration_seconds": 1e-300,
+                   "created_by": "ops", "comment": "c"}),
+            "`duration_seconds`",
+            "from 1 to",
+        ),
+        (
+            "silence_alerts",
+            json!({"matchers": vec![json!({"label": "env", "op": "=", "value": "x"}); 65],
+                   "duration_seconds": 60, "created_by": "ops", "comment": "c"}),
+            "`matchers`",
+            "at most 64",
+        ),
+        (
+            "set_escalation_policy",
+            json!({"severity": "critical", "levels": [{"after_seconds": 1e308, "notify": ["a"]}]}),
+            "levels[0].after_seconds",
+            "100 years",
+        ),
+        (
+            "configure_alerting",
+            json!({"dedup_window_seconds": 1e308}),
+            "`dedup_window_seconds`",
+            "100 years",
+        ),
+    ];
+    for (tool, args, field, what) in cases {
+        let err = s.call_err(tool, args);
+        assert!(err.contains(field) && err.contains(what), "{tool}: {err}");
+    }
+    assert_eq!(s.call_ok("list_alert_rules", json!({}))["rules"], json!([]));
+    let stats = s.call_ok("alert_stats", json!({}));
+    assert_eq!(
+        (
+            stats["points_checked"].clone(),
+            stats["active_silences"].clone()
+        ),
+        (json!(0), json!(0)),
+        "{stats}"
+    );
+}
+
+#[test]
 fn check_metrics_rejects_bad_points_by_index_and_ignores_unwatched_metrics() {
     let tmp = temp_dir();
     let mut s = start(&tmp.path().join("d"));

@@ -148,11 +148,20 @@ fn labels_vec(
     if l.len() > 64 {
         return Err(ToolError::invalid(field, "at most 64 labels"));
     }
-    for k in l.keys() {
-        if k.is_empty() || !k.chars().all(|c| c.is_alphanumeric() || c == '_') {
+    for (k, v) in l {
+        if k.is_empty() || k.len() > 200 || !k.chars().all(|c| c.is_alphanumeric() || c == '_') {
             return Err(ToolError::invalid(
                 field,
-                format!("label name `{k}` must be letters, digits and `_`"),
+                format!("label name `{k}` must be 1-200 letters, digits and `_`"),
+            ));
+        }
+        if v.len() > MAX_LABEL_VALUE {
+            return Err(ToolError::invalid(
+                field,
+                format!(
+                    "label `{k}` is {} bytes long; a label value is at most {MAX_LABEL_VALUE} bytes",
+                    v.len()
+                ),
             ));
         }
     }
@@ -898,13 +907,42 @@ fn config_out(c: &EngineConfig) -> ConfigOut {
     }
 }
 
+/// Longest duration any alerting setting takes: 100 years. Beyond it a
+/// time is no longer a date (`ends_at` printed 300 digits).
+const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
+
 fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
     match v {
-        Some(x) if !(x.is_finite() && x >= 0.0) => Err(ToolError::invalid(
+        Some(x) => seconds(field, x, 0.0).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A duration in seconds between `min` and [`MAX_SECONDS`].
+fn seconds(field: &str, x: f64, min: f64) -> Result<f64, ToolError> {
+    if (min..=MAX_SECONDS).contains(&x) {
+        Ok(x)
+    } else {
+        Err(ToolError::invalid(
             field,
-            "must be a number of seconds >= 0",
+            format!("must be a number of seconds from {min} to {MAX_SECONDS} (100 years)"),
+        ))
+    }
+}
+
+/// Longest template (title or description), in characters.
+const MAX_TEMPLATE: usize = 2048;
+/// Longest label value, in bytes: a label renders into every title and
+/// description that names it, so its size multiplies.
+const MAX_LABEL_VALUE: usize = 1024;
+
+fn template_arg(field: &str, t: &Option<String>) -> Result<(), ToolError> {
+    match t {
+        Some(t) if t.chars().count() > MAX_TEMPLATE => Err(ToolError::invalid(
+            field,
+            format!("at most {MAX_TEMPLATE} characters"),
         )),
-        other => Ok(other),
+        _ => Ok(()),
     }
 }
 
@@ -1246,6 +1284,8 @@ impl SmartServer {
         }
         name_arg("metric_name", &a.metric_name)?;
         let severity = severity_arg("severity", &a.severity)?;
+        template_arg("title_template", &a.title_template)?;
+        template_arg("description_template", &a.description_template)?;
         let for_seconds = non_negative("for_seconds", a.for_seconds)?.unwrap_or(0.0);
         let resolve_after = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
         let spec = RuleSpec {
@@ -1765,12 +1805,7 @@ impl SmartServer {
         }
         let mut levels = Vec::with_capacity(a.levels.len());
         for (i, l) in a.levels.into_iter().enumerate() {
-            if !(l.after_seconds.is_finite() && l.after_seconds >= 0.0) {
-                return Err(ToolError::invalid(
-                    format!("levels[{i}].after_seconds"),
-                    "must be seconds >= 0",
-                ));
-            }
+            seconds(&format!("levels[{i}].after_seconds"), l.after_seconds, 0.0)?;
             if l.notify.is_empty() || l.notify.iter().any(|n| n.trim().is_empty()) {
                 return Err(ToolError::invalid(
                     format!("levels[{i}].notify"),
@@ -1889,6 +1924,12 @@ impl SmartServer {
                 "give at least one matcher; a silence of everything is refused",
             ));
         }
+        if a.matchers.len() > 64 {
+            return Err(ToolError::invalid(
+                "matchers",
+                "at most 64 matchers (as many as a point has labels)",
+            ));
+        }
         let mut matchers = Vec::with_capacity(a.matchers.len());
         for (i, m) in a.matchers.iter().enumerate() {
             if m.label.trim().is_empty() {
@@ -1905,12 +1946,7 @@ impl SmartServer {
                     .map_err(|e| ToolError::invalid(format!("matchers[{i}].value"), e))?,
             );
         }
-        if !(a.duration_seconds.is_finite() && a.duration_seconds > 0.0) {
-            return Err(ToolError::invalid(
-                "duration_seconds",
-                "must be seconds > 0",
-            ));
-        }
+        seconds("duration_seconds", a.duration_seconds, 1.0)?;
         name_arg("created_by", &a.created_by)?;
         let starts = parse_time("starts_at", &a.starts_at)?;
         let silence = Silence {
