@@ -46,29 +46,42 @@ pub fn prefix() -> &'static str {
     &PREFIX
 }
 
+impl Parked {
+    /// Parks `text` under a new number. The oldest texts go when the bound
+    /// is passed, never the one just parked: a result larger than the
+    /// bound alone was evicted at once, and the client got the placeholder
+    /// instead of its result.
+    fn park(&mut self, text: String) -> u64 {
+        let n = self.next;
+        self.next += 1;
+        self.bytes += text.len();
+        self.texts.insert(n, text);
+        while self.bytes > MAX_PARKED_BYTES && self.texts.len() > 1 {
+            let Some((_, old)) = self.texts.pop_first() else {
+                break;
+            };
+            self.bytes -= old.len();
+        }
+        n
+    }
+
+    fn redeem(&mut self, n: u64) -> Option<String> {
+        let text = self.texts.remove(&n)?;
+        self.bytes -= text.len();
+        Some(text)
+    }
+}
+
 /// Parks `text`; returns its ticket.
 pub fn park(text: String) -> String {
-    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
-    let n = p.next;
-    p.next += 1;
-    p.bytes += text.len();
-    p.texts.insert(n, text);
-    while p.bytes > MAX_PARKED_BYTES {
-        let Some((_, old)) = p.texts.pop_first() else {
-            break;
-        };
-        p.bytes -= old.len();
-    }
+    let n = PARKED.lock().unwrap_or_else(|e| e.into_inner()).park(text);
     format!("{}{n}", prefix())
 }
 
 /// The text parked under `ticket`, once.
 pub fn redeem(ticket: &str) -> Option<String> {
     let n: u64 = ticket.strip_prefix(prefix())?.parse().ok()?;
-    let mut p = PARKED.lock().unwrap_or_else(|e| e.into_inner());
-    let text = p.texts.remove(&n)?;
-    p.bytes -= text.len();
-    Some(text)
+    PARKED.lock().unwrap_or_else(|e| e.into_inner()).redeem(n)
 }
 
 /// The placeholder object for `ticket`, as JSON text.
@@ -86,6 +99,20 @@ mod tests {
         assert!(t.starts_with(prefix()));
         assert_eq!(redeem(&t).as_deref(), Some("{\"a\":1}"));
         assert_eq!(redeem(&t), None);
+    }
+
+    #[test]
+    fn a_text_larger_than_the_bound_is_parked_and_evicts_older_ones() {
+        let mut p = Parked {
+            next: 0,
+            bytes: 0,
+            texts: BTreeMap::new(),
+        };
+        let old = p.park("{}".to_string());
+        let big = p.park("x".repeat(MAX_PARKED_BYTES + 1));
+        assert_eq!(p.redeem(old), None);
+        assert_eq!(p.redeem(big).map(|s| s.len()), Some(MAX_PARKED_BYTES + 1));
+        assert_eq!(p.bytes, 0);
     }
 
     #[test]
