@@ -550,6 +550,51 @@ fn replay_reads_history_by_sequence_and_time_in_pages() {
 }
 
 #[test]
+fn big_events_come_in_pages_of_at_most_a_few_megabytes() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let sub = subscribe(&mut s, json!({"name": "big", "topics": ["blobs"]}));
+    let blob = "x".repeat(200_000);
+    let events: Vec<Value> = (0..40)
+        .map(|i| json!({"topic": "blobs", "event_type": "blob", "payload": {"i": i, "blob": blob}}))
+        .collect();
+    s.call_ok("publish_events", json!({"events": events}));
+    // 1,000 events at the payload limit once made one 512 MB answer, which
+    // a client capping messages at 16 MiB drops and then waits forever.
+    let mut seen = Vec::new();
+    let mut polls = 0;
+    while seen.len() < 40 && polls < 10 {
+        let p = poll(&mut s, &sub, 1000);
+        let n = p["events"].as_array().unwrap().len();
+        assert!((1..=25).contains(&n), "a page of {n} events of 200 KB");
+        seen.extend(ids_of(&p));
+        polls += 1;
+    }
+    assert_eq!(seen.len(), 40);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 40);
+    assert!(polls >= 2, "{polls}");
+
+    let (mut is, mut cursor, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let mut args = json!({"topics": ["blobs"], "limit": 1000});
+        if !cursor.is_null() {
+            args["cursor"] = cursor.clone();
+        }
+        let r = s.call_ok("replay_events", args);
+        let page = r["events"].as_array().unwrap();
+        assert!((1..=25).contains(&page.len()), "{}", page.len());
+        is.extend(page.iter().map(|e| e["payload"]["i"].as_i64().unwrap()));
+        pages += 1;
+        cursor = r["next_cursor"].clone();
+        if cursor.is_null() || pages > 10 {
+            break;
+        }
+    }
+    assert_eq!(is, (0..40).collect::<Vec<i64>>());
+    assert!(pages >= 2, "{pages}");
+}
+
+#[test]
 fn retention_keeps_only_the_newest_events_of_a_topic() {
     let tmp = temp_dir();
     let mut s = Server::started(

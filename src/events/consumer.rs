@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::error::EventsError;
 use super::filter::{Filter, Head};
-use super::log::{self, EVENT_COLUMNS, event_from_row};
-use super::model::{Event, NewEvent, Priority, now_us};
+use super::log::{self, EVENT_COLUMNS, event_from_row, stored_size};
+use super::model::{Event, MAX_PAGE_BYTES, NewEvent, Priority, now_us};
 use super::retention::Retention;
 
 /// Matched events a consumer buffers before it stops scanning the log;
@@ -378,12 +378,21 @@ pub fn poll(
         let mut drop =
             conn.prepare_cached("DELETE FROM events_pending WHERE consumer = ?1 AND seq = ?2")?;
         let mut redelivered = 0;
+        let mut bytes = 0;
         for (seq, before) in claimed {
-            let Some(event) = get.query_row([seq], |r| event_from_row(r, 0)).optional()? else {
+            if bytes >= MAX_PAGE_BYTES {
+                // The rest stays pending, visible to the next poll.
+                break;
+            }
+            let row = get
+                .query_row([seq], |r| Ok((event_from_row(r, 0)?, stored_size(r, 0)?)))
+                .optional()?;
+            let Some((event, size)) = row else {
                 // Trimmed by retention before it was acked.
                 drop.execute(params![c.key, seq])?;
                 continue;
             };
+            bytes += size;
             mark.execute(params![c.key, seq, visible, sub_id])?;
             if before > 0 {
                 redelivered += 1;

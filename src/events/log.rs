@@ -43,6 +43,12 @@ pub fn event_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     })
 }
 
+/// Stored payload and metadata bytes of a row selected with
+/// [`EVENT_COLUMNS`] from column `at`, to bound a page's size.
+pub fn stored_size(row: &Row<'_>, at: usize) -> rusqlite::Result<usize> {
+    Ok(row.get_ref(at + 7)?.as_bytes()?.len() + row.get_ref(at + 8)?.as_bytes()?.len())
+}
+
 /// A timestamp for events written now: never earlier than the newest stored
 /// event, so timestamps never decrease along the sequence (replay by time
 /// binary-searches on that), even if the wall clock steps back.

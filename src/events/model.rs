@@ -15,6 +15,13 @@ use super::topic::validate_topic;
 
 /// Largest serialized payload accepted, in bytes (256 KiB).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Most stored payload and metadata bytes one `poll_events` or
+/// `replay_events` page carries (at least one event always goes). 1,000
+/// events at the payload limit made a 512 MB answer, which clients that cap
+/// a message at 16 MiB (as this server does) drop, and then wait forever;
+/// the rest comes with the next poll or page.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest serialized metadata accepted, in bytes (16 KiB).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Longest event type, source or correlation id, in bytes.

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::{self, EVENT_COLUMNS, event_from_row, topic_is};
-use super::model::Event;
+use super::model::{Event, MAX_PAGE_BYTES};
 use super::topic::is_literal;
 
 /// Default and largest page of a replay.
@@ -69,15 +69,17 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut page = ReplayPage::default();
     let mut scanned = 0;
+    let mut bytes = 0;
     let chunk = 2000;
     loop {
-        let rows: Vec<Event> = stmt
-            .query_map(params![start, chunk, single_topic], |r| {
-                event_from_row(r, 0)
-            })?
-            .collect::<Result<_, _>>()?;
-        let n = rows.len() as i64;
-        for e in rows {
+        // Rows are read one at a time: a chunk collected first held 2,000
+        // payloads (up to 500 MB) however few of them the page took.
+        let mut rows = stmt.query(params![start, chunk, single_topic])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            n += 1;
+            let e = event_from_row(r, 0)?;
+            let size = log::stored_size(r, 0)?;
             scanned += 1;
             start = e.sequence + 1;
             if q.until_us.is_some_and(|u| e.timestamp_us > u) {
@@ -94,7 +96,8 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
                 && (!q.filter.needs_payload() || q.filter.matches_payload(&e.payload.to_string()))
             {
                 page.events.push(e);
-                if page.events.len() as i64 >= q.limit {
+                bytes += size;
+                if page.events.len() as i64 >= q.limit || bytes >= MAX_PAGE_BYTES {
                     page.next_after = Some(start - 1);
                     return Ok(page);
                 }

@@ -47,7 +47,7 @@ use super::consumer::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::Appended;
-use super::model::{Event, EventInput, NewEvent};
+use super::model::{Event, EventInput, MAX_PAGE_BYTES, NewEvent};
 use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
 use crate::app::{EventSink, OutboundEvent};
 use subscriptions::Record;
@@ -99,6 +99,8 @@ struct Taken {
     last_pending: u64,
     /// Ack subject and stream sequence of each delivery in `out`.
     replies: HashMap<Uuid, (String, u64)>,
+    /// Message bytes of the deliveries in `out` (see `MAX_PAGE_BYTES`).
+    bytes: usize,
 }
 
 /// State shared with the background tasks.
@@ -506,11 +508,14 @@ impl Inner {
             // more, so a poll without wait returns what the embedded bus
             // would; bounded by the embedded bus's scan limit.
             let mut scanned = 0;
-            while t.out.len() < max {
+            while t.out.len() < max && t.bytes < MAX_PAGE_BYTES {
+                // The server stops the batch at the byte budget (a message
+                // fetched but not returned would wait out its ack time).
                 let batch = sub
                     .consumer
                     .fetch()
                     .max_messages(max - t.out.len())
+                    .max_bytes(MAX_PAGE_BYTES - t.bytes)
                     .messages()
                     .await
                     .map_err(|e| nats_err("poll")(e.to_string()))?;
@@ -672,6 +677,7 @@ impl Inner {
             if let Some(reply) = &m.reply {
                 t.replies.insert(event.event_id, (reply.to_string(), seq));
             }
+            t.bytes += m.payload.len();
             t.out.push(Delivery {
                 event,
                 delivery_count: delivered,
@@ -901,7 +907,7 @@ impl Inner {
             .messages()
             .await
             .map_err(|e| nats_err("replay")(e.to_string()))?;
-        let mut scanned = 0;
+        let (mut scanned, mut bytes) = (0, 0);
         loop {
             let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
                 .await
@@ -923,12 +929,16 @@ impl Inner {
                 }
                 if q.since_us.is_none_or(|s| e.timestamp_us >= s) && wanted(&q.filter, &e) {
                     page.events.push(e);
+                    bytes += m.payload.len();
                 }
             }
             if pending == 0 {
                 break;
             }
-            if page.events.len() as i64 >= q.limit || scanned >= REPLAY_SCAN_BUDGET {
+            if page.events.len() as i64 >= q.limit
+                || scanned >= REPLAY_SCAN_BUDGET
+                || bytes >= MAX_PAGE_BYTES
+            {
                 page.next_after = Some(seq as i64);
                 break;
             }
