@@ -86,11 +86,13 @@ fn published_event_is_polled_with_all_fields_and_acked_once() {
     );
     assert_eq!(polled["awaiting_ack"], 1);
 
+    // The same id twice is one ack, not also "not pending".
     let acked = s.call_ok(
         "ack_events",
-        json!({"subscription_id": sub, "event_ids": [event_id.clone()]}),
+        json!({"subscription_id": sub, "event_ids": [event_id.clone(), event_id.clone()]}),
     );
     assert_eq!(acked["acked"], 1);
+    assert_eq!(acked["not_pending"], json!([]));
     let again = s.call_ok(
         "ack_events",
         json!({"subscription_id": sub, "event_ids": [event_id.clone()]}),
@@ -770,8 +772,19 @@ fn bad_inputs_get_errors_naming_the_field() {
     assert!(err.contains("`event_ids[0]`"), "{err}");
     let err = s.call_err("replay_events", json!({"since": "last tuesday"}));
     assert!(err.contains("`since`") && err.contains("RFC 3339"), "{err}");
-    let err = s.call_err("replay_events", json!({"cursor": "bogus"}));
-    assert!(err.contains("`cursor`"), "{err}");
+    // Only a cursor as next_cursor wrote it: `after:` + i64::MAX wrapped
+    // round to the first event.
+    for cursor in [
+        "bogus",
+        "after:9223372036854775807",
+        "after:-5",
+        "after:+3",
+        "after:03",
+    ] {
+        let err = s.call_err("replay_events", json!({"cursor": cursor}));
+        assert!(err.contains("`cursor`"), "{cursor}: {err}");
+    }
+    s.call_ok("replay_events", json!({"cursor": "after:0"}));
     // A misspelt argument is named too (deny_unknown_fields).
     let resp = s.request("tools/call", json!({"name": "publish_event", "arguments": {"topic": "a", "event_type": "b", "priorty": "high"}}));
     assert!(resp.to_string().contains("priorty"), "{resp}");

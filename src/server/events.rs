@@ -806,6 +806,9 @@ impl SmartServer {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // An id sent twice is acked once, not also reported as not pending.
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let ids: Vec<Uuid> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
         let a = bus.ack(&args.subscription_id, ids).await?;
         Ok(Json(AckedOut {
             acked: a.acked,
@@ -880,8 +883,15 @@ impl SmartServer {
         let after = match args.cursor.as_deref() {
             None => None,
             Some(c) => Some(
+                // Exactly as written by `next_cursor`: digits, no sign or
+                // leading zero, below the last sequence (`after:i64::MAX`
+                // wrapped round to sequence 1).
                 c.strip_prefix("after:")
+                    .filter(|n| {
+                        n.bytes().all(|b| b.is_ascii_digit()) && (*n == "0" || !n.starts_with('0'))
+                    })
                     .and_then(|n| n.parse::<i64>().ok())
+                    .filter(|n| *n < i64::MAX)
                     .ok_or_else(|| {
                         ToolError::invalid(
                             "cursor",
