@@ -785,6 +785,17 @@ fn bad_inputs_get_errors_naming_the_field() {
         assert!(err.contains("`cursor`"), "{cursor}: {err}");
     }
     s.call_ok("replay_events", json!({"cursor": "after:0"}));
+    // A wrong type names the field and says what is accepted, in words.
+    let err = s.call_err("publish_event", json!({"topic": 5, "event_type": "e"}));
+    assert!(
+        err.contains("`topic`") && err.contains("expected a string"),
+        "{err}"
+    );
+    let err = s.call_err("poll_events", json!({"subscription_id": sub, "max": 1.5}));
+    assert!(
+        err.contains("`max`") && err.contains("whole number"),
+        "{err}"
+    );
     // A misspelt argument is named too (deny_unknown_fields).
     let resp = s.request("tools/call", json!({"name": "publish_event", "arguments": {"topic": "a", "event_type": "b", "priorty": "high"}}));
     assert!(resp.to_string().contains("priorty"), "{resp}");

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::args::Parameters;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

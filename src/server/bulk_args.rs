@@ -33,6 +33,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::args;
 use super::parked::{TICKET_KEY, park, placeholder, redeem};
 
 /// Tools whose arguments are lifted out of the line before rmcp parses it.
@@ -296,11 +297,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for LiftArgs<R> {
 #[derive(Debug)]
 pub struct BulkParams<T>(pub T);
 
-fn invalid(e: serde_json::Error) -> rmcp::ErrorData {
-    // The same wording as rmcp's `Parameters<T>`.
-    rmcp::ErrorData::invalid_params(format!("failed to deserialize parameters: {e}"), None)
-}
-
 fn ticket_of(arguments: &JsonObject) -> Option<&str> {
     if arguments.len() != 1 {
         return None;
@@ -312,11 +308,9 @@ impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for BulkPar
     fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, rmcp::ErrorData> {
         let arguments = context.arguments.take().unwrap_or_default();
         if let Some(text) = ticket_of(&arguments).and_then(redeem) {
-            return serde_json::from_str(&text).map(BulkParams).map_err(invalid);
+            return args::from_str(&text).map(BulkParams);
         }
-        serde_json::from_value(serde_json::Value::Object(arguments))
-            .map(BulkParams)
-            .map_err(invalid)
+        args::from_value(serde_json::Value::Object(arguments)).map(BulkParams)
     }
 }
 

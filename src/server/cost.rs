@@ -5,7 +5,9 @@
 use chrono::{Duration, NaiveDate, Utc};
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
-use rmcp::{Json, RoleServer, handler::server::wrapper::Parameters, tool, tool_router};
+use rmcp::{Json, RoleServer, tool, tool_router};
+
+use super::args::Parameters;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

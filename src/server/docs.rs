@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rmcp::handler::server::wrapper::Parameters;
+use super::args::Parameters;
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};

@@ -7,6 +7,7 @@
 //! are neither listed nor callable.
 
 pub mod alerting;
+pub mod args;
 pub mod audit;
 pub mod bulk_args;
 pub mod bulk_out;
