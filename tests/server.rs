@@ -143,6 +143,41 @@ fn garbage_line_is_ignored_and_serving_continues() {
 }
 
 #[test]
+fn a_request_that_is_not_valid_json_is_answered_under_its_id() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    // rmcp drops such lines with a debug log line; the client then waited
+    // for its answer forever.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let lines = [
+        (
+            json!(101),
+            format!(
+                r#"{{"jsonrpc":"2.0","id":101,"method":"tools/call","params":{{"name":"publish_event","arguments":{{"topic":"a","event_type":"b","payload":{{"x":{deep}}}}}}}}}"#
+            ),
+            "recursion limit",
+        ),
+        (
+            json!("r-102"),
+            r#"{"jsonrpc":"2.0","id":"r-102","method":"tools/call","params":{"name":"publish_event","arguments":{"topic":"a","event_type":"b","payload":{"v":NaN}}}}"#.to_string(),
+            "invalid JSON",
+        ),
+        (
+            json!(103),
+            r#"{"jsonrpc":"2.0","id":103,"method":"tools/call","params":{"name":"publish_event","arguments":{"topic":"a\ud800","event_type":"b"}}}"#.to_string(),
+            "invalid JSON",
+        ),
+    ];
+    for (id, line, why) in lines {
+        s.send_line(&line);
+        let resp = s.wait_for_id(&id);
+        let message = resp["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{resp}");
+    }
+    assert_still_serving(&mut s);
+}
+
+#[test]
 fn ten_mebibyte_line_does_not_stop_the_server() {
     let tmp = temp_dir();
     let mut s = Server::started(&tmp.path().join("data"), &[]);

@@ -173,6 +173,38 @@ fn lift(line: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Lines up to this size are checked by a full parse (as rmcp's own); longer
+/// ones by a validating skim that does not build the value (it misses only
+/// out-of-range numbers and lone surrogates).
+const FULL_CHECK_BYTES: usize = 1 << 20;
+
+/// For a line rmcp would drop as unparsable JSON (nesting deeper than 128,
+/// a lone surrogate, `1e400`, `NaN`), a request it answers instead: the
+/// same id and, as the method, what was wrong. rmcp only logs such lines
+/// at debug level, so the client waited for an answer forever; now it gets
+/// "method not found" with the reason as the message. `None` for a valid
+/// line, or one without a readable id (nothing could be answered).
+fn unparsable(line: &[u8]) -> Option<Vec<u8>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let error = if line.len() <= FULL_CHECK_BYTES {
+        serde_json::from_slice::<serde_json::Value>(line).err()?
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(line).err()?
+    };
+    let reason = format!("request not understood: invalid JSON ({error})");
+    let id = members(line, ws(line, 0)).and_then(|top| member(&top, "id"));
+    let Some(id) = id.filter(|id| matches!(line[id.start], b'"' | b'-' | b'0'..=b'9')) else {
+        tracing::warn!("ignoring a line without a request id: {reason}");
+        return None;
+    };
+    let id: serde_json::Value = serde_json::from_slice(&line[id]).ok()?;
+    tracing::warn!(%id, "answering an unparsable request: {reason}");
+    let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": reason, "params": {}});
+    Some(reply.to_string().into_bytes())
+}
+
 /// An `AsyncRead` over the client's stream that parks the arguments of bulk
 /// tool calls (see the module doc). Put it between stdin and rmcp.
 pub struct LiftArgs<R> {
@@ -223,9 +255,9 @@ impl<R> LiftArgs<R> {
                     let line = std::mem::take(&mut self.pending);
                     let body = line.strip_suffix(b"\n").unwrap_or(&line);
                     let body = body.strip_suffix(b"\r").unwrap_or(body);
-                    match lift(body) {
-                        Some(lifted) => {
-                            self.out.extend_from_slice(&lifted);
+                    match lift(body).or_else(|| unparsable(body)) {
+                        Some(rewritten) => {
+                            self.out.extend_from_slice(&rewritten);
                             self.out.push(b'\n');
                         }
                         None => self.out.extend_from_slice(&line),
