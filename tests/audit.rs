@@ -233,6 +233,17 @@ fn bad_arguments_are_tool_errors_that_name_the_field() {
     assert!(err.contains("`framework`"), "{err}");
     let err = s.call_err("erase_subject", json!({"reason": "x"}));
     assert!(err.contains("`user_id`"), "{err}");
+    let err = s.call_err(
+        "erase_subject",
+        json!({"user_id": "u", "reason": "r".repeat(5000)}),
+    );
+    assert!(err.contains("`reason`") && err.contains("4096"), "{err}");
+    let tags: Vec<String> = (0..999).map(|i| format!("t{i}")).collect();
+    let err = s.call_err("audit_query", json!({"tags": tags}));
+    assert!(
+        err.contains("`tags`") && err.contains("at most 32"),
+        "{err}"
+    );
     let outside = tmp.path().join("outside.jsonl");
     let err = s.call_err(
         "audit_export",

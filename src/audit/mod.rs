@@ -495,6 +495,17 @@ impl AuditTrail {
                 "must say why (e.g. `GDPR Art. 17 request #123`)",
             ));
         }
+        // Checked here, not as the erasure record's `purpose` it becomes.
+        if reason.len() > entry::MAX_TEXT_LEN {
+            return Err(AuditError::invalid(
+                "reason",
+                format!(
+                    "is {} bytes; at most {} are accepted",
+                    reason.len(),
+                    entry::MAX_TEXT_LEN
+                ),
+            ));
+        }
         // The erasure record names the subject only by user_id (already in
         // the chain); an e-mail given to find the subject is not written.
         let mut details = serde_json::Map::new();

@@ -126,6 +126,20 @@ pub struct QueryArgs {
 
 impl QueryArgs {
     fn filter(&self) -> Result<QueryFilter, ToolError> {
+        // An entry carries at most MAX_TAGS, so more can match nothing; about
+        // 1,000 overflowed SQLite's expression depth with a store error.
+        if let Some(tags) = &self.tags
+            && tags.len() > crate::audit::entry::MAX_TAGS
+        {
+            return Err(ToolError::invalid(
+                "tags",
+                format!(
+                    "has {} tags; an entry carries at most {}, so give at most that many",
+                    tags.len(),
+                    crate::audit::entry::MAX_TAGS
+                ),
+            ));
+        }
         Ok(QueryFilter {
             user_id: self.user_id.clone(),
             action: self.action.clone(),
