@@ -461,7 +461,7 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
             ("Cargo.toml", "[package]\nname = \"broken\"\n"),
             (
                 "src/lib.rs",
-                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\npub mod deep;\npub mod hostile;\npub mod types;\n#[path = \"chain/m0.rs\"]\npub mod m0;\n",
+                "pub mod good;\npub mod bad;\npub mod missing;\n#[path = \"cycle_a.rs\"]\npub mod a;\npub mod deep;\npub mod hostile;\npub mod types;\n#[path = \"chain/m0.rs\"]\npub mod m0;\npub mod huge;\n",
             ),
             ("src/good.rs", "/// Fine.\npub fn fine() {}\n"),
             ("src/bad.rs", "pub fn ok() {}\n\npub fn broken( {\n"),
@@ -494,7 +494,10 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
         "Option<".repeat(20_000),
         ">".repeat(20_000)
     );
+    // A 20 MB file took 3 GB and 8 s per call; files over 8 MiB are skipped.
+    let huge = "pub fn f() {}\n".repeat(700_000);
     let mut files = vec![
+        ("src/huge.rs".to_string(), huge),
         ("src/deep.rs".to_string(), deep),
         ("src/hostile.rs".to_string(), hostile),
         ("src/types.rs".to_string(), types),
@@ -524,7 +527,18 @@ fn unparsable_files_missing_modules_and_path_cycles_are_reported_and_the_rest_do
         "{paths:?}"
     );
     let problems = result["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 6, "{problems:?}");
+    assert_eq!(problems.len(), 7, "{problems:?}");
+    let huge = problems
+        .iter()
+        .find(|p| p["message"].as_str().unwrap().contains("huge.rs"))
+        .expect("huge.rs reported");
+    assert!(
+        huge["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 8388608"),
+        "{huge}"
+    );
     let types = problems
         .iter()
         .find(|p| p["file"].as_str().unwrap().ends_with("types.rs"))

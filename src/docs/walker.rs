@@ -69,7 +69,7 @@ pub fn walk(
         stack: Vec::new(),
     };
     let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let source = std::fs::read_to_string(root_file).map_err(|e| DocsError::io(root_file, e))?;
+    let source = read_source(root_file).map_err(|e| DocsError::io(root_file, e))?;
     if let Some((line, message)) = too_deep(&source) {
         return Err(DocsError::RootUnparsable {
             file: root_file.display().to_string(),
@@ -256,7 +256,7 @@ impl Walker<'_, '_> {
             )));
             return Ok(());
         }
-        let source = match std::fs::read_to_string(&canonical) {
+        let source = match read_source(&canonical) {
             Ok(s) => s,
             Err(e) => {
                 self.out
@@ -313,6 +313,23 @@ impl Walker<'_, '_> {
 /// Deepest bracket nesting parsed: syn parses recursively, so a hostile
 /// file must not be able to exhaust the stack. Real code stays far below.
 pub const MAX_NESTING: usize = 256;
+
+/// Largest source file analysed. syn's tree takes about 150 times the
+/// file's size (a 20 MB file took 3 GB and 8 s per call); the largest file
+/// in this machine's cargo registry (windows-sys) is 1.3 MB.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A source file's text, refusing one over [`MAX_FILE_BYTES`] before
+/// reading it.
+fn read_source(path: &Path) -> std::io::Result<String> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the file is {len} bytes; at most {MAX_FILE_BYTES} (8 MiB) are analysed"
+        )));
+    }
+    std::fs::read_to_string(path)
+}
 
 /// Deepest chain of module files (`mod a;` in a file loaded by `mod b;` ..).
 /// Each module keeps its whole path, so a 20,000-file chain (1.3 MB of
