@@ -215,6 +215,12 @@ fn bad_arguments_are_tool_errors_that_name_the_field() {
     assert!(err.contains("`severity`"), "{err}");
     let err = s.call_err("audit_log", with("changes", json!({"after": 1})));
     assert!(err.contains("`changes`"), "{err}");
+    // An array is not read as [before, after].
+    let err = s.call_err("audit_log", with("changes", json!([1, 2])));
+    assert!(
+        err.contains("`changes`") && err.contains("expected a map"),
+        "{err}"
+    );
     let err = s.call_err("audit_log", with("user_id", json!("")));
     assert!(err.contains("`user_id`"), "{err}");
     let err = s.call_err("audit_query", json!({"limit": 0}));

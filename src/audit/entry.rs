@@ -38,13 +38,33 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 pub const MAX_TAGS: usize = 32;
 
 /// `changes` of an entry: the value before and after the action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Changes {
     /// The value before the action (any JSON; null when created).
     pub before: Value,
     /// The value after the action (any JSON; null when deleted).
     pub after: Value,
+}
+
+/// Only an object `{before, after}`: serde's derived form also took an
+/// array, so `changes: [1, 2]` was stored as `{"before": 1, "after": 2}`,
+/// a record the caller never wrote.
+impl<'de> Deserialize<'de> for Changes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut m = serde_json::Map::deserialize(d)?;
+        let before = m
+            .remove("before")
+            .ok_or_else(|| D::Error::missing_field("before"))?;
+        let after = m
+            .remove("after")
+            .ok_or_else(|| D::Error::missing_field("after"))?;
+        if let Some(k) = m.keys().next() {
+            return Err(D::Error::unknown_field(k, &["before", "after"]));
+        }
+        Ok(Changes { before, after })
+    }
 }
 
 /// A validated `audit_log` request, before the writer assigns its sequence,
