@@ -157,6 +157,15 @@ fn lift(line: &[u8]) -> Option<Vec<u8>> {
     let params = members(line, member(&top, "params")?.start)?;
     let name = &line[member(&params, "name")?];
     let args = member(&params, "arguments")?;
+    if line[args.start] != b'{' && &line[args.clone()] != b"null" {
+        // rmcp reads such a call as an unknown method and answers
+        // "method not found: tools/call".
+        return answer_instead(
+            line,
+            &top,
+            "invalid params: `arguments` of tools/call must be a JSON object",
+        );
+    }
     let is_bulk = BULK_TOOLS
         .iter()
         .any(|t| name.len() == t.len() + 2 && &name[1..name.len() - 1] == t.as_bytes());
@@ -194,13 +203,28 @@ fn unparsable(line: &[u8]) -> Option<Vec<u8>> {
         serde_json::from_slice::<serde::de::IgnoredAny>(line).err()?
     };
     let reason = format!("request not understood: invalid JSON ({error})");
-    let id = members(line, ws(line, 0)).and_then(|top| member(&top, "id"));
-    let Some(id) = id.filter(|id| matches!(line[id.start], b'"' | b'-' | b'0'..=b'9')) else {
+    let Some(top) = members(line, ws(line, 0)) else {
         tracing::warn!("ignoring a line without a request id: {reason}");
         return None;
     };
-    let id: serde_json::Value = serde_json::from_slice(&line[id]).ok()?;
-    tracing::warn!(%id, "answering an unparsable request: {reason}");
+    answer_instead(line, &top, &reason)
+}
+
+/// A request rmcp answers with -32601 and `reason` as the message, under
+/// the id of the request `line` (whose top-level members are `top`); `None`
+/// when it has no readable id.
+fn answer_instead(
+    line: &[u8],
+    top: &[(&[u8], std::ops::Range<usize>)],
+    reason: &str,
+) -> Option<Vec<u8>> {
+    let id = member(top, "id").filter(|id| matches!(line[id.start], b'"' | b'-' | b'0'..=b'9'));
+    let Some(id) = id.and_then(|id| serde_json::from_slice::<serde_json::Value>(&line[id]).ok())
+    else {
+        tracing::warn!("ignoring a line without a request id: {reason}");
+        return None;
+    };
+    tracing::warn!(%id, "answering a request rmcp would not: {reason}");
     let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": reason, "params": {}});
     Some(reply.to_string().into_bytes())
 }
