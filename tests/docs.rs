@@ -694,6 +694,19 @@ fn paths_outside_the_roots_are_refused_even_through_dotdot_and_symlinks() {
         json!({"path": "sneaky/src", "cursor": "nonsense"}),
     );
     assert!(err.contains("invalid argument `cursor`"), "{err}");
+    // A symlink loop, a NUL byte, an output_dir that is a file: the argument
+    // is named (they were bare I/O errors).
+    std::os::unix::fs::symlink(root.join("loop"), root.join("loop")).unwrap();
+    let err = s.call_err("generate_docs", json!({"path": "loop"}));
+    assert!(err.contains("invalid argument `path`"), "{err}");
+    let err = s.call_err("generate_docs", json!({"path": "a\u{0}b"}));
+    assert!(err.contains("invalid argument `path`"), "{err}");
+    std::fs::write(root.join("afile"), "x").unwrap();
+    let err = s.call_err(
+        "generate_docs",
+        json!({"path": "sneaky/src", "output_dir": "afile/out"}),
+    );
+    assert!(err.contains("invalid argument `output_dir`"), "{err}");
 }
 
 #[test]

@@ -49,12 +49,26 @@ pub fn existing(path: &str, roots: &[PathBuf]) -> Result<PathBuf, DocsError> {
             }
             return Err(DocsError::NotFound(path.to_string()));
         }
-        Err(e) => return Err(DocsError::io(abs, e)),
+        // A symlink loop, a NUL byte, a name too long: the path is at fault.
+        Err(e) => {
+            return Err(DocsError::NotACrate {
+                path: path.to_string(),
+                reason: format!("cannot be resolved ({e})"),
+            });
+        }
     };
     if !is_under_roots(&canonical, roots) {
         return Err(outside(path, roots));
     }
     Ok(canonical)
+}
+
+/// `output_dir` at fault (routed to that argument by its reason's start).
+fn bad_output_dir(path: &str, e: std::io::Error) -> DocsError {
+    DocsError::NotACrate {
+        path: path.to_string(),
+        reason: format!("output_dir cannot be resolved or created ({e})"),
+    }
 }
 
 /// Resolves a directory to write into, creating it; it must end up under
@@ -75,17 +89,17 @@ pub fn output_dir(path: &str, roots: &[PathBuf]) -> Result<PathBuf, DocsError> {
     }
     let mut resolved = existing_part
         .canonicalize()
-        .map_err(|e| DocsError::io(&existing_part, e))?;
+        .map_err(|e| bad_output_dir(path, e))?;
     for name in rest.iter().rev() {
         resolved.push(name);
     }
     if !is_under_roots(&resolved, roots) {
         return Err(outside(path, roots));
     }
-    std::fs::create_dir_all(&resolved).map_err(|e| DocsError::io(&resolved, e))?;
+    std::fs::create_dir_all(&resolved).map_err(|e| bad_output_dir(path, e))?;
     let canonical = resolved
         .canonicalize()
-        .map_err(|e| DocsError::io(&resolved, e))?;
+        .map_err(|e| bad_output_dir(path, e))?;
     if !is_under_roots(&canonical, roots) {
         return Err(outside(path, roots));
     }
