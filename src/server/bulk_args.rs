@@ -20,6 +20,11 @@
 //! so nothing depends on the lifting having happened). Tickets carry a
 //! per-process random prefix, so a client cannot redeem what it did not send
 //! in this process; parked text is bounded (oldest dropped first).
+//!
+//! Since it frames every line anyway, [`LiftArgs`] also hands on, as a
+//! request rmcp answers with the reason, two kinds of request rmcp would
+//! drop or misread: a line that is not valid JSON but has an id (see
+//! [`unparsable`]), and a `tools/call` whose `arguments` is not an object.
 
 use std::io;
 use std::pin::Pin;
@@ -218,6 +223,8 @@ fn answer_instead(
     top: &[(&[u8], std::ops::Range<usize>)],
     reason: &str,
 ) -> Option<Vec<u8>> {
+    // A response of the client's (no method) is never turned into a request.
+    member(top, "method")?;
     let id = member(top, "id").filter(|id| matches!(line[id.start], b'"' | b'-' | b'0'..=b'9'));
     let Some(id) = id.and_then(|id| serde_json::from_slice::<serde_json::Value>(&line[id]).ok())
     else {
