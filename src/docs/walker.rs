@@ -70,22 +70,11 @@ pub fn walk(
     };
     let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
     let source = read_source(root_file).map_err(|e| DocsError::io(root_file, e))?;
-    if let Some((line, message)) = too_deep(&source) {
-        return Err(DocsError::RootUnparsable {
-            file: root_file.display().to_string(),
-            line,
-            column: 1,
-            message,
-        });
-    }
-    let file = syn::parse_file(&source).map_err(|e| {
-        let (line, column) = position(&e);
-        DocsError::RootUnparsable {
-            file: root_file.display().to_string(),
-            line,
-            column,
-            message: e.to_string(),
-        }
+    let file = parse_source(&source).map_err(|u| DocsError::RootUnparsable {
+        file: root_file.display().to_string(),
+        line: u.line,
+        column: u.column,
+        message: u.message,
     })?;
     walker.out.files.push(root_file.to_path_buf());
     if !(walker.on_file)(1, root_file) {
@@ -269,24 +258,19 @@ impl Walker<'_, '_> {
         if !(self.on_file)(self.out.files.len(), &canonical) {
             return Err(DocsError::Cancelled);
         }
-        if let Some((line, why)) = too_deep(&source) {
-            self.out.problems.push(Problem {
-                file: canonical.clone(),
-                line,
-                column: 1,
-                message: format!("{why}; module `{name}` skipped"),
-            });
-            return Ok(());
-        }
-        let parsed = match syn::parse_file(&source) {
+        let parsed = match parse_source(&source) {
             Ok(f) => f,
-            Err(e) => {
-                let (line, column) = position(&e);
+            Err(u) => {
+                let why = if u.too_deep {
+                    u.message
+                } else {
+                    format!("does not parse: {}", u.message)
+                };
                 self.out.problems.push(Problem {
                     file: canonical.clone(),
-                    line,
-                    column,
-                    message: format!("does not parse: {e}; module `{name}` skipped"),
+                    line: u.line,
+                    column: u.column,
+                    message: format!("{why}; module `{name}` skipped"),
                 });
                 return Ok(());
             }
@@ -338,25 +322,87 @@ fn read_source(path: &Path) -> std::io::Result<String> {
 pub const MAX_FILE_DEPTH: usize = 64;
 
 /// Most recursion-prone tokens one nesting path may hold (see
-/// [`prefix_depth`]). syn recurses once per such token at worst, using up to
+/// [`prefix_walk`]). syn recurses once per such token at worst, using up to
 /// about 4.3 KB of stack each in a release build (`Option<` chains; `&`
 /// 1.9 KB, `fn() ->` 2.9 KB), so 4,096 of them stay near 18 MB of the docs
 /// worker's stack. Real code stays far below.
 pub const MAX_PREFIX_DEPTH: usize = 4096;
 
-/// Why a file is too deep for syn to parse safely, with the line.
-fn too_deep(source: &str) -> Option<(usize, String)> {
-    if let Some(line) = bracket_depth(source) {
-        return Some((line, format!("brackets nest deeper than {MAX_NESTING}")));
+/// Why a source file was not parsed, and where.
+struct Unparsed {
+    line: usize,
+    column: usize,
+    message: String,
+    /// Refused before parsing, as nested too deep for syn's recursion.
+    too_deep: bool,
+}
+
+impl From<syn::Error> for Unparsed {
+    fn from(e: syn::Error) -> Self {
+        let (line, column) = position(&e);
+        Unparsed {
+            line,
+            column,
+            message: e.to_string(),
+            too_deep: false,
+        }
     }
-    prefix_depth(source).map(|line| {
-        (
+}
+
+/// Parses a source file as `syn::parse_file` does, after refusing what
+/// would recurse past the stack (see [`checked_tokens`]).
+fn parse_source(source: &str) -> Result<syn::File, Unparsed> {
+    let (tokens, shebang) = checked_tokens(source)?;
+    let mut file: syn::File = syn::parse2(tokens)?;
+    file.shebang = shebang;
+    Ok(file)
+}
+
+/// The file's tokens (and `#!` line) once [`bracket_depth`] and
+/// [`prefix_walk`] found nothing syn would recurse on past the stack. The
+/// file is lexed once: syn parses the token stream the check walked (the
+/// check alone cost half of syn's time when it lexed on its own).
+fn checked_tokens(source: &str) -> Result<(proc_macro2::TokenStream, Option<String>), Unparsed> {
+    let deep = |line, message| Unparsed {
+        line,
+        column: 1,
+        message,
+        too_deep: true,
+    };
+    if let Some(line) = bracket_depth(source) {
+        return Err(deep(
+            line,
+            format!("brackets nest deeper than {MAX_NESTING}"),
+        ));
+    }
+    let (content, shebang) = split_shebang(source);
+    let Ok(tokens) = content.parse::<proc_macro2::TokenStream>() else {
+        // syn reports the lexing error with its position.
+        return Err(syn::parse_file(source)
+            .err()
+            .map_or_else(|| deep(1, "does not lex".into()), Unparsed::from));
+    };
+    if let Err(line) = prefix_walk(tokens.clone(), 0) {
+        return Err(deep(
             line,
             format!(
                 "types or expressions nest deeper than {MAX_PREFIX_DEPTH} levels (`<`, `&`, `*`, `->`, closures, unary operators)"
             ),
-        )
-    })
+        ));
+    }
+    Ok((tokens, shebang))
+}
+
+/// The source without a byte-order mark and a `#!` interpreter line (but
+/// not an inner attribute `#![..]`), and that line: as `syn::parse_file`.
+/// The line's newline stays, so line numbers are unchanged.
+fn split_shebang(source: &str) -> (&str, Option<String>) {
+    let content = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if content.starts_with("#!") && !content[2..].trim_start().starts_with('[') {
+        let end = content.find('\n').unwrap_or(content.len());
+        return (&content[end..], Some(content[..end].to_string()));
+    }
+    (content, None)
 }
 
 /// The line where brackets first nest deeper than [`MAX_NESTING`], if they
@@ -385,23 +431,17 @@ fn bracket_depth(source: &str) -> Option<usize> {
 /// [`MAX_PREFIX_DEPTH`]: nesting such as `Option<Option<..>>`, `&&&&T`,
 /// `fn() -> fn() -> ..`, `|a| |b| ..`, `- - x`, `return return x` or
 /// `a = b = c` recurses once per token and has no bracket to count.
+/// `Err(line)` when it could, for `tokens` inside enclosing levels that
+/// hold `outer` counted tokens.
 ///
 /// Over the file's tokens (strings and comments excluded), every token that
 /// can open such a level counts; a `,`, a `;` or a `{..}` block ends the
 /// run at its bracket level (the next element starts afresh), and a
-/// bracket's contents add to the run around it. Generic angles count until their `>` (or the
-/// statement's end: a `<` comparison never closes). Flat chains syn parses
+/// bracket's contents add to the run around it. Generic angles count
+/// until their `>` (or the statement's end: a `<` comparison never closes). Flat chains syn parses
 /// in a loop (`a + b + ..`, `a.b().c()`, paths) do not count; a long
 /// `||`/`|` chain does, which only makes the check stricter. Must run after
 /// [`bracket_depth`], which bounds the token tree's own depth.
-fn prefix_depth(source: &str) -> Option<usize> {
-    // A lexing error is syn's to report, with its position.
-    let tokens: proc_macro2::TokenStream = source.parse().ok()?;
-    prefix_walk(tokens, 0).err()
-}
-
-/// [`prefix_depth`] over one token stream whose enclosing levels hold
-/// `outer` counted tokens; `Err(line)` when the limit is passed.
 fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usize> {
     use proc_macro2::{Delimiter, Spacing, TokenTree};
     let (mut run, mut angles) = (0usize, 0usize);
@@ -409,7 +449,6 @@ fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usi
     let mut joined: Option<char> = None;
     let mut it = tokens.into_iter().peekable();
     while let Some(tt) = it.next() {
-        let line = tt.span().start().line.max(1);
         let after = std::mem::take(&mut joined);
         match &tt {
             TokenTree::Group(g) => {
@@ -424,10 +463,9 @@ fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usi
                 continue;
             }
             TokenTree::Ident(i) => {
-                if matches!(
-                    i.to_string().as_str(),
-                    "return" | "break" | "let" | "dyn" | "impl" | "move" | "async"
-                ) {
+                const NESTING: [&str; 7] =
+                    ["return", "break", "let", "dyn", "impl", "move", "async"];
+                if NESTING.iter().any(|k| i == k) {
                     run += 1;
                 }
             }
@@ -470,7 +508,8 @@ fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usi
             }
         }
         if outer + run + angles > MAX_PREFIX_DEPTH {
-            return Err(line);
+            // Looked up only now: a span's line costs a search.
+            return Err(tt.span().start().line.max(1));
         }
     }
     Ok(())
@@ -558,6 +597,28 @@ impl std::fmt::Debug for Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where and why `parse_source` refuses `text` before parsing it.
+    fn too_deep(text: &str) -> Option<(usize, String)> {
+        match checked_tokens(text) {
+            Err(u) if u.too_deep => Some((u.line, u.message)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_shebang_line_is_kept_apart_and_an_inner_attribute_is_not_one() {
+        let f = parse_source("#!/usr/bin/env run\nfn main() {}\n")
+            .unwrap_or_else(|u| panic!("{}", u.message));
+        assert_eq!(f.shebang.as_deref(), Some("#!/usr/bin/env run"));
+        let f = parse_source("#![allow(dead_code)]\nfn main() {}\n")
+            .unwrap_or_else(|u| panic!("{}", u.message));
+        assert_eq!((f.shebang, f.attrs.len()), (None, 1));
+        let u = parse_source("\u{feff}fn main() {}\n\nfn broken( {}\n")
+            .err()
+            .unwrap();
+        assert_eq!((u.line, u.too_deep), (3, false));
+    }
 
     #[test]
     fn nesting_without_brackets_is_refused_before_syn_sees_it() {
