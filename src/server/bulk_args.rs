@@ -421,10 +421,32 @@ mod tests {
         let input: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"list_alerts\",\"arguments\":{}}}\n\
             {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\r\n\
             not json\n\
-            {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"check_metric\",\"arguments\":[1]}}\n\
             {\"method\":\"tools/call\",\"params\":{\"name\":\"check_metrics\",\"arguments\":{},\"arguments\":{}}}\n\
             {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}";
         assert_eq!(through(input).await, input);
+    }
+
+    #[tokio::test]
+    async fn requests_rmcp_would_drop_or_misread_become_ones_it_answers() {
+        let input: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"check_metric\",\"arguments\":[1]}}\n\
+            {\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"ping\",\"params\":{\"v\":NaN}}\n\
+            {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"v\":NaN}}\n";
+        let out = through(input).await;
+        let lines: Vec<&[u8]> = out.split(|b| *b == b'\n').collect();
+        let first: serde_json::Value = serde_json::from_slice(lines[0]).unwrap();
+        assert_eq!(first["id"], 2);
+        assert!(
+            first["method"].as_str().unwrap().contains("`arguments`"),
+            "{first}"
+        );
+        let second: serde_json::Value = serde_json::from_slice(lines[1]).unwrap();
+        assert_eq!(second["id"], "x");
+        assert!(
+            second["method"].as_str().unwrap().contains("invalid JSON"),
+            "{second}"
+        );
+        // A response of the client's is left alone, however broken.
+        assert_eq!(lines[2], br#"{"jsonrpc":"2.0","id":3,"result":{"v":NaN}}"#);
     }
 
     #[tokio::test]
