@@ -408,6 +408,30 @@ fn escalation_levels_follow_unacknowledged_time() {
         json!({"severity": "critical", "levels": [{"after_seconds": -1, "notify": ["x"]}]}),
     );
     assert!(err.contains("levels[0].after_seconds"), "{err}");
+    let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    let err = s.call_err(
+        "set_escalation_policy",
+        json!({"severity": "critical", "levels": [{"after_seconds": 0, "notify": many}]}),
+    );
+    assert!(
+        err.contains("levels[0].notify") && err.contains("1 to 20"),
+        "{err}"
+    );
+
+    // The answer is bounded: the highest priorities up to `limit`, and the
+    // total (100,000 firing alerts once made a 20 GB answer).
+    let points: Vec<Value> = (0..30)
+        .map(|i| json!({"metric_name": "up", "value": 0, "timestamp": T0 + 6000.0, "source": format!("s{i}")}))
+        .collect();
+    s.call_ok("check_metrics", json!({"points": points}));
+    let r = s.call_ok("escalations", json!({"at": T0 + 6060.0, "limit": 10}));
+    assert_eq!(r["total"], 30);
+    let e = r["escalations"].as_array().unwrap();
+    assert_eq!(e.len(), 10);
+    let p: Vec<f64> = e.iter().map(|x| x["priority"].as_f64().unwrap()).collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]), "{p:?}");
+    let err = s.call_err("escalations", json!({"limit": 501}));
+    assert!(err.contains("`limit`"), "{err}");
 }
 
 #[test]

@@ -708,12 +708,18 @@ pub struct PolicyOut {
     pub levels: Vec<LevelOut>,
 }
 
+/// Most targets one escalation level notifies.
+const MAX_NOTIFY: usize = 20;
+
 /// Arguments of `escalations`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationsArgs {
     /// Moment to evaluate (RFC 3339 or Unix seconds); default now.
     pub at: Option<TimeArg>,
+    /// Most escalations returned, highest priority first (default 100, at
+    /// most 500); `total` counts them all.
+    pub limit: Option<u64>,
 }
 
 /// Who must be notified for one alert.
@@ -745,8 +751,11 @@ pub struct EscalationOut {
 pub struct EscalationsOut {
     /// Moment evaluated (RFC 3339).
     pub at: String,
-    /// Unacknowledged firing alerts that reached a level, highest priority first.
+    /// Unacknowledged firing alerts that reached a level, highest priority
+    /// first (at most `limit`).
     pub escalations: Vec<EscalationOut>,
+    /// How many alerts reached a level in all.
+    pub total: usize,
 }
 
 // ---- silences -----------------------------------------------------------------------
@@ -1142,7 +1151,7 @@ impl Summary for EscalationsOut {
         format!(
             "at {}, {} to notify for: {}",
             self.at,
-            count(self.escalations.len(), "alert", "alerts"),
+            count(self.total, "alert", "alerts"),
             list_some(
                 self.escalations.iter().map(|x| format!(
                     "{} (level {}) -> {}",
@@ -1806,10 +1815,15 @@ impl SmartServer {
         let mut levels = Vec::with_capacity(a.levels.len());
         for (i, l) in a.levels.into_iter().enumerate() {
             seconds(&format!("levels[{i}].after_seconds"), l.after_seconds, 0.0)?;
-            if l.notify.is_empty() || l.notify.iter().any(|n| n.trim().is_empty()) {
+            if l.notify.is_empty()
+                || l.notify.len() > MAX_NOTIFY
+                || l.notify
+                    .iter()
+                    .any(|n| n.trim().is_empty() || n.len() > 200)
+            {
                 return Err(ToolError::invalid(
                     format!("levels[{i}].notify"),
-                    "list at least one non-empty target",
+                    format!("list 1 to {MAX_NOTIFY} targets of 1 to 200 characters"),
                 ));
             }
             levels.push(Level {
@@ -1856,10 +1870,33 @@ impl SmartServer {
         Parameters(a): Parameters<EscalationsArgs>,
     ) -> Result<Summarized<EscalationsOut>, ToolError> {
         let at = parse_time("at", &a.at)?;
+        let limit = match a.limit {
+            None => 100,
+            Some(n @ 1..=500) => n as usize,
+            Some(_) => return Err(ToolError::invalid("limit", "use 1 to 500")),
+        };
         let out = self
             .on_engine(move |e| {
-                let mut list = Vec::new();
-                for x in e.alerts().iter().filter(|x| x.status == Status::Firing) {
+                // Rank first, then build only what is returned: 100,000
+                // firing alerts once made a 20 GB answer.
+                let mut due = Vec::new();
+                for (i, x) in e.alerts().iter().enumerate() {
+                    if x.status != Status::Firing {
+                        continue;
+                    }
+                    let Some(policy) = e.policies().get(&x.severity) else {
+                        continue;
+                    };
+                    if policy.level_at(at - x.started_at).is_some() {
+                        due.push(i);
+                    }
+                }
+                let total = due.len();
+                let alerts = e.alerts();
+                due.sort_by(|&i, &j| alerts[j].priority.total_cmp(&alerts[i].priority));
+                due.truncate(limit);
+                let mut list = Vec::with_capacity(due.len());
+                for x in due.into_iter().map(|i| &alerts[i]) {
                     let Some(policy) = e.policies().get(&x.severity) else {
                         continue;
                     };
@@ -1887,11 +1924,11 @@ impl SmartServer {
                         next_level_in_seconds: policy.next_in(unacked),
                     });
                 }
-                list.sort_by(|x, y| y.priority.total_cmp(&x.priority));
                 Ok((
                     EscalationsOut {
                         at: fmt_time(at),
                         escalations: list,
+                        total,
                     },
                     vec![],
                 ))
