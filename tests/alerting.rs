@@ -708,6 +708,17 @@ fn absurd_sizes_and_durations_are_refused_naming_the_field() {
         let err = s.call_err(tool, args);
         assert!(err.contains(field) && err.contains(what), "{tool}: {err}");
     }
+    let many: serde_json::Map<String, Value> = (0..5)
+        .map(|i| (format!("l{i}"), json!("v".repeat(1000))))
+        .collect();
+    let err = s.call_err(
+        "check_metric",
+        json!({"metric_name": "m", "value": 1, "labels": many}),
+    );
+    assert!(
+        err.contains("`labels`") && err.contains("at most 4096"),
+        "{err}"
+    );
     assert_eq!(s.call_ok("list_alert_rules", json!({}))["rules"], json!([]));
     let stats = s.call_ok("alert_stats", json!({}));
     assert_eq!(
@@ -717,6 +728,38 @@ fn absurd_sizes_and_durations_are_refused_naming_the_field() {
         ),
         (json!(0), json!(0)),
         "{stats}"
+    );
+}
+
+#[test]
+fn answers_stay_bounded_when_titles_or_alert_counts_grow() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "r", "metric_name": "m", "condition": "value > 0", "severity": "warning",
+               "title_template": "{labels.x}".repeat(200)}),
+    );
+    let r = s.call_ok(
+        "check_metric",
+        json!({"metric_name": "m", "value": 1, "timestamp": T0, "labels": {"x": "y".repeat(1000)}}),
+    );
+    let title = r["alerts"][0]["title"].as_str().unwrap();
+    assert_eq!(title.chars().count(), 512, "{title}");
+    assert!(title.ends_with('…'));
+    // 1,100 new alerts in one call: the answer shows the 1,000 of highest
+    // priority and counts the rest; every point still names its alert.
+    let points: Vec<Value> = (0..1100)
+        .map(|i| json!({"metric_name": "m", "value": 1 + i, "timestamp": T0 + 1.0, "source": format!("s{i}")}))
+        .collect();
+    let r = s.call_ok("check_metrics", json!({"points": points}));
+    assert_eq!(r["alerts"].as_array().unwrap().len(), 1000);
+    assert_eq!(r["alerts_omitted"], 100);
+    let results = r["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|p| p["alert_ids"].as_array().unwrap().len() == 1)
     );
 }
 

@@ -753,8 +753,8 @@ impl Engine {
                     rule.spec.rule_id.clone(),
                     rule.spec.severity,
                     threshold,
-                    title,
-                    description,
+                    clip(title, MAX_TITLE_CHARS),
+                    clip(description, MAX_DESCRIPTION_CHARS),
                     labels,
                 )
             }
@@ -1255,6 +1255,24 @@ fn open_alert(dedup: &DedupIndex, alerts: &[Alert], fp: u64) -> Option<u32> {
         .get(fp)
         .filter(|&i| alerts.get(i).is_some_and(|a| a.status != Status::Resolved))
         .map(|i| i as u32)
+}
+
+/// Longest alert title, in characters: a template repeating `{labels.x}`
+/// rendered a 100 MB title before templates and labels were bounded, and
+/// even bounded ones multiply (2,048 characters of `{labels.x}` by a 1 KB
+/// label).
+pub const MAX_TITLE_CHARS: usize = 512;
+/// Longest alert description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// `s` cut to `max` characters, ending with `…` when cut.
+fn clip(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+        s.pop();
+        s.push('…');
+    }
+    s
 }
 
 /// The store key of a series.

@@ -165,6 +165,13 @@ fn labels_vec(
             ));
         }
     }
+    let total: usize = l.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_LABEL_BYTES {
+        return Err(ToolError::invalid(
+            field,
+            format!("labels are {total} bytes in all; at most {MAX_LABEL_BYTES}"),
+        ));
+    }
     Ok(l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
@@ -584,8 +591,20 @@ pub struct PointResult {
 pub struct CheckMetricsOut {
     /// One entry per point, in order.
     pub results: Vec<PointResult>,
-    /// Every alert the batch created or updated, once each, as it stands after the batch.
+    /// Every alert the batch created or updated, once each, as it stands
+    /// after the batch; the 1,000 of highest priority when there are more.
     pub alerts: Vec<AlertOut>,
+    /// Alerts created or updated but left out of `alerts` (their ids are in
+    /// `results`; `list_alerts` shows them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_omitted: usize,
+}
+
+/// Most alerts one `check_metrics` answer shows.
+const MAX_ANSWER_ALERTS: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 struct ResolvedPoint {
@@ -944,6 +963,9 @@ const MAX_TEMPLATE: usize = 2048;
 /// Longest label value, in bytes: a label renders into every title and
 /// description that names it, so its size multiplies.
 const MAX_LABEL_VALUE: usize = 1024;
+/// Most bytes of one label set (names and values): an alert carries its
+/// point's and its rule's labels into every answer that shows it.
+const MAX_LABEL_BYTES: usize = 4096;
 
 fn template_arg(field: &str, t: &Option<String>) -> Result<(), ToolError> {
     match t {
@@ -1640,13 +1662,33 @@ impl SmartServer {
                 let mut unique = touched.clone();
                 unique.sort_unstable();
                 unique.dedup();
+                // The answer shows the highest-priority alerts, in creation
+                // order: 10,000 new alerts made a 522 MB line, which a
+                // client capping messages at 16 MiB drops.
+                let alerts_omitted = unique.len().saturating_sub(MAX_ANSWER_ALERTS);
+                if alerts_omitted > 0 {
+                    let priority = |i: u32| e.alert(i).map_or(0.0, |a| a.priority);
+                    unique.sort_by(|&a, &b| priority(b).total_cmp(&priority(a)).then(a.cmp(&b)));
+                    unique.truncate(MAX_ANSWER_ALERTS);
+                    unique.sort_unstable();
+                }
                 let alerts = unique
                     .iter()
                     .filter_map(|&i| e.alert(i))
                     .map(AlertOut::from)
                     .collect();
                 let new_alerts = e.counters().alerts_created - created_before;
-                Ok(((CheckMetricsOut { results, alerts }, new_alerts), vec![]))
+                Ok((
+                    (
+                        CheckMetricsOut {
+                            results,
+                            alerts,
+                            alerts_omitted,
+                        },
+                        new_alerts,
+                    ),
+                    vec![],
+                ))
             })
             .await?;
         tracing::debug!(
