@@ -62,6 +62,7 @@ fn main() {
             include_private: false,
             list_items: false,
             cursor: None,
+            data_dir: None,
         };
         let mut times: Vec<Duration> = Vec::new();
         let mut summary = String::new();

@@ -684,6 +684,17 @@ fn paths_outside_the_roots_are_refused_even_through_dotdot_and_symlinks() {
         json!({"path": "sneaky/src", "output_dir": "afile/out"}),
     );
     assert!(err.contains("invalid argument `output_dir`"), "{err}");
+    // Never into the server's data directory, even when a root holds it.
+    let mut s = server_with_root(tmp.path(), tmp.path());
+    let err = s.call_err(
+        "generate_docs",
+        json!({"path": "ws/sneaky/src", "output_dir": "data/docs"}),
+    );
+    assert!(
+        err.contains("invalid argument `output_dir`") && err.contains("data directory"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("data/docs").exists());
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct DocsRequest {
     pub list_items: bool,
     /// A `next_cursor` from a previous call.
     pub cursor: Option<String>,
+    /// The server's data directory, which `output_dir` may not be inside.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Progress callback type re-exported for adapters.
@@ -291,7 +293,7 @@ pub fn generate_docs(
     let (page_start, item_start) = parse_cursor(req.cursor.as_deref())?;
     // Resolve the output dir before the (long) analysis, so a bad one fails fast.
     let out_dir = match &req.output_dir {
-        Some(d) => Some(paths::output_dir(d, roots)?),
+        Some(d) => Some(paths::output_dir(d, roots, req.data_dir.as_deref())?),
         None => None,
     };
     let docs = analyze(&req.path, roots, on_file)?;

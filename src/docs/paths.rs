@@ -73,7 +73,11 @@ fn bad_output_dir(path: &str, e: std::io::Error) -> DocsError {
 
 /// Resolves a directory to write into, creating it; it must end up under
 /// the roots even when part of it already exists as a symlink.
-pub fn output_dir(path: &str, roots: &[PathBuf]) -> Result<PathBuf, DocsError> {
+pub fn output_dir(
+    path: &str,
+    roots: &[PathBuf],
+    data_dir: Option<&Path>,
+) -> Result<PathBuf, DocsError> {
     let abs = lexical_normalize(&absolute(path, roots));
     // Find the deepest existing ancestor and canonicalize it.
     let mut existing_part = abs.clone();
@@ -95,6 +99,19 @@ pub fn output_dir(path: &str, roots: &[PathBuf]) -> Result<PathBuf, DocsError> {
     }
     if !is_under_roots(&resolved, roots) {
         return Err(outside(path, roots));
+    }
+    // The server's store and keys live there (checked before creating).
+    if let Some(data) = data_dir {
+        let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+        if resolved.starts_with(&data) {
+            return Err(DocsError::NotACrate {
+                path: path.to_string(),
+                reason: format!(
+                    "output_dir is inside the server's data directory ({}); write the docs elsewhere",
+                    data.display()
+                ),
+            });
+        }
     }
     std::fs::create_dir_all(&resolved).map_err(|e| bad_output_dir(path, e))?;
     let canonical = resolved
@@ -174,14 +191,14 @@ mod tests {
             Err(DocsError::NotFound(_))
         ));
         assert!(matches!(
-            output_dir("link/new", &roots),
+            output_dir("link/new", &roots, None),
             Err(DocsError::OutsideRoots { .. })
         ));
         assert!(matches!(
-            output_dir("../escape", &roots),
+            output_dir("../escape", &roots, None),
             Err(DocsError::OutsideRoots { .. })
         ));
-        let made = output_dir("inner/out/deeper", &roots).unwrap();
+        let made = output_dir("inner/out/deeper", &roots, None).unwrap();
         assert!(made.is_dir());
     }
 }
