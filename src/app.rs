@@ -109,6 +109,30 @@ impl App {
         }
     }
 
+    /// Publishes events and returns once the bus has stored them (in one
+    /// batch): for a subsystem whose answer to the client must imply its
+    /// events are stored. Without the events toolset, nothing; a failure is
+    /// logged, as for [`App::publish`].
+    pub async fn publish_stored(&self, events: Vec<OutboundEvent>) {
+        let Some(bus) = &self.events else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(events.len());
+        for event in events {
+            let topic = event.topic.clone();
+            match crate::events::model::NewEvent::from_outbound(event) {
+                Ok(e) => batch.push(e),
+                Err(e) => tracing::warn!(topic, "could not publish event: {e}"),
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = bus.publish_events(batch).await {
+            tracing::warn!("could not publish events: {e}");
+        }
+    }
+
     /// Seconds since the process opened its state.
     pub fn uptime_seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::{Appended, Stored};
-use super::model::{EventInput, NewEvent};
+use super::model::NewEvent;
 use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
@@ -382,17 +382,7 @@ fn open_reader(path: &std::path::Path) -> Result<Connection, EventsError> {
 
 impl EventSink for EventBus {
     fn publish(&self, event: OutboundEvent) -> Result<(), String> {
-        let e = EventInput {
-            topic: event.topic,
-            event_type: event.event_type,
-            payload: Some(event.payload),
-            priority: Some(event.priority.to_string()),
-            source: Some(event.source),
-            correlation_id: event.correlation_id,
-            metadata: None,
-        }
-        .validate("")
-        .map_err(|e| e.to_string())?;
+        let e = NewEvent::from_outbound(event).map_err(|e| e.to_string())?;
         self.publish_nowait(vec![e]).map_err(|e| e.to_string())
     }
 }

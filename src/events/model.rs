@@ -276,6 +276,22 @@ pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+impl NewEvent {
+    /// The bus event for an event another subsystem publishes.
+    pub fn from_outbound(event: crate::app::OutboundEvent) -> Result<NewEvent, EventsError> {
+        EventInput {
+            topic: event.topic,
+            event_type: event.event_type,
+            payload: Some(event.payload),
+            priority: Some(event.priority.to_string()),
+            source: Some(event.source),
+            correlation_id: event.correlation_id,
+            metadata: None,
+        }
+        .validate("")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

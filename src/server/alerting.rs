@@ -1259,7 +1259,7 @@ impl Summary for ConfigOut {
 
 impl SmartServer {
     /// Runs `f` on the alerting engine, saves, publishes the resulting bus
-    /// events.
+    /// events and waits until they are stored.
     async fn on_engine<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError> + Send + 'static,
@@ -1279,9 +1279,9 @@ impl SmartServer {
         let (out, events) = std::panic::catch_unwind(run)
             .map_err(|_| ToolError::failed("alerting task failed: it panicked (see the log)"))?
             .map_err(engine_err)?;
-        for ev in events {
-            self.app.publish(ev);
-        }
+        // Awaited: an answered call's alert events are stored (handed over
+        // without waiting, a kill -9 right after the answer lost them).
+        self.app.publish_stored(events).await;
         Ok(out)
     }
 }

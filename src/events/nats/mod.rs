@@ -47,7 +47,7 @@ use super::consumer::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::Appended;
-use super::model::{Event, EventInput, MAX_PAGE_BYTES, NewEvent};
+use super::model::{Event, MAX_PAGE_BYTES, NewEvent};
 use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
 use crate::app::{EventSink, OutboundEvent};
 use subscriptions::Record;
@@ -1131,17 +1131,7 @@ async fn notify_updates(inner: Arc<Inner>) {
 
 impl EventSink for NatsBus {
     fn publish(&self, event: OutboundEvent) -> Result<(), String> {
-        let e = EventInput {
-            topic: event.topic,
-            event_type: event.event_type,
-            payload: Some(event.payload),
-            priority: Some(event.priority.to_string()),
-            source: Some(event.source),
-            correlation_id: event.correlation_id,
-            metadata: None,
-        }
-        .validate("")
-        .map_err(|e| e.to_string())?;
+        let e = NewEvent::from_outbound(event).map_err(|e| e.to_string())?;
         let inner = self.inner.clone();
         self.inner.runtime.spawn(async move {
             if let Err(err) = inner.publish(vec![e]).await {
