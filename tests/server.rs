@@ -163,6 +163,11 @@ fn a_request_that_is_not_valid_json_is_answered_under_its_id() {
             "invalid JSON",
         ),
         (
+            json!(106),
+            r#"{"jsonrpc":"2.0","id":106,"method":"tools/list""#.to_string(),
+            "invalid JSON",
+        ),
+        (
             json!(103),
             r#"{"jsonrpc":"2.0","id":103,"method":"tools/call","params":{"name":"publish_event","arguments":{"topic":"a\ud800","event_type":"b"}}}"#.to_string(),
             "invalid JSON",

@@ -113,33 +113,50 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
 
 /// The members of the JSON object starting at `b[i] == '{'`, as
 /// (raw key bytes without quotes, value span), or `None` if it is not one.
-fn members(b: &[u8], i: usize) -> Option<Vec<(&[u8], std::ops::Range<usize>)>> {
-    if b.get(i) != Some(&b'{') {
-        return None;
+/// An object's members: raw key bytes (without quotes) and value spans.
+type Members<'a> = Vec<(&'a [u8], std::ops::Range<usize>)>;
+
+fn members(b: &[u8], i: usize) -> Option<Members<'_>> {
+    match leading_members(b, i) {
+        (out, true) => Some(out),
+        _ => None,
     }
+}
+
+/// The members of the object starting at `b[i]` that frame correctly, in
+/// order, and whether the whole object did (for a truncated request, the
+/// `id` before the point where it breaks off).
+fn leading_members(b: &[u8], i: usize) -> (Members<'_>, bool) {
     let mut out = Vec::new();
+    if b.get(i) != Some(&b'{') {
+        return (out, false);
+    }
     let mut j = ws(b, i + 1);
     if b.get(j) == Some(&b'}') {
-        return Some(out);
+        return (out, true);
     }
     loop {
         if b.get(j) != Some(&b'"') {
-            return None;
+            return (out, false);
         }
-        let key_end = string_end(b, j)?;
+        let Some(key_end) = string_end(b, j) else {
+            return (out, false);
+        };
         let key = &b[j + 1..key_end - 1];
         j = ws(b, key_end);
         if b.get(j) != Some(&b':') {
-            return None;
+            return (out, false);
         }
         let start = ws(b, j + 1);
-        let end = value_end(b, start)?;
+        let Some(end) = value_end(b, start) else {
+            return (out, false);
+        };
         out.push((key, start..end));
         j = ws(b, end);
         match b.get(j) {
             Some(b',') => j = ws(b, j + 1),
-            Some(b'}') => return Some(out),
-            _ => return None,
+            Some(b'}') => return (out, true),
+            _ => return (out, false),
         }
     }
 }
@@ -208,10 +225,8 @@ fn unparsable(line: &[u8]) -> Option<Vec<u8>> {
         serde_json::from_slice::<serde::de::IgnoredAny>(line).err()?
     };
     let reason = format!("request not understood: invalid JSON ({error})");
-    let Some(top) = members(line, ws(line, 0)) else {
-        tracing::warn!("ignoring a line without a request id: {reason}");
-        return None;
-    };
+    // A truncated request still has the members before the cut.
+    let (top, _) = leading_members(line, ws(line, 0));
     answer_instead(line, &top, &reason)
 }
 
