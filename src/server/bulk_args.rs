@@ -111,11 +111,11 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
     None
 }
 
-/// The members of the JSON object starting at `b[i] == '{'`, as
-/// (raw key bytes without quotes, value span), or `None` if it is not one.
 /// An object's members: raw key bytes (without quotes) and value spans.
 type Members<'a> = Vec<(&'a [u8], std::ops::Range<usize>)>;
 
+/// The members of the JSON object starting at `b[i] == '{'`, or `None` if
+/// it is not one.
 fn members(b: &[u8], i: usize) -> Option<Members<'_>> {
     match leading_members(b, i) {
         (out, true) => Some(out),
