@@ -1426,6 +1426,15 @@ fn diagram_arguments_that_do_not_fit_the_kind_are_refused_naming_the_field() {
             json!({"kind": "sequence", "interactions": []}),
             "interactions",
         ),
+        // A 15 MB message made a 250 MB answer (escaped, shown four times).
+        (
+            json!({"kind": "sequence", "interactions": [{"from": "a", "to": "b", "message": ";".repeat(501)}]}),
+            "interactions[0].message",
+        ),
+        (
+            json!({"kind": "architecture", "components": [{"id": "a", "name": "x".repeat(501), "type": "service"}]}),
+            "components[0].name",
+        ),
         (json!({"kind": "module_graph"}), "path"),
         (
             json!({"kind": "module_graph", "path": "league", "module": "model"}),

@@ -25,6 +25,19 @@ pub const MAX_MEMBERS: usize = 25;
 /// Most components, participants, connections or interactions accepted.
 pub const MAX_ELEMENTS: usize = 2000;
 
+/// Longest text (id, name, label, message, participant) in a drawn
+/// diagram, in characters: each appears several times in the answer, escaped
+/// (`;` becomes `#59;`), and a 15 MB message made a 250 MB answer.
+pub const MAX_TEXT: usize = 500;
+
+/// Refuses a text longer than [`MAX_TEXT`], naming its field.
+fn text_arg(field: impl FnOnce() -> String, text: &str) -> Result<(), DiagramError> {
+    if text.chars().count() > MAX_TEXT {
+        return Err(bad(field(), format!("at most {MAX_TEXT} characters")));
+    }
+    Ok(())
+}
+
 /// A generated diagram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagram {
@@ -142,6 +155,16 @@ pub fn architecture(
             format!("at most {MAX_ELEMENTS} components and {MAX_ELEMENTS} connections"),
         ));
     }
+    for (i, c) in components.iter().enumerate() {
+        text_arg(|| format!("components[{i}].id"), &c.id)?;
+        text_arg(|| format!("components[{i}].name"), &c.name)?;
+    }
+    for (i, c) in connections.iter().enumerate() {
+        text_arg(
+            || format!("connections[{i}].label"),
+            c.label.as_deref().unwrap_or(""),
+        )?;
+    }
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, c) in components.iter().enumerate() {
         if c.id.trim().is_empty() {
@@ -218,6 +241,14 @@ pub fn sequence(
             "interactions",
             format!("at most {MAX_ELEMENTS} interactions and participants"),
         ));
+    }
+    for (i, p) in participants.unwrap_or(&[]).iter().enumerate() {
+        text_arg(|| format!("participants[{i}]"), p)?;
+    }
+    for (i, it) in interactions.iter().enumerate() {
+        text_arg(|| format!("interactions[{i}].from"), &it.from)?;
+        text_arg(|| format!("interactions[{i}].to"), &it.to)?;
+        text_arg(|| format!("interactions[{i}].message"), &it.message)?;
     }
     let mut order: Vec<String> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
