@@ -36,7 +36,8 @@ pub struct DocsRequest {
     pub list_items: bool,
     /// A `next_cursor` from a previous call.
     pub cursor: Option<String>,
-    /// The server's data directory, which `output_dir` may not be inside.
+    /// The server's data directory (canonical), which `output_dir` may not
+    /// be inside.
     pub data_dir: Option<PathBuf>,
 }
 

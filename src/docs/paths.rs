@@ -72,7 +72,8 @@ fn bad_output_dir(path: &str, e: std::io::Error) -> DocsError {
 }
 
 /// Resolves a directory to write into, creating it; it must end up under
-/// the roots even when part of it already exists as a symlink.
+/// the roots even when part of it already exists as a symlink, and outside
+/// `data_dir` (canonical, as [`crate::store::Store::data_dir`] has it).
 pub fn output_dir(
     path: &str,
     roots: &[PathBuf],
@@ -101,17 +102,14 @@ pub fn output_dir(
         return Err(outside(path, roots));
     }
     // The server's store and keys live there (checked before creating).
-    if let Some(data) = data_dir {
-        let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
-        if resolved.starts_with(&data) {
-            return Err(DocsError::NotACrate {
-                path: path.to_string(),
-                reason: format!(
-                    "output_dir is inside the server's data directory ({}); write the docs elsewhere",
-                    data.display()
-                ),
-            });
-        }
+    if let Some(data) = data_dir.filter(|d| resolved.starts_with(d)) {
+        return Err(DocsError::NotACrate {
+            path: path.to_string(),
+            reason: format!(
+                "output_dir is inside the server's data directory ({}); write the docs elsewhere",
+                data.display()
+            ),
+        });
     }
     std::fs::create_dir_all(&resolved).map_err(|e| bad_output_dir(path, e))?;
     let canonical = resolved

@@ -905,7 +905,7 @@ impl SmartServer {
         let target = export::resolve_path(
             &args.path,
             &self.app.config.roots,
-            &self.app.config.data_dir,
+            self.app.store.data_dir(),
             args.overwrite.unwrap_or(false),
         )?;
         let format = args.format;

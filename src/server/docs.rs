@@ -467,7 +467,7 @@ impl SmartServer {
             include_private: args.include_private,
             list_items: args.list_items,
             cursor: args.cursor,
-            data_dir: Some(self.app.config.data_dir.clone()),
+            data_dir: Some(self.app.store.data_dir().to_path_buf()),
         };
         let roots = self.app.config.roots.clone();
         let run = with_progress(&ctx, "generate_docs", move |on_file| {
