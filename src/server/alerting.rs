@@ -1921,31 +1921,22 @@ impl SmartServer {
             .on_engine(move |e| {
                 // Rank first, then build only what is returned: 100,000
                 // firing alerts once made a 20 GB answer.
-                let mut due = Vec::new();
-                for (i, x) in e.alerts().iter().enumerate() {
-                    if x.status != Status::Firing {
-                        continue;
-                    }
-                    let Some(policy) = e.policies().get(&x.severity) else {
-                        continue;
-                    };
-                    if policy.level_at(at - x.started_at).is_some() {
-                        due.push(i);
-                    }
-                }
+                let mut due: Vec<_> = e
+                    .alerts()
+                    .iter()
+                    .filter(|x| x.status == Status::Firing)
+                    .filter_map(|x| {
+                        let policy = e.policies().get(&x.severity)?;
+                        let unacked = at - x.started_at;
+                        let (idx, level) = policy.level_at(unacked)?;
+                        Some((x, policy, unacked, idx, level))
+                    })
+                    .collect();
                 let total = due.len();
-                let alerts = e.alerts();
-                due.sort_by(|&i, &j| alerts[j].priority.total_cmp(&alerts[i].priority));
+                due.sort_by(|a, b| b.0.priority.total_cmp(&a.0.priority));
                 due.truncate(limit);
                 let mut list = Vec::with_capacity(due.len());
-                for x in due.into_iter().map(|i| &alerts[i]) {
-                    let Some(policy) = e.policies().get(&x.severity) else {
-                        continue;
-                    };
-                    let unacked = at - x.started_at;
-                    let Some((idx, level)) = policy.level_at(unacked) else {
-                        continue;
-                    };
+                for (x, policy, unacked, idx, level) in due {
                     let mut so_far: Vec<String> = Vec::new();
                     for l in &policy.levels[..=idx] {
                         for n in &l.notify {
