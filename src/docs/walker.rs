@@ -392,7 +392,8 @@ fn checked_tokens(source: &str) -> Result<(proc_macro2::TokenStream, Option<Stri
         return Err(deep(
             line,
             format!(
-                "types or expressions nest too deep for the parser (more than {MAX_PREFIX_DEPTH} levels of `&`, `*`, `->`, closures or unary operators, or generics 256 deep)"
+                "types or expressions nest too deep for the parser (more than {MAX_PREFIX_DEPTH} levels of `&`, `*`, `->`, closures or unary operators, or generics {} deep)",
+                MAX_PREFIX_DEPTH / ANGLE_WEIGHT
             ),
         ));
     }
@@ -444,10 +445,11 @@ fn bracket_depth(source: &str) -> Option<usize> {
 /// can open such a level counts; a `,`, a `;` or a `{..}` block ends the
 /// run at its bracket level (the next element starts afresh), and a
 /// bracket's contents add to the run around it. Generic angles count
-/// until their `>` (or the statement's end: a `<` comparison never closes). Flat chains syn parses
-/// in a loop (`a + b + ..`, `a.b().c()`, paths) do not count; a long
-/// `||`/`|` chain does, which only makes the check stricter. Must run after
-/// [`bracket_depth`], which bounds the token tree's own depth.
+/// [`ANGLE_WEIGHT`] each until their `>` (or the statement's end: a `<`
+/// comparison never closes). Flat chains syn parses in a loop (`a + b + ..`,
+/// `a.b().c()`, paths) do not count; a long `||`/`|` chain does, which only
+/// makes the check stricter. Must run after [`bracket_depth`], which bounds
+/// the token tree's own depth.
 fn prefix_walk(tokens: proc_macro2::TokenStream, outer: usize) -> Result<(), usize> {
     use proc_macro2::{Delimiter, Spacing, TokenTree};
     let (mut run, mut angles) = (0usize, 0usize);

@@ -57,10 +57,9 @@ impl Parked {
         self.bytes += text.len();
         self.texts.insert(n, text);
         while self.bytes > MAX_PARKED_BYTES && self.texts.len() > 1 {
-            let Some((_, old)) = self.texts.pop_first() else {
-                break;
-            };
-            self.bytes -= old.len();
+            if let Some((_, old)) = self.texts.pop_first() {
+                self.bytes -= old.len();
+            }
         }
         n
     }
