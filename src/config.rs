@@ -101,48 +101,8 @@ impl Default for ClusterSettings {
 /// The namespace used when `--namespace` is not given.
 pub const DEFAULT_NAMESPACE: &str = "smart_systems";
 
-/// Checks a `--namespace`: 1-40 characters `[a-z0-9_]`, starting with a
-/// letter, so it is valid as a PostgreSQL schema, a JetStream stream name and
-/// a NATS subject token alike.
-pub fn validate_namespace(ns: &str) -> Result<(), String> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 40
-        && ns.starts_with(|c: char| c.is_ascii_lowercase())
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{ns:?}: expected 1-40 characters a-z, 0-9 or _, starting with a letter"
-        ))
-    }
-}
-
-/// Where prices for cost estimates come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum PricingSource {
-    /// The embedded, dated us-east-1 list-price table (no network).
-    #[default]
-    Table,
-    /// The AWS Price List API (GetProducts), cached, falling back to the table.
-    Live,
-}
-
-/// AWS access for the cost toolset. Unset fields fall through to the standard
-/// AWS chain (`AWS_PROFILE`, `AWS_REGION`, `~/.aws/config`, SSO, IMDS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsSettings {
-    /// Named profile from `~/.aws/config`.
-    pub profile: Option<String>,
-    /// Home region: used for global calls and when a report names no regions.
-    pub region: Option<String>,
-    /// Endpoint override for every AWS service (an emulator such as moto).
-    pub endpoint_url: Option<String>,
-    /// Where prices come from.
-    pub pricing: PricingSource,
-}
+pub use crate::cost::settings::{AwsSettings, PricingSource};
+pub use crate::store::validate_namespace;
 
 impl Config {
     /// A config with every toolset enabled and the given data dir and roots.

@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod app;
 pub mod audit;
+pub mod bus;
 pub mod config;
 pub mod cost;
 pub mod docs;

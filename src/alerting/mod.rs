@@ -50,7 +50,7 @@ use std::sync::Mutex;
 pub use engine::{AlertEvent, Engine, EngineError};
 pub use persist::{MIGRATIONS, Write};
 
-use crate::app::OutboundEvent;
+use crate::bus::{OutboundEvent, Priority};
 use crate::store::{Store, StoreError};
 
 /// Why an alerting operation failed.
@@ -320,10 +320,10 @@ pub fn outbound(engine: &Engine, e: &AlertEvent) -> Option<OutboundEvent> {
             "started_at": a.started_at,
         }),
         priority: match a.severity {
-            model::Severity::Critical => "critical",
-            model::Severity::Error => "high",
-            model::Severity::Warning => "normal",
-            model::Severity::Info => "low",
+            model::Severity::Critical => Priority::Critical,
+            model::Severity::Error => Priority::High,
+            model::Severity::Warning => Priority::Normal,
+            model::Severity::Info => Priority::Low,
         },
         source: "alerting".to_string(),
         correlation_id: Some(a.group_id.clone().unwrap_or_else(|| a.id.clone())),
@@ -362,7 +362,7 @@ mod tests {
         let fired = outbound(&e, &events[0]).unwrap();
         assert_eq!(fired.topic, "system.alerts");
         assert_eq!(fired.event_type, "system.alert.triggered");
-        assert_eq!(fired.priority, "critical");
+        assert_eq!(fired.priority, Priority::Critical);
         assert_eq!(fired.source, "alerting");
         assert_eq!(fired.payload["alert_id"], "a-1");
         assert_eq!(fired.payload["title"], "temp 35");

@@ -36,6 +36,7 @@ use super::merkle::Hash;
 use super::query::{Activity, Page, QueryFilter, entry_from_view};
 use super::report::{ComplianceFigures, ERASURE_RESOURCE_TYPE, MAX_SUBJECTS, SubjectAccess};
 use super::storage::{AppendTx, AuditStorage, LogReader, LogWriter};
+use crate::store::migrations::Migration;
 use crate::store::postgres::Conn;
 use crate::store::postgres::{self as pg, CONNECT_TIMEOUT, MigrateError};
 
@@ -43,10 +44,10 @@ use crate::store::postgres::{self as pg, CONNECT_TIMEOUT, MigrateError};
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 
 /// Migrations of the audit tables in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[pg::Migration] = &[(
-    1,
-    "audit_entries",
-    "CREATE TABLE audit_entries (
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "audit_entries",
+    sql: "CREATE TABLE audit_entries (
          sequence       BIGINT PRIMARY KEY,
          audit_id       TEXT NOT NULL UNIQUE,
          timestamp      TEXT COLLATE \"C\" NOT NULL,
@@ -82,7 +83,7 @@ const MIGRATIONS: &[pg::Migration] = &[(
          id   INT PRIMARY KEY CHECK (id = 1),
          seed BYTEA NOT NULL
      );",
-)];
+}];
 
 /// The columns of `audit_entries` in the order [`view`] reads them.
 const COLUMNS: &str = "sequence, audit_id, timestamp, user_id, action, resource_type, \
@@ -134,7 +135,7 @@ impl PgStorage {
     /// migrations. `namespace` must match `[a-z][a-z0-9_]{0,39}` (the CLI
     /// validates it). Neither the URL nor its password appears in errors.
     pub fn open(url: &str, namespace: &str) -> Result<PgStorage, AuditError> {
-        crate::config::validate_namespace(namespace)
+        crate::store::validate_namespace(namespace)
             .map_err(|e| AuditError::invalid("namespace", e))?;
         let config = pg::config(url).map_err(|e| AuditError::invalid("store_url", e))?;
         let storage = PgStorage {

@@ -1,4 +1,4 @@
-//! [`EventBackend`]: what the MCP tools, [`crate::app::App::publish`] and the
+//! [`EventBackend`]: what the MCP tools, the bus contract ([`EventSink`]) and the
 //! resource notifications need from an event bus, so the embedded SQLite bus
 //! ([`super::sqlite::SqliteBackend`] over [`super::EventBus`]) and NATS
 //! JetStream ([`super::nats::NatsBus`]) are interchangeable behind `App.events`.
@@ -23,7 +23,7 @@ use super::error::EventsError;
 use super::log::Appended;
 use super::model::{Event, NewEvent};
 use super::query::{ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::EventSink;
+use crate::bus::EventSink;
 
 /// A boxed future of a backend call.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EventsError>> + Send + 'a>>;

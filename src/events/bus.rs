@@ -1,5 +1,5 @@
 //! [`EventBus`]: the events subsystem's front door, shared by the MCP tools,
-//! the other subsystems (through [`crate::app::EventSink`]) and benchmarks.
+//! the other subsystems (through [`crate::bus::EventSink`]) and benchmarks.
 //!
 //! Writes go to the writer thread (group commit, see [`super::writer`]) and
 //! are awaited on a oneshot; reads (replay, stats, resources) run on a small
@@ -23,7 +23,7 @@ use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats}
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
 use super::{EventsConfig, FsyncMode};
-use crate::app::{EventSink, OutboundEvent};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 use crate::store::Store;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
@@ -385,54 +385,26 @@ impl EventSink for EventBus {
         let e = NewEvent::from_outbound(event).map_err(|e| e.to_string())?;
         self.publish_nowait(vec![e]).map_err(|e| e.to_string())
     }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        let batch = super::model::from_outbound_batch(events);
+        Box::pin(async move {
+            if !batch.is_empty() {
+                self.publish(batch).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-
-    #[test]
-    fn app_publish_reaches_the_bus_and_is_stored_before_shutdown() {
-        let tmp = tempfile::tempdir().unwrap();
-        let app = crate::App::open(Config::new(tmp.path(), vec![])).unwrap();
-        for i in 0..100 {
-            let handed = app.publish(OutboundEvent {
-                topic: "audit".into(),
-                event_type: "audit.record.appended".into(),
-                payload: serde_json::json!({"i": i}),
-                priority: "normal",
-                source: "audit".into(),
-                correlation_id: None,
-            });
-            assert!(handed);
-        }
-        // A bad event from a subsystem is refused, not stored.
-        assert!(!app.publish(OutboundEvent {
-            topic: "bad topic".into(),
-            event_type: "x".into(),
-            payload: serde_json::json!({}),
-            priority: "normal",
-            source: "alerting".into(),
-            correlation_id: None,
-        }));
-        let path = app.store.path().to_path_buf();
-        drop(app); // drains the fire-and-forget queue
-        let conn = Connection::open(path).unwrap();
-        let n: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM events_log WHERE topic = 'audit'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 100);
-    }
 
     #[test]
     fn the_wal_file_is_cut_back_once_a_burst_is_over() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
+        let store = Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)]).unwrap();
         let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
         let event = |i: usize| {
             crate::events::model::EventInput {
@@ -469,21 +441,5 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM events_log", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stored, 20_000 + i as i64, "nothing lost");
-    }
-
-    #[test]
-    fn events_toolset_off_means_no_bus() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config::new(tmp.path(), vec![]).with_toolsets(vec![crate::Toolset::Audit]);
-        let app = crate::App::open(config).unwrap();
-        assert!(app.events.is_none());
-        assert!(!app.publish(OutboundEvent {
-            topic: "audit".into(),
-            event_type: "x".into(),
-            payload: serde_json::json!({}),
-            priority: "normal",
-            source: "audit".into(),
-            correlation_id: None,
-        }));
     }
 }

@@ -559,7 +559,8 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Connection, Connection) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let a = store.connect().unwrap();
         let b = store.connect().unwrap();
         (tmp, a, b)

@@ -353,7 +353,8 @@ mod tests {
 
     fn conn() -> (tempfile::TempDir, Connection) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let c = store.connect().unwrap();
         (tmp, c)
     }

@@ -16,7 +16,7 @@ use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::log::Appended;
 use super::model::{Event, NewEvent};
 use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::{EventSink, OutboundEvent};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 
 /// [`EventBus`] as an [`EventBackend`].
 #[derive(Debug, Clone)]
@@ -39,6 +39,10 @@ impl SqliteBackend {
 impl EventSink for SqliteBackend {
     fn publish(&self, event: OutboundEvent) -> Result<(), String> {
         EventSink::publish(&*self.bus, event)
+    }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        self.bus.publish_stored(events)
     }
 }
 

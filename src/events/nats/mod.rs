@@ -49,7 +49,7 @@ use super::filter::{Filter, Head};
 use super::log::Appended;
 use super::model::{Event, MAX_PAGE_BYTES, NewEvent};
 use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::{EventSink, OutboundEvent};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 use subscriptions::Record;
 
 /// Oldest server accepted: JetStream consumers and the features used here.
@@ -1139,6 +1139,16 @@ impl EventSink for NatsBus {
             }
         });
         Ok(())
+    }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        let batch = crate::events::model::from_outbound_batch(events);
+        Box::pin(async move {
+            if !batch.is_empty() {
+                self.inner.publish(batch).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
     }
 }
 
