@@ -128,6 +128,7 @@ fn publishes_and_audit_entries_back_to_back_keep_the_wal_under_its_bound() {
     assert!(polled.get("result").is_some(), "{polled}");
 
     let largest = largest.load(Ordering::SeqCst);
+    eprintln!("largest WAL file seen: {largest} bytes");
     assert!(
         largest <= BOUND,
         "the WAL reached {largest} bytes; the bound is {BOUND} (limit {LIMIT_MIB} MiB)"
