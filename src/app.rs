@@ -53,7 +53,7 @@ impl App {
     /// Opens the store (creating and migrating it as needed) and builds the
     /// subsystems the config enables.
     pub fn open(config: Config) -> Result<Arc<App>, StoreError> {
-        let store = Store::open(&config.data_dir, COMPONENTS)?;
+        let store = Store::open_with_wal_limit(&config.data_dir, COMPONENTS, config.wal_limit)?;
         let events = if config.enabled(Toolset::Events) {
             Some(open_events(&config, &store)?)
         } else {

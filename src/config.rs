@@ -71,6 +71,9 @@ pub struct Config {
     /// Distributed backends shared by several server processes (on several
     /// machines); unset means the embedded SQLite store in `data_dir`.
     pub cluster: ClusterSettings,
+    /// Size in bytes past which the SQLite store's WAL is checkpointed and
+    /// truncated.
+    pub wal_limit: u64,
 }
 
 /// Where the distributed backends live. Several `smart-systems-mcp`
@@ -115,6 +118,7 @@ impl Config {
             pii_fields: Vec::new(),
             aws: AwsSettings::default(),
             cluster: ClusterSettings::default(),
+            wal_limit: crate::store::wal::DEFAULT_WAL_LIMIT,
         }
     }
 

@@ -152,6 +152,17 @@ struct Cli {
         value_name = "NAME"
     )]
     namespace: String,
+
+    /// Size of the SQLite store's write-ahead log, in MiB, past which the
+    /// commit that crossed it checkpoints and truncates it (at least 1).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_WAL_LIMIT_MIB",
+        default_value_t = smart_systems_mcp::store::wal::DEFAULT_WAL_LIMIT >> 20,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 20),
+        value_name = "MIB"
+    )]
+    wal_limit_mib: u64,
 }
 
 fn main() -> ExitCode {
@@ -249,6 +260,7 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         .with_pii_fields(cli.pii_fields)
         .with_aws(aws);
     config.cluster = cluster;
+    config.wal_limit = cli.wal_limit_mib << 20;
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,

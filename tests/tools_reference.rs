@@ -28,7 +28,10 @@ fn docs_tools_md_is_the_current_tool_reference() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or(current.lines().count().min(generated.lines().count()), |i| i);
+            .map_or(
+                current.lines().count().min(generated.lines().count()),
+                |i| i,
+            );
         panic!(
             "docs/tools.md is stale (first difference at line {}): regenerate it with \
              SMART_SYSTEMS_UPDATE_DOCS=1 cargo nextest run --test tools_reference",

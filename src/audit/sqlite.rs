@@ -2,10 +2,11 @@
 //!
 //! Reads use `query_only` connections with a large mmap (a verification scan
 //! touches every page once); the writer's connection commits with
-//! `synchronous = FULL` and no auto-checkpoint, and a checkpointer thread
-//! copies the WAL into the main file beside it, so a commit pays only its
-//! own fsync. The chain-head lock is SQLite's write lock, taken by
-//! `BEGIN IMMEDIATE`, which also orders other processes on the same file.
+//! `synchronous = FULL` and no auto-checkpoint below the store's WAL limit,
+//! and a checkpointer thread copies the WAL into the main file beside it, so
+//! a commit pays only its own fsync. The chain-head lock is SQLite's write
+//! lock, taken by `BEGIN IMMEDIATE`, which also orders other processes on the
+//! same file.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 pub struct SqliteStorage {
     path: PathBuf,
     data_dir: PathBuf,
+    wal_limit: u64,
 }
 
 impl SqliteStorage {
@@ -44,6 +46,7 @@ impl SqliteStorage {
         SqliteStorage {
             path: store.path().to_path_buf(),
             data_dir: store.data_dir().to_path_buf(),
+            wal_limit: store.wal_limit(),
         }
     }
 
@@ -67,19 +70,19 @@ impl AuditStorage for SqliteStorage {
     }
 
     fn writer(&self) -> Result<Box<dyn LogWriter>, AuditError> {
-        let connect = || {
-            crate::store::open_connection(&self.path).map_err(|e| AuditError::Store(e.to_string()))
+        let connect = |checkpoints| {
+            crate::store::open_connection(&self.path, self.wal_limit, checkpoints)
+                .map_err(|e| AuditError::Store(e.to_string()))
         };
-        let conn = connect()?;
         // FULL: every commit fsyncs the WAL before the callers are answered.
-        // No auto-checkpoint on this connection: a checkpoint fsyncs the main
-        // file too and would sit in some caller's latency; the checkpointer
-        // thread does it beside the commits instead.
+        // No checkpoint on this connection's commits below the WAL limit: a
+        // checkpoint fsyncs the main file too and would sit in some caller's
+        // latency; the checkpointer thread does it beside the commits instead.
+        let conn = connect(crate::store::wal::Checkpoints::Background)?;
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;",
+            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA cache_size = -65536;",
         )?;
-        let checkpoint_conn = connect()?;
+        let checkpoint_conn = connect(crate::store::wal::Checkpoints::OnCommit)?;
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("audit-checkpoint".into())
@@ -103,8 +106,9 @@ impl AuditStorage for SqliteStorage {
 }
 
 /// Copies committed WAL frames into the main file beside the writer (PASSIVE:
-/// never blocks a commit or a reader), so commits pay only their own fsync.
-/// Ends when the writer drops its end of `stop`.
+/// never blocks a commit or a reader), so commits pay only their own fsync
+/// until the WAL passes the store's limit (see `store::wal`). Ends when the
+/// writer drops its end of `stop`.
 fn checkpointer(conn: Connection, stop: Receiver<()>) {
     loop {
         match stop.recv_timeout(CHECKPOINT_EVERY) {

@@ -103,6 +103,20 @@ arguments and answer errors that name the field at fault.";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
+    /// The router's call, after answering `arguments` that are not an object
+    /// with invalid params (rmcp cannot parse such a call; see `bulk_args`).
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        if let Some(e) = bulk_args::rejected_arguments(request.arguments.as_ref()) {
+            return Err(e);
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         // rmcp rejects methods of capabilities not advertised: resources and
         // their subscriptions exist only with the events toolset.

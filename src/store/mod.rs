@@ -8,6 +8,9 @@
 //! survive power loss too (the audit trail) open their own connection with
 //! `synchronous = FULL` and batch their commits.
 //!
+//! The WAL is bounded: past a size limit, the commit that crossed it
+//! checkpoints and truncates it ([`wal`]).
+//!
 //! Schema changes are ordered migrations per component, each subsystem's
 //! list handed in by the wiring ([`Store::open`]), recorded in the
 //! `schema_migrations` table; they run inside one `BEGIN IMMEDIATE`
@@ -16,6 +19,7 @@
 
 pub mod migrations;
 pub mod postgres;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +69,7 @@ pub struct Store {
     data_dir: PathBuf,
     path: PathBuf,
     schema_versions: BTreeMap<String, i64>,
+    wal_limit: u64,
 }
 
 impl Store {
@@ -72,6 +77,17 @@ impl Store {
     /// switches it to WAL and applies the pending migrations of the store core
     /// and of `components`.
     pub fn open(data_dir: &Path, components: &[Component]) -> Result<Store, StoreError> {
+        Self::open_with_wal_limit(data_dir, components, wal::DEFAULT_WAL_LIMIT)
+    }
+
+    /// As [`Store::open`], with the size in bytes past which the WAL is
+    /// checkpointed and truncated (at least [`wal::MIN_WAL_LIMIT`]).
+    pub fn open_with_wal_limit(
+        data_dir: &Path,
+        components: &[Component],
+        wal_limit: u64,
+    ) -> Result<Store, StoreError> {
+        let wal_limit = wal_limit.max(wal::MIN_WAL_LIMIT);
         let data_dir = prepare_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         // Two processes creating the store at once can each hold a shared
@@ -81,7 +97,7 @@ impl Store {
         // (drops the connection) and starts over, within the busy timeout.
         let started = std::time::Instant::now();
         loop {
-            match Self::open_once(&data_dir, &path, components) {
+            match Self::open_once(&data_dir, &path, components, wal_limit) {
                 Err(StoreError::Sqlite { source, .. })
                     if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
                         && started.elapsed() < BUSY_TIMEOUT =>
@@ -100,9 +116,10 @@ impl Store {
         data_dir: &Path,
         path: &Path,
         components: &[Component],
+        wal_limit: u64,
     ) -> Result<Store, StoreError> {
         let (data_dir, path) = (data_dir.to_path_buf(), path.to_path_buf());
-        let mut conn = open_connection(&path)?;
+        let mut conn = open_connection(&path, wal_limit, wal::Checkpoints::OnCommit)?;
         let schema_versions = migrations::migrate(&mut conn, components).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => StoreError::Sqlite {
                 path: path.clone(),
@@ -123,13 +140,25 @@ impl Store {
             data_dir,
             path,
             schema_versions,
+            wal_limit,
         })
     }
 
     /// A new connection to the store with the standard settings (WAL, busy
-    /// timeout, `synchronous = NORMAL`, foreign keys on).
+    /// timeout, `synchronous = NORMAL`, foreign keys on, the WAL limit).
     pub fn connect(&self) -> Result<Connection, StoreError> {
-        open_connection(&self.path)
+        open_connection(&self.path, self.wal_limit, wal::Checkpoints::OnCommit)
+    }
+
+    /// As [`Store::connect`], for a writer whose process runs a checkpointer
+    /// thread beside it: its commits checkpoint only past the WAL limit.
+    pub fn connect_writer(&self) -> Result<Connection, StoreError> {
+        open_connection(&self.path, self.wal_limit, wal::Checkpoints::Background)
+    }
+
+    /// Size in bytes past which the WAL is checkpointed and truncated.
+    pub fn wal_limit(&self) -> u64 {
+        self.wal_limit
     }
 
     /// The data dir (absolute).
@@ -194,12 +223,18 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(dir)
 }
 
-pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+/// A connection with the standard settings, its commits keeping the WAL
+/// under `wal_limit` bytes (see [`wal`]).
+pub(crate) fn open_connection(
+    path: &Path,
+    wal_limit: u64,
+    checkpoints: wal::Checkpoints,
+) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -221,6 +256,7 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(wrap)?;
+    wal::install(&mut conn, wal_limit, checkpoints).map_err(wrap)?;
     Ok(conn)
 }
 
@@ -356,10 +392,8 @@ mod tests {
     fn begin_now_does_not_wait_for_a_write_lock_another_connection_holds() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t.db");
-        let (a, b) = (
-            open_connection(&path).unwrap(),
-            open_connection(&path).unwrap(),
-        );
+        let open = || open_connection(&path, wal::DEFAULT_WAL_LIMIT, wal::Checkpoints::OnCommit);
+        let (a, b) = (open().unwrap(), open().unwrap());
         a.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
         let held = WriteTx::begin(&a).unwrap();
         let started = std::time::Instant::now();
