@@ -74,6 +74,49 @@ pub struct Config {
     /// Size in bytes past which the SQLite store's WAL is checkpointed and
     /// truncated.
     pub wal_limit: u64,
+    /// Which tools of the enabled toolsets are served.
+    pub tools: ToolSelection,
+}
+
+/// Which tools of the enabled toolsets a server lists and answers: all by
+/// default; `--read-only` keeps those annotated read-only, `--tools` names
+/// the ones to keep, `--disable-tools` the ones to drop. `server_info` is
+/// always served: it is the health check and reports the selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolSelection {
+    /// Only tools annotated `readOnlyHint: true`.
+    pub read_only: bool,
+    /// When set, only these tools (names).
+    pub only: Option<Vec<String>>,
+    /// These tools are not served (names).
+    pub disabled: Vec<String>,
+}
+
+impl ToolSelection {
+    /// Whether the tool `name` (read-only or not) is served.
+    pub fn serves(&self, name: &str, read_only: bool) -> bool {
+        if name == "server_info" {
+            return true;
+        }
+        (!self.read_only || read_only)
+            && self
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == name))
+            && !self.disabled.iter().any(|n| n == name)
+    }
+
+    /// The names this selection mentions that are not among `available`
+    /// (the tools of the enabled toolsets).
+    pub fn unknown<'a>(&'a self, available: &[String]) -> Vec<&'a str> {
+        self.only
+            .iter()
+            .flatten()
+            .chain(&self.disabled)
+            .map(String::as_str)
+            .filter(|n| !available.iter().any(|a| a == n))
+            .collect()
+    }
 }
 
 /// Where the distributed backends live. Several `smart-systems-mcp`
@@ -119,6 +162,7 @@ impl Config {
             aws: AwsSettings::default(),
             cluster: ClusterSettings::default(),
             wal_limit: crate::store::wal::DEFAULT_WAL_LIMIT,
+            tools: ToolSelection::default(),
         }
     }
 

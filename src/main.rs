@@ -8,8 +8,8 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 use smart_systems_mcp::config::{
-    AwsSettings, ClusterSettings, Config, PricingSource, Toolset, default_data_dir, normalize_root,
-    validate_namespace,
+    AwsSettings, ClusterSettings, Config, PricingSource, ToolSelection, Toolset, default_data_dir,
+    normalize_root, validate_namespace,
 };
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
@@ -23,6 +23,31 @@ struct Cli {
     /// else ~/.local/share/smart-systems-mcp]; created when missing.
     #[arg(long, env = "SMART_SYSTEMS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Serve only the tools annotated read-only (no tool that writes,
+    /// publishes, erases or changes state is listed or callable).
+    #[arg(long, env = "SMART_SYSTEMS_READ_ONLY")]
+    read_only: bool,
+
+    /// Serve only these tools of the enabled toolsets, comma-separated
+    /// (`server_info` always); an unknown name is a startup error.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_TOOLS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    tools: Vec<String>,
+
+    /// Do not serve these tools, comma-separated (e.g. `erase_subject`); an
+    /// unknown name is a startup error.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_DISABLE_TOOLS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    disable_tools: Vec<String>,
 
     /// Toolsets to expose, comma-separated [default: all].
     #[arg(
@@ -261,6 +286,31 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         .with_aws(aws);
     config.cluster = cluster;
     config.wal_limit = cli.wal_limit_mib << 20;
+    let names = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    let only = names(cli.tools);
+    config.tools = ToolSelection {
+        read_only: cli.read_only,
+        only: (!only.is_empty()).then_some(only),
+        disabled: names(cli.disable_tools),
+    };
+    let available = SmartServer::available_tools(&config.toolsets);
+    let unknown = config.tools.unknown(&available);
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown
+            .iter()
+            .map(|n| format!("`{}`", n.chars().take(64).collect::<String>()))
+            .collect();
+        return Err(format!(
+            "--tools/--disable-tools: no tool {} in the enabled toolsets; they have: {}",
+            shown.join(", "),
+            available.join(", ")
+        ));
+    }
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,
