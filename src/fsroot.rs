@@ -186,7 +186,8 @@ impl Roots {
         }
         let canonical = match std::fs::canonicalize(&abs) {
             Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.missing(&abs)),
+            // Not there (yet): named by its nearest existing ancestor.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => canonical_name(&abs),
             Err(e) => return Err(FsError::Io { path: abs, source: e }),
         };
         let Some((root, rel)) = self.split(&canonical) else {
@@ -498,6 +499,28 @@ fn is_escape(e: &io::Error) -> bool {
         Some(code) => code == EXDEV,
         None => e.kind() == io::ErrorKind::PermissionDenied,
     }
+}
+
+/// The canonical name `abs` has, or would have once created: its nearest
+/// existing ancestor's canonical name plus the rest. A name only: what it
+/// names may change before it is opened.
+pub fn canonical_name(abs: &Path) -> PathBuf {
+    let mut existing = lexical_normalize(abs);
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut name = existing.canonicalize().unwrap_or(existing);
+    for part in rest.iter().rev() {
+        name.push(part);
+    }
+    name
 }
 
 /// Removes `.` and resolves `..` by name, without touching the disk.

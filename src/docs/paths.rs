@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::DocsError;
-use crate::fsroot::{DirHandle, FsError, Roots, lexical_normalize};
+use crate::fsroot::{DirHandle, FsError, Roots, canonical_name};
 
 fn outside(path: &str, roots: &Roots) -> DocsError {
     DocsError::OutsideRoots {
@@ -56,7 +56,7 @@ pub fn output_dir(
 ) -> Result<DirHandle, DocsError> {
     // Refuse before creating anything, by the name the directory would get
     // (its nearest existing ancestor's canonical name plus the rest).
-    let predicted = predicted_name(&roots.absolute(Path::new(path)));
+    let predicted = canonical_name(&roots.absolute(Path::new(path)));
     if !roots.lexically_under(&predicted) {
         return Err(outside(path, roots));
     }
@@ -78,26 +78,6 @@ pub fn output_dir(
         return Err(in_data_dir(path, data));
     }
     Ok(dir)
-}
-
-/// The canonical name a directory at `abs` has or would get once created.
-fn predicted_name(abs: &Path) -> PathBuf {
-    let mut existing = lexical_normalize(abs);
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut name = existing.canonicalize().unwrap_or(existing);
-    for part in rest.iter().rev() {
-        name.push(part);
-    }
-    name
 }
 
 #[cfg(test)]
