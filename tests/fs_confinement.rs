@@ -197,20 +197,31 @@ fn an_output_directory_swapped_for_a_symlink_mid_call_never_gets_a_file_outside_
 }
 
 /// Flips each file between itself and a symlink to `to`, until `stop`.
+/// Each flip is an atomic rename over the file, so the name always exists
+/// and is a real file or the symlink, half the time each.
 fn flip_files_with_symlink(files: Vec<PathBuf>, to: PathBuf, stop: Arc<AtomicBool>) -> usize {
+    let kept: Vec<PathBuf> = files
+        .iter()
+        .map(|f| {
+            let keep = f.with_extension("keep");
+            std::fs::hard_link(f, &keep).unwrap();
+            keep
+        })
+        .collect();
     let mut flips = 0;
-    while !stop.load(Ordering::Relaxed) && flips < 2_000_000 {
-        for f in &files {
-            let parked = f.with_extension("parked");
-            if std::fs::rename(f, &parked).is_ok() {
-                let _ = symlink(&to, f);
-                std::thread::yield_now();
-                let _ = std::fs::remove_file(f);
-                let _ = std::fs::rename(&parked, f);
+    while !stop.load(Ordering::Relaxed) && flips < 10_000_000 {
+        for (f, keep) in files.iter().zip(&kept) {
+            let link = f.with_extension("link");
+            let real = f.with_extension("real");
+            let _ = std::fs::remove_file(&link);
+            let _ = std::fs::remove_file(&real);
+            if symlink(&to, &link).is_ok() && std::fs::rename(&link, f).is_ok() {
+                flips += 1;
+            }
+            if std::fs::hard_link(keep, &real).is_ok() && std::fs::rename(&real, f).is_ok() {
                 flips += 1;
             }
         }
-        std::thread::yield_now();
     }
     flips
 }
@@ -227,7 +238,8 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
     std::fs::create_dir_all(&src).unwrap();
     let mut lib = String::new();
     let mut files = Vec::new();
-    for i in 0..16 {
+    // Many module files, so each call has many moments to be caught by a flip.
+    for i in 0..40 {
         lib.push_str(&format!("pub mod m{i};\n"));
         let f = src.join(format!("m{i}.rs"));
         std::fs::write(&f, format!("/// Inside.\npub struct Inside{i} {{ pub v: u32 }}\n")).unwrap();
@@ -243,7 +255,7 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
     let start = Instant::now();
     let mut answers = 0;
     let mut leaked = Vec::new();
-    for _ in 0..400 {
+    for _ in 0..600 {
         if start.elapsed() > Duration::from_secs(20) {
             break;
         }
@@ -271,6 +283,6 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
     );
     // With the files left alone, every module is read.
     let r = s.call_ok("generate_docs", json!({"path": "krate/src", "list_items": true}));
-    assert_eq!(r["files_read"], 17, "{r}");
+    assert_eq!(r["files_read"], 41, "{r}");
     assert!(s.close().success());
 }
