@@ -188,7 +188,12 @@ impl Roots {
             Ok(c) => c,
             // Not there (yet): named by its nearest existing ancestor.
             Err(e) if e.kind() == io::ErrorKind::NotFound => canonical_name(&abs),
-            Err(e) => return Err(FsError::Io { path: abs, source: e }),
+            Err(e) => {
+                return Err(FsError::Io {
+                    path: abs,
+                    source: e,
+                });
+            }
         };
         let Some((root, rel)) = self.split(&canonical) else {
             return Err(self.outside(canonical));
@@ -201,7 +206,10 @@ impl Roots {
             } else if e.kind() == io::ErrorKind::NotFound {
                 self.missing(&abs)
             } else {
-                FsError::Io { path: abs, source: e }
+                FsError::Io {
+                    path: abs,
+                    source: e,
+                }
             }
         })
     }
@@ -255,7 +263,11 @@ impl Roots {
 
     /// The text of the regular file at `path`, if it has at most
     /// `max_bytes`, with its canonical name.
-    pub fn read_to_string(&self, path: &Path, max_bytes: u64) -> Result<(PathBuf, String), FsError> {
+    pub fn read_to_string(
+        &self,
+        path: &Path,
+        max_bytes: u64,
+    ) -> Result<(PathBuf, String), FsError> {
         use std::io::Read;
         let OpenedFile { path, file } = self.open_file(path)?;
         let io_err = |e| FsError::Io {
@@ -645,16 +657,32 @@ mod tests {
     }
 
     #[test]
+    fn a_symlink_from_one_root_into_another_leads_beneath_that_root() {
+        let (_tmp, root, outside, _) = layout();
+        let other = root.parent().unwrap().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("b.rs"), "other").unwrap();
+        symlink(&other, root.join("to_other")).unwrap();
+        symlink(&outside, other.join("to_outside")).unwrap();
+        let roots = Roots::open(&[root.clone(), other.clone()]);
+        let (name, text) = roots
+            .read_to_string(Path::new("to_other/b.rs"), 1024)
+            .unwrap();
+        assert_eq!((name, text.as_str()), (other.join("b.rs"), "other"));
+        assert!(matches!(
+            read(&roots, "to_other/to_outside/secret.rs"),
+            Err(FsError::Outside { .. })
+        ));
+    }
+
+    #[test]
     fn symlink_loops_fail_instead_of_hanging() {
         let (_tmp, root, _outside, roots) = layout();
         symlink(root.join("self"), root.join("self")).unwrap();
         symlink("b", root.join("a")).unwrap();
         symlink("a", root.join("b")).unwrap();
         for p in ["self", "a", "b/x.rs"] {
-            assert!(
-                matches!(read(&roots, p), Err(FsError::Io { .. })),
-                "{p}"
-            );
+            assert!(matches!(read(&roots, p), Err(FsError::Io { .. })), "{p}");
             assert!(roots.resolve(Path::new(p)).is_err(), "{p}");
         }
     }

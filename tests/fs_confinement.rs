@@ -80,7 +80,10 @@ fn a_symlink_planted_at_a_temporary_name_or_the_target_cannot_redirect_an_export
     );
     assert_eq!(r["count"], 1, "{r}");
     assert_eq!(r["path"], root.join("export.jsonl").display().to_string());
-    let r = s.call_ok("audit_export", json!({"path": "export.csv", "format": "csv"}));
+    let r = s.call_ok(
+        "audit_export",
+        json!({"path": "export.csv", "format": "csv"}),
+    );
     assert_eq!(r["count"], 1, "{r}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     let written = std::fs::read_to_string(root.join("export.jsonl")).unwrap();
@@ -140,7 +143,9 @@ fn an_output_directory_swapped_for_a_symlink_mid_call_never_gets_a_file_outside_
     std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"krate\"\n").unwrap();
     let mut lib = String::new();
     for i in 0..12 {
-        lib.push_str(&format!("/// Module {i}.\npub mod m{i} {{ /// A thing.\n pub struct T{i}; }}\n"));
+        lib.push_str(&format!(
+            "/// Module {i}.\npub mod m{i} {{ /// A thing.\n pub struct T{i}; }}\n"
+        ));
     }
     std::fs::write(krate.join("src/lib.rs"), lib).unwrap();
     let out = root.join("out");
@@ -179,12 +184,20 @@ fn an_output_directory_swapped_for_a_symlink_mid_call_never_gets_a_file_outside_
             let p = r["structuredContent"]["path"].as_str().unwrap();
             assert!(p.starts_with(root.to_str().unwrap()), "{p}");
         }
-        assert!(entries(&outside).is_empty(), "written outside: {:?}", entries(&outside));
+        assert!(
+            entries(&outside).is_empty(),
+            "written outside: {:?}",
+            entries(&outside)
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let swaps = swapper.join().unwrap();
     assert!(swaps > 0);
-    assert!(entries(&outside).is_empty(), "written outside: {:?}", entries(&outside));
+    assert!(
+        entries(&outside).is_empty(),
+        "written outside: {:?}",
+        entries(&outside)
+    );
     // The calls that found the real directory did their work, in the root.
     eprintln!("{docs_ok} docs runs and {exports_ok} exports succeeded during {swaps} swaps");
     let r = s.call_ok(
@@ -242,7 +255,11 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
     for i in 0..40 {
         lib.push_str(&format!("pub mod m{i};\n"));
         let f = src.join(format!("m{i}.rs"));
-        std::fs::write(&f, format!("/// Inside.\npub struct Inside{i} {{ pub v: u32 }}\n")).unwrap();
+        std::fs::write(
+            &f,
+            format!("/// Inside.\npub struct Inside{i} {{ pub v: u32 }}\n"),
+        )
+        .unwrap();
         files.push(f);
     }
     std::fs::write(src.join("lib.rs"), lib).unwrap();
@@ -260,9 +277,18 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
             break;
         }
         for (tool, args) in [
-            ("generate_docs", json!({"path": "krate/src", "list_items": true})),
-            ("generate_diagram", json!({"kind": "type_graph", "path": "krate/src"})),
-            ("generate_diagram", json!({"kind": "module_graph", "path": "krate/src"})),
+            (
+                "generate_docs",
+                json!({"path": "krate/src", "list_items": true}),
+            ),
+            (
+                "generate_diagram",
+                json!({"kind": "type_graph", "path": "krate/src"}),
+            ),
+            (
+                "generate_diagram",
+                json!({"kind": "module_graph", "path": "krate/src"}),
+            ),
         ] {
             let r = call_any(&mut s, tool, args);
             answers += 1;
@@ -282,7 +308,10 @@ fn a_source_file_flipped_to_a_symlink_mid_call_never_shows_outside_items() {
         leaked[0].chars().take(400).collect::<String>()
     );
     // With the files left alone, every module is read.
-    let r = s.call_ok("generate_docs", json!({"path": "krate/src", "list_items": true}));
+    let r = s.call_ok(
+        "generate_docs",
+        json!({"path": "krate/src", "list_items": true}),
+    );
     assert_eq!(r["files_read"], 41, "{r}");
     assert!(s.close().success());
 }

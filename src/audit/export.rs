@@ -150,7 +150,8 @@ pub fn write_file(
     fill: impl FnOnce(&mut dyn FnMut(AuditEntry) -> Result<(), AuditError>) -> Result<u64, AuditError>,
 ) -> Result<u64, AuditError> {
     let shown = target.path();
-    let io = |e: std::io::Error| AuditError::Internal(format!("export to {}: {e}", shown.display()));
+    let io =
+        |e: std::io::Error| AuditError::Internal(format!("export to {}: {e}", shown.display()));
     // Removed again when dropped uncommitted (a failed export).
     let mut tmp = target.dir.temp_file(&target.name).map_err(io)?;
     let mut out = BufWriter::new(tmp.file());

@@ -63,16 +63,14 @@ pub fn output_dir(
     if let Some(data) = data_dir.filter(|d| predicted.starts_with(d)) {
         return Err(in_data_dir(path, data));
     }
-    let dir = roots
-        .open_dir(Path::new(path), true)
-        .map_err(|e| match e {
-            FsError::Outside { .. } => outside(path, roots),
-            FsError::WrongKind { .. } => DocsError::NotACrate {
-                path: path.to_string(),
-                reason: "output_dir exists and is not a directory".into(),
-            },
-            other => bad_output_dir(path, other.into_io().1),
-        })?;
+    let dir = roots.open_dir(Path::new(path), true).map_err(|e| match e {
+        FsError::Outside { .. } => outside(path, roots),
+        FsError::WrongKind { .. } => DocsError::NotACrate {
+            path: path.to_string(),
+            reason: "output_dir exists and is not a directory".into(),
+        },
+        other => bad_output_dir(path, other.into_io().1),
+    })?;
     // What was opened is what counts (the name above may have changed).
     if let Some(data) = data_dir.filter(|d| dir.path().starts_with(d)) {
         return Err(in_data_dir(path, data));

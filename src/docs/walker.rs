@@ -61,11 +61,7 @@ pub type OnFile<'a> = dyn FnMut(usize, &Path) -> bool + 'a;
 
 /// Walks the crate whose root file is `root_file`; every file is read
 /// beneath one of `roots`.
-pub fn walk(
-    root_file: &Path,
-    roots: &Roots,
-    on_file: &mut OnFile<'_>,
-) -> Result<Walk, DocsError> {
+pub fn walk(root_file: &Path, roots: &Roots, on_file: &mut OnFile<'_>) -> Result<Walk, DocsError> {
     let mut walker = Walker {
         roots,
         on_file,
