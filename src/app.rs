@@ -44,6 +44,9 @@ pub struct App {
     pub alerting_unavailable: Option<String>,
     /// The cost toolset (AWS access, price cache).
     pub cost: crate::cost::Cost,
+    /// The workspace roots, each opened once: every file a tool reads or
+    /// writes is opened beneath one of them.
+    pub workspace: Arc<crate::fsroot::Roots>,
     event_sink: Option<Arc<dyn EventSink>>,
     started: Instant,
     started_at: DateTime<Utc>,
@@ -63,6 +66,7 @@ impl App {
         let audit = open_audit(&config, &store)?;
         let (alerting, alerting_unavailable) = open_alerting(&config, &store)?;
         let cost = crate::cost::Cost::new(config.aws.clone());
+        let workspace = Arc::new(crate::fsroot::Roots::open(&config.roots));
         Ok(Arc::new(App {
             config,
             store,
@@ -71,6 +75,7 @@ impl App {
             alerting,
             alerting_unavailable,
             cost,
+            workspace,
             event_sink,
             started: Instant::now(),
             started_at: Utc::now(),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod cost;
 pub mod docs;
 pub mod events;
+pub mod fsroot;
 pub mod server;
 pub mod store;
 

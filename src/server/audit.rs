@@ -866,18 +866,19 @@ impl SmartServer {
         .filter()?;
         let target = export::resolve_path(
             &args.path,
-            &self.app.config.roots,
+            &self.app.workspace,
             self.app.store.data_dir(),
             args.overwrite.unwrap_or(false),
         )?;
         let format = args.format;
-        let (t2, f2) = (target.clone(), format.clone());
+        let shown = target.path();
+        let f2 = format.clone();
         let count = blocking(move || {
-            trail.read(|c| export::write_file(&t2, &f2, |sink| c.for_each(&filter, sink)))
+            trail.read(|c| export::write_file(&target, &f2, |sink| c.for_each(&filter, sink)))
         })
         .await?;
         Ok(Json(ExportResult {
-            path: target.display().to_string(),
+            path: shown.display().to_string(),
             count,
             format,
         }))

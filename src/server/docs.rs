@@ -469,7 +469,7 @@ impl SmartServer {
             cursor: args.cursor,
             data_dir: Some(self.app.store.data_dir().to_path_buf()),
         };
-        let roots = self.app.config.roots.clone();
+        let roots = self.app.workspace.clone();
         let run = with_progress(&ctx, "generate_docs", move |on_file| {
             docs::generate_docs(&req, &roots, on_file)
         })
@@ -664,7 +664,7 @@ impl SmartServer {
                     .path
                     .filter(|p| !p.trim().is_empty())
                     .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
-                let roots = self.app.config.roots.clone();
+                let roots = self.app.workspace.clone();
                 let module = args.module;
                 with_progress(&ctx, "generate_diagram", move |on_file| {
                     let docs = docs::generate::analyze(&path, &roots, on_file)?;
