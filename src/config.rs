@@ -71,6 +71,8 @@ pub struct Config {
     /// Distributed backends shared by several server processes (on several
     /// machines); unset means the embedded SQLite store in `data_dir`.
     pub cluster: ClusterSettings,
+    /// How many open and resolved alerts alerting keeps.
+    pub alert_limits: crate::alerting::engine::AlertLimits,
 }
 
 /// Where the distributed backends live. Several `smart-systems-mcp`
@@ -155,6 +157,7 @@ impl Config {
             pii_fields: Vec::new(),
             aws: AwsSettings::default(),
             cluster: ClusterSettings::default(),
+            alert_limits: Default::default(),
         }
     }
 

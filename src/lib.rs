@@ -12,6 +12,7 @@ pub mod config;
 pub mod cost;
 pub mod docs;
 pub mod events;
+pub mod quote;
 pub mod server;
 pub mod store;
 

@@ -209,6 +209,11 @@ impl AlertingService {
         })
     }
 
+    /// Sets how many alerts the engine keeps (see [`engine::AlertLimits`]).
+    pub fn set_limits(&self, limits: engine::AlertLimits) {
+        lock(&self.engine).set_limits(limits);
+    }
+
     /// Runs `f` on the engine, saves definitions `f` asks for plus
     /// everything the engine marked dirty in one transaction, and returns
     /// `f`'s result with the bus events it raised. May be called on an
@@ -219,12 +224,15 @@ impl AlertingService {
     ) -> Result<(T, Vec<OutboundEvent>), AlertError> {
         let mut engine = lock(&self.engine);
         let (out, writes) = f(&mut engine)?;
-        let changes = engine.take_changes();
+        let mut changes = engine.take_changes();
         let events: Vec<OutboundEvent> = engine
             .take_events()
             .into_iter()
             .filter_map(|e| outbound(&engine, &e))
             .collect();
+        // After the call's answer and events are built: compaction renumbers
+        // the alert indices they were built from.
+        changes.evicted = engine.compact();
         if writes.is_empty() && changes.is_empty() {
             // Read-only call: no transaction at all.
             return Ok((out, events));
