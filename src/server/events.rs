@@ -319,6 +319,21 @@ pub struct PolledOut {
     pub awaiting_ack: i64,
     /// Events moved to `dlq.<topic>` during this poll (out of deliveries).
     pub dead_lettered: i64,
+    /// Present when retention removed events before this subscription read
+    /// them: the lost sequences (the range may hold other topics' events too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedOut>,
+}
+
+/// Sequences retention removed before a subscription read them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SkippedOut {
+    /// First sequence lost.
+    pub first_sequence: i64,
+    /// Last sequence lost.
+    pub last_sequence: i64,
+    /// Sequences lost.
+    pub count: i64,
 }
 
 /// Arguments of `ack_events`.
@@ -393,10 +408,15 @@ pub struct ReplayOut {
     pub next_cursor: Option<String>,
 }
 
-/// Arguments of `event_stats` (none).
+/// Arguments of `event_stats`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatsArgs {}
+pub struct StatsArgs {
+    /// Subscriptions per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 /// One topic's counters.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -442,6 +462,9 @@ pub struct SubscriptionStatsOut {
     pub acked: i64,
     /// Matched events of its consumer (shared by a group) not delivered yet.
     pub pending: i64,
+    /// `pending` is a lower bound (more than 100,000 events past its consumer
+    /// to count).
+    pub pending_at_least: bool,
     /// Deliveries to it awaiting its ack.
     pub awaiting_ack: i64,
     /// Events its consumer (group) dead-lettered.
@@ -453,8 +476,13 @@ pub struct SubscriptionStatsOut {
 pub struct StatsOut {
     /// Per topic, by name.
     pub topics: Vec<TopicStatsOut>,
-    /// Per subscription, oldest first.
+    /// Per subscription, oldest first: one page (`limit`, default 100).
     pub subscriptions: Vec<SubscriptionStatsOut>,
+    /// Subscriptions in all pages.
+    pub total_subscriptions: usize,
+    /// Pass as `cursor` for the next page of subscriptions; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 // ---------------------------------------------------------------- tools
@@ -767,6 +795,11 @@ impl SmartServer {
             pending: p.pending,
             awaiting_ack: p.awaiting_ack,
             dead_lettered: p.dead_lettered,
+            skipped: p.skipped.map(|k| SkippedOut {
+                first_sequence: k.first_sequence,
+                last_sequence: k.last_sequence,
+                count: k.count,
+            }),
         }))
     }
 
@@ -927,17 +960,32 @@ impl SmartServer {
 
     /// Counters per topic (published, stored, delivered, pending,
     /// dead-lettered, trimmed) and per subscription (delivered, acked,
-    /// pending, awaiting ack, dead-lettered).
+    /// pending, awaiting ack, dead-lettered), subscriptions paged with
+    /// limit/cursor.
     #[tool(
         name = "event_stats",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn event_stats(
         &self,
-        Parameters(_args): Parameters<StatsArgs>,
+        Parameters(args): Parameters<StatsArgs>,
     ) -> Result<Json<StatsOut>, ToolError> {
+        let limit = in_range("limit", args.limit, 100, 1, 1000)? as usize;
+        let offset: usize = match &args.cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                ToolError::invalid("cursor", "pass the next_cursor of a previous event_stats")
+            })?,
+        };
         let bus = self.bus()?;
-        let (topics, subs) = (bus.topics().await?, bus.subscriptions().await?);
+        let (topics, page) = (
+            bus.topics().await?,
+            bus.subscriptions(offset, limit).await?,
+        );
+        let end = offset + page.subscriptions.len();
+        let next_cursor = (end < page.total).then(|| end.to_string());
+        let total_subscriptions = page.total;
+        let subs = page.subscriptions;
         Ok(Json(StatsOut {
             topics: topics
                 .into_iter()
@@ -965,10 +1013,13 @@ impl SmartServer {
                     redelivered: s.redelivered,
                     acked: s.acked,
                     pending: s.pending,
+                    pending_at_least: s.pending_at_least,
                     awaiting_ack: s.awaiting_ack,
                     dead_lettered: s.dead_lettered,
                 })
                 .collect(),
+            total_subscriptions,
+            next_cursor,
         }))
     }
 }
