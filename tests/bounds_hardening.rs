@@ -177,7 +177,7 @@ fn publish_many(s: &mut Server, topic: &str, n: usize) {
 fn sub_stats(s: &mut Server, id: &str) -> Value {
     let mut cursor: Option<String> = None;
     for _ in 0..100 {
-        let mut args = json!({"limit": 1000});
+        let mut args = json!({});
         if let Some(c) = &cursor {
             args["cursor"] = json!(c);
         }
@@ -202,7 +202,10 @@ fn sub_stats(s: &mut Server, id: &str) -> Value {
 fn event_stats_counts_matching_events_never_polled() {
     let tmp = temp_dir();
     let mut s = Server::started(&tmp.path().join("data"), &[]);
-    let out = s.call_ok("subscribe", json!({"name": "games", "topics": ["nba.games.>"]}));
+    let out = s.call_ok(
+        "subscribe",
+        json!({"name": "games", "topics": ["nba.games.>"]}),
+    );
     let id = out["subscription_id"].as_str().unwrap().to_string();
     publish_many(&mut s, "nba.games.1", 3000);
     publish_many(&mut s, "nba.players", 500);
@@ -227,9 +230,15 @@ fn a_consumer_overtaken_by_retention_sees_what_it_skipped() {
         &tmp.path().join("data"),
         &["--events-retention", "nba.live.> max_events=100"],
     );
-    let live = s.call_ok("subscribe", json!({"name": "live", "topics": ["nba.live.>"]}));
+    let live = s.call_ok(
+        "subscribe",
+        json!({"name": "live", "topics": ["nba.live.>"]}),
+    );
     let live = live["subscription_id"].as_str().unwrap().to_string();
-    let other = s.call_ok("subscribe", json!({"name": "players", "topics": ["nba.players"]}));
+    let other = s.call_ok(
+        "subscribe",
+        json!({"name": "players", "topics": ["nba.players"]}),
+    );
     let other = other["subscription_id"].as_str().unwrap().to_string();
     for _ in 0..5 {
         publish_many(&mut s, "nba.live.1", 100);
@@ -237,10 +246,7 @@ fn a_consumer_overtaken_by_retention_sees_what_it_skipped() {
     }
     // 505 published: the first 400 live events are gone (sequences 1-100,
     // 102-201, 203-302, 304-403), interleaved with the players' 101, 202, ...
-    let polled = s.call_ok(
-        "poll_events",
-        json!({"subscription_id": live, "max": 10}),
-    );
+    let polled = s.call_ok("poll_events", json!({"subscription_id": live, "max": 10}));
     let skipped = &polled["skipped"];
     assert_eq!(skipped["first_sequence"], 1, "{polled}");
     assert!(
@@ -252,16 +258,10 @@ fn a_consumer_overtaken_by_retention_sees_what_it_skipped() {
         polled["events"][0]["sequence"].as_i64().unwrap() > 403,
         "{polled}"
     );
-    let again = s.call_ok(
-        "poll_events",
-        json!({"subscription_id": live, "max": 10}),
-    );
+    let again = s.call_ok("poll_events", json!({"subscription_id": live, "max": 10}));
     assert!(again.get("skipped").is_none(), "reported once: {again}");
     // A topic retention did not touch shows no gap.
-    let polled = s.call_ok(
-        "poll_events",
-        json!({"subscription_id": other, "max": 10}),
-    );
+    let polled = s.call_ok("poll_events", json!({"subscription_id": other, "max": 10}));
     assert_eq!(polled["events"].as_array().unwrap().len(), 5, "{polled}");
     assert!(polled.get("skipped").is_none(), "{polled}");
 }

@@ -398,8 +398,8 @@ pub fn unscanned_matches(
 /// retention has trimmed (0 when none): retention removes a topic's oldest
 /// events, so what it removed of them lies below this.
 fn trim_floor(conn: &Connection, filter: &Filter) -> Result<i64, EventsError> {
-    let mut topics =
-        conn.prepare_cached("SELECT topic, topic_id, last_seq FROM events_topics WHERE trimmed > 0")?;
+    let mut topics = conn
+        .prepare_cached("SELECT topic, topic_id, last_seq FROM events_topics WHERE trimmed > 0")?;
     let mut first = conn.prepare_cached("SELECT MIN(seq) FROM events_log WHERE topic_id = ?1")?;
     let mut floor = 0;
     let mut rows = topics.query([])?;

@@ -258,20 +258,26 @@ pub fn subscriptions(
             let cursor: i64 = r.get(4)?;
             let lookahead: i64 = r.get(11)?;
             let consumer: String = r.get(12)?;
-            Ok((consumer, filter.clone(), cursor, lookahead, SubscriptionStats {
-                subscription_id: r.get(0)?,
-                name: r.get(1)?,
-                group: r.get(2)?,
-                topics: filter.topics,
-                next_sequence: cursor + 1,
-                delivered: r.get(5)?,
-                redelivered: r.get(6)?,
-                acked: r.get(7)?,
-                dead_lettered: r.get(8)?,
-                pending: r.get(9)?,
-                pending_at_least: false,
-                awaiting_ack: r.get(10)?,
-            }))
+            Ok((
+                consumer,
+                filter.clone(),
+                cursor,
+                lookahead,
+                SubscriptionStats {
+                    subscription_id: r.get(0)?,
+                    name: r.get(1)?,
+                    group: r.get(2)?,
+                    topics: filter.topics,
+                    next_sequence: cursor + 1,
+                    delivered: r.get(5)?,
+                    redelivered: r.get(6)?,
+                    acked: r.get(7)?,
+                    dead_lettered: r.get(8)?,
+                    pending: r.get(9)?,
+                    pending_at_least: false,
+                    awaiting_ack: r.get(10)?,
+                },
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     // Members of a group share one consumer: its log is counted once.

@@ -999,6 +999,18 @@ const MAX_LABEL_VALUE: usize = 1024;
 /// point's and its rule's labels into every answer that shows it.
 const MAX_LABEL_BYTES: usize = 4096;
 
+/// A condition within [`MAX_CONDITION`]; an over-long one that does not
+/// parse either gets the parse error, which says more.
+fn condition_arg(field: &str, c: &str) -> Result<(), ToolError> {
+    if c.len() > MAX_CONDITION {
+        if let Err(e) = crate::alerting::rules::Condition::parse(c) {
+            return Err(ToolError::invalid(field, e.to_string()));
+        }
+        max_chars(field, c, MAX_CONDITION)?;
+    }
+    Ok(())
+}
+
 fn template_arg(field: &str, t: &Option<String>) -> Result<(), ToolError> {
     match t {
         Some(t) if t.chars().count() > MAX_TEMPLATE => Err(ToolError::invalid(
@@ -1355,8 +1367,10 @@ impl SmartServer {
             ));
         }
         name_arg("metric_name", &a.metric_name)?;
-        max_chars("condition", &a.condition, MAX_CONDITION)?;
-        max_chars_opt("recovery_condition", &a.recovery_condition, MAX_CONDITION)?;
+        condition_arg("condition", &a.condition)?;
+        if let Some(r) = &a.recovery_condition {
+            condition_arg("recovery_condition", r)?;
+        }
         let severity = severity_arg("severity", &a.severity)?;
         template_arg("title_template", &a.title_template)?;
         template_arg("description_template", &a.description_template)?;

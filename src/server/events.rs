@@ -978,10 +978,7 @@ impl SmartServer {
             })?,
         };
         let bus = self.bus()?;
-        let (topics, page) = (
-            bus.topics().await?,
-            bus.subscriptions(offset, limit).await?,
-        );
+        let (topics, page) = (bus.topics().await?, bus.subscriptions(offset, limit).await?);
         let end = offset + page.subscriptions.len();
         let next_cursor = (end < page.total).then(|| end.to_string());
         let total_subscriptions = page.total;

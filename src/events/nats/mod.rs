@@ -48,7 +48,9 @@ use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::Appended;
 use super::model::{Event, MAX_PAGE_BYTES, NewEvent};
-use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats};
+use super::query::{
+    REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats,
+};
 use crate::app::{EventSink, OutboundEvent};
 use subscriptions::Record;
 
