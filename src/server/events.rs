@@ -313,7 +313,9 @@ pub struct PolledOut {
     /// Delivered events, highest priority first, then by sequence. Ack each
     /// one after handling it, or it is delivered again after ack_wait_ms.
     pub events: Vec<EventOut>,
-    /// Matched events still waiting to be delivered.
+    /// Matched events waiting to be delivered; on the embedded bus, those in
+    /// the subscription's buffer (filled 10,000 at a time; `event_stats`
+    /// counts the whole backlog).
     pub pending: i64,
     /// Delivered events (to this subscription or its group) not acked yet.
     pub awaiting_ack: i64,
@@ -525,7 +527,10 @@ fn parse_start(v: Option<Value>) -> Result<Start, ToolError> {
         }
         Some(other) => Err(ToolError::invalid(
             "start",
-            format!("got {other}; {accepted}"),
+            format!(
+                "got {}; {accepted}",
+                crate::quote::short(&other.to_string())
+            ),
         )),
     }
 }
@@ -834,7 +839,10 @@ impl SmartServer {
                 Uuid::parse_str(s).map_err(|_| {
                     ToolError::invalid(
                         format!("event_ids[{i}]"),
-                        format!("`{s}` is not an event id (a UUID from poll_events)"),
+                        format!(
+                            "{} is not an event id (a UUID from poll_events)",
+                            crate::quote::quote(s)
+                        ),
                     )
                 })
             })
@@ -1031,7 +1039,10 @@ fn uri_topic(uri: &str) -> Result<Option<&str>, ErrorData> {
     match uri.strip_prefix(TOPIC_URI_PREFIX) {
         Some(t) => Ok(Some(t)),
         None => Err(ErrorData::resource_not_found(
-            format!("unknown resource `{uri}`; use {TOPICS_URI} or {TOPIC_URI_PREFIX}<topic>"),
+            format!(
+                "unknown resource {}; use {TOPICS_URI} or {TOPIC_URI_PREFIX}<topic>",
+                crate::quote::quote(uri)
+            ),
             None,
         )),
     }
