@@ -192,7 +192,10 @@ fn open_alerting(
         Some(url) => AlertingService::open_postgres(url, &config.cluster.namespace),
     };
     match opened {
-        Ok(service) => Ok((Some(Arc::new(service)), None)),
+        Ok(service) => {
+            service.set_limits(config.alert_limits);
+            Ok((Some(Arc::new(service)), None))
+        }
         Err(e @ (OpenError::Owned { .. } | OpenError::OwnedInNamespace { .. })) => {
             let reason = e.to_string();
             tracing::warn!("{reason}");

@@ -76,6 +76,8 @@ pub struct Config {
     pub wal_limit: u64,
     /// Which tools of the enabled toolsets are served.
     pub tools: ToolSelection,
+    /// How many open and resolved alerts alerting keeps.
+    pub alert_limits: crate::alerting::engine::AlertLimits,
 }
 
 /// Which tools of the enabled toolsets a server lists and answers: all by
@@ -163,6 +165,7 @@ impl Config {
             cluster: ClusterSettings::default(),
             wal_limit: crate::store::wal::DEFAULT_WAL_LIMIT,
             tools: ToolSelection::default(),
+            alert_limits: Default::default(),
         }
     }
 

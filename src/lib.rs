@@ -14,6 +14,7 @@ pub mod cost;
 pub mod docs;
 pub mod events;
 pub mod fsroot;
+pub mod quote;
 pub mod server;
 pub mod store;
 

@@ -81,6 +81,17 @@ struct Cli {
     )]
     pii_fields: Vec<String>,
 
+    /// Most open (firing, acknowledged, silenced) alerts; at the cap a point
+    /// opens no new alert and its answer says so.
+    #[arg(long, env = "SMART_SYSTEMS_MAX_OPEN_ALERTS", value_name = "N",
+          default_value_t = smart_systems_mcp::alerting::engine::DEFAULT_MAX_OPEN_ALERTS)]
+    max_open_alerts: usize,
+
+    /// Most resolved alerts kept; the oldest beyond it are deleted.
+    #[arg(long, env = "SMART_SYSTEMS_MAX_RESOLVED_ALERTS", value_name = "N",
+          default_value_t = smart_systems_mcp::alerting::engine::DEFAULT_MAX_RESOLVED_ALERTS)]
+    max_resolved_alerts: usize,
+
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or
     /// tracing directives such as `smart_systems_mcp=debug,rmcp=warn`
     /// [default: $RUST_LOG, else info].
@@ -311,6 +322,10 @@ fn build_config(cli: Cli) -> Result<Config, String> {
             available.join(", ")
         ));
     }
+    config.alert_limits = smart_systems_mcp::alerting::engine::AlertLimits {
+        max_open: cli.max_open_alerts,
+        max_resolved: cli.max_resolved_alerts,
+    };
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,

@@ -295,6 +295,14 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
         )
         .map_err(e)?;
     }
+    if !changes.evicted.is_empty() {
+        let nums: Vec<i64> = changes.evicted.iter().map(|id| num_of(id)).collect();
+        tx.execute(
+            "DELETE FROM alerting_alerts WHERE alert_num = ANY($1::int8[])",
+            &[&nums],
+        )
+        .map_err(e)?;
+    }
     if !changes.groups.is_empty() {
         let mut nums = Vec::new();
         let mut data = Vec::new();

@@ -19,7 +19,7 @@ use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::{Appended, Stored};
 use super::model::NewEvent;
-use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
+use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
 use super::{EventsConfig, FsyncMode};
@@ -311,9 +311,14 @@ impl EventBus {
         self.read(query::topics).await
     }
 
-    /// Subscriptions with counters.
-    pub async fn subscriptions(self: &Arc<Self>) -> Result<Vec<SubscriptionStats>, EventsError> {
-        self.read(query::subscriptions).await
+    /// A page of subscriptions with counters.
+    pub async fn subscriptions(
+        self: &Arc<Self>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SubscriptionsPage, EventsError> {
+        self.read(move |c| query::subscriptions(c, offset, limit))
+            .await
     }
 
     /// Topics of newly stored events, from any process sharing the store.

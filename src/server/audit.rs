@@ -771,7 +771,8 @@ impl SmartServer {
             return Err(ToolError::invalid(
                 "framework",
                 format!(
-                    "`{framework}` is not supported; use one of {}",
+                    "{} is not supported; use one of {}",
+                    crate::quote::quote(&framework),
                     FRAMEWORKS.join(", ")
                 ),
             ));
@@ -847,7 +848,10 @@ impl SmartServer {
         if !export::FORMATS.contains(&args.format.as_str()) {
             return Err(ToolError::invalid(
                 "format",
-                format!("`{}` is not supported; use jsonl or csv", args.format),
+                format!(
+                    "{} is not supported; use jsonl or csv",
+                    crate::quote::quote(&args.format)
+                ),
             ));
         }
         let filter = QueryArgs {

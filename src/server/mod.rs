@@ -33,7 +33,7 @@ use rmcp::{ErrorData, ServerHandler, tool_handler};
 use crate::app::App;
 use crate::config::Toolset;
 
-pub use error::{ToolError, ToolResult};
+pub use error::{ToolError, ToolResult, max_chars, max_chars_opt};
 
 /// The MCP server: the shared [`App`] plus the merged tool router.
 #[derive(Clone)]
