@@ -314,7 +314,7 @@ fn build_config(cli: Cli) -> Result<Config, String> {
     if !unknown.is_empty() {
         let shown: Vec<String> = unknown
             .iter()
-            .map(|n| format!("`{}`", n.chars().take(64).collect::<String>()))
+            .map(|n| smart_systems_mcp::quote::quote(n))
             .collect();
         return Err(format!(
             "--tools/--disable-tools: no tool {} in the enabled toolsets; they have: {}",

@@ -127,19 +127,18 @@ impl SmartServer {
     }
 }
 
-/// The error for a call to a tool this server does not serve: names it (at
-/// most 64 characters of it) and says whether the selection hides it.
+/// The error for a call to a tool this server does not serve: names it
+/// (quoted short) and says whether the selection may hide it.
 fn unknown_tool_message(name: &str, selection: &crate::config::ToolSelection) -> String {
-    let shown: String = name.chars().take(64).collect();
-    let cut = if shown.len() < name.len() { "..." } else { "" };
+    let shown = crate::quote::quote(name);
     let hidden = selection.read_only || selection.only.is_some() || !selection.disabled.is_empty();
     if hidden {
         format!(
-            "unknown tool `{shown}{cut}`: not served by this server (the tools it serves are in \
+            "unknown tool {shown}: not served by this server (the tools it serves are in \
              tools/list; --read-only, --tools or --disable-tools may hide it)"
         )
     } else {
-        format!("unknown tool `{shown}{cut}`; tools/list shows the tools this server serves")
+        format!("unknown tool {shown}; tools/list shows the tools this server serves")
     }
 }
 
