@@ -100,13 +100,7 @@ impl SmartServer {
     /// Names of every tool of `toolsets`, sorted: what `--tools` and
     /// `--disable-tools` may name.
     pub fn available_tools(toolsets: &[Toolset]) -> Vec<String> {
-        let mut names: Vec<String> = Self::router_of(toolsets)
-            .list_all()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        names.sort();
-        names
+        sorted_names(&Self::router_of(toolsets))
     }
 
     /// The tools this server exposes, as `tools/list` shows them.
@@ -116,15 +110,19 @@ impl SmartServer {
 
     /// Names of the tools this server exposes, sorted.
     pub fn tool_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .tool_router
-            .list_all()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        names.sort();
-        names
+        sorted_names(&self.tool_router)
     }
+}
+
+/// The names of a router's tools, sorted.
+fn sorted_names(router: &ToolRouter<SmartServer>) -> Vec<String> {
+    let mut names: Vec<String> = router
+        .list_all()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The error for a call to a tool this server does not serve: names it
