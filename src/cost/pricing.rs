@@ -450,10 +450,7 @@ pub fn gp2_to_gp3_monthly_saving(size_gb: i64) -> (f64, String) {
 
 /// vCPUs of an RDS class, if the table has it.
 pub fn rds_vcpus(class: &str) -> Option<u32> {
-    RDS_VCPUS
-        .iter()
-        .find(|(c, _)| *c == class)
-        .map(|(_, v)| *v)
+    RDS_VCPUS.iter().find(|(c, _)| *c == class).map(|(_, v)| *v)
 }
 
 /// Monthly saving of moving an io1/io2 volume to gp3 with the same size and

@@ -117,7 +117,13 @@ mod tests {
             log_min_stored_gb: 1.0,
             ..Thresholds::default()
         };
-        let f = run_with(CheckId::LogGroupRetention, &inv, &RegionMetrics::default(), &t).unwrap();
+        let f = run_with(
+            CheckId::LogGroupRetention,
+            &inv,
+            &RegionMetrics::default(),
+            &t,
+        )
+        .unwrap();
         assert_eq!(f.recommendations.len(), 1);
     }
 

@@ -121,7 +121,13 @@ mod tests {
             snapshot_age_days: 0,
             ..Thresholds::default()
         };
-        let f = run_with(CheckId::OldRdsSnapshots, &inv, &RegionMetrics::default(), &t).unwrap();
+        let f = run_with(
+            CheckId::OldRdsSnapshots,
+            &inv,
+            &RegionMetrics::default(),
+            &t,
+        )
+        .unwrap();
         assert_eq!(f.recommendations.len(), 3);
     }
 }

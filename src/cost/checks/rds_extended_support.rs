@@ -60,7 +60,8 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
     let today = ctx.now.date_naive();
     let mut out = Findings::default();
     for d in dbs {
-        if d.engine_lifecycle_support.as_deref() == Some("open-source-rds-extended-support-disabled")
+        if d.engine_lifecycle_support.as_deref()
+            == Some("open-source-rds-extended-support-disabled")
         {
             continue;
         }
