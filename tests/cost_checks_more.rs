@@ -646,3 +646,59 @@ fn manual_db_snapshots_past_the_age_threshold_are_priced_per_gb() {
     }
     assert!(s.close().success());
 }
+
+// --- all five together -------------------------------------------------------
+
+#[test]
+fn the_five_checks_run_by_default_and_a_failing_region_is_an_error_per_check() {
+    let rt = runtime();
+    let account = rt.block_on(new_account());
+    let good = "ap-northeast-1";
+    let io1 = rt.block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&account.config(good));
+        volume(&ec2, good, "io1", 100, Some(4000), None).await
+    });
+    let (mut s, _tmp) = start_server(&account, good);
+    let five = [
+        "idle_nat_gateway",
+        "log_group_retention",
+        "io_to_gp3",
+        "rds_extended_support",
+        "old_rds_snapshots",
+    ];
+    // moto answers every call for an unknown region with HTTP 500.
+    let report = s.call_ok(
+        "cost_report",
+        json!({"regions": [good, "zz-nowhere-1"], "checks": five}),
+    );
+    let failed: BTreeSet<(String, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert!(!e["message"].as_str().unwrap().is_empty(), "{e}");
+            (
+                e["region"].as_str().unwrap().to_string(),
+                e["check"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = five
+        .iter()
+        .map(|c| ("zz-nowhere-1".to_string(), c.to_string()))
+        .collect();
+    assert_eq!(failed, want);
+    // (100 x 0.125 + 4000 x 0.065) - (100 x 0.08 + 1000 x 0.005) = 259.50
+    let mut want = BTreeMap::new();
+    want.insert(key(good, "io_to_gp3", &io1), Some(259.5));
+    assert_eq!(found(&report), want);
+
+    // Without `checks` the five run with the other twelve.
+    let all = s.call_ok("cost_report", json!({}));
+    assert_eq!(all["errors"], json!([]), "{}", all["errors"]);
+    assert_eq!(
+        found(&all).get(&key(good, "io_to_gp3", &io1)),
+        Some(&Some(259.5))
+    );
+    assert!(s.close().success());
+}
