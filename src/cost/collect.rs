@@ -63,7 +63,17 @@ pub async fn region_inventory(
     let rds = session.rds(region);
     let elb = session.elbv2(region);
     let logs = session.logs(region);
-    let (instances, volumes, snapshots, addresses, db_instances, load_balancers) = tokio::join!(
+    let (
+        instances,
+        volumes,
+        snapshots,
+        addresses,
+        db_instances,
+        load_balancers,
+        nat_gateways,
+        log_groups,
+        db_snapshots,
+    ) = tokio::join!(
         async {
             if wanted.instances {
                 instances(&ec2, page_size).await
@@ -106,8 +116,6 @@ pub async fn region_inventory(
                 (skipped(), 0)
             }
         },
-    );
-    let (nat_gateways, log_groups, db_snapshots) = tokio::join!(
         async {
             if wanted.nat_gateways {
                 nat_gateways(&ec2, page_size).await
