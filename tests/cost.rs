@@ -144,6 +144,12 @@ async fn plant(account: &Account, region: &str) -> Planted {
         &gp3,
         Some(cents(200.0 * 0.08 + 1000.0 * 0.005 + 125.0 * 0.04)),
     );
+    // io_to_gp3: (50 GB x 0.125 + 1000 IOPS x 0.065) - 50 GB x 0.08.
+    p.expect(
+        "io_to_gp3",
+        &io1,
+        Some(cents(50.0 * 0.125 + 1000.0 * 0.065 - 50.0 * 0.08)),
+    );
     p.expect("gp2_to_gp3", &gp2, Some(cents(100.0 * (0.10 - 0.08))));
     p.expect(
         "gp2_to_gp3",

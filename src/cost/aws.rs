@@ -122,6 +122,14 @@ impl Session {
         aws_sdk_cloudwatch::Client::from_conf(conf)
     }
 
+    /// CloudWatch Logs in `region`.
+    pub fn logs(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&self.config)
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(conf)
+    }
+
     /// ELBv2 in `region`.
     pub fn elbv2(&self, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
         let conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.config)

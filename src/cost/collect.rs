@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::aws::{Session, describe};
 use super::inventory::{
-    Address, Bucket, DbInstance, Instance, Lifecycle, LoadBalancer, RegionInventory, Snapshot,
-    Volume, non_empty, parse_stopped_since,
+    Address, Bucket, DbInstance, DbSnapshot, Instance, Lifecycle, LoadBalancer, LogGroup,
+    NatGateway, RegionInventory, Snapshot, Volume, non_empty, parse_stopped_since,
 };
 
 /// Counts of describe/list calls made, for the report's `api_calls`.
@@ -39,6 +39,12 @@ pub struct Wanted {
     pub db_instances: bool,
     /// Load balancers with their target health.
     pub load_balancers: bool,
+    /// NAT gateways.
+    pub nat_gateways: bool,
+    /// CloudWatch Logs log groups.
+    pub log_groups: bool,
+    /// Manual RDS DB snapshots.
+    pub db_snapshots: bool,
 }
 
 fn skipped<T>() -> Result<Vec<T>, String> {
@@ -56,7 +62,18 @@ pub async fn region_inventory(
     let ec2 = session.ec2(region);
     let rds = session.rds(region);
     let elb = session.elbv2(region);
-    let (instances, volumes, snapshots, addresses, db_instances, load_balancers) = tokio::join!(
+    let logs = session.logs(region);
+    let (
+        instances,
+        volumes,
+        snapshots,
+        addresses,
+        db_instances,
+        load_balancers,
+        nat_gateways,
+        log_groups,
+        db_snapshots,
+    ) = tokio::join!(
         async {
             if wanted.instances {
                 instances(&ec2, page_size).await
@@ -99,9 +116,37 @@ pub async fn region_inventory(
                 (skipped(), 0)
             }
         },
+        async {
+            if wanted.nat_gateways {
+                nat_gateways(&ec2, page_size).await
+            } else {
+                (skipped(), 0)
+            }
+        },
+        async {
+            if wanted.log_groups {
+                log_groups(&logs, page_size).await
+            } else {
+                (skipped(), 0)
+            }
+        },
+        async {
+            if wanted.db_snapshots {
+                db_snapshots(&rds, page_size).await
+            } else {
+                (skipped(), 0)
+            }
+        },
     );
-    let calls =
-        instances.1 + volumes.1 + snapshots.1 + addresses.1 + db_instances.1 + load_balancers.1;
+    let calls = instances.1
+        + volumes.1
+        + snapshots.1
+        + addresses.1
+        + db_instances.1
+        + load_balancers.1
+        + nat_gateways.1
+        + log_groups.1
+        + db_snapshots.1;
     (
         RegionInventory {
             region: region.to_string(),
@@ -111,6 +156,9 @@ pub async fn region_inventory(
             addresses: addresses.0,
             db_instances: db_instances.0,
             load_balancers: load_balancers.0,
+            nat_gateways: nat_gateways.0,
+            log_groups: log_groups.0,
+            db_snapshots: db_snapshots.0,
         },
         CallCount { describe: calls },
     )
@@ -303,6 +351,114 @@ async fn db_instances(
                 engine: d.engine().unwrap_or_default().to_string(),
                 multi_az: d.multi_az().unwrap_or(false),
                 status: d.db_instance_status().unwrap_or_default().to_string(),
+                engine_version: d.engine_version().unwrap_or_default().to_string(),
+                engine_lifecycle_support: non_empty(d.engine_lifecycle_support()),
+            });
+        }
+    }
+    (Ok(out), calls)
+}
+
+async fn db_snapshots(
+    rds: &aws_sdk_rds::Client,
+    page_size: Option<i32>,
+) -> (Result<Vec<DbSnapshot>, String>, usize) {
+    let mut pages = rds
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .set_max_records(page_size.map(|p| p.clamp(20, 100)))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    let mut calls = 0;
+    while let Some(page) = pages.next().await {
+        calls += 1;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => return (Err(format!("DescribeDBSnapshots: {}", describe(&e))), calls),
+        };
+        for d in page.db_snapshots() {
+            // The filter asks for manual ones; an emulator that ignores it
+            // must not turn automated backups into findings.
+            if d.snapshot_type().is_some_and(|t| t != "manual") {
+                continue;
+            }
+            out.push(DbSnapshot {
+                id: d.db_snapshot_identifier().unwrap_or_default().to_string(),
+                db_instance_id: d.db_instance_identifier().unwrap_or_default().to_string(),
+                engine: d.engine().unwrap_or_default().to_string(),
+                allocated_gb: d.allocated_storage().unwrap_or(0).into(),
+                created: d
+                    .snapshot_create_time()
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                status: d.status().unwrap_or_default().to_string(),
+            });
+        }
+    }
+    (Ok(out), calls)
+}
+
+async fn nat_gateways(
+    ec2: &aws_sdk_ec2::Client,
+    page_size: Option<i32>,
+) -> (Result<Vec<NatGateway>, String>, usize) {
+    let mut pages = ec2
+        .describe_nat_gateways()
+        .set_max_results(page_size.map(|p| p.clamp(5, 1000)))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    let mut calls = 0;
+    while let Some(page) = pages.next().await {
+        calls += 1;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => return (Err(format!("DescribeNatGateways: {}", describe(&e))), calls),
+        };
+        for n in page.nat_gateways() {
+            out.push(NatGateway {
+                id: n.nat_gateway_id().unwrap_or_default().to_string(),
+                state: n
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                vpc_id: non_empty(n.vpc_id()),
+                subnet_id: non_empty(n.subnet_id()),
+                connectivity: n.connectivity_type().map(|c| c.as_str().to_string()),
+                name: n
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("Name"))
+                    .and_then(|t| non_empty(t.value())),
+            });
+        }
+    }
+    (Ok(out), calls)
+}
+
+async fn log_groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    page_size: Option<i32>,
+) -> (Result<Vec<LogGroup>, String>, usize) {
+    let mut pages = logs
+        .describe_log_groups()
+        .set_limit(page_size.map(|p| p.clamp(1, 50)))
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    let mut calls = 0;
+    while let Some(page) = pages.next().await {
+        calls += 1;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => return (Err(format!("DescribeLogGroups: {}", describe(&e))), calls),
+        };
+        for g in page.log_groups() {
+            out.push(LogGroup {
+                name: g.log_group_name().unwrap_or_default().to_string(),
+                retention_days: g.retention_in_days(),
+                stored_bytes: g.stored_bytes().unwrap_or(0),
+                created: g.creation_time().and_then(DateTime::from_timestamp_millis),
             });
         }
     }

@@ -1,5 +1,6 @@
 //! What a region holds, as plain Rust values: instances, volumes, snapshots,
-//! addresses, DB instances, load balancers (and the buckets of the account).
+//! addresses, DB instances and their manual snapshots, load balancers, NAT
+//! gateways, log groups (and the buckets of the account).
 //!
 //! Design choice: the checks never see SDK types. Collection (the describe
 //! calls, all paginated) turns SDK shapes into these small structs once, so
@@ -86,6 +87,59 @@ pub struct DbInstance {
     pub multi_az: bool,
     /// `available`, `stopped`, ...
     pub status: String,
+    /// e.g. `5.7.44`, `16.4`.
+    pub engine_version: String,
+    /// `open-source-rds-extended-support` (AWS's default when absent) or
+    /// `open-source-rds-extended-support-disabled`.
+    pub engine_lifecycle_support: Option<String>,
+}
+
+/// A manual RDS DB snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbSnapshot {
+    /// DB snapshot identifier.
+    pub id: String,
+    /// The DB instance it was taken of.
+    pub db_instance_id: String,
+    /// `mysql`, `postgres`, ...
+    pub engine: String,
+    /// Allocated storage of the source DB instance in GiB (the upper bound of
+    /// what the snapshot stores).
+    pub allocated_gb: i64,
+    /// When it was taken.
+    pub created: Option<DateTime<Utc>>,
+    /// `available`, `creating`, ...
+    pub status: String,
+}
+
+/// A NAT gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatGateway {
+    /// `nat-...`
+    pub id: String,
+    /// `available`, `pending`, `deleted`, ...
+    pub state: String,
+    /// Its VPC.
+    pub vpc_id: Option<String>,
+    /// Its subnet.
+    pub subnet_id: Option<String>,
+    /// `public` or `private`.
+    pub connectivity: Option<String>,
+    /// The `Name` tag, when set.
+    pub name: Option<String>,
+}
+
+/// A CloudWatch Logs log group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogGroup {
+    /// Log group name.
+    pub name: String,
+    /// Days events are kept; `None`: never expire.
+    pub retention_days: Option<i32>,
+    /// Bytes stored (archived), as CloudWatch Logs reports them.
+    pub stored_bytes: i64,
+    /// When it was created.
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// An Application or Network Load Balancer.
@@ -146,6 +200,12 @@ pub struct RegionInventory {
     pub db_instances: Result<Vec<DbInstance>, String>,
     /// ALBs and NLBs.
     pub load_balancers: Result<Vec<LoadBalancer>, String>,
+    /// NAT gateways.
+    pub nat_gateways: Result<Vec<NatGateway>, String>,
+    /// CloudWatch Logs log groups.
+    pub log_groups: Result<Vec<LogGroup>, String>,
+    /// Manual RDS DB snapshots.
+    pub db_snapshots: Result<Vec<DbSnapshot>, String>,
 }
 
 /// Treats `Some("")` as absent (moto reports unassociated addresses so).

@@ -30,6 +30,29 @@ pub const SNAPSHOT_GB_MONTH: f64 = 0.05;
 pub const PUBLIC_IPV4_HOUR: f64 = 0.005;
 /// An Application or Network Load Balancer, $/hour (before capacity units).
 pub const LOAD_BALANCER_HOUR: f64 = 0.0225;
+/// A NAT gateway, $/hour (before 0.045 $/GB processed).
+pub const NAT_GATEWAY_HOUR: f64 = 0.045;
+/// CloudWatch Logs storage (archived events), $/GB-month.
+pub const LOGS_STORAGE_GB_MONTH: f64 = 0.03;
+/// io1/io2 storage, $/GB-month.
+pub const IO_GB_MONTH: f64 = 0.125;
+/// io1/io2 provisioned IOPS, $/IOPS-month (io2's first tier, up to 32,000).
+pub const IO_IOPS_MONTH: f64 = 0.065;
+/// gp3 storage, $/GB-month.
+pub const GP3_GB_MONTH: f64 = 0.08;
+/// gp3 IOPS above the included baseline, $/IOPS-month.
+pub const GP3_IOPS_MONTH: f64 = 0.005;
+/// IOPS every gp3 volume includes.
+pub const GP3_BASELINE_IOPS: i64 = 3000;
+/// RDS Extended Support for MySQL/PostgreSQL in years 1-2 after the end of
+/// standard support, $/vCPU-hour.
+pub const RDS_EXTENDED_SUPPORT_VCPU_HOUR: f64 = 0.100;
+/// ... and in year 3, $/vCPU-hour.
+pub const RDS_EXTENDED_SUPPORT_VCPU_HOUR_YEAR3: f64 = 0.200;
+/// RDS manual DB snapshot storage, $/GB-month.
+pub const RDS_SNAPSHOT_GB_MONTH: f64 = 0.095;
+/// The GB AWS bills storage and transfer by: 2^30 bytes.
+pub const BYTES_PER_GB: f64 = 1_073_741_824.0;
 
 /// EC2 on-demand Linux, $/hour, us-east-1.
 const EC2_HOURLY: &[(&str, f64)] = &[
@@ -157,6 +180,35 @@ const RDS_HOURLY: &[(&str, &str, f64)] = &[
     ("postgres", "db.r5.large", 0.25),
     ("postgres", "db.r5.xlarge", 0.50),
     ("postgres", "db.r5.2xlarge", 1.00),
+];
+
+/// vCPUs of the RDS classes the table prices (every class of `RDS_HOURLY`),
+/// for charges billed per vCPU-hour (Extended Support).
+const RDS_VCPUS: &[(&str, u32)] = &[
+    ("db.t2.micro", 1),
+    ("db.t2.small", 1),
+    ("db.t2.medium", 2),
+    ("db.t2.large", 2),
+    ("db.t3.micro", 2),
+    ("db.t3.small", 2),
+    ("db.t3.medium", 2),
+    ("db.t3.large", 2),
+    ("db.t3.xlarge", 4),
+    ("db.t3.2xlarge", 8),
+    ("db.m3.medium", 1),
+    ("db.m3.large", 2),
+    ("db.m3.xlarge", 4),
+    ("db.m4.large", 2),
+    ("db.m4.xlarge", 4),
+    ("db.m4.2xlarge", 8),
+    ("db.m4.4xlarge", 16),
+    ("db.m5.large", 2),
+    ("db.m5.xlarge", 4),
+    ("db.m5.2xlarge", 8),
+    ("db.m5.4xlarge", 16),
+    ("db.r5.large", 2),
+    ("db.r5.xlarge", 4),
+    ("db.r5.2xlarge", 8),
 ];
 
 /// Instance sizes from small to large; "one size smaller" is the nearest
@@ -396,6 +448,29 @@ pub fn gp2_to_gp3_monthly_saving(size_gb: i64) -> (f64, String) {
     )
 }
 
+/// vCPUs of an RDS class, if the table has it.
+pub fn rds_vcpus(class: &str) -> Option<u32> {
+    RDS_VCPUS.iter().find(|(c, _)| *c == class).map(|(_, v)| *v)
+}
+
+/// Monthly saving of moving an io1/io2 volume to gp3 with the same size and
+/// IOPS, and the arithmetic: (GB x io + IOPS x io IOPS) - (GB x gp3 + IOPS
+/// over 3000 x gp3 IOPS).
+pub fn io_to_gp3_monthly_saving(volume_type: &str, size_gb: i64, iops: i64) -> (f64, String) {
+    let (gb, iops) = (size_gb as f64, iops.max(0));
+    let extra = (iops - GP3_BASELINE_IOPS).max(0);
+    let io = gb * IO_GB_MONTH + iops as f64 * IO_IOPS_MONTH;
+    let gp3 = gb * GP3_GB_MONTH + extra as f64 * GP3_IOPS_MONTH;
+    (
+        io - gp3,
+        format!(
+            "({volume_type} {size_gb} GB x {IO_GB_MONTH} $/GB-month + {iops} IOPS x \
+             {IO_IOPS_MONTH}) - (gp3 {size_gb} GB x {GP3_GB_MONTH} + {extra} IOPS over \
+             {GP3_BASELINE_IOPS} x {GP3_IOPS_MONTH}) = {io:.2} - {gp3:.2}"
+        ),
+    )
+}
+
 /// Rounds a dollar figure to cents, as every reported figure is.
 pub fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
@@ -451,6 +526,26 @@ mod tests {
         assert!((gp2_to_gp3_monthly_saving(100).0 - 2.0).abs() < 1e-9);
         // 2000 GB gp2 has 6000 IOPS: gp3 needs 3000 extra at 0.005.
         assert!((gp2_to_gp3_monthly_saving(2000).0 - (40.0 - 15.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn io_to_gp3_keeps_size_and_iops() {
+        // 500 GB, 10,000 IOPS: (62.5 + 650) - (40 + 7,000 x 0.005 = 35) = 637.5
+        let (saving, detail) = io_to_gp3_monthly_saving("io1", 500, 10_000);
+        assert!((saving - 637.5).abs() < 1e-9, "{saving}");
+        assert!(detail.contains("7000 IOPS over 3000"), "{detail}");
+        // Under gp3's baseline no IOPS are bought.
+        let (saving, _) = io_to_gp3_monthly_saving("io2", 100, 2000);
+        assert!((saving - (12.5 + 130.0 - 8.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_priced_rds_class_has_its_vcpus() {
+        for (_, class, _) in RDS_HOURLY {
+            assert!(rds_vcpus(class).is_some(), "{class}");
+        }
+        assert_eq!(rds_vcpus("db.m5.xlarge"), Some(4));
+        assert_eq!(rds_vcpus("db.x2g.16xlarge"), None);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::aws::Session;
 use super::checks::{
-    self, CheckContext, CheckId, Ec2Metrics, InsufficientData, RdsMetrics, Recommendation,
-    RegionMetrics, Thresholds,
+    self, CheckContext, CheckId, Ec2Metrics, InsufficientData, NatMetrics, RdsMetrics,
+    Recommendation, RegionMetrics, Thresholds,
 };
 use super::collect::{self, Wanted};
 use super::inventory::RegionInventory;
@@ -89,6 +89,12 @@ pub struct Scanned {
     pub load_balancers: usize,
     /// S3 buckets.
     pub buckets: usize,
+    /// NAT gateways.
+    pub nat_gateways: usize,
+    /// CloudWatch Logs log groups.
+    pub log_groups: usize,
+    /// Manual RDS DB snapshots.
+    pub db_snapshots: usize,
 }
 
 /// A part of the scan that failed; the rest of the report stands.
@@ -177,11 +183,17 @@ fn wanted(checks: &[CheckId]) -> Wanted {
             || has(RightsizeEc2)
             || has(StoppedEc2Storage)
             || has(PreviousGeneration),
-        volumes: has(StoppedEc2Storage) || has(UnattachedEbs) || has(Gp2ToGp3),
+        volumes: has(StoppedEc2Storage) || has(UnattachedEbs) || has(Gp2ToGp3) || has(IoToGp3),
         snapshots: has(OldSnapshots),
         addresses: has(UnassociatedEip),
-        db_instances: has(IdleRds) || has(RightsizeRds) || has(PreviousGeneration),
+        db_instances: has(IdleRds)
+            || has(RightsizeRds)
+            || has(PreviousGeneration)
+            || has(RdsExtendedSupport),
         load_balancers: has(IdleLoadBalancers),
+        nat_gateways: has(IdleNatGateway),
+        log_groups: has(LogGroupRetention),
+        db_snapshots: has(OldRdsSnapshots),
     }
 }
 
@@ -300,6 +312,9 @@ pub async fn run(
         scanned.addresses += inv.addresses.as_ref().map_or(0, Vec::len);
         scanned.db_instances += inv.db_instances.as_ref().map_or(0, Vec::len);
         scanned.load_balancers += inv.load_balancers.as_ref().map_or(0, Vec::len);
+        scanned.nat_gateways += inv.nat_gateways.as_ref().map_or(0, Vec::len);
+        scanned.log_groups += inv.log_groups.as_ref().map_or(0, Vec::len);
+        scanned.db_snapshots += inv.db_snapshots.as_ref().map_or(0, Vec::len);
         recommendations.extend(r.findings);
         insufficient_data.extend(r.insufficient);
         errors.extend(r.errors);
@@ -485,11 +500,15 @@ type Ec2Field = fn(&mut Ec2Metrics) -> &mut Daily;
 /// Picks the field of a DB instance's metrics a series fills.
 type RdsField = fn(&mut RdsMetrics) -> &mut Daily;
 
+/// Picks the field of a NAT gateway's metrics a series fills.
+type NatField = fn(&mut NatMetrics) -> &mut Daily;
+
 /// Which series a key maps back to.
 enum SeriesOf {
     Ec2(String, Ec2Field),
     Rds(String, RdsField),
     Lb(String),
+    Nat(String, NatField),
 }
 
 async fn region_metrics(
@@ -564,6 +583,28 @@ async fn region_metrics(
             keys.push(SeriesOf::Lb(lb.arn.clone()));
         }
     }
+    if has(CheckId::IdleNatGateway) {
+        for n in inventory
+            .nat_gateways
+            .iter()
+            .flatten()
+            .filter(|n| n.state == "available")
+        {
+            let series: [(&str, NatField); 2] = [
+                ("BytesOutToDestination", |m| &mut m.bytes_out_to_destination),
+                ("BytesOutToSource", |m| &mut m.bytes_out_to_source),
+            ];
+            for (metric, field) in series {
+                requests.push(SeriesRequest {
+                    namespace: "AWS/NATGateway",
+                    metric,
+                    dimension: ("NatGatewayId", n.id.clone()),
+                    stat: Stat::Sum,
+                });
+                keys.push(SeriesOf::Nat(n.id.clone(), field));
+            }
+        }
+    }
     let mut metrics = RegionMetrics::default();
     if requests.is_empty() {
         return (metrics, 0, 0);
@@ -581,6 +622,9 @@ async fn region_metrics(
                     }
                     SeriesOf::Lb(arn) => {
                         metrics.lb_requests.insert(arn, series);
+                    }
+                    SeriesOf::Nat(id, field) => {
+                        *field(metrics.nat.entry(id).or_default()) = series;
                     }
                 }
             }

@@ -40,9 +40,10 @@ pub struct CostReportArgs {
     /// Checks to run (default: all): idle_ec2, rightsize_ec2,
     /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
     /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
-    /// s3_lifecycle, previous_generation.
+    /// s3_lifecycle, previous_generation, idle_nat_gateway,
+    /// log_group_retention, io_to_gp3, rds_extended_support, old_rds_snapshots.
     pub checks: Option<Vec<String>>,
-    /// Days of CloudWatch history for EC2/RDS checks, 1-90. Default 14.
+    /// Days of CloudWatch history for the EC2, RDS and NAT gateway checks, 1-90. Default 14.
     pub lookback_days: Option<u32>,
     /// idle_ec2: a day is idle when its average CPU is at most this percent. Default 10.
     pub idle_cpu_percent: Option<f64>,
@@ -58,7 +59,8 @@ pub struct CostReportArgs {
     pub min_datapoints: Option<u32>,
     /// RDS checks: days of data needed to judge a DB instance. Default 7.
     pub rds_min_datapoints: Option<u32>,
-    /// old_snapshots: report snapshots at least this many days old. Default 90.
+    /// old_snapshots and old_rds_snapshots: report snapshots (EBS, manual
+    /// RDS) at least this many days old. Default 90.
     pub snapshot_age_days: Option<u32>,
     /// stopped_ec2_storage: report instances stopped at least this many days. Default 7.
     pub stopped_days: Option<u32>,
@@ -66,6 +68,21 @@ pub struct CostReportArgs {
     pub lb_lookback_days: Option<u32>,
     /// idle_load_balancers: idle when every day had fewer requests than this. Default 100.
     pub lb_min_requests_per_day: Option<f64>,
+    /// idle_nat_gateway: idle when every day with data moved less than this
+    /// many GB (BytesOutToDestination + BytesOutToSource). Default 1.
+    pub nat_idle_gb_per_day: Option<f64>,
+    /// idle_nat_gateway: days of data needed to judge a NAT gateway (fewer:
+    /// insufficient_data), 1-90. Default 7.
+    pub nat_min_datapoints: Option<u32>,
+    /// log_group_retention: report groups without retention only when they
+    /// store more than this many GB. Default 0 (any stored data).
+    pub log_min_stored_gb: Option<f64>,
+    /// io_to_gp3: report io1/io2 volumes with at most this many provisioned
+    /// IOPS (gp3's limit), 3000-256000. Default 16000.
+    pub gp3_max_iops: Option<i64>,
+    /// io_to_gp3: report io1/io2 volumes of at most this many GiB (gp3's
+    /// limit), 1-65536. Default 16384.
+    pub gp3_max_size_gb: Option<i64>,
     /// Leave out recommendations saving less than this many USD a month. Default 0.
     pub min_savings: Option<f64>,
     /// Most recommendations (and insufficient_data entries) to return,
@@ -350,6 +367,41 @@ pub fn report_request(
             0.0,
             1e12,
         )?,
+        nat_idle_gb_per_day: finite(
+            "nat_idle_gb_per_day",
+            args.nat_idle_gb_per_day,
+            d.nat_idle_gb_per_day,
+            0.0,
+            1e9,
+        )?,
+        nat_min_datapoints: in_range(
+            "nat_min_datapoints",
+            args.nat_min_datapoints,
+            d.nat_min_datapoints,
+            1,
+            90,
+        )?,
+        log_min_stored_gb: finite(
+            "log_min_stored_gb",
+            args.log_min_stored_gb,
+            d.log_min_stored_gb,
+            0.0,
+            1e9,
+        )?,
+        gp3_max_iops: in_range(
+            "gp3_max_iops",
+            args.gp3_max_iops,
+            d.gp3_max_iops,
+            3000,
+            256_000,
+        )?,
+        gp3_max_size_gb: in_range(
+            "gp3_max_size_gb",
+            args.gp3_max_size_gb,
+            d.gp3_max_size_gb,
+            1,
+            65_536,
+        )?,
     };
     if thresholds.idle_min_days > thresholds.lookback_days {
         return Err(ToolError::invalid(
@@ -403,8 +455,10 @@ impl SmartServer {
     /// month; each says its pricing basis). Checks: idle_ec2, rightsize_ec2,
     /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
     /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
-    /// s3_lifecycle (informational), previous_generation. Read-only: it
-    /// changes nothing. A failing region or check appears in `errors`;
+    /// s3_lifecycle (informational), previous_generation, idle_nat_gateway,
+    /// log_group_retention, io_to_gp3, rds_extended_support,
+    /// old_rds_snapshots. Read-only: it changes nothing. A failing region or
+    /// check appears in `errors`;
     /// resources with too little metric history appear in
     /// `insufficient_data`, never as idle. Sends progress notifications per
     /// region step when the request carries a progressToken.

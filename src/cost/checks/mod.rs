@@ -12,9 +12,14 @@
 pub mod gp2_to_gp3;
 pub mod idle_ec2;
 pub mod idle_load_balancers;
+pub mod idle_nat_gateway;
 pub mod idle_rds;
+pub mod io_to_gp3;
+pub mod log_group_retention;
+pub mod old_rds_snapshots;
 pub mod old_snapshots;
 pub mod previous_generation;
+pub mod rds_extended_support;
 pub mod rightsize_ec2;
 pub mod rightsize_rds;
 pub mod s3_lifecycle;
@@ -60,11 +65,21 @@ pub enum CheckId {
     S3Lifecycle,
     /// Previous-generation instance types and DB classes.
     PreviousGeneration,
+    /// NAT gateways carrying (almost) nothing.
+    IdleNatGateway,
+    /// Log groups whose events never expire.
+    LogGroupRetention,
+    /// io1/io2 volumes that gp3 serves cheaper.
+    IoToGp3,
+    /// DB instances on a major version past the end of standard support.
+    RdsExtendedSupport,
+    /// Manual DB snapshots older than N days.
+    OldRdsSnapshots,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 17] = [
         CheckId::IdleEc2,
         CheckId::RightsizeEc2,
         CheckId::StoppedEc2Storage,
@@ -77,6 +92,11 @@ impl CheckId {
         CheckId::IdleLoadBalancers,
         CheckId::S3Lifecycle,
         CheckId::PreviousGeneration,
+        CheckId::IdleNatGateway,
+        CheckId::LogGroupRetention,
+        CheckId::IoToGp3,
+        CheckId::RdsExtendedSupport,
+        CheckId::OldRdsSnapshots,
     ];
 
     /// The stable id, e.g. `idle_ec2`.
@@ -94,6 +114,11 @@ impl CheckId {
             CheckId::IdleLoadBalancers => "idle_load_balancers",
             CheckId::S3Lifecycle => "s3_lifecycle",
             CheckId::PreviousGeneration => "previous_generation",
+            CheckId::IdleNatGateway => "idle_nat_gateway",
+            CheckId::LogGroupRetention => "log_group_retention",
+            CheckId::IoToGp3 => "io_to_gp3",
+            CheckId::RdsExtendedSupport => "rds_extended_support",
+            CheckId::OldRdsSnapshots => "old_rds_snapshots",
         }
     }
 
@@ -125,7 +150,7 @@ pub struct Thresholds {
     pub ec2_min_datapoints: u32,
     /// Days of data a DB instance needs to be judged.
     pub rds_min_datapoints: u32,
-    /// Snapshots older than this many days are reported.
+    /// Snapshots (EBS and manual RDS) older than this many days are reported.
     pub snapshot_age_days: u32,
     /// Instances stopped longer than this many days are reported.
     pub stopped_days: u32,
@@ -133,6 +158,18 @@ pub struct Thresholds {
     pub lb_lookback_days: u32,
     /// A load balancer with fewer requests than this on every day is idle.
     pub lb_min_requests_per_day: f64,
+    /// A NAT gateway is idle when it moved less than this many GB (2^30
+    /// bytes, out to destination + out to source) on every day with data.
+    pub nat_idle_gb_per_day: f64,
+    /// Days of data a NAT gateway needs to be judged.
+    pub nat_min_datapoints: u32,
+    /// Log groups without retention are reported when they store more than
+    /// this many GB.
+    pub log_min_stored_gb: f64,
+    /// io_to_gp3: volumes with at most this many provisioned IOPS (gp3's limit).
+    pub gp3_max_iops: i64,
+    /// io_to_gp3: volumes of at most this many GiB (gp3's limit).
+    pub gp3_max_size_gb: i64,
 }
 
 impl Default for Thresholds {
@@ -149,6 +186,11 @@ impl Default for Thresholds {
             stopped_days: 7,
             lb_lookback_days: 7,
             lb_min_requests_per_day: 100.0,
+            nat_idle_gb_per_day: 1.0,
+            nat_min_datapoints: 7,
+            log_min_stored_gb: 0.0,
+            gp3_max_iops: 16_000,
+            gp3_max_size_gb: 16_384,
         }
     }
 }
@@ -175,8 +217,17 @@ pub struct RdsMetrics {
     pub cpu_max: Daily,
 }
 
+/// Daily NAT gateway series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NatMetrics {
+    /// Daily BytesOutToDestination sum.
+    pub bytes_out_to_destination: Daily,
+    /// Daily BytesOutToSource sum.
+    pub bytes_out_to_source: Daily,
+}
+
 /// The metrics of one region, by resource id (instance id, DB identifier,
-/// load-balancer ARN).
+/// load-balancer ARN, NAT gateway id).
 #[derive(Debug, Clone, Default)]
 pub struct RegionMetrics {
     /// Per running instance.
@@ -185,6 +236,8 @@ pub struct RegionMetrics {
     pub rds: HashMap<String, RdsMetrics>,
     /// Daily request (ALB) or new-flow (NLB) sums per load balancer.
     pub lb_requests: HashMap<String, Daily>,
+    /// Per available NAT gateway.
+    pub nat: HashMap<String, NatMetrics>,
     /// `Err` when the CloudWatch reads failed: metric checks report it.
     pub error: Option<String>,
 }
@@ -288,7 +341,8 @@ pub struct Recommendation {
     /// critical (>= $500/month), high (>= $100), medium (>= $20) or low.
     pub priority: Priority,
     /// e.g. `ec2_instance`, `ebs_volume`, `ebs_snapshot`, `elastic_ip`,
-    /// `rds_instance`, `load_balancer`, `s3_bucket`.
+    /// `rds_instance`, `rds_snapshot`, `load_balancer`, `nat_gateway`,
+    /// `log_group`, `s3_bucket`.
     pub resource_type: String,
     /// The resources concerned.
     pub resource_ids: Vec<String>,
@@ -412,6 +466,11 @@ pub fn run(check: CheckId, ctx: &CheckContext<'_>) -> Result<Findings, String> {
         CheckId::RightsizeRds => rightsize_rds::run(ctx),
         CheckId::IdleLoadBalancers => idle_load_balancers::run(ctx),
         CheckId::PreviousGeneration => previous_generation::run(ctx),
+        CheckId::IdleNatGateway => idle_nat_gateway::run(ctx),
+        CheckId::LogGroupRetention => log_group_retention::run(ctx),
+        CheckId::IoToGp3 => io_to_gp3::run(ctx),
+        CheckId::RdsExtendedSupport => rds_extended_support::run(ctx),
+        CheckId::OldRdsSnapshots => old_rds_snapshots::run(ctx),
         CheckId::S3Lifecycle => Ok(Findings::default()),
     }
 }
@@ -438,6 +497,9 @@ pub(crate) mod fixtures {
             addresses: Ok(vec![]),
             db_instances: Ok(vec![]),
             load_balancers: Ok(vec![]),
+            nat_gateways: Ok(vec![]),
+            log_groups: Ok(vec![]),
+            db_snapshots: Ok(vec![]),
         }
     }
 
