@@ -364,6 +364,7 @@ pub struct AuditEntry {
     /// Free-form details (personal keys restored or `"[erased]"`).
     pub details: Map<String, Value>,
     /// `{before, after}` of a change, or null.
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub changes: Option<Value>,
     /// Tenant the entry belongs to, or null.
     pub tenant_id: Option<String>,

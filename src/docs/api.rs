@@ -69,6 +69,7 @@ pub struct RequestBody {
     /// Media type, e.g. `application/json`.
     pub content_type: String,
     /// JSON Schema of the body.
+    #[schemars(extend("type" = "object"))]
     pub schema: Value,
 }
 
@@ -80,6 +81,7 @@ pub struct Response {
     pub description: String,
     /// JSON Schema of an `application/json` body, if there is one.
     #[serde(default)]
+    #[schemars(extend("type" = "object"))]
     pub schema: Option<Value>,
 }
 

@@ -63,6 +63,7 @@ pub struct LogArgs {
     /// are treated as personal data (erasable).
     pub details: Option<Map<String, Value>>,
     /// For changes: an object `{"before": <json>, "after": <json>}`.
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub changes: Option<Value>,
     /// Tenant the entry belongs to; queries and reports can be scoped to it.
     pub tenant_id: Option<String>,

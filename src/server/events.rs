@@ -176,6 +176,7 @@ pub struct PublishNbaArgs {
     /// Model version.
     pub model_version: Option<String>,
     /// The prediction (any JSON value).
+    #[schemars(extend("type" = ["object", "array", "string", "number", "boolean"]))]
     pub prediction: Option<Value>,
     /// Confidence of the prediction, 0 to 1.
     #[schemars(with = "Option<f64>")]
@@ -231,6 +232,7 @@ pub struct SubscribeArgs {
     pub group: Option<String>,
     /// Where to start: "latest" (default), "earliest", {"sequence": N} or
     /// {"time": "2026-11-26T08:00:00Z"}. Ignored when joining an existing group.
+    #[schemars(extend("type" = ["string", "object"]))]
     pub start: Option<Value>,
     /// Milliseconds a delivered event waits for its ack before it is
     /// delivered again (50 to 86400000, default 30000).
@@ -275,6 +277,7 @@ pub struct EventOut {
     /// Event type.
     pub event_type: String,
     /// The payload object.
+    #[schemars(with = "Map<String, Value>")]
     pub payload: Value,
     /// `low`, `normal`, `high` or `critical`.
     pub priority: String,
@@ -283,6 +286,7 @@ pub struct EventOut {
     /// Links related events.
     pub correlation_id: String,
     /// Metadata object (dead-lettered copies carry `dead_letter` with the reason).
+    #[schemars(with = "Map<String, Value>")]
     pub metadata: Value,
     /// When it was stored (RFC 3339, UTC).
     pub timestamp: String,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod output;
 pub mod parked;
+pub mod schema;
 pub mod system;
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ impl SmartServer {
             if !app.config.tools.serves(&tool.name, read_only) {
                 tool_router.remove_route(&tool.name);
             }
+        }
+        for route in tool_router.map.values_mut() {
+            schema::make_portable(&mut route.attr);
         }
         SmartServer {
             app,

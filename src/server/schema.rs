@@ -1,0 +1,239 @@
+//! Tool schemas every client can read. schemars writes what serde accepts,
+//! in JSON Schema 2020-12; some clients map tool schemas onto narrower
+//! dialects (one `type` per schema, no custom `format`s, an OpenAPI subset)
+//! and reject or silently weaken what they cannot express. One pass over
+//! every tool definition, when the router is built, rewrites the spellings
+//! they trip on into equivalent ones:
+//!
+//! - input schemas: an optional argument is simply not `required`; `null`
+//!   is dropped from its type (`["string", "null"]` becomes `"string"`, and
+//!   `anyOf: [X, {"type": "null"}]` becomes X) because an argument that is
+//!   absent and one that is `null` mean the same to every tool here;
+//! - output schemas: a field that may be `null` keeps saying so, as
+//!   `anyOf` branches of one type each (the answer does carry `null`);
+//! - both: a `type` list of several types becomes `anyOf` branches, each
+//!   with the keywords of its type; `format`s that JSON Schema does not
+//!   define (schemars' `uint64`, `int32`, `double`, ...) are dropped (the
+//!   `minimum` schemars adds for unsigned numbers stays).
+
+use serde_json::{Map, Value};
+
+/// Formats JSON Schema 2020-12 defines; any other is dropped.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Keywords that apply to one JSON type only, and move with it into its
+/// `anyOf` branch.
+fn keyword_type(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "properties"
+        | "additionalProperties"
+        | "required"
+        | "patternProperties"
+        | "propertyNames"
+        | "minProperties"
+        | "maxProperties" => "object",
+        "items" | "prefixItems" | "minItems" | "maxItems" | "uniqueItems" | "contains" => "array",
+        "minLength" | "maxLength" | "pattern" => "string",
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => "number",
+        _ => return None,
+    })
+}
+
+/// Which side of a tool a schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Arguments: absent and `null` mean the same.
+    Input,
+    /// Results: `null` is a value the answer carries.
+    Output,
+}
+
+/// Rewrites a tool's input and output schemas (see the module doc).
+pub fn make_portable(tool: &mut rmcp::model::Tool) {
+    let mut input = Value::Object((*tool.input_schema).clone());
+    rewrite(&mut input, Side::Input);
+    if let Value::Object(map) = input {
+        tool.input_schema = std::sync::Arc::new(map);
+    }
+    if let Some(output) = &tool.output_schema {
+        let mut output = Value::Object((**output).clone());
+        rewrite(&mut output, Side::Output);
+        if let Value::Object(map) = output {
+            tool.output_schema = Some(std::sync::Arc::new(map));
+        }
+    }
+}
+
+/// Rewrites `schema` and every schema inside it.
+pub fn rewrite(schema: &mut Value, side: Side) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match key.as_str() {
+                    // Maps of schemas.
+                    "properties" | "$defs" | "patternProperties" => {
+                        if let Value::Object(children) = value {
+                            for child in children.values_mut() {
+                                rewrite(child, side);
+                            }
+                        }
+                    }
+                    // Lists of schemas, or a schema.
+                    "items"
+                    | "prefixItems"
+                    | "anyOf"
+                    | "oneOf"
+                    | "allOf"
+                    | "not"
+                    | "additionalProperties"
+                    | "contains"
+                    | "propertyNames" => rewrite(value, side),
+                    _ => {}
+                }
+            }
+            rewrite_node(map, side);
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite(item, side);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn rewrite_node(map: &mut Map<String, Value>, side: Side) {
+    if let Some(Value::String(format)) = map.get("format")
+        && !STANDARD_FORMATS.contains(&format.as_str())
+    {
+        map.remove("format");
+    }
+    // `anyOf: [X, {"type": "null"}]` (an optional struct or enum) on input.
+    if side == Side::Input
+        && let Some(Value::Array(branches)) = map.get("anyOf")
+    {
+        let is_null = |b: &Value| b.get("type") == Some(&Value::String("null".into()));
+        let rest: Vec<Value> = branches.iter().filter(|b| !is_null(b)).cloned().collect();
+        if rest.len() == 1 && branches.len() == 2 {
+            map.remove("anyOf");
+            if let Value::Object(only) = &rest[0] {
+                for (k, v) in only {
+                    map.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+    }
+    let Some(Value::Array(types)) = map.get("type") else {
+        return;
+    };
+    let mut types: Vec<String> = types
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    if side == Side::Input {
+        types.retain(|t| t != "null");
+    }
+    match types.len() {
+        0 => {
+            map.remove("type");
+        }
+        1 => {
+            map.insert("type".into(), Value::String(types.remove(0)));
+        }
+        _ => {
+            map.remove("type");
+            let mut branches: Vec<Map<String, Value>> = types
+                .iter()
+                .map(|t| {
+                    let mut b = Map::new();
+                    b.insert("type".into(), Value::String(t.clone()));
+                    b
+                })
+                .collect();
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                let Some(of) = keyword_type(&key) else {
+                    continue;
+                };
+                let target = branches.iter_mut().find(|b| {
+                    let t = b["type"].as_str().unwrap_or("");
+                    t == of || (of == "number" && t == "integer")
+                });
+                if let (Some(branch), Some(value)) = (target, map.remove(&key)) {
+                    branch.insert(key, value);
+                }
+            }
+            map.insert(
+                "anyOf".into(),
+                Value::Array(branches.into_iter().map(Value::Object).collect()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn portable(mut v: Value, side: Side) -> Value {
+        rewrite(&mut v, side);
+        v
+    }
+
+    #[test]
+    fn optional_inputs_lose_null_and_custom_formats() {
+        let schema = json!({"type": "object", "properties": {
+            "a": {"type": ["string", "null"], "maxLength": 5},
+            "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
+            "t": {"type": ["string", "number", "null"], "maxLength": 40},
+            "s": {"anyOf": [{"$ref": "#/$defs/S"}, {"type": "null"}], "description": "d"},
+            "when": {"type": "string", "format": "date-time"}
+        }});
+        assert_eq!(
+            portable(schema, Side::Input),
+            json!({"type": "object", "properties": {
+                "a": {"type": "string", "maxLength": 5},
+                "n": {"type": "integer", "minimum": 0},
+                "t": {"anyOf": [{"type": "string", "maxLength": 40}, {"type": "number"}]},
+                "s": {"$ref": "#/$defs/S", "description": "d"},
+                "when": {"type": "string", "format": "date-time"}
+            }})
+        );
+    }
+
+    #[test]
+    fn nullable_outputs_become_single_type_branches_with_their_keywords() {
+        let schema = json!({"$defs": {"A": {"type": "object", "properties": {
+            "v": {"type": ["number", "null"], "format": "double"},
+            "l": {"type": ["array", "null"], "items": {"type": "string"}}
+        }}}});
+        assert_eq!(
+            portable(schema, Side::Output),
+            json!({"$defs": {"A": {"type": "object", "properties": {
+                "v": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+                "l": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
+            }}}})
+        );
+    }
+}
