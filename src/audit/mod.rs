@@ -26,6 +26,7 @@ pub mod proofs;
 pub mod query;
 pub mod report;
 pub mod rows;
+pub mod sealing;
 pub mod schema;
 pub mod sqlite;
 pub mod storage;
@@ -140,7 +141,7 @@ impl AuditTrail {
     /// Opens the audit trail over a migrated store: loads (or creates) the
     /// checkpoint key and starts the writer thread.
     pub fn open(store: &Store, pii_fields: Vec<String>) -> Result<AuditTrail, AuditError> {
-        let storage = sqlite::SqliteStorage::new(store);
+        let storage = sqlite::SqliteStorage::open(store)?;
         let db_path = storage.path().to_path_buf();
         let mut trail = Self::with_storage(Arc::new(storage), pii_fields)?;
         trail.db_path = Some(db_path);
