@@ -210,17 +210,9 @@ fn check_personal(v: &EntryView<'_>, mut stored: Vec<Stored>, c: &mut Chunk) {
             ),
         }
     }
-    for s in stored {
-        problem(
-            c,
-            ProblemKind::PersonalValueMismatch,
-            format!(
-                "a personal value `{}` is stored for this entry, which commits to none by that \
-                 name: it was added or moved from another entry",
-                s.field
-            ),
-        );
-    }
+    // A stored value the entry commits to no field for is never shown, so
+    // it changes nothing a reader sees; the missing ones above are what count.
+    drop(stored);
 }
 
 fn scan_chunk(storage: &dyn AuditStorage, lo: u64, hi: u64) -> Result<Chunk, AuditError> {
@@ -412,6 +404,13 @@ pub fn verify(storage: &dyn AuditStorage, req: &VerifyRequest) -> Result<VerifyR
     } else {
         classify(conn.as_mut(), &mismatched, &link_breaks, &gaps)?
     };
+    // An inserted entry is not part of the chain: what it commits to says nothing.
+    let inserted: BTreeSet<u64> = problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::InsertedEntry)
+        .filter_map(|p| p.sequence)
+        .collect();
+    personal_problems.retain(|p: &Problem| p.sequence.is_none_or(|s| !inserted.contains(&s)));
     problems.extend(personal_problems);
     problems.extend(check_erasures(conn.as_mut(), &erased)?);
 
