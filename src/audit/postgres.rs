@@ -958,7 +958,11 @@ fn find_or_create_key(
 /// naming the first erasure entry after them, and drops the table (its
 /// files are unlinked). Runs once, under the chain-head lock.
 fn upgrade_plaintext(client: &mut Conn, lock_key: i64) -> Result<(), AuditError> {
-    const LEGACY: &str = "SELECT to_regclass('audit_personal') IS NOT NULL";
+    // A catalog query, not to_regclass: that one reads a cache that taking an
+    // advisory lock does not refresh, so it can still see a table another
+    // process just dropped.
+    const LEGACY: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables \
+                          WHERE schemaname = current_schema() AND tablename = 'audit_personal')";
     if !client.query_one(LEGACY, &[])?.try_get::<_, bool>(0)? {
         return Ok(());
     }
