@@ -8,8 +8,10 @@
 //! rewriting. Appends go through one writer thread per process with group
 //! commit ([`writer`]): each `audit_log` returns after the fsync of the
 //! transaction that holds its entry. Personal values are stored apart from
-//! the hashed entry, committed to by salted hashes, so erasing them
-//! ([`AuditTrail::erase`]) leaves every hash and proof valid.
+//! the hashed entry, committed to by salted hashes and sealed under a key per
+//! data subject ([`sealing`]), so erasing them ([`AuditTrail::erase`]:
+//! destroying the keys) leaves every hash and proof valid and no readable
+//! copy in the store's files.
 //!
 //! [`AuditTrail`] is the facade the MCP adapters call; all its methods but
 //! [`AuditTrail::log`] and [`AuditTrail::erase`] block on the store (SQLite,

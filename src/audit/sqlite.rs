@@ -79,6 +79,18 @@ impl SqliteStorage {
             "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;",
         )?;
         conn.execute_batch(KEYS_SCHEMA)?;
+        // Keys are secrets: owner only (SQLite gives its -wal and -shm files
+        // the database file's mode).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) = std::fs::set_permissions(
+                &self.keys_path,
+                std::fs::Permissions::from_mode(0o600),
+            ) {
+                tracing::warn!(path = %self.keys_path.display(), "cannot make the key file owner-only: {e}");
+            }
+        }
         Ok(conn)
     }
 
@@ -762,4 +774,132 @@ fn legacy_tombstones(tx: &Transaction<'_>) -> Result<(), AuditError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::AuditTrail;
+    use crate::audit::entry::NewEntry;
+    use crate::audit::query::QueryFilter;
+    use crate::audit::sealing;
+    use crate::audit::verify::VerifyRequest;
+    use crate::store::Store;
+
+    fn entry(user: &str, email: &str, phone: &str) -> NewEntry {
+        NewEntry {
+            user_id: user.into(),
+            action: "read".into(),
+            resource_type: "player".into(),
+            resource_id: "2544".into(),
+            severity: "info".into(),
+            outcome: "success".into(),
+            user_email: Some(email.into()),
+            details: serde_json::json!({"phone": phone}).as_object().unwrap().clone(),
+            ..NewEntry::default()
+        }
+    }
+
+    fn file_has(path: &std::path::Path, needle: &str) -> bool {
+        std::fs::read(path)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+    }
+
+    /// Turns the store back into version 1: plain-text values in
+    /// `audit_personal` (erased ones deleted, as version 1 did), no sealed
+    /// rows and no keys, and a plain-text value left in a free page.
+    fn downgrade(dir: &std::path::Path) {
+        let c = rusqlite::Connection::open(dir.join("smart-systems.db")).unwrap();
+        c.execute(
+            "ATTACH DATABASE ?1 AS keys",
+            [dir.join("audit-keys.db").to_string_lossy()],
+        )
+        .unwrap();
+        c.execute_batch(
+            "CREATE TABLE audit_personal (sequence INTEGER NOT NULL, field TEXT NOT NULL,
+                 value TEXT NOT NULL, salt BLOB NOT NULL, PRIMARY KEY (sequence, field))
+                 STRICT, WITHOUT ROWID;",
+        )
+        .unwrap();
+        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = c
+            .prepare(
+                "SELECT p.sequence, p.field, p.sealed, k.key FROM audit_sealed p \
+                 JOIN keys.subject_keys k ON k.id = p.key_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (seq, field, sealed, key) in rows {
+            let (salt, value) = sealing::open(&key, seq as u64, &field, &sealed).unwrap();
+            c.execute(
+                "INSERT INTO audit_personal VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![seq, field, value, &salt[..]],
+            )
+            .unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO audit_personal VALUES (99, 'user_email', '\"ghost@old.example\"', x'00');
+             DELETE FROM audit_personal WHERE sequence = 99;
+             DELETE FROM audit_sealed; DELETE FROM keys.subject_keys;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_store_is_sealed_on_open_and_keeps_its_values_and_erasures() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            let trail = AuditTrail::open(&store, vec!["phone".into()]).unwrap();
+            for e in [
+                entry("a", "a@old.example", "+1-555-0001"),
+                entry("a", "a@old.example", "+1-555-0002"),
+                entry("b", "b@old.example", "+1-555-0003"),
+                entry("b", "b@old.example", "+1-555-0004"),
+            ] {
+                trail.log_blocking(e).unwrap();
+            }
+            rt.block_on(trail.erase(Some("a".into()), None, "test".into()))
+                .unwrap();
+        }
+        downgrade(tmp.path());
+        let db = tmp.path().join("smart-systems.db");
+        let wal = tmp.path().join("smart-systems.db-wal");
+        assert!(file_has(&db, "b@old.example") || file_has(&wal, "b@old.example"));
+
+        let store = Store::open(tmp.path()).unwrap();
+        let trail = AuditTrail::open(&store, vec!["phone".into()]).unwrap();
+        for v in ["ghost@old.example", "b@old.example", "+1-555-0003"] {
+            assert!(!file_has(&db, v) && !file_has(&wal, v), "{v} in plain text");
+        }
+        let page = trail.query(&QueryFilter::default(), 10, None).unwrap();
+        let emails: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| (e.sequence, e.user_email.clone()))
+            .collect();
+        assert_eq!(
+            emails,
+            vec![
+                (5, None),
+                (4, Some("b@old.example".into())),
+                (3, Some("b@old.example".into())),
+                (2, Some("[erased]".into())),
+                (1, Some("[erased]".into())),
+            ]
+        );
+        assert_eq!(page.entries[1].details["phone"], "+1-555-0004");
+        let r = trail.verify(&VerifyRequest::default()).unwrap();
+        assert!(r.valid, "{r:?}");
+        let erased = rt
+            .block_on(trail.erase(None, Some("b@old.example".into()), "test".into()))
+            .unwrap();
+        assert_eq!((erased.entries_affected, erased.values_erased), (2, 4));
+        assert!(trail.verify(&VerifyRequest::default()).unwrap().valid);
+    }
 }
