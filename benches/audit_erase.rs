@@ -81,7 +81,12 @@ fn erase_time(size: u64, subjects: u64) -> (Duration, u64) {
 
 fn main() {
     println!("erase_subject: one subject of 10 entries (median of 5)");
-    for (size, subjects) in [(10_000, 1_000), (100_000, 1_000), (10_000, 10_000), (100_000, 100_000)] {
+    for (size, subjects) in [
+        (10_000, 1_000),
+        (100_000, 1_000),
+        (10_000, 10_000),
+        (100_000, 100_000),
+    ] {
         let (t, keys) = erase_time(size, subjects);
         println!(
             "  trail {size:>7} entries, {subjects:>7} subjects: {:>8.1} ms  (key file {} KiB)",

@@ -41,7 +41,10 @@ fn hits(dir: &Path, values: &[String]) -> Vec<(String, String)> {
         let bytes = std::fs::read(&f).unwrap();
         for (finder, v) in &finder {
             if finder.find(&bytes).is_some() {
-                out.push((f.file_name().unwrap().to_string_lossy().into(), v.to_string()));
+                out.push((
+                    f.file_name().unwrap().to_string_lossy().into(),
+                    v.to_string(),
+                ));
             }
         }
     }
@@ -260,11 +263,18 @@ fn an_edited_email_is_reported_as_a_personal_value_mismatch_with_its_sequence() 
     let (key, _) = db.sealed(3, "user_email");
     let forged = sealing::seal(&key, 3, "user_email", &[9; 32], "\"mallory@example.com\"").unwrap();
     db.set_sealed(3, "user_email", &forged);
-    let shown = s.call_ok("audit_query", json!({"resource_type": "player", "resource_id": "p3"}));
+    let shown = s.call_ok(
+        "audit_query",
+        json!({"resource_type": "player", "resource_id": "p3"}),
+    );
     assert_eq!(shown["entries"][0]["user_email"], "mallory@example.com");
     let r = s.call_ok("verify_chain", json!({}));
     assert_eq!(r["valid"], false);
-    assert_eq!(problems(&r), vec![(3, "personal_value_mismatch".to_string())], "{r}");
+    assert_eq!(
+        problems(&r),
+        vec![(3, "personal_value_mismatch".to_string())],
+        "{r}"
+    );
     let p = &r["problems"][0];
     assert_eq!(p["audit_id"], shown["entries"][0]["audit_id"]);
     assert!(p["detail"].as_str().unwrap().contains("user_email"), "{p}");
@@ -281,8 +291,16 @@ fn personal_values_swapped_between_two_entries_are_reported_at_both_sequences() 
         let (k5, s5) = db.sealed(5, field);
         let (salt2, v2) = sealing::open(&k2, 2, field, &s2).unwrap();
         let (salt5, v5) = sealing::open(&k5, 5, field, &s5).unwrap();
-        db.set_sealed(2, field, &sealing::seal(&k2, 2, field, &salt5, &v5).unwrap());
-        db.set_sealed(5, field, &sealing::seal(&k5, 5, field, &salt2, &v2).unwrap());
+        db.set_sealed(
+            2,
+            field,
+            &sealing::seal(&k2, 2, field, &salt5, &v5).unwrap(),
+        );
+        db.set_sealed(
+            5,
+            field,
+            &sealing::seal(&k5, 5, field, &salt2, &v2).unwrap(),
+        );
     }
     let r = s.call_ok("verify_chain", json!({}));
     assert_eq!(r["valid"], false);
@@ -322,14 +340,23 @@ fn deleted_personal_values_are_reported_as_missing_unless_an_erasure_covers_them
     let mut db = Store::open(&data);
     // Rows deleted behind the server's back: they read as erased ...
     db.exec("DELETE FROM audit_sealed WHERE sequence = 3");
-    let shown = s.call_ok("audit_query", json!({"resource_type": "player", "resource_id": "p3"}));
+    let shown = s.call_ok(
+        "audit_query",
+        json!({"resource_type": "player", "resource_id": "p3"}),
+    );
     assert_eq!(shown["entries"][0]["user_email"], "[erased]");
     // ... but no erasure entry covers them.
     let r = s.call_ok("verify_chain", json!({}));
     let missing = "personal_value_missing".to_string();
-    assert_eq!(problems(&r), vec![(3, missing.clone()), (3, missing.clone())], "{r}");
+    assert_eq!(
+        problems(&r),
+        vec![(3, missing.clone()), (3, missing.clone())],
+        "{r}"
+    );
     // A forged tombstone must name an erasure entry written after the value.
-    db.exec("UPDATE audit_sealed SET sealed = NULL, key_id = NULL, erased_by = 6 WHERE sequence = 5");
+    db.exec(
+        "UPDATE audit_sealed SET sealed = NULL, key_id = NULL, erased_by = 6 WHERE sequence = 5",
+    );
     let r = s.call_ok("verify_chain", json!({}));
     assert_eq!(
         problems(&r),
@@ -342,7 +369,10 @@ fn deleted_personal_values_are_reported_as_missing_unless_an_erasure_covers_them
         "{r}"
     );
     assert!(
-        r["problems"][2]["detail"].as_str().unwrap().contains("entry 6"),
+        r["problems"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("entry 6"),
         "{r}"
     );
 }

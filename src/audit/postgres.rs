@@ -55,10 +55,11 @@ const VACUUM_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Migrations of the audit tables in a namespace's schema. Append, never edit.
 /// Version 1's plain-text `audit_personal` is sealed and dropped by
 /// [`upgrade_plaintext`] after version 2.
-const MIGRATIONS: &[pg::Migration] = &[(
-    1,
-    "audit_entries",
-    "CREATE TABLE audit_entries (
+const MIGRATIONS: &[pg::Migration] = &[
+    (
+        1,
+        "audit_entries",
+        "CREATE TABLE audit_entries (
          sequence       BIGINT PRIMARY KEY,
          audit_id       TEXT NOT NULL UNIQUE,
          timestamp      TEXT COLLATE \"C\" NOT NULL,
@@ -94,10 +95,11 @@ const MIGRATIONS: &[pg::Migration] = &[(
          id   INT PRIMARY KEY CHECK (id = 1),
          seed BYTEA NOT NULL
      );",
-), (
-    2,
-    "audit_sealed",
-    "CREATE TABLE audit_subject_keys (
+    ),
+    (
+        2,
+        "audit_sealed",
+        "CREATE TABLE audit_subject_keys (
          id          BIGSERIAL PRIMARY KEY,
          user_id     TEXT NOT NULL,
          email_token BYTEA,
@@ -114,7 +116,8 @@ const MIGRATIONS: &[pg::Migration] = &[(
          PRIMARY KEY (sequence, field)
      );
      CREATE INDEX audit_sealed_by_key ON audit_sealed(key_id) WHERE key_id IS NOT NULL;",
-)];
+    ),
+];
 
 /// The columns of `audit_entries` in the order [`view`] reads them.
 const COLUMNS: &str = "sequence, audit_id, timestamp, user_id, action, resource_type, \
@@ -875,7 +878,10 @@ impl AppendTx for PgTx<'_> {
         let mut out = BTreeSet::new();
         let tx = self.tx()?;
         if let Some(u) = user_id {
-            for r in tx.query("SELECT id FROM audit_subject_keys WHERE user_id = $1", &[&u])? {
+            for r in tx.query(
+                "SELECT id FROM audit_subject_keys WHERE user_id = $1",
+                &[&u],
+            )? {
                 out.insert(r.try_get::<_, i64>(0)?);
             }
         }
@@ -1027,6 +1033,9 @@ fn upgrade_plaintext(client: &mut Conn, lock_key: i64) -> Result<(), AuditError>
     )?;
     tx.batch_execute("DROP TABLE audit_personal")?;
     tx.commit()?;
-    tracing::info!(converted = rows.len(), "sealed the plain-text personal values of the audit trail");
+    tracing::info!(
+        converted = rows.len(),
+        "sealed the plain-text personal values of the audit trail"
+    );
     Ok(())
 }

@@ -32,10 +32,11 @@ pub const KEYS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS subject_keys (
     CREATE INDEX IF NOT EXISTS keys_by_email ON subject_keys(email_token);";
 
 /// Migrations of the `audit` component.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit_entries",
-    sql: "CREATE TABLE audit_entries (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit_entries",
+        sql: "CREATE TABLE audit_entries (
               sequence       INTEGER PRIMARY KEY,
               audit_id       TEXT NOT NULL UNIQUE,
               timestamp      TEXT NOT NULL,
@@ -67,10 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
               salt     BLOB NOT NULL,
               PRIMARY KEY (sequence, field)
           ) STRICT, WITHOUT ROWID;",
-}, Migration {
-    version: 2,
-    name: "audit_sealed",
-    sql: "CREATE TABLE audit_sealed (
+    },
+    Migration {
+        version: 2,
+        name: "audit_sealed",
+        sql: "CREATE TABLE audit_sealed (
               sequence  INTEGER NOT NULL,
               field     TEXT NOT NULL,
               key_id    INTEGER,
@@ -80,7 +82,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
           ) STRICT, WITHOUT ROWID;
           CREATE INDEX audit_sealed_by_key ON audit_sealed(key_id) WHERE key_id IS NOT NULL;
           CREATE TABLE audit_shred_pending (key_id INTEGER PRIMARY KEY) STRICT;",
-}];
+    },
+];
 
 /// The columns of `audit_entries` in the order [`super::rows`] reads them.
 pub const ENTRY_COLUMNS: &str = "sequence, audit_id, timestamp, user_id, action, resource_type, \

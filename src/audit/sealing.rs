@@ -87,12 +87,7 @@ pub fn seal(
 /// Opens a sealed value: its salt and canonical JSON, or None when it does
 /// not open under `key` for this entry and field (another key, another
 /// entry's value, edited bytes).
-pub fn open(
-    key: &[u8],
-    sequence: u64,
-    field: &str,
-    sealed: &[u8],
-) -> Option<([u8; 32], String)> {
+pub fn open(key: &[u8], sequence: u64, field: &str, sealed: &[u8]) -> Option<([u8; 32], String)> {
     let key: &DataKey = key.try_into().ok()?;
     if sealed.len() < NONCE_LEN + 32 + TAG_LEN {
         return None;

@@ -84,10 +84,9 @@ impl SqliteStorage {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            if let Err(e) = std::fs::set_permissions(
-                &self.keys_path,
-                std::fs::Permissions::from_mode(0o600),
-            ) {
+            if let Err(e) =
+                std::fs::set_permissions(&self.keys_path, std::fs::Permissions::from_mode(0o600))
+            {
                 tracing::warn!(path = %self.keys_path.display(), "cannot make the key file owner-only: {e}");
             }
         }
@@ -435,7 +434,8 @@ fn find_or_create_key(
              ORDER BY id DESC",
         )?;
         let mut rows = find.query(params![user_id, token])?;
-        let mut pending = main.prepare_cached("SELECT 1 FROM audit_shred_pending WHERE key_id = ?1")?;
+        let mut pending =
+            main.prepare_cached("SELECT 1 FROM audit_shred_pending WHERE key_id = ?1")?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let key: Vec<u8> = r.get(1)?;
@@ -448,8 +448,10 @@ fn find_or_create_key(
     }
     begin_keys()?;
     let key = sealing::new_key()?;
-    keys.prepare_cached("INSERT INTO subject_keys (user_id, email_token, key) VALUES (?1, ?2, ?3)")?
-        .execute(params![user_id, token, &key[..]])?;
+    keys.prepare_cached(
+        "INSERT INTO subject_keys (user_id, email_token, key) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![user_id, token, &key[..]])?;
     Ok((keys.last_insert_rowid(), key))
 }
 
@@ -552,7 +554,12 @@ impl AppendTx for SqliteTx<'_> {
                 "INSERT INTO audit_sealed (sequence, field, key_id, sealed) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for pv in personal {
-                insert_sealed.execute(params![e.sequence as i64, pv.field, pv.key_id, pv.sealed])?;
+                insert_sealed.execute(params![
+                    e.sequence as i64,
+                    pv.field,
+                    pv.key_id,
+                    pv.sealed
+                ])?;
             }
         }
         Ok(())
@@ -609,7 +616,8 @@ impl AppendTx for SqliteTx<'_> {
         let tx = self.tx()?;
         let mut entries = BTreeSet::new();
         let mut values = 0u64;
-        let mut sealed = tx.prepare_cached("SELECT sequence FROM audit_sealed WHERE key_id = ?1")?;
+        let mut sealed =
+            tx.prepare_cached("SELECT sequence FROM audit_sealed WHERE key_id = ?1")?;
         let mut erase = tx.prepare_cached(
             "UPDATE audit_sealed SET sealed = NULL, key_id = NULL, erased_by = ?2 WHERE key_id = ?1",
         )?;
@@ -671,34 +679,40 @@ fn upgrade_plaintext(main: &mut Connection, keys: &Connection) -> Result<(), Aud
         let mut n = 0u64;
         // (sequence, user_id, [(field, value, salt)]) of one entry.
         let mut group: Option<(i64, String, Vec<(String, String, Vec<u8>)>)> = None;
-        let mut flush = |g: (i64, String, Vec<(String, String, Vec<u8>)>)| -> Result<(), AuditError> {
-            let (seq, user_id, values) = g;
-            let token = values
-                .iter()
-                .find(|(f, _, _)| f == "user_email")
-                .map(|(_, v, _)| sealing::email_token(v));
-            let (key_id, key) = find_or_create_key(keys, &tx, &user_id, token.as_ref(), &mut || {
-                if !keys_open {
-                    keys.execute_batch("BEGIN IMMEDIATE")?;
-                    keys_open = true;
+        let mut flush =
+            |g: (i64, String, Vec<(String, String, Vec<u8>)>)| -> Result<(), AuditError> {
+                let (seq, user_id, values) = g;
+                let token = values
+                    .iter()
+                    .find(|(f, _, _)| f == "user_email")
+                    .map(|(_, v, _)| sealing::email_token(v));
+                let (key_id, key) =
+                    find_or_create_key(keys, &tx, &user_id, token.as_ref(), &mut || {
+                        if !keys_open {
+                            keys.execute_batch("BEGIN IMMEDIATE")?;
+                            keys_open = true;
+                        }
+                        Ok(())
+                    })?;
+                for (field, value, salt) in values {
+                    // A salt of the wrong length cannot match its commitment;
+                    // verification reports that value as missing.
+                    let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
+                        continue;
+                    };
+                    let sealed = sealing::seal(&key, seq as u64, &field, &salt, &value)?;
+                    insert.execute(params![seq, field, key_id, sealed])?;
+                    n += 1;
                 }
                 Ok(())
-            })?;
-            for (field, value, salt) in values {
-                // A salt of the wrong length cannot match its commitment;
-                // verification reports that value as missing.
-                let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
-                    continue;
-                };
-                let sealed = sealing::seal(&key, seq as u64, &field, &salt, &value)?;
-                insert.execute(params![seq, field, key_id, sealed])?;
-                n += 1;
-            }
-            Ok(())
-        };
+            };
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
-            let row = (r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?);
+            let row = (
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            );
             match &mut group {
                 Some((s, _, values)) if *s == seq => values.push(row),
                 _ => {
@@ -729,7 +743,10 @@ fn upgrade_plaintext(main: &mut Connection, keys: &Connection) -> Result<(), Aud
         keys.execute_batch("COMMIT")?;
     }
     tx.commit()?;
-    tracing::info!(converted, "sealed the plain-text personal values of the audit trail");
+    tracing::info!(
+        converted,
+        "sealed the plain-text personal values of the audit trail"
+    );
     // The dropped table's pages, and whatever earlier erasures left in free
     // pages, are overwritten only by rewriting the file.
     main.execute_batch("VACUUM")?;
@@ -794,7 +811,10 @@ mod tests {
             severity: "info".into(),
             outcome: "success".into(),
             user_email: Some(email.into()),
-            details: serde_json::json!({"phone": phone}).as_object().unwrap().clone(),
+            details: serde_json::json!({"phone": phone})
+                .as_object()
+                .unwrap()
+                .clone(),
             ..NewEntry::default()
         }
     }

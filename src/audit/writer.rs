@@ -287,10 +287,9 @@ fn erase(
     // Lock the head first: an erasure is ordered with the appends around it,
     // and the erasure entry takes the next sequence.
     let (head, _, _) = tx.lock_head()?;
-    let token = request
-        .user_email
-        .as_ref()
-        .map(|email| sealing::email_token(&canonical_json(&serde_json::Value::String(email.clone()))));
+    let token = request.user_email.as_ref().map(|email| {
+        sealing::email_token(&canonical_json(&serde_json::Value::String(email.clone())))
+    });
     let keys = tx.subject_keys(request.user_id.as_deref(), token.as_ref())?;
     let (entries_affected, values_erased) = tx.erase_keys(&keys, head + 1)?;
     let mut record = request.record;
