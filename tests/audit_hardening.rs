@@ -123,7 +123,7 @@ fn erased_emails_and_pii_fields_leave_no_byte_in_any_store_file_after_a_clean_st
     assert_eq!(kept.len(), 10);
     for e in kept {
         let i: usize = e["resource_id"].as_str().unwrap()[1..].parse().unwrap();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_eq!(e["user_email"], "[erased]");
             assert_eq!(e["details"]["phone"], "[erased]");
         } else {

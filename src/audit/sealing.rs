@@ -11,7 +11,7 @@
 //! SQLite file beside the trail, or their own PostgreSQL table) that is small
 //! enough to be rewritten whole after every erasure, so no copy of a
 //! destroyed key survives in it. Its size grows with the number of distinct
-//! subjects (about 100 bytes each), not with the number of entries.
+//! subjects (about 150 bytes each), not with the number of entries.
 //!
 //! A subject is the pair (user_id, e-mail) of an entry: erasing a user_id
 //! destroys the keys of all its pairs, erasing an e-mail those of all pairs

@@ -649,6 +649,10 @@ impl AppendTx for SqliteTx<'_> {
     }
 }
 
+/// The personal values of one entry of a version-1 store: (sequence,
+/// user_id, [(field, value, salt)]).
+type LegacyEntry = (i64, String, Vec<(String, String, Vec<u8>)>);
+
 /// Seals the plain-text personal values of a version-1 store
 /// (`audit_personal`), gives the values that earlier erasures deleted a
 /// tombstone naming the first erasure entry after them, drops the table and
@@ -677,35 +681,33 @@ fn upgrade_plaintext(main: &mut Connection, keys: &Connection) -> Result<(), Aud
         )?;
         let mut rows = rows_of.query([])?;
         let mut n = 0u64;
-        // (sequence, user_id, [(field, value, salt)]) of one entry.
-        let mut group: Option<(i64, String, Vec<(String, String, Vec<u8>)>)> = None;
-        let mut flush =
-            |g: (i64, String, Vec<(String, String, Vec<u8>)>)| -> Result<(), AuditError> {
-                let (seq, user_id, values) = g;
-                let token = values
-                    .iter()
-                    .find(|(f, _, _)| f == "user_email")
-                    .map(|(_, v, _)| sealing::email_token(v));
-                let (key_id, key) =
-                    find_or_create_key(keys, &tx, &user_id, token.as_ref(), &mut || {
-                        if !keys_open {
-                            keys.execute_batch("BEGIN IMMEDIATE")?;
-                            keys_open = true;
-                        }
-                        Ok(())
-                    })?;
-                for (field, value, salt) in values {
-                    // A salt of the wrong length cannot match its commitment;
-                    // verification reports that value as missing.
-                    let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
-                        continue;
-                    };
-                    let sealed = sealing::seal(&key, seq as u64, &field, &salt, &value)?;
-                    insert.execute(params![seq, field, key_id, sealed])?;
-                    n += 1;
-                }
-                Ok(())
-            };
+        let mut group: Option<LegacyEntry> = None;
+        let mut flush = |g: LegacyEntry| -> Result<(), AuditError> {
+            let (seq, user_id, values) = g;
+            let token = values
+                .iter()
+                .find(|(f, _, _)| f == "user_email")
+                .map(|(_, v, _)| sealing::email_token(v));
+            let (key_id, key) =
+                find_or_create_key(keys, &tx, &user_id, token.as_ref(), &mut || {
+                    if !keys_open {
+                        keys.execute_batch("BEGIN IMMEDIATE")?;
+                        keys_open = true;
+                    }
+                    Ok(())
+                })?;
+            for (field, value, salt) in values {
+                // A salt of the wrong length cannot match its commitment;
+                // verification reports that value as missing.
+                let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
+                    continue;
+                };
+                let sealed = sealing::seal(&key, seq as u64, &field, &salt, &value)?;
+                insert.execute(params![seq, field, key_id, sealed])?;
+                n += 1;
+            }
+            Ok(())
+        };
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
             let row = (
