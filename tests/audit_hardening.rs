@@ -376,3 +376,118 @@ fn deleted_personal_values_are_reported_as_missing_unless_an_erasure_covers_them
         "{r}"
     );
 }
+
+impl Store {
+    /// Turns the store back into version 1's layout: plain-text values in
+    /// `audit_personal` (erased ones absent, as version 1 deleted them), no
+    /// sealed rows and no keys.
+    fn downgrade(&mut self) {
+        let (keys, blob) = match self {
+            Store::Sqlite(_) => ("keys.subject_keys", "BLOB"),
+            Store::Pg(_) => ("audit_subject_keys", "BYTEA"),
+        };
+        self.exec(&format!(
+            "CREATE TABLE audit_personal (sequence BIGINT NOT NULL, field TEXT NOT NULL,
+                 value TEXT NOT NULL, salt {blob} NOT NULL, PRIMARY KEY (sequence, field))"
+        ));
+        let select = format!(
+            "SELECT p.sequence, p.field, p.sealed, k.key FROM audit_sealed p \
+             JOIN {keys} k ON k.id = p.key_id"
+        );
+        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = match self {
+            Store::Sqlite(c) => c
+                .prepare(&select)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect(),
+            Store::Pg(c) => c
+                .query(&select, &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect(),
+        };
+        for (seq, field, sealed, key) in rows {
+            let (salt, value) = sealing::open(&key, seq as u64, &field, &sealed).unwrap();
+            let insert = "INSERT INTO audit_personal VALUES ($1, $2, $3, $4)";
+            match self {
+                Store::Sqlite(c) => {
+                    c.execute(
+                        &insert.replace('$', "?"),
+                        rusqlite::params![seq, field, value, &salt[..]],
+                    )
+                    .unwrap();
+                }
+                Store::Pg(c) => {
+                    c.execute(insert, &[&seq, &field, &value, &&salt[..]])
+                        .unwrap();
+                }
+            }
+        }
+        self.exec(&format!("DELETE FROM audit_sealed; DELETE FROM {keys};"));
+    }
+}
+
+#[test]
+fn a_store_of_the_previous_version_is_sealed_on_start_and_keeps_its_values_and_erasures() {
+    let (_tmp, data, mut s) = seeded();
+    s.call_ok(
+        "erase_subject",
+        json!({"user_id": "scout-1", "reason": "GDPR Art. 17 request #3"}),
+    );
+    assert!(s.close().success());
+    Store::open(&data).downgrade();
+    if store_backend() == "sqlite" {
+        let plain = hits(&data, &["scout2@example.com".to_string()]);
+        assert!(!plain.is_empty(), "the downgraded store holds plain text");
+    }
+
+    let mut s = Server::started(&data, &[]);
+    let page = s.call_ok("audit_query", json!({"action": "read"}));
+    let emails: Vec<(u64, String)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["sequence"].as_u64().unwrap(),
+                e["user_email"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = (1..=6)
+        .rev()
+        .map(|i| {
+            let email = if i % 3 == 1 {
+                "[erased]".to_string()
+            } else {
+                format!("scout{i}@example.com")
+            };
+            (i, email)
+        })
+        .collect();
+    assert_eq!(emails, expected);
+    let r = s.call_ok("verify_chain", json!({}));
+    assert_eq!(r["valid"], true, "{r}");
+    let r = s.call_ok(
+        "erase_subject",
+        json!({"user_email": "scout2@example.com", "reason": "GDPR Art. 17 request #4"}),
+    );
+    assert_eq!(
+        (r["entries_affected"].as_u64(), r["values_erased"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let r = s.call_ok("verify_chain", json!({}));
+    assert_eq!(r["valid"], true, "{r}");
+    assert!(s.close().success());
+    let left = hits(
+        &data,
+        &[
+            "scout2@example.com".to_string(),
+            "scout3@example.com".to_string(),
+        ],
+    );
+    assert_eq!(left, vec![], "plain text left after the upgrade");
+}
