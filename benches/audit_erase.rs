@@ -9,6 +9,10 @@
 //! its values erased, append the erasure entry, fsync) plus the rewrite of
 //! the key file and the WAL truncations; it grows with the subject's entries
 //! and with the key file, not with the trail.
+//!
+//! Measured (debug build, 2 shared cores, Dec 2026): 44 ms at 10,000 entries
+//! and 48 ms at 100,000 entries (1,000 subjects, 160 KiB key file); 264 ms
+//! with 100,000 subjects (14 MiB key file, whose rewrite dominates).
 
 use std::time::{Duration, Instant};
 

@@ -75,8 +75,12 @@ impl SqliteStorage {
     fn keys_connection(&self) -> Result<Connection, AuditError> {
         let conn = crate::store::open_connection(&self.keys_path)
             .map_err(|e| AuditError::Store(e.to_string()))?;
+        // journal_size_limit 0: a WAL that restarts from its start after a
+        // checkpoint is cut to nothing, so no older frame (a destroyed key's
+        // page) lingers past the new ones.
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;",
+            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; \
+             PRAGMA journal_size_limit = 0;",
         )?;
         conn.execute_batch(KEYS_SCHEMA)?;
         // Keys are secrets: owner only (SQLite gives its -wal and -shm files
@@ -383,6 +387,17 @@ impl SqliteWriter {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// At shutdown, one more try at emptying the key file's WAL (an erasure
+/// whose truncation a reader blocked leaves the destroyed keys' old pages
+/// there until then).
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        let _ = self
+            .keys
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 
