@@ -862,12 +862,64 @@ impl AppendTx for PgTx<'_> {
         Ok(())
     }
 
+    /// Two round trips for the whole batch: the live keys, then the new ones.
     fn subject_key(
         &mut self,
-        user_id: &str,
-        email_token: Option<&Hash>,
-    ) -> Result<(i64, DataKey), AuditError> {
-        find_or_create_key(self.tx()?, user_id, email_token)
+        subjects: &[(String, Option<Hash>)],
+    ) -> Result<Vec<(i64, DataKey)>, AuditError> {
+        let users: Vec<&str> = subjects.iter().map(|(u, _)| u.as_str()).collect();
+        let tokens: Vec<Option<Vec<u8>>> = subjects
+            .iter()
+            .map(|(_, t)| t.map(|t| t.to_vec()))
+            .collect();
+        let tx = self.tx()?;
+        let mut found: std::collections::HashMap<(String, Option<Vec<u8>>), (i64, DataKey)> =
+            std::collections::HashMap::new();
+        for r in tx.query(
+            "SELECT DISTINCT ON (k.user_id, k.email_token) k.user_id, k.email_token, k.id, k.key \
+             FROM audit_subject_keys k \
+             JOIN unnest($1::text[], $2::bytea[]) AS s(u, t) \
+               ON k.user_id = s.u AND k.email_token IS NOT DISTINCT FROM s.t \
+             ORDER BY k.user_id, k.email_token, k.id DESC",
+            &[&users, &tokens],
+        )? {
+            let key: &[u8] = r.try_get(3)?;
+            if let Ok(key) = DataKey::try_from(key) {
+                found.insert((r.try_get(0)?, r.try_get(1)?), (r.try_get(2)?, key));
+            }
+        }
+        let mut new_users = Vec::new();
+        let mut new_tokens = Vec::new();
+        let mut new_keys = Vec::new();
+        for (u, t) in users.iter().zip(&tokens) {
+            if !found.contains_key(&(u.to_string(), t.clone())) {
+                new_users.push(*u);
+                new_tokens.push(t.clone());
+                new_keys.push(sealing::new_key()?.to_vec());
+            }
+        }
+        if !new_users.is_empty() {
+            for r in tx.query(
+                "INSERT INTO audit_subject_keys (user_id, email_token, key) \
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+                 RETURNING user_id, email_token, id, key",
+                &[&new_users, &new_tokens, &new_keys],
+            )? {
+                let key: &[u8] = r.try_get(3)?;
+                let key = DataKey::try_from(key)
+                    .map_err(|_| AuditError::Store("a new data key is not 32 bytes".into()))?;
+                found.insert((r.try_get(0)?, r.try_get(1)?), (r.try_get(2)?, key));
+            }
+        }
+        users
+            .iter()
+            .zip(tokens)
+            .map(|(u, t)| {
+                found.get(&(u.to_string(), t)).copied().ok_or_else(|| {
+                    AuditError::Internal("no data key was stored for a subject".into())
+                })
+            })
+            .collect()
     }
 
     fn subject_keys(

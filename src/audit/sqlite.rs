@@ -582,18 +582,24 @@ impl AppendTx for SqliteTx<'_> {
 
     fn subject_key(
         &mut self,
-        user_id: &str,
-        email_token: Option<&Hash>,
-    ) -> Result<(i64, DataKey), AuditError> {
+        subjects: &[(String, Option<Hash>)],
+    ) -> Result<Vec<(i64, DataKey)>, AuditError> {
         let keys = self.keys;
         let mut opened = self.keys_open;
-        let out = find_or_create_key(keys, self.tx()?, user_id, email_token, &mut || {
+        let mut begin = || {
             if !opened {
                 keys.execute_batch("BEGIN IMMEDIATE")?;
                 opened = true;
             }
             Ok(())
-        });
+        };
+        let tx = self.tx()?;
+        let out = subjects
+            .iter()
+            .map(|(user_id, token)| {
+                find_or_create_key(keys, tx, user_id, token.as_ref(), &mut begin)
+            })
+            .collect();
         self.keys_open = opened;
         out
     }

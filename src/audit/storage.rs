@@ -132,14 +132,14 @@ pub trait AppendTx {
         hash: &Hash,
         personal: &[SealedValue],
     ) -> Result<(), AuditError>;
-    /// The data key of subject (`user_id`, e-mail token): the live one, or a
-    /// new one. A new key must be durable no later than this transaction's
-    /// commit, and a key scheduled for destruction is never handed out.
+    /// The data key of each subject (`user_id`, e-mail token), in order:
+    /// the live one, or a new one. A new key must be durable no later than
+    /// this transaction's commit, and a key scheduled for destruction is
+    /// never handed out. The subjects are distinct.
     fn subject_key(
         &mut self,
-        user_id: &str,
-        email_token: Option<&Hash>,
-    ) -> Result<(i64, DataKey), AuditError>;
+        subjects: &[(String, Option<Hash>)],
+    ) -> Result<Vec<(i64, DataKey)>, AuditError>;
     /// Ids of the live keys of a data subject: of every pair with this
     /// user_id, and of every pair with this e-mail token.
     fn subject_keys(

@@ -188,7 +188,7 @@ fn append_in_tx(
     let timestamp = if now < head_ts { head_ts } else { now };
     let mut scratch = Vec::with_capacity(1024);
     let mut out = Vec::with_capacity(entries.len());
-    let mut keys: HashMap<(String, Option<Hash>), (i64, DataKey)> = HashMap::new();
+    let keys = batch_keys(tx, entries)?;
     for e in entries {
         seq += 1;
         let view = EntryView {
@@ -212,7 +212,7 @@ fn append_in_tx(
             prev_hash: prev,
         };
         let hash = view.hash_with(&mut scratch);
-        let sealed = seal_personal(tx, &mut keys, seq, e)?;
+        let sealed = seal_personal(&keys, seq, e)?;
         tx.insert(&view, &hash, &sealed)?;
         f.push(seq, hash);
         out.push(Appended {
@@ -228,31 +228,52 @@ fn append_in_tx(
     Ok(out)
 }
 
-/// Seals the personal values of entry `seq` under the key of its subject
-/// (user_id, e-mail); `keys` caches the batch's keys.
-fn seal_personal(
-    tx: &mut dyn AppendTx,
-    keys: &mut HashMap<(String, Option<Hash>), (i64, DataKey)>,
-    seq: u64,
-    e: &PreparedEntry,
-) -> Result<Vec<SealedValue>, AuditError> {
+/// The subject of an entry with personal values: its user_id and the token
+/// of its e-mail.
+fn subject_of(e: &PreparedEntry) -> Option<(String, Option<Hash>)> {
     if e.personal_values.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
     let token = e
         .personal_values
         .iter()
         .find(|pv| pv.field == "user_email")
         .map(|pv| sealing::email_token(&pv.value_json));
-    let subject = (e.user_id.clone(), token);
-    let (key_id, key) = match keys.get(&subject) {
-        Some(k) => *k,
-        None => {
-            let k = tx.subject_key(&subject.0, subject.1.as_ref())?;
-            keys.insert(subject, k);
-            k
-        }
+    Some((e.user_id.clone(), token))
+}
+
+/// The data keys of the batch's subjects, fetched (or created) at once.
+fn batch_keys(
+    tx: &mut dyn AppendTx,
+    entries: &[PreparedEntry],
+) -> Result<HashMap<(String, Option<Hash>), (i64, DataKey)>, AuditError> {
+    let mut subjects: Vec<(String, Option<Hash>)> = entries.iter().filter_map(subject_of).collect();
+    subjects.sort();
+    subjects.dedup();
+    if subjects.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys = tx.subject_key(&subjects)?;
+    if keys.len() != subjects.len() {
+        return Err(AuditError::Internal(
+            "the store returned a key count that does not match the subjects".into(),
+        ));
+    }
+    Ok(subjects.into_iter().zip(keys).collect())
+}
+
+/// Seals the personal values of entry `seq` under the key of its subject.
+fn seal_personal(
+    keys: &HashMap<(String, Option<Hash>), (i64, DataKey)>,
+    seq: u64,
+    e: &PreparedEntry,
+) -> Result<Vec<SealedValue>, AuditError> {
+    let Some(subject) = subject_of(e) else {
+        return Ok(Vec::new());
     };
+    let &(key_id, key) = keys
+        .get(&subject)
+        .ok_or_else(|| AuditError::Internal("no data key for an entry's subject".into()))?;
     e.personal_values
         .iter()
         .map(|pv| {
