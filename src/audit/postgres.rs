@@ -873,8 +873,9 @@ impl AppendTx for PgTx<'_> {
             .map(|(_, t)| t.map(|t| t.to_vec()))
             .collect();
         let tx = self.tx()?;
-        let mut found: std::collections::HashMap<(String, Option<Vec<u8>>), (i64, DataKey)> =
-            std::collections::HashMap::new();
+        // (user_id, token) as PostgreSQL returns them -> (id, key).
+        type Found = std::collections::HashMap<(String, Option<Vec<u8>>), (i64, DataKey)>;
+        let mut found = Found::new();
         for r in tx.query(
             "SELECT DISTINCT ON (k.user_id, k.email_token) k.user_id, k.email_token, k.id, k.key \
              FROM audit_subject_keys k \

@@ -23,6 +23,10 @@ use super::query::{Activity, Page, QueryFilter};
 use super::report::ComplianceFigures;
 use super::sealing::{DataKey, StoredPersonal};
 
+/// A data subject: the user_id and e-mail token ([`super::sealing::email_token`])
+/// of an entry.
+pub type Subject = (String, Option<Hash>);
+
 /// A personal value as the store keeps it: sealed under a subject's data key
 /// (see [`super::sealing`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,10 +140,7 @@ pub trait AppendTx {
     /// the live one, or a new one. A new key must be durable no later than
     /// this transaction's commit, and a key scheduled for destruction is
     /// never handed out. The subjects are distinct.
-    fn subject_key(
-        &mut self,
-        subjects: &[(String, Option<Hash>)],
-    ) -> Result<Vec<(i64, DataKey)>, AuditError>;
+    fn subject_key(&mut self, subjects: &[Subject]) -> Result<Vec<(i64, DataKey)>, AuditError>;
     /// Ids of the live keys of a data subject: of every pair with this
     /// user_id, and of every pair with this e-mail token.
     fn subject_keys(

@@ -28,7 +28,7 @@ use super::encoding::{EntryView, canonical_json};
 use super::entry::PreparedEntry;
 use super::merkle::{Frontier, Hash};
 use super::sealing::{self, DataKey};
-use super::storage::{AppendTx, LogWriter, SealedValue};
+use super::storage::{AppendTx, LogWriter, SealedValue, Subject};
 
 /// Most entries committed in one transaction.
 pub const MAX_BATCH: usize = 4096;
@@ -230,7 +230,7 @@ fn append_in_tx(
 
 /// The subject of an entry with personal values: its user_id and the token
 /// of its e-mail.
-fn subject_of(e: &PreparedEntry) -> Option<(String, Option<Hash>)> {
+fn subject_of(e: &PreparedEntry) -> Option<Subject> {
     if e.personal_values.is_empty() {
         return None;
     }
@@ -246,8 +246,8 @@ fn subject_of(e: &PreparedEntry) -> Option<(String, Option<Hash>)> {
 fn batch_keys(
     tx: &mut dyn AppendTx,
     entries: &[PreparedEntry],
-) -> Result<HashMap<(String, Option<Hash>), (i64, DataKey)>, AuditError> {
-    let mut subjects: Vec<(String, Option<Hash>)> = entries.iter().filter_map(subject_of).collect();
+) -> Result<HashMap<Subject, (i64, DataKey)>, AuditError> {
+    let mut subjects: Vec<Subject> = entries.iter().filter_map(subject_of).collect();
     subjects.sort();
     subjects.dedup();
     if subjects.is_empty() {
@@ -264,7 +264,7 @@ fn batch_keys(
 
 /// Seals the personal values of entry `seq` under the key of its subject.
 fn seal_personal(
-    keys: &HashMap<(String, Option<Hash>), (i64, DataKey)>,
+    keys: &HashMap<Subject, (i64, DataKey)>,
     seq: u64,
     e: &PreparedEntry,
 ) -> Result<Vec<SealedValue>, AuditError> {
