@@ -45,7 +45,7 @@ fn erase_time(size: u64, subjects: u64) -> (Duration, u64) {
         None => tempfile::tempdir(),
     }
     .expect("temp dir");
-    let store = Store::open(tmp.path()).expect("store");
+    let store = Store::open(tmp.path(), smart_systems_mcp::app::COMPONENTS).expect("store");
     let trail = AuditTrail::open(&store, vec![]).expect("trail");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -100,7 +100,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir_in(&base).expect("bench dir");
-    let store = Store::open(&tmp.path().join("data")).expect("store");
+    let store =
+        Store::open(&tmp.path().join("data"), smart_systems_mcp::app::COMPONENTS).expect("store");
     let trail = Arc::new(AuditTrail::open(&store, vec![]).expect("audit trail"));
     println!("audit_log benchmark: store on {}", base.display());
     println!(

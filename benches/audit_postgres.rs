@@ -48,7 +48,11 @@ fn entry(i: u64) -> NewEntry {
 /// Where a worker's log lives: `sqlite:<data dir>` or `postgres:<namespace>`.
 fn open(target: &str) -> AuditTrail {
     if let Some(dir) = target.strip_prefix("sqlite:") {
-        let store = Store::open(std::path::Path::new(dir)).expect("store");
+        let store = Store::open(
+            std::path::Path::new(dir),
+            smart_systems_mcp::app::COMPONENTS,
+        )
+        .expect("store");
         AuditTrail::open(&store, vec![]).expect("audit trail")
     } else {
         let ns = target.strip_prefix("postgres:").expect("target");

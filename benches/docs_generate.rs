@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use smart_systems_mcp::docs::{DocsRequest, generate_docs};
+use smart_systems_mcp::fsroot::Roots;
 
 /// The version of `name` in Cargo.lock whose major version is `major`.
 fn locked_version(name: &str, major: &str) -> String {
@@ -56,6 +57,7 @@ fn main() {
             dir.canonicalize().expect("crate dir"),
             out.path().canonicalize().expect("out dir"),
         ];
+        let ws = Roots::open(&roots);
         let req = DocsRequest {
             path: dir.display().to_string(),
             output_dir: Some(out.path().join(name).display().to_string()),
@@ -68,7 +70,7 @@ fn main() {
         let mut summary = String::new();
         for _ in 0..iterations.max(1) {
             let start = Instant::now();
-            let run = generate_docs(&req, &roots, &mut |_, _| true).expect("generate_docs");
+            let run = generate_docs(&req, &ws, &mut |_, _| true).expect("generate_docs");
             times.push(start.elapsed());
             let items: usize = run.stats.counts.iter().map(|(_, n)| n).sum();
             let bytes: u64 = run

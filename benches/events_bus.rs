@@ -46,7 +46,7 @@ fn event(i: usize) -> NewEvent {
 }
 
 fn open(dir: &std::path::Path, fsync: FsyncMode, retention: Retention) -> Arc<EventBus> {
-    let store = Store::open(dir).expect("store");
+    let store = Store::open(dir, smart_systems_mcp::app::COMPONENTS).expect("store");
     EventBus::open(&store, EventsConfig { fsync, retention }).expect("bus")
 }
 

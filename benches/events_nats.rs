@@ -192,7 +192,7 @@ fn main() {
         .build()
         .expect("runtime");
     let tmp = tempfile::tempdir().expect("tmp");
-    let store = Store::open(tmp.path()).expect("store");
+    let store = Store::open(tmp.path(), smart_systems_mcp::app::COMPONENTS).expect("store");
     let sqlite = Arc::new(SqliteBackend::new(
         EventBus::open(&store, config()).expect("bus"),
     ));

@@ -71,6 +71,54 @@ pub struct Config {
     /// Distributed backends shared by several server processes (on several
     /// machines); unset means the embedded SQLite store in `data_dir`.
     pub cluster: ClusterSettings,
+    /// Size in bytes past which the SQLite store's WAL is checkpointed and
+    /// truncated.
+    pub wal_limit: u64,
+    /// Which tools of the enabled toolsets are served.
+    pub tools: ToolSelection,
+    /// How many open and resolved alerts alerting keeps.
+    pub alert_limits: crate::alerting::engine::AlertLimits,
+}
+
+/// Which tools of the enabled toolsets a server lists and answers: all by
+/// default; `--read-only` keeps those annotated read-only, `--tools` names
+/// the ones to keep, `--disable-tools` the ones to drop. `server_info` is
+/// always served: it is the health check and reports the selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolSelection {
+    /// Only tools annotated `readOnlyHint: true`.
+    pub read_only: bool,
+    /// When set, only these tools (names).
+    pub only: Option<Vec<String>>,
+    /// These tools are not served (names).
+    pub disabled: Vec<String>,
+}
+
+impl ToolSelection {
+    /// Whether the tool `name` (read-only or not) is served.
+    pub fn serves(&self, name: &str, read_only: bool) -> bool {
+        if name == "server_info" {
+            return true;
+        }
+        (!self.read_only || read_only)
+            && self
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == name))
+            && !self.disabled.iter().any(|n| n == name)
+    }
+
+    /// The names this selection mentions that are not among `available`
+    /// (the tools of the enabled toolsets).
+    pub fn unknown<'a>(&'a self, available: &[String]) -> Vec<&'a str> {
+        self.only
+            .iter()
+            .flatten()
+            .chain(&self.disabled)
+            .map(String::as_str)
+            .filter(|n| !available.iter().any(|a| a == n))
+            .collect()
+    }
 }
 
 /// Where the distributed backends live. Several `smart-systems-mcp`
@@ -101,48 +149,8 @@ impl Default for ClusterSettings {
 /// The namespace used when `--namespace` is not given.
 pub const DEFAULT_NAMESPACE: &str = "smart_systems";
 
-/// Checks a `--namespace`: 1-40 characters `[a-z0-9_]`, starting with a
-/// letter, so it is valid as a PostgreSQL schema, a JetStream stream name and
-/// a NATS subject token alike.
-pub fn validate_namespace(ns: &str) -> Result<(), String> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 40
-        && ns.starts_with(|c: char| c.is_ascii_lowercase())
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{ns:?}: expected 1-40 characters a-z, 0-9 or _, starting with a letter"
-        ))
-    }
-}
-
-/// Where prices for cost estimates come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum PricingSource {
-    /// The embedded, dated us-east-1 list-price table (no network).
-    #[default]
-    Table,
-    /// The AWS Price List API (GetProducts), cached, falling back to the table.
-    Live,
-}
-
-/// AWS access for the cost toolset. Unset fields fall through to the standard
-/// AWS chain (`AWS_PROFILE`, `AWS_REGION`, `~/.aws/config`, SSO, IMDS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsSettings {
-    /// Named profile from `~/.aws/config`.
-    pub profile: Option<String>,
-    /// Home region: used for global calls and when a report names no regions.
-    pub region: Option<String>,
-    /// Endpoint override for every AWS service (an emulator such as moto).
-    pub endpoint_url: Option<String>,
-    /// Where prices come from.
-    pub pricing: PricingSource,
-}
+pub use crate::cost::settings::{AwsSettings, PricingSource};
+pub use crate::store::validate_namespace;
 
 impl Config {
     /// A config with every toolset enabled and the given data dir and roots.
@@ -155,6 +163,9 @@ impl Config {
             pii_fields: Vec::new(),
             aws: AwsSettings::default(),
             cluster: ClusterSettings::default(),
+            wal_limit: crate::store::wal::DEFAULT_WAL_LIMIT,
+            tools: ToolSelection::default(),
+            alert_limits: Default::default(),
         }
     }
 

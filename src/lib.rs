@@ -8,10 +8,13 @@
 pub mod alerting;
 pub mod app;
 pub mod audit;
+pub mod bus;
 pub mod config;
 pub mod cost;
 pub mod docs;
 pub mod events;
+pub mod fsroot;
+pub mod quote;
 pub mod server;
 pub mod store;
 

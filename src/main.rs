@@ -8,8 +8,8 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 use smart_systems_mcp::config::{
-    AwsSettings, ClusterSettings, Config, PricingSource, Toolset, default_data_dir, normalize_root,
-    validate_namespace,
+    AwsSettings, ClusterSettings, Config, PricingSource, ToolSelection, Toolset, default_data_dir,
+    normalize_root, validate_namespace,
 };
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
@@ -23,6 +23,31 @@ struct Cli {
     /// else ~/.local/share/smart-systems-mcp]; created when missing.
     #[arg(long, env = "SMART_SYSTEMS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Serve only the tools annotated read-only (no tool that writes,
+    /// publishes, erases or changes state is listed or callable).
+    #[arg(long, env = "SMART_SYSTEMS_READ_ONLY")]
+    read_only: bool,
+
+    /// Serve only these tools of the enabled toolsets, comma-separated
+    /// (`server_info` always); an unknown name is a startup error.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_TOOLS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    tools: Vec<String>,
+
+    /// Do not serve these tools, comma-separated (e.g. `erase_subject`); an
+    /// unknown name is a startup error.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_DISABLE_TOOLS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    disable_tools: Vec<String>,
 
     /// Toolsets to expose, comma-separated [default: all].
     #[arg(
@@ -55,6 +80,17 @@ struct Cli {
         value_name = "KEYS"
     )]
     pii_fields: Vec<String>,
+
+    /// Most open (firing, acknowledged, silenced) alerts; at the cap a point
+    /// opens no new alert and its answer says so.
+    #[arg(long, env = "SMART_SYSTEMS_MAX_OPEN_ALERTS", value_name = "N",
+          default_value_t = smart_systems_mcp::alerting::engine::DEFAULT_MAX_OPEN_ALERTS)]
+    max_open_alerts: usize,
+
+    /// Most resolved alerts kept; the oldest beyond it are deleted.
+    #[arg(long, env = "SMART_SYSTEMS_MAX_RESOLVED_ALERTS", value_name = "N",
+          default_value_t = smart_systems_mcp::alerting::engine::DEFAULT_MAX_RESOLVED_ALERTS)]
+    max_resolved_alerts: usize,
 
     /// Log filter for stderr: a level (error, warn, info, debug, trace) or
     /// tracing directives such as `smart_systems_mcp=debug,rmcp=warn`
@@ -152,6 +188,17 @@ struct Cli {
         value_name = "NAME"
     )]
     namespace: String,
+
+    /// Size of the SQLite store's write-ahead log, in MiB, past which the
+    /// commit that crossed it checkpoints and truncates it (at least 1).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_WAL_LIMIT_MIB",
+        default_value_t = smart_systems_mcp::store::wal::DEFAULT_WAL_LIMIT >> 20,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 20),
+        value_name = "MIB"
+    )]
+    wal_limit_mib: u64,
 }
 
 fn main() -> ExitCode {
@@ -249,6 +296,36 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         .with_pii_fields(cli.pii_fields)
         .with_aws(aws);
     config.cluster = cluster;
+    config.wal_limit = cli.wal_limit_mib << 20;
+    let names = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    let only = names(cli.tools);
+    config.tools = ToolSelection {
+        read_only: cli.read_only,
+        only: (!only.is_empty()).then_some(only),
+        disabled: names(cli.disable_tools),
+    };
+    let available = SmartServer::available_tools(&config.toolsets);
+    let unknown = config.tools.unknown(&available);
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown
+            .iter()
+            .map(|n| smart_systems_mcp::quote::quote(n))
+            .collect();
+        return Err(format!(
+            "--tools/--disable-tools: no tool {} in the enabled toolsets; they have: {}",
+            shown.join(", "),
+            available.join(", ")
+        ));
+    }
+    config.alert_limits = smart_systems_mcp::alerting::engine::AlertLimits {
+        max_open: cli.max_open_alerts,
+        max_resolved: cli.max_resolved_alerts,
+    };
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,

@@ -180,11 +180,12 @@ fn a_request_that_is_not_valid_json_is_answered_under_its_id() {
         assert!(message.contains(why), "{resp}");
     }
     // Arguments that are not an object were answered "method not found:
-    // tools/call".
+    // tools/call"; they are invalid params.
     for (id, arguments) in [(104, json!([])), (105, json!("str"))] {
         s.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "server_info", "arguments": arguments}}));
         let resp = s.wait_for_id(&json!(id));
+        assert_eq!(resp["error"]["code"], -32602, "{resp}");
         let message = resp["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains("`arguments`") && message.contains("JSON object"),

@@ -187,6 +187,40 @@ pub struct Counters {
     pub next_alert: u64,
     pub next_group: u64,
     pub next_silence: u64,
+    /// New alerts not opened because [`AlertLimits::max_open`] were open.
+    #[serde(default)]
+    pub refused_at_cap: u64,
+}
+
+/// How many alerts the engine keeps, so memory and every answer that
+/// scans alerts stay bounded.
+///
+/// Open alerts (firing, acknowledged, silenced) are never dropped: they
+/// are problems someone must see. At `max_open`, a point that would open
+/// one more alert opens none (its repeats of open alerts still count), the
+/// answer says so and `alert_stats` counts it, until alerts are resolved.
+/// Resolved alerts are history: beyond `max_resolved` the oldest are
+/// deleted (from memory and the store), in steps of a tenth of the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertLimits {
+    /// Most open alerts.
+    pub max_open: usize,
+    /// Most resolved alerts kept.
+    pub max_resolved: usize,
+}
+
+/// Default of [`AlertLimits::max_open`] (`--max-open-alerts`).
+pub const DEFAULT_MAX_OPEN_ALERTS: usize = 10_000;
+/// Default of [`AlertLimits::max_resolved`] (`--max-resolved-alerts`).
+pub const DEFAULT_MAX_RESOLVED_ALERTS: usize = 10_000;
+
+impl Default for AlertLimits {
+    fn default() -> Self {
+        AlertLimits {
+            max_open: DEFAULT_MAX_OPEN_ALERTS,
+            max_resolved: DEFAULT_MAX_RESOLVED_ALERTS,
+        }
+    }
 }
 
 /// An alert event for the bus.
@@ -211,6 +245,8 @@ pub struct PointOutcome {
     pub alerts: std::ops::Range<usize>,
     /// Why an alert of this point is muted, when one is.
     pub suppressed: Option<String>,
+    /// Why an alert of this point was not opened (the open-alert cap).
+    pub refused: Option<String>,
 }
 
 /// What must be written to the store after a call.
@@ -222,12 +258,15 @@ pub struct Changes {
     pub day: Vec<(String, DayChanges)>,
     pub groups: Vec<Group>,
     pub counters: Counters,
+    /// Ids of resolved alerts deleted by [`Engine::compact`].
+    pub evicted: Vec<String>,
 }
 
 impl Changes {
     /// Nothing to write (counters only move together with these).
     pub fn is_empty(&self) -> bool {
         self.alerts.is_empty()
+            && self.evicted.is_empty()
             && self.series.is_empty()
             && self.day.is_empty()
             && self.groups.is_empty()
@@ -260,6 +299,10 @@ pub struct Engine {
     dirty_alert_flags: Vec<bool>,
     dirty_groups: Vec<usize>,
     events: Vec<AlertEvent>,
+    /// Bounds on the alerts kept.
+    limits: AlertLimits,
+    /// Alerts not resolved (firing, acknowledged, silenced).
+    open: usize,
 }
 
 /// Why an engine operation was refused.
@@ -284,6 +327,75 @@ impl Engine {
     /// An empty engine with default settings.
     pub fn new() -> Engine {
         Engine::default()
+    }
+
+    /// An empty engine keeping at most `limits` alerts.
+    pub fn with_limits(limits: AlertLimits) -> Engine {
+        Engine {
+            limits,
+            ..Engine::default()
+        }
+    }
+
+    /// The bounds on the alerts kept.
+    pub fn limits(&self) -> AlertLimits {
+        self.limits
+    }
+
+    /// Changes the bounds (they apply from the next alert and compaction).
+    pub fn set_limits(&mut self, limits: AlertLimits) {
+        self.limits = limits;
+    }
+
+    /// Alerts not resolved.
+    pub fn open_alerts(&self) -> usize {
+        self.open
+    }
+
+    /// Deletes the oldest resolved alerts beyond [`AlertLimits::max_resolved`]
+    /// (once they exceed it by a tenth, so the O(alerts) re-indexing is
+    /// paid once per many resolutions); their ids, for the store. Call only
+    /// between calls: it renumbers alert indices.
+    pub fn compact(&mut self) -> Vec<String> {
+        let resolved = self.alerts.len() - self.open;
+        let max = self.limits.max_resolved;
+        if resolved <= max + max / 10 {
+            return Vec::new();
+        }
+        let mut excess = resolved - max;
+        let mut evicted = Vec::with_capacity(excess);
+        let mut kept = Vec::with_capacity(self.alerts.len() - excess);
+        for a in std::mem::take(&mut self.alerts) {
+            if excess > 0 && a.status == Status::Resolved {
+                excess -= 1;
+                evicted.push(a.id);
+            } else {
+                kept.push(a);
+            }
+        }
+        self.alerts = kept;
+        self.reindex();
+        evicted
+    }
+
+    /// Rebuilds every index of alert positions after [`Self::compact`].
+    fn reindex(&mut self) {
+        self.alert_ids.clear();
+        self.dedup = DedupIndex::default();
+        self.criticals.clear();
+        self.dirty_alerts.clear();
+        self.dirty_alert_flags.clear();
+        for (i, a) in self.alerts.iter().enumerate() {
+            self.alert_ids.insert(a.id.clone(), i as u32);
+            if a.status != Status::Resolved {
+                self.dedup.insert(a.fingerprint, i);
+            }
+        }
+        for i in 0..self.alerts.len() as u32 {
+            if self.alerts[i as usize].status.is_active() {
+                self.note_critical(i);
+            }
+        }
     }
 
     // ---- definitions -----------------------------------------------------
@@ -789,6 +901,15 @@ impl Engine {
                 )
             }
         };
+        if self.open >= self.limits.max_open {
+            self.counters.refused_at_cap += 1;
+            out.refused = Some(format!(
+                "no alert opened: {} alerts are open, the most kept (--max-open-alerts); \
+                 resolve some (resolve_alert, remove_alert_rule) to make room",
+                self.open
+            ));
+            return;
+        }
         let source = series.source.clone();
         let n = self.counters.next_alert + 1;
         self.counters.next_alert = n;
@@ -822,6 +943,7 @@ impl Engine {
         self.alerts.push(alert);
         self.alert_ids.insert(id, i);
         self.dedup.insert(fp, i as usize);
+        self.open += 1;
         self.counters.alerts_created += 1;
         if let Some(reason) = self.mute_reason(i, ts) {
             let a = &mut self.alerts[i as usize];
@@ -990,6 +1112,7 @@ impl Engine {
         a.transition(Status::Resolved, at, by, note);
         let fp = a.fingerprint;
         self.dedup.remove(fp, i as usize);
+        self.open -= 1;
         self.counters.resolved += 1;
         if was_visible {
             self.events.push(AlertEvent::Resolved(i));
@@ -1182,6 +1305,7 @@ impl Engine {
             self.alert_ids.insert(a.id.clone(), i);
             if a.status != Status::Resolved {
                 self.dedup.insert(a.fingerprint, i as usize);
+                self.open += 1;
             }
             self.alerts.push(a);
         }

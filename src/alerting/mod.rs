@@ -50,7 +50,7 @@ use std::sync::Mutex;
 pub use engine::{AlertEvent, Engine, EngineError};
 pub use persist::{MIGRATIONS, Write};
 
-use crate::app::OutboundEvent;
+use crate::bus::{OutboundEvent, Priority};
 use crate::store::{Store, StoreError};
 
 /// Why an alerting operation failed.
@@ -209,6 +209,11 @@ impl AlertingService {
         })
     }
 
+    /// Sets how many alerts the engine keeps (see [`engine::AlertLimits`]).
+    pub fn set_limits(&self, limits: engine::AlertLimits) {
+        lock(&self.engine).set_limits(limits);
+    }
+
     /// Runs `f` on the engine, saves definitions `f` asks for plus
     /// everything the engine marked dirty in one transaction, and returns
     /// `f`'s result with the bus events it raised. May be called on an
@@ -219,12 +224,15 @@ impl AlertingService {
     ) -> Result<(T, Vec<OutboundEvent>), AlertError> {
         let mut engine = lock(&self.engine);
         let (out, writes) = f(&mut engine)?;
-        let changes = engine.take_changes();
+        let mut changes = engine.take_changes();
         let events: Vec<OutboundEvent> = engine
             .take_events()
             .into_iter()
             .filter_map(|e| outbound(&engine, &e))
             .collect();
+        // After the call's answer and events are built: compaction renumbers
+        // the alert indices they were built from.
+        changes.evicted = engine.compact();
         if writes.is_empty() && changes.is_empty() {
             // Read-only call: no transaction at all.
             return Ok((out, events));
@@ -320,10 +328,10 @@ pub fn outbound(engine: &Engine, e: &AlertEvent) -> Option<OutboundEvent> {
             "started_at": a.started_at,
         }),
         priority: match a.severity {
-            model::Severity::Critical => "critical",
-            model::Severity::Error => "high",
-            model::Severity::Warning => "normal",
-            model::Severity::Info => "low",
+            model::Severity::Critical => Priority::Critical,
+            model::Severity::Error => Priority::High,
+            model::Severity::Warning => Priority::Normal,
+            model::Severity::Info => Priority::Low,
         },
         source: "alerting".to_string(),
         correlation_id: Some(a.group_id.clone().unwrap_or_else(|| a.id.clone())),
@@ -362,7 +370,7 @@ mod tests {
         let fired = outbound(&e, &events[0]).unwrap();
         assert_eq!(fired.topic, "system.alerts");
         assert_eq!(fired.event_type, "system.alert.triggered");
-        assert_eq!(fired.priority, "critical");
+        assert_eq!(fired.priority, Priority::Critical);
         assert_eq!(fired.source, "alerting");
         assert_eq!(fired.payload["alert_id"], "a-1");
         assert_eq!(fired.payload["title"], "temp 35");
@@ -370,5 +378,52 @@ mod tests {
         let resolved = outbound(&e, &events[1]).unwrap();
         assert_eq!(resolved.event_type, "system.alert.resolved");
         assert_eq!(resolved.payload["status"], "resolved");
+    }
+
+    #[test]
+    fn compaction_drops_the_oldest_resolved_and_keeps_open_alerts_reachable() {
+        let mut e = Engine::with_limits(engine::AlertLimits {
+            max_open: 2,
+            max_resolved: 1,
+        });
+        e.add_rule(RuleSpec {
+            rule_id: "hot".into(),
+            metric_name: "temp".into(),
+            condition: "value > 30".into(),
+            severity: Severity::Critical,
+            for_seconds: 0.0,
+            recovery_condition: None,
+            title_template: None,
+            description_template: None,
+            labels: vec![],
+            resolve_after_seconds: None,
+        })
+        .unwrap();
+        let mut touched = Vec::new();
+        let series: Vec<_> = (0..5)
+            .map(|i| e.series_for("temp", &format!("k{i}"), &[]).unwrap())
+            .collect();
+        // k0 and k1 open, k2 refused at the cap.
+        for &sid in &series[..3] {
+            e.check(sid, 35.0, 100.0, &mut touched);
+        }
+        assert_eq!(e.open_alerts(), 2);
+        assert_eq!(e.counters().refused_at_cap, 1);
+        // k0 clears (resolved); k2 and k3 open and clear in turn.
+        e.check(series[0], 20.0, 110.0, &mut touched);
+        for &sid in &series[2..4] {
+            e.check(sid, 35.0, 120.0, &mut touched);
+            e.check(sid, 20.0, 130.0, &mut touched);
+        }
+        let evicted = e.compact();
+        assert_eq!(evicted, ["a-1", "a-3"]);
+        assert_eq!(e.alerts().len(), 2);
+        // The open k1 alert still deduplicates and is found by id.
+        let o = e.check(series[1], 36.0, 140.0, &mut touched);
+        let i = touched[o.alerts][0];
+        assert_eq!(e.alert(i).unwrap().id, "a-2");
+        assert_eq!(e.alert(i).unwrap().count, 2);
+        assert!(e.acknowledge("a-2", "ann", 150.0).is_ok());
+        assert!(e.alert_by_id("a-1").is_none());
     }
 }

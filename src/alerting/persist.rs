@@ -212,6 +212,12 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
             .execute(params![num_of(&a.id), a.id, a.status.name(), json(a)?])
             .map_err(e)?;
     }
+    let mut evict_stmt = tx
+        .prepare_cached("DELETE FROM alerting_alerts WHERE alert_num = ?1")
+        .map_err(e)?;
+    for id in &changes.evicted {
+        evict_stmt.execute([num_of(id)]).map_err(e)?;
+    }
     let mut group_stmt = tx
         .prepare_cached(
             "INSERT INTO alerting_groups(group_num, data) VALUES (?1, ?2)

@@ -15,14 +15,15 @@ use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
 use super::persist::{Batch, Res, StateStore, Write, json, load_with, num_of};
+use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 
 /// Tables of the alerting state in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[pg::Migration] = &[
-    (
-        1,
-        "alerting_tables",
-        "CREATE TABLE alerting_rules (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "alerting_tables",
+        sql: "CREATE TABLE alerting_rules (
          seq BIGSERIAL PRIMARY KEY,
          rule_id TEXT NOT NULL UNIQUE,
          spec TEXT NOT NULL
@@ -45,18 +46,18 @@ const MIGRATIONS: &[pg::Migration] = &[
          host TEXT NOT NULL,
          since TIMESTAMPTZ NOT NULL DEFAULT now()
      );",
-    ),
-    (
-        2,
-        "alerting_series_day",
+    },
+    Migration {
+        version: 2,
+        name: "alerting_series_day",
         // As the SQLite table (persist.rs, migration 2).
-        "CREATE TABLE alerting_series_day (
+        sql: "CREATE TABLE alerting_series_day (
              series_key TEXT NOT NULL,
              slot INT NOT NULL,
              cell TEXT NOT NULL,
              PRIMARY KEY (series_key, slot)
          );",
-    ),
+    },
 ];
 
 /// Why the PostgreSQL alerting store could not be opened.
@@ -291,6 +292,14 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
              SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[])
              ON CONFLICT(alert_num) DO UPDATE SET status = excluded.status, data = excluded.data",
             &[&nums, &ids, &statuses, &data],
+        )
+        .map_err(e)?;
+    }
+    if !changes.evicted.is_empty() {
+        let nums: Vec<i64> = changes.evicted.iter().map(|id| num_of(id)).collect();
+        tx.execute(
+            "DELETE FROM alerting_alerts WHERE alert_num = ANY($1::int8[])",
+            &[&nums],
         )
         .map_err(e)?;
     }

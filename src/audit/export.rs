@@ -1,12 +1,16 @@
 //! Exports of the log to JSON Lines or CSV files under the workspace roots.
 //!
-//! The destination is checked after resolving symlinks (its directory must
-//! exist and lie under a root), and the file is written to a temporary name
-//! beside it and renamed into place, so a reader never sees half an export
-//! and a failed export leaves no file behind.
+//! The destination's directory is opened beneath a root's handle
+//! ([`crate::fsroot`]), and the file is written to a fresh, randomly named
+//! temporary file in that directory and renamed into place within it, so a
+//! reader never sees half an export, a failed export leaves no file behind,
+//! and no symlink (at the target, at a temporary name, or swapped in for
+//! the directory mid-call) can send an export outside the roots.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use crate::fsroot::{DirHandle, EntryKind, FsError, Roots};
 
 use super::AuditError;
 use super::entry::AuditEntry;
@@ -38,72 +42,96 @@ pub const CSV_COLUMNS: &[&str] = &[
     "entry_hash",
 ];
 
-/// Resolves `path` (relative paths are taken from the first root) and checks
-/// it lies under one of `roots`, outside `data_dir` (canonical, as
-/// [`crate::store::Store::data_dir`] has it) and, unless `overwrite`, names
-/// no existing file.
+/// Where an export goes: a directory opened beneath a workspace root and a
+/// file name in it.
+pub struct ExportTarget {
+    dir: DirHandle,
+    name: String,
+    overwrite: bool,
+}
+
+impl ExportTarget {
+    /// The file's canonical name, for answers and messages.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join(&self.name)
+    }
+}
+
+/// Opens the directory of `path` (relative paths are taken from the first
+/// root) beneath its root; refuses a directory inside `data_dir`
+/// (canonical, as [`crate::store::Store::data_dir`] has it) and, unless
+/// `overwrite`, a name where anything exists.
 pub fn resolve_path(
     path: &str,
-    roots: &[PathBuf],
+    roots: &Roots,
     data_dir: &Path,
     overwrite: bool,
-) -> Result<PathBuf, AuditError> {
+) -> Result<ExportTarget, AuditError> {
     let bad = |m: String| AuditError::invalid("path", m);
     if path.trim().is_empty() {
         return Err(bad("must be a file path under a workspace root".into()));
     }
     let p = Path::new(path);
-    let absolute = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        let root = roots
-            .first()
-            .ok_or_else(|| bad("no workspace root is configured (start with --root DIR)".into()))?;
-        root.join(p)
-    };
+    if p.is_relative() && roots.is_empty() {
+        return Err(bad(
+            "no workspace root is configured (start with --root DIR)".into(),
+        ));
+    }
+    let absolute = roots.absolute(p);
     let name = absolute
         .file_name()
         .filter(|n| *n != "." && *n != "..")
+        .and_then(|n| n.to_str())
+        .filter(|_| !path.ends_with('/'))
         .ok_or_else(|| bad(format!("`{path}` does not name a file")))?
         .to_owned();
     let parent = absolute.parent().unwrap_or(Path::new("/"));
-    let parent = parent.canonicalize().map_err(|e| {
+    let outside = |shown: &Path| {
         bad(format!(
-            "directory {} does not exist or cannot be read: {e}",
-            parent.display()
-        ))
-    })?;
-    let mut target = parent.join(&name);
-    if let Ok(real) = target.canonicalize() {
-        target = real;
-    }
-    if target.is_dir() {
-        return Err(bad(format!("{} is a directory", target.display())));
-    }
-    if !roots.iter().any(|r| target.starts_with(r)) {
-        let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-        return Err(bad(format!(
             "{} is outside the workspace roots ({}); exports may only be written under them",
-            target.display(),
-            list.join(", ")
-        )));
-    }
+            shown.display(),
+            roots.list()
+        ))
+    };
+    let dir = roots.open_dir(parent, false).map_err(|e| match e {
+        FsError::Outside { path, .. } => outside(&path.join(&name)),
+        other => bad(format!(
+            "directory {} does not exist or cannot be read: {}",
+            parent.display(),
+            other.into_io().1
+        )),
+    })?;
+    let target = ExportTarget {
+        dir,
+        name,
+        overwrite,
+    };
+    let shown = target.path();
     // The store, its WAL and the checkpoint key live there: an export over
     // one of them would destroy every toolset's data.
-    if target.starts_with(data_dir) {
+    if target.dir.path().starts_with(data_dir) {
         return Err(bad(format!(
             "{} is inside the server's data directory ({}); export somewhere else",
-            target.display(),
+            shown.display(),
             data_dir.display()
         )));
     }
-    if !overwrite && std::fs::symlink_metadata(&target).is_ok() {
-        return Err(bad(format!(
-            "{} already exists; pass overwrite: true to replace it",
-            target.display()
-        )));
+    match target.dir.entry(&target.name) {
+        Ok(Some(EntryKind::Dir)) => Err(bad(format!("{} is a directory", shown.display()))),
+        Ok(Some(_)) if !overwrite => Err(already_exists(&shown)),
+        Ok(_) => Ok(target),
+        Err(e) => Err(bad(format!("{} cannot be checked: {e}", shown.display()))),
     }
-    Ok(target)
+}
+
+fn already_exists(shown: &Path) -> AuditError {
+    AuditError::invalid(
+        "path",
+        format!(
+            "{} already exists; pass overwrite: true to replace it",
+            shown.display()
+        ),
+    )
 }
 
 fn csv_field(s: &str) -> String {
@@ -117,24 +145,18 @@ fn csv_field(s: &str) -> String {
 /// Writes entries to `target` in `format`; `fill` calls the given sink once
 /// per entry. Returns the number written.
 pub fn write_file(
-    target: &Path,
+    target: &ExportTarget,
     format: &str,
     fill: impl FnOnce(&mut dyn FnMut(AuditEntry) -> Result<(), AuditError>) -> Result<u64, AuditError>,
 ) -> Result<u64, AuditError> {
+    let shown = target.path();
     let io =
-        |e: std::io::Error| AuditError::Internal(format!("export to {}: {e}", target.display()));
-    let tmp = target.with_file_name(format!(
-        ".{}.{}.tmp",
-        target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("export"),
-        std::process::id()
-    ));
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut out = BufWriter::new(file);
+        |e: std::io::Error| AuditError::Internal(format!("export to {}: {e}", shown.display()));
+    // Removed again when dropped uncommitted (a failed export).
+    let mut tmp = target.dir.temp_file(&target.name).map_err(io)?;
+    let mut out = BufWriter::new(tmp.file());
     let csv = format == "csv";
-    let result = (|| {
+    let result: Result<u64, AuditError> = (|| {
         if csv {
             writeln!(out, "{}", CSV_COLUMNS.join(",")).map_err(io)?;
         }
@@ -176,19 +198,16 @@ pub fn write_file(
             }
         };
         let n = fill(&mut sink)?;
-        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
+        out.flush().map_err(io)?;
         Ok(n)
     })();
-    match result {
-        Ok(n) => {
-            std::fs::rename(&tmp, target).map_err(io)?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    drop(out);
+    let n = result?;
+    match tmp.commit(&target.name, target.overwrite) {
+        Ok(()) => Ok(n),
+        // Something appeared at the name during the export.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_exists(&shown)),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -202,9 +221,9 @@ mod tests {
         let root = tmp.path().join("ws");
         std::fs::create_dir(&root).unwrap();
         let root = root.canonicalize().unwrap();
-        let roots = vec![root.clone()];
+        let roots = Roots::open(std::slice::from_ref(&root));
         let data = tmp.path().join("data");
-        let resolve = |p: &str| resolve_path(p, &roots, &data, false);
+        let resolve = |p: &str| resolve_path(p, &roots, &data, false).map(|t| t.path());
         assert_eq!(resolve("a.jsonl").unwrap(), root.join("a.jsonl"));
         let err = resolve("../escape.csv").unwrap_err();
         assert!(
@@ -224,17 +243,26 @@ mod tests {
         std::fs::create_dir(&data).unwrap();
         std::fs::write(data.join("smart-systems.db"), "store").unwrap();
         std::fs::write(root.join("mine.txt"), "keep").unwrap();
-        let roots = vec![root.clone()];
+        let roots = Roots::open(std::slice::from_ref(&root));
         for overwrite in [false, true] {
-            let err = resolve_path("data/smart-systems.db", &roots, &data, overwrite).unwrap_err();
+            let err = resolve_path("data/smart-systems.db", &roots, &data, overwrite)
+                .err()
+                .unwrap();
             assert!(err.to_string().contains("data directory"), "{err}");
-            let err = resolve_path("data/new.csv", &roots, &data, overwrite).unwrap_err();
+            let err = resolve_path("data/new.csv", &roots, &data, overwrite)
+                .err()
+                .unwrap();
             assert!(err.to_string().contains("data directory"), "{err}");
         }
-        let err = resolve_path("mine.txt", &roots, &data, false).unwrap_err();
+        let err = resolve_path("mine.txt", &roots, &data, false)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("overwrite: true"), "{err}");
         assert_eq!(
-            resolve_path("mine.txt", &roots, &data, true).unwrap(),
+            resolve_path("mine.txt", &roots, &data, true)
+                .ok()
+                .unwrap()
+                .path(),
             root.join("mine.txt")
         );
     }

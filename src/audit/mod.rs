@@ -18,6 +18,7 @@
 //! or PostgreSQL with `--store-url`, see [`storage`]) and are run on blocking
 //! threads by the caller.
 
+pub mod bus_event;
 pub mod checkpoint;
 pub mod encoding;
 pub mod entry;

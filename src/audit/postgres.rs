@@ -44,6 +44,7 @@ use super::query::{Activity, Page, QueryFilter, entry_from_view};
 use super::report::{ComplianceFigures, ERASURE_RESOURCE_TYPE, MAX_SUBJECTS, SubjectAccess};
 use super::sealing::{self, DataKey, StoredPersonal};
 use super::storage::{AppendTx, AuditStorage, LogReader, LogWriter, SealedValue};
+use crate::store::migrations::Migration;
 use crate::store::postgres::Conn;
 use crate::store::postgres::{self as pg, CONNECT_TIMEOUT, MigrateError};
 
@@ -55,11 +56,11 @@ const VACUUM_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Migrations of the audit tables in a namespace's schema. Append, never edit.
 /// Version 1's plain-text `audit_personal` is sealed and dropped by
 /// [`upgrade_plaintext`] after version 2.
-const MIGRATIONS: &[pg::Migration] = &[
-    (
-        1,
-        "audit_entries",
-        "CREATE TABLE audit_entries (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit_entries",
+        sql: "CREATE TABLE audit_entries (
          sequence       BIGINT PRIMARY KEY,
          audit_id       TEXT NOT NULL UNIQUE,
          timestamp      TEXT COLLATE \"C\" NOT NULL,
@@ -95,11 +96,11 @@ const MIGRATIONS: &[pg::Migration] = &[
          id   INT PRIMARY KEY CHECK (id = 1),
          seed BYTEA NOT NULL
      );",
-    ),
-    (
-        2,
-        "audit_sealed",
-        "CREATE TABLE audit_subject_keys (
+    },
+    Migration {
+        version: 2,
+        name: "audit_sealed",
+        sql: "CREATE TABLE audit_subject_keys (
          id          BIGSERIAL PRIMARY KEY,
          user_id     TEXT NOT NULL,
          email_token BYTEA,
@@ -116,7 +117,7 @@ const MIGRATIONS: &[pg::Migration] = &[
          PRIMARY KEY (sequence, field)
      );
      CREATE INDEX audit_sealed_by_key ON audit_sealed(key_id) WHERE key_id IS NOT NULL;",
-    ),
+    },
 ];
 
 /// The columns of `audit_entries` in the order [`view`] reads them.
@@ -169,7 +170,7 @@ impl PgStorage {
     /// migrations. `namespace` must match `[a-z][a-z0-9_]{0,39}` (the CLI
     /// validates it). Neither the URL nor its password appears in errors.
     pub fn open(url: &str, namespace: &str) -> Result<PgStorage, AuditError> {
-        crate::config::validate_namespace(namespace)
+        crate::store::validate_namespace(namespace)
             .map_err(|e| AuditError::invalid("namespace", e))?;
         let config = pg::config(url).map_err(|e| AuditError::invalid("store_url", e))?;
         let storage = PgStorage {

@@ -393,7 +393,7 @@ mod tests {
 
     fn trail_with(n: u64) -> (tempfile::TempDir, AuditTrail) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
+        let store = Store::open(tmp.path(), &[("audit", crate::audit::MIGRATIONS)]).unwrap();
         let trail = AuditTrail::open(&store, vec![]).unwrap();
         for i in 0..n {
             trail

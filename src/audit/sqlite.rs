@@ -2,10 +2,11 @@
 //!
 //! Reads use `query_only` connections with a large mmap (a verification scan
 //! touches every page once); the writer's connection commits with
-//! `synchronous = FULL` and no auto-checkpoint, and a checkpointer thread
-//! copies the WAL into the main file beside it, so a commit pays only its
-//! own fsync. The chain-head lock is SQLite's write lock, taken by
-//! `BEGIN IMMEDIATE`, which also orders other processes on the same file.
+//! `synchronous = FULL` and no auto-checkpoint below the store's WAL limit,
+//! and a checkpointer thread copies the WAL into the main file beside it, so
+//! a commit pays only its own fsync. The chain-head lock is SQLite's write
+//! lock, taken by `BEGIN IMMEDIATE`, which also orders other processes on the
+//! same file.
 //!
 //! The subjects' data keys ([`super::sealing`]) are in a second file,
 //! [`KEYS_FILE`], written only under the chain-head lock: a new key commits
@@ -47,6 +48,7 @@ pub struct SqliteStorage {
     path: PathBuf,
     data_dir: PathBuf,
     keys_path: PathBuf,
+    wal_limit: u64,
 }
 
 impl SqliteStorage {
@@ -58,6 +60,7 @@ impl SqliteStorage {
             path: store.path().to_path_buf(),
             data_dir: store.data_dir().to_path_buf(),
             keys_path: store.data_dir().join(KEYS_FILE),
+            wal_limit: store.wal_limit(),
         };
         let keys = storage.keys_connection()?;
         let mut main = storage.main_connection()?;
@@ -66,15 +69,24 @@ impl SqliteStorage {
     }
 
     fn main_connection(&self) -> Result<Connection, AuditError> {
-        crate::store::open_connection(&self.path).map_err(|e| AuditError::Store(e.to_string()))
+        crate::store::open_connection(
+            &self.path,
+            self.wal_limit,
+            crate::store::wal::Checkpoints::OnCommit,
+        )
+        .map_err(|e| AuditError::Store(e.to_string()))
     }
 
     /// A connection to the key file (created with its tables when missing).
     /// Durable commits; deleted keys are zeroed in their pages, and the
     /// whole file is rewritten after an erasure anyway.
     fn keys_connection(&self) -> Result<Connection, AuditError> {
-        let conn = crate::store::open_connection(&self.keys_path)
-            .map_err(|e| AuditError::Store(e.to_string()))?;
+        let conn = crate::store::open_connection(
+            &self.keys_path,
+            self.wal_limit,
+            crate::store::wal::Checkpoints::OnCommit,
+        )
+        .map_err(|e| AuditError::Store(e.to_string()))?;
         // journal_size_limit 0: a WAL that restarts from its start after a
         // checkpoint is cut to nothing, so no older frame (a destroyed key's
         // page) lingers past the new ones.
@@ -126,18 +138,20 @@ impl AuditStorage for SqliteStorage {
     }
 
     fn writer(&self) -> Result<Box<dyn LogWriter>, AuditError> {
-        let connect = || self.main_connection();
-        let conn = connect()?;
+        let connect = |checkpoints| {
+            crate::store::open_connection(&self.path, self.wal_limit, checkpoints)
+                .map_err(|e| AuditError::Store(e.to_string()))
+        };
         let keys = self.keys_connection()?;
         // FULL: every commit fsyncs the WAL before the callers are answered.
-        // No auto-checkpoint on this connection: a checkpoint fsyncs the main
-        // file too and would sit in some caller's latency; the checkpointer
-        // thread does it beside the commits instead.
+        // No checkpoint on this connection's commits below the WAL limit: a
+        // checkpoint fsyncs the main file too and would sit in some caller's
+        // latency; the checkpointer thread does it beside the commits instead.
+        let conn = connect(crate::store::wal::Checkpoints::Background)?;
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;",
+            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA cache_size = -65536;",
         )?;
-        let checkpoint_conn = connect()?;
+        let checkpoint_conn = connect(crate::store::wal::Checkpoints::OnCommit)?;
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("audit-checkpoint".into())
@@ -167,8 +181,9 @@ impl AuditStorage for SqliteStorage {
 }
 
 /// Copies committed WAL frames into the main file beside the writer (PASSIVE:
-/// never blocks a commit or a reader), so commits pay only their own fsync.
-/// Ends when the writer drops its end of `stop`.
+/// never blocks a commit or a reader), so commits pay only their own fsync
+/// until the WAL passes the store's limit (see `store::wal`). Ends when the
+/// writer drops its end of `stop`.
 fn checkpointer(conn: Connection, stop: Receiver<()>) {
     loop {
         match stop.recv_timeout(CHECKPOINT_EVERY) {
@@ -897,7 +912,7 @@ mod tests {
             .build()
             .unwrap();
         {
-            let store = Store::open(tmp.path()).unwrap();
+            let store = Store::open(tmp.path(), &[("audit", crate::audit::MIGRATIONS)]).unwrap();
             let trail = AuditTrail::open(&store, vec!["phone".into()]).unwrap();
             for e in [
                 entry("a", "a@old.example", "+1-555-0001"),
@@ -915,7 +930,7 @@ mod tests {
         let wal = tmp.path().join("smart-systems.db-wal");
         assert!(file_has(&db, "b@old.example") || file_has(&wal, "b@old.example"));
 
-        let store = Store::open(tmp.path()).unwrap();
+        let store = Store::open(tmp.path(), &[("audit", crate::audit::MIGRATIONS)]).unwrap();
         let trail = AuditTrail::open(&store, vec!["phone".into()]).unwrap();
         for v in ["ghost@old.example", "b@old.example", "+1-555-0003"] {
             assert!(!file_has(&db, v) && !file_has(&wal, v), "{v} in plain text");

@@ -15,7 +15,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 use super::CostError;
-use crate::config::AwsSettings;
+use super::settings::AwsSettings;
 
 /// The region used when neither the flag, the environment nor the profile
 /// names one; Cost Explorer and the Price List API live there too.

@@ -20,11 +20,12 @@ pub mod live_pricing;
 pub mod metrics;
 pub mod pricing;
 pub mod report;
+pub mod settings;
 pub mod spend;
 
 use std::sync::Arc;
 
-use crate::config::AwsSettings;
+use settings::AwsSettings;
 
 /// What can stop a cost tool call as a whole (anything narrower becomes an
 /// entry in a report's `errors`).

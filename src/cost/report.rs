@@ -29,7 +29,7 @@ use super::inventory::RegionInventory;
 use super::live_pricing::LivePrices;
 use super::metrics::{Daily, SeriesRequest, Stat, Window, fetch_daily};
 use super::pricing::{PRICE_TABLE_DATE, PRICE_TABLE_REGION, PRICE_TERMS, Prices, cents};
-use crate::config::PricingSource;
+use super::settings::PricingSource;
 
 /// Which regions to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]

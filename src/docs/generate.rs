@@ -15,6 +15,10 @@ use super::model::{CrateDocs, ItemKind, Problem};
 use super::paths;
 use super::public;
 use super::walker::{self, OnFile};
+use crate::fsroot::{DirHandle, EntryKind, FsError, Roots};
+
+/// Largest `Cargo.toml` read for a crate's name and root.
+const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
 /// Characters of Markdown returned per call when no `output_dir` is given.
 pub const PAGE_CHARS: usize = 40_000;
@@ -99,12 +103,12 @@ pub struct DocsRun {
 
 /// Finds the crate name and root file for a crate dir, `src/` dir or `.rs`
 /// file.
-pub fn locate(path: &Path, shown: &str, roots: &[PathBuf]) -> Result<(String, PathBuf), DocsError> {
+pub fn locate(path: &Path, shown: &str, roots: &Roots) -> Result<(String, PathBuf), DocsError> {
     let not_a_crate = |reason: &str| DocsError::NotACrate {
         path: shown.to_string(),
         reason: reason.to_string(),
     };
-    if path.is_file() {
+    if roots.is_file(path) {
         if path.extension().and_then(|e| e.to_str()) != Some("rs") {
             return Err(not_a_crate(
                 "not a .rs file, a src/ directory or a crate directory (with Cargo.toml)",
@@ -121,21 +125,17 @@ pub fn locate(path: &Path, shown: &str, roots: &[PathBuf]) -> Result<(String, Pa
         return Ok((name.replace('-', "_"), path.to_path_buf()));
     }
     let manifest = path.join("Cargo.toml");
-    if manifest.is_file() {
-        let under_roots = manifest
-            .canonicalize()
-            .is_ok_and(|c| paths::is_under_roots(&c, roots));
-        if !under_roots {
-            return Err(DocsError::OutsideRoots {
-                path: manifest.display().to_string(),
-                roots: roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-        let text = std::fs::read_to_string(&manifest).map_err(|e| DocsError::io(&manifest, e))?;
+    if roots.is_file(&manifest) {
+        let text = match roots.read_to_string(&manifest, MAX_MANIFEST_BYTES) {
+            Ok((_, text)) => text,
+            Err(FsError::Outside { .. }) => {
+                return Err(DocsError::OutsideRoots {
+                    path: manifest.display().to_string(),
+                    roots: roots.list(),
+                });
+            }
+            Err(e) => return Err(DocsError::io(&manifest, e.into_io().1)),
+        };
         let m = Manifest::parse(&text);
         let name = m
             .lib_name
@@ -143,8 +143,8 @@ pub fn locate(path: &Path, shown: &str, roots: &[PathBuf]) -> Result<(String, Pa
             .unwrap_or_else(|| dir_name(path));
         let root = match m.lib_path {
             Some(p) => path.join(p),
-            None if path.join("src/lib.rs").is_file() => path.join("src/lib.rs"),
-            None if path.join("src/main.rs").is_file() => path.join("src/main.rs"),
+            None if roots.is_file(&path.join("src/lib.rs")) => path.join("src/lib.rs"),
+            None if roots.is_file(&path.join("src/main.rs")) => path.join("src/main.rs"),
             None => {
                 return Err(not_a_crate(
                     "has Cargo.toml but neither src/lib.rs nor src/main.rs",
@@ -155,7 +155,7 @@ pub fn locate(path: &Path, shown: &str, roots: &[PathBuf]) -> Result<(String, Pa
     }
     for root in ["lib.rs", "main.rs"] {
         let f = path.join(root);
-        if f.is_file() {
+        if roots.is_file(&f) {
             let name = crate_name_near(path, roots).unwrap_or_else(|| dir_name(path));
             return Ok((name.replace('-', "_"), f));
         }
@@ -179,16 +179,10 @@ fn dir_name(p: &Path) -> String {
 
 /// The crate name from `Cargo.toml` in `dir` or its parent, when that file
 /// lies under the roots (a `src/` root must not lead to reading above it).
-fn crate_name_near(dir: &Path, roots: &[PathBuf]) -> Option<String> {
+fn crate_name_near(dir: &Path, roots: &Roots) -> Option<String> {
     for d in [Some(dir), dir.parent()].into_iter().flatten() {
         let manifest = d.join("Cargo.toml");
-        let Ok(canonical) = manifest.canonicalize() else {
-            continue;
-        };
-        if !paths::is_under_roots(&canonical, roots) {
-            continue;
-        }
-        if let Ok(text) = std::fs::read_to_string(&canonical) {
+        if let Ok((_, text)) = roots.read_to_string(&manifest, MAX_MANIFEST_BYTES) {
             let m = Manifest::parse(&text);
             if let Some(n) = m.lib_name.or(m.package_name) {
                 return Some(n);
@@ -242,24 +236,18 @@ impl Manifest {
 /// Resolves `path` under the roots and analyses the crate.
 pub fn analyze(
     path: &str,
-    roots: &[PathBuf],
+    roots: &Roots,
     on_file: &mut OnFile<'_>,
 ) -> Result<CrateDocs, DocsError> {
     let resolved = paths::existing(path, roots)?;
     let (name, root_file) = locate(&resolved, path, roots)?;
-    let root_file = root_file
-        .canonicalize()
-        .map_err(|e| DocsError::io(&root_file, e))?;
-    if !paths::is_under_roots(&root_file, roots) {
-        return Err(DocsError::OutsideRoots {
+    let root_file = roots.resolve(&root_file).map_err(|e| match e {
+        FsError::Outside { .. } => DocsError::OutsideRoots {
             path: root_file.display().to_string(),
-            roots: roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
+            roots: roots.list(),
+        },
+        other => DocsError::io(&root_file, other.into_io().1),
+    })?;
     let walk = walker::walk(&root_file, roots, on_file)?;
     let mut docs = extract::extract(&name, &root_file, walk);
     public::inline_reexports(&mut docs);
@@ -288,7 +276,7 @@ fn parse_cursor(cursor: Option<&str>) -> Result<(usize, usize), DocsError> {
 /// Runs `generate_docs`.
 pub fn generate_docs(
     req: &DocsRequest,
-    roots: &[PathBuf],
+    roots: &Roots,
     on_file: &mut OnFile<'_>,
 ) -> Result<DocsRun, DocsError> {
     let (page_start, item_start) = parse_cursor(req.cursor.as_deref())?;
@@ -322,10 +310,13 @@ pub fn generate_docs(
     if let Some(dir) = &out_dir {
         // Check every target first, so a refusal leaves the directory untouched.
         for (name, _) in &rendered {
-            ensure_replaceable(&dir.join(name))?;
+            ensure_replaceable(dir, name)?;
         }
         for (name, content) in &rendered {
-            files_written.push(paths::write_file(dir, name, content)?);
+            let written = dir
+                .write_file(name, content.as_bytes())
+                .map_err(|e| DocsError::io(dir.path().join(name), e))?;
+            files_written.push(written);
         }
     } else {
         let chunks: Vec<Page> = rendered
@@ -400,26 +391,26 @@ pub const MARKER: &str = "<!-- generated by smart-systems-mcp generate_docs -->"
 
 /// A file may be (re)written when it does not exist or is a regular file
 /// that starts with [`MARKER`]: generate_docs never replaces a user's file
-/// (or follows a symlink planted in the output directory).
-fn ensure_replaceable(path: &Path) -> Result<(), DocsError> {
+/// (or a symlink planted in the output directory).
+fn ensure_replaceable(dir: &DirHandle, name: &str) -> Result<(), DocsError> {
     use std::io::Read;
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+    let path = dir.path().join(name);
+    match dir.entry(name) {
+        Ok(None) => return Ok(()),
+        Ok(Some(EntryKind::File)) => {}
+        Ok(Some(_)) => return Err(DocsError::WouldOverwrite(path)),
         Err(e) => return Err(DocsError::io(path, e)),
-    };
-    if !meta.is_file() {
-        return Err(DocsError::WouldOverwrite(path.to_path_buf()));
     }
     let mut head = vec![0u8; MARKER.len()];
-    let ok = std::fs::File::open(path)
+    let ok = dir
+        .open_nofollow(name)
         .and_then(|mut f| f.read_exact(&mut head))
         .map(|_| head == MARKER.as_bytes())
         .unwrap_or(false);
     if ok {
         Ok(())
     } else {
-        Err(DocsError::WouldOverwrite(path.to_path_buf()))
+        Err(DocsError::WouldOverwrite(path))
     }
 }
 

@@ -1,66 +1,31 @@
-//! Keeping file access inside the workspace roots. A path is resolved
-//! (relative paths against the first root), canonicalized so that `..` and
-//! symlinks are followed to where they really lead, and then checked for
-//! containment; a path that does not exist yet (an output directory) is
-//! checked through its nearest existing ancestor.
+//! The docs tools' view of the workspace roots: the paths a client names
+//! (a crate to read, a directory to write into) resolved through
+//! [`crate::fsroot::Roots`], which opens everything beneath a root's handle,
+//! with the errors worded for the docs tools' arguments.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::DocsError;
+use crate::fsroot::{DirHandle, FsError, Roots, canonical_name};
 
-/// Whether a canonical path lies under one of the (canonical) roots.
-pub fn is_under_roots(canonical: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|root| canonical.starts_with(root))
-}
-
-fn absolute(path: &str, roots: &[PathBuf]) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        match roots.first() {
-            Some(root) => root.join(p),
-            None => p.to_path_buf(),
-        }
-    }
-}
-
-fn outside(path: &str, roots: &[PathBuf]) -> DocsError {
+fn outside(path: &str, roots: &Roots) -> DocsError {
     DocsError::OutsideRoots {
         path: path.to_string(),
-        roots: roots
-            .iter()
-            .map(|r| r.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        roots: roots.list(),
     }
 }
 
-/// Resolves an existing path under the roots to its canonical form.
-pub fn existing(path: &str, roots: &[PathBuf]) -> Result<PathBuf, DocsError> {
-    let abs = absolute(path, roots);
-    let canonical = match abs.canonicalize() {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Say "outside" before "missing" so probing cannot map the disk.
-            let lexical = lexical_normalize(&abs);
-            if !is_under_roots(&lexical, roots) {
-                return Err(outside(path, roots));
-            }
-            return Err(DocsError::NotFound(path.to_string()));
-        }
+/// Resolves an existing path under the roots to its canonical name.
+pub fn existing(path: &str, roots: &Roots) -> Result<PathBuf, DocsError> {
+    roots.resolve(Path::new(path)).map_err(|e| match e {
+        FsError::Outside { .. } => outside(path, roots),
+        FsError::NotFound(_) => DocsError::NotFound(path.to_string()),
         // A symlink loop, a NUL byte, a name too long: the path is at fault.
-        Err(e) => {
-            return Err(DocsError::NotACrate {
-                path: path.to_string(),
-                reason: format!("cannot be resolved ({e})"),
-            });
-        }
-    };
-    if !is_under_roots(&canonical, roots) {
-        return Err(outside(path, roots));
-    }
-    Ok(canonical)
+        other => DocsError::NotACrate {
+            path: path.to_string(),
+            reason: format!("cannot be resolved ({})", other.into_io().1),
+        },
+    })
 }
 
 /// `output_dir` at fault (routed to that argument by its reason's start).
@@ -71,94 +36,46 @@ fn bad_output_dir(path: &str, e: std::io::Error) -> DocsError {
     }
 }
 
-/// Resolves a directory to write into, creating it; it must end up under
-/// the roots even when part of it already exists as a symlink, and outside
-/// `data_dir` (canonical, as [`crate::store::Store::data_dir`] has it).
+fn in_data_dir(path: &str, data: &Path) -> DocsError {
+    DocsError::NotACrate {
+        path: path.to_string(),
+        reason: format!(
+            "output_dir is inside the server's data directory ({}); write the docs elsewhere",
+            data.display()
+        ),
+    }
+}
+
+/// Opens a directory to write into beneath its root, creating it; never
+/// one inside `data_dir` (canonical, as [`crate::store::Store::data_dir`]
+/// has it).
 pub fn output_dir(
     path: &str,
-    roots: &[PathBuf],
+    roots: &Roots,
     data_dir: Option<&Path>,
-) -> Result<PathBuf, DocsError> {
-    let abs = lexical_normalize(&absolute(path, roots));
-    // Find the deepest existing ancestor and canonicalize it.
-    let mut existing_part = abs.clone();
-    let mut rest: Vec<std::ffi::OsString> = Vec::new();
-    while !existing_part.exists() {
-        match (existing_part.file_name(), existing_part.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing_part = parent.to_path_buf();
-            }
-            _ => return Err(outside(path, roots)),
-        }
-    }
-    let mut resolved = existing_part
-        .canonicalize()
-        .map_err(|e| bad_output_dir(path, e))?;
-    for name in rest.iter().rev() {
-        resolved.push(name);
-    }
-    if !is_under_roots(&resolved, roots) {
+) -> Result<DirHandle, DocsError> {
+    // Refuse before creating anything, by the name the directory would get
+    // (its nearest existing ancestor's canonical name plus the rest).
+    let predicted = canonical_name(&roots.absolute(Path::new(path)));
+    if !roots.lexically_under(&predicted) {
         return Err(outside(path, roots));
     }
-    // The server's store and keys live there (checked before creating).
-    if let Some(data) = data_dir.filter(|d| resolved.starts_with(d)) {
-        return Err(DocsError::NotACrate {
-            path: path.to_string(),
-            reason: format!(
-                "output_dir is inside the server's data directory ({}); write the docs elsewhere",
-                data.display()
-            ),
-        });
+    if let Some(data) = data_dir.filter(|d| predicted.starts_with(d)) {
+        return Err(in_data_dir(path, data));
     }
-    std::fs::create_dir_all(&resolved).map_err(|e| bad_output_dir(path, e))?;
-    let canonical = resolved
-        .canonicalize()
-        .map_err(|e| bad_output_dir(path, e))?;
-    if !is_under_roots(&canonical, roots) {
-        return Err(outside(path, roots));
-    }
-    if !canonical.is_dir() {
-        return Err(DocsError::NotACrate {
+    let dir = roots.open_dir(Path::new(path), true).map_err(|e| match e {
+        FsError::Outside { .. } => outside(path, roots),
+        FsError::WrongKind { .. } => DocsError::NotACrate {
             path: path.to_string(),
             reason: "output_dir exists and is not a directory".into(),
-        });
+        },
+        other => bad_output_dir(path, other.into_io().1),
+    })?;
+    // What was opened is what counts (the name above may have changed).
+    if let Some(data) = data_dir.filter(|d| dir.path().starts_with(d)) {
+        return Err(in_data_dir(path, data));
     }
-    Ok(canonical)
-}
-
-/// Removes `.` and resolves `..` without touching the disk.
-fn lexical_normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Writes `contents` to `dir/name` by way of a fresh temporary file and a
-/// rename, so a symlink planted at `dir/name` is replaced, never followed.
-pub fn write_file(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, DocsError> {
-    use std::io::Write;
-    let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| DocsError::io(&tmp, e))?;
-    f.write_all(contents.as_bytes())
-        .map_err(|e| DocsError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, &target).map_err(|e| DocsError::io(&target, e))?;
-    Ok(target)
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -173,7 +90,7 @@ mod tests {
         std::fs::create_dir_all(root.join("inner")).unwrap();
         std::fs::create_dir_all(&outside_dir).unwrap();
         std::os::unix::fs::symlink(&outside_dir, root.join("link")).unwrap();
-        let roots = vec![root.canonicalize().unwrap()];
+        let roots = Roots::open(&[root.canonicalize().unwrap()]);
 
         assert!(existing("inner", &roots).is_ok());
         assert!(matches!(
@@ -197,6 +114,7 @@ mod tests {
             Err(DocsError::OutsideRoots { .. })
         ));
         let made = output_dir("inner/out/deeper", &roots, None).unwrap();
-        assert!(made.is_dir());
+        assert!(made.path().is_dir());
+        assert!(!outside_dir.join("new").exists());
     }
 }

@@ -372,7 +372,7 @@ mod tests {
         let root = tmp.path().canonicalize().unwrap();
         let docs = analyze(
             root.to_str().unwrap(),
-            std::slice::from_ref(&root),
+            &crate::fsroot::Roots::open(std::slice::from_ref(&root)),
             &mut |_, _| true,
         )
         .unwrap();

@@ -13,6 +13,10 @@
 //! A file that does not parse, a missing module file or a `#[path]` cycle is
 //! recorded as a [`Problem`] and the walk continues with everything else;
 //! only an unreadable or unparsable crate root stops it.
+//!
+//! Every file is probed and opened through [`Roots`], beneath a root's
+//! handle: a module file that is (or becomes, mid-walk) a symlink leading
+//! out of the roots is skipped as a problem, never read.
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +25,7 @@ use syn::{Attribute, Item};
 use super::DocsError;
 use super::attrs;
 use super::model::Problem;
-use super::paths;
+use crate::fsroot::{FsError, Roots};
 
 /// A module with its syntax, ready for item extraction.
 pub struct SourceModule {
@@ -55,13 +59,9 @@ pub struct Walk {
 /// and the file; returning `false` cancels the walk.
 pub type OnFile<'a> = dyn FnMut(usize, &Path) -> bool + 'a;
 
-/// Walks the crate whose root file is `root_file`; every file read must lie
-/// under one of `roots`.
-pub fn walk(
-    root_file: &Path,
-    roots: &[PathBuf],
-    on_file: &mut OnFile<'_>,
-) -> Result<Walk, DocsError> {
+/// Walks the crate whose root file is `root_file`; every file is read
+/// beneath one of `roots`.
+pub fn walk(root_file: &Path, roots: &Roots, on_file: &mut OnFile<'_>) -> Result<Walk, DocsError> {
     let mut walker = Walker {
         roots,
         on_file,
@@ -69,7 +69,14 @@ pub fn walk(
         stack: Vec::new(),
     };
     let dir = root_file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let source = read_source(root_file).map_err(|e| DocsError::io(root_file, e))?;
+    let opened = roots.open_file(root_file).map_err(|e| match e {
+        FsError::Outside { .. } => DocsError::OutsideRoots {
+            path: root_file.display().to_string(),
+            roots: roots.list(),
+        },
+        other => DocsError::io(root_file, other.into_io().1),
+    })?;
+    let source = read_source(opened.file).map_err(|e| DocsError::io(root_file, e))?;
     let file = parse_source(&source).map_err(|u| DocsError::RootUnparsable {
         file: root_file.display().to_string(),
         line: u.line,
@@ -96,7 +103,7 @@ pub fn walk(
 }
 
 struct Walker<'a, 'b> {
-    roots: &'a [PathBuf],
+    roots: &'a Roots,
     on_file: &'a mut OnFile<'b>,
     out: Walk,
     /// Files being loaded, outermost first: a file met again is a cycle.
@@ -196,9 +203,9 @@ impl Walker<'_, '_> {
             None => {
                 let flat = child_dir.join(format!("{name}.rs"));
                 let nested = child_dir.join(&name).join("mod.rs");
-                if flat.is_file() {
+                if self.roots.is_file(&flat) {
                     (flat, child_dir.join(&name))
-                } else if nested.is_file() {
+                } else if self.roots.is_file(&nested) {
                     (nested, child_dir.join(&name))
                 } else {
                     self.out.problems.push(problem(format!(
@@ -210,9 +217,17 @@ impl Walker<'_, '_> {
                 }
             }
         };
-        let canonical = match file.canonicalize() {
-            Ok(c) => c,
+        let (canonical, opened) = match self.roots.open_file(&file) {
+            Ok(o) => (o.path, o.file),
+            Err(FsError::Outside { path, .. }) => {
+                self.out.problems.push(problem(format!(
+                    "module `{name}` points at {}, outside the workspace roots; skipped",
+                    path.display()
+                )));
+                return Ok(());
+            }
             Err(e) => {
+                let e = e.into_io().1;
                 self.out.problems.push(problem(format!(
                     "cannot open module `{name}` at {}: {e}",
                     file.display()
@@ -220,13 +235,6 @@ impl Walker<'_, '_> {
                 return Ok(());
             }
         };
-        if !paths::is_under_roots(&canonical, self.roots) {
-            self.out.problems.push(problem(format!(
-                "module `{name}` points at {}, outside the workspace roots; skipped",
-                canonical.display()
-            )));
-            return Ok(());
-        }
         if let Some(start) = self.stack.iter().position(|f| *f == canonical) {
             let chain: Vec<String> = self.stack[start..]
                 .iter()
@@ -245,7 +253,7 @@ impl Walker<'_, '_> {
             )));
             return Ok(());
         }
-        let source = match read_source(&canonical) {
+        let source = match read_source(opened) {
             Ok(s) => s,
             Err(e) => {
                 self.out
@@ -303,16 +311,20 @@ pub const MAX_NESTING: usize = 256;
 /// in this machine's cargo registry (windows-sys) is 1.3 MB.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A source file's text, refusing one over [`MAX_FILE_BYTES`] before
-/// reading it.
-fn read_source(path: &Path) -> std::io::Result<String> {
-    let len = std::fs::metadata(path)?.len();
+/// An opened source file's text, refusing one over [`MAX_FILE_BYTES`]
+/// before reading it.
+fn read_source(file: std::fs::File) -> std::io::Result<String> {
+    use std::io::Read;
+    let len = file.metadata()?.len();
     if len > MAX_FILE_BYTES {
         return Err(std::io::Error::other(format!(
             "the file is {len} bytes; at most {MAX_FILE_BYTES} (8 MiB) are analysed"
         )));
     }
-    std::fs::read_to_string(path)
+    let mut text = String::new();
+    // A file that grows after the check is cut there, not read on.
+    file.take(MAX_FILE_BYTES).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// What one open generic `<` counts for in [`prefix_walk`], so generics

@@ -1,4 +1,4 @@
-//! [`EventBackend`]: what the MCP tools, [`crate::app::App::publish`] and the
+//! [`EventBackend`]: what the MCP tools, the bus contract ([`EventSink`]) and the
 //! resource notifications need from an event bus, so the embedded SQLite bus
 //! ([`super::sqlite::SqliteBackend`] over [`super::EventBus`]) and NATS
 //! JetStream ([`super::nats::NatsBus`]) are interchangeable behind `App.events`.
@@ -22,8 +22,8 @@ use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::Appended;
 use super::model::{Event, NewEvent};
-use super::query::{ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::EventSink;
+use super::query::{ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use crate::bus::EventSink;
 
 /// A boxed future of a backend call.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EventsError>> + Send + 'a>>;
@@ -62,8 +62,9 @@ pub trait EventBackend: EventSink + Send + Sync + std::fmt::Debug {
     fn topics(&self) -> BackendFuture<'_, Vec<TopicStats>>;
     /// The newest `n` stored events of one topic, oldest first.
     fn recent<'a>(&'a self, topic: &'a str, n: i64) -> BackendFuture<'a, Vec<Event>>;
-    /// Subscriptions with counters.
-    fn subscriptions(&self) -> BackendFuture<'_, Vec<SubscriptionStats>>;
+    /// Subscriptions `offset..offset + limit` (oldest first) with counters,
+    /// and how many there are.
+    fn subscriptions(&self, offset: usize, limit: usize) -> BackendFuture<'_, SubscriptionsPage>;
     /// Topics of newly stored events, from any process sharing the bus.
     fn topic_updates(&self) -> broadcast::Receiver<Arc<str>>;
 }

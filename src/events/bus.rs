@@ -1,5 +1,5 @@
 //! [`EventBus`]: the events subsystem's front door, shared by the MCP tools,
-//! the other subsystems (through [`crate::app::EventSink`]) and benchmarks.
+//! the other subsystems (through [`crate::bus::EventSink`]) and benchmarks.
 //!
 //! Writes go to the writer thread (group commit, see [`super::writer`]) and
 //! are awaited on a oneshot; reads (replay, stats, resources) run on a small
@@ -19,11 +19,11 @@ use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::{Appended, Stored};
 use super::model::NewEvent;
-use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
+use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
 use super::{EventsConfig, FsyncMode};
-use crate::app::{EventSink, OutboundEvent};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 use crate::store::Store;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
@@ -32,9 +32,6 @@ use crossbeam_channel::{Sender, TrySendError, bounded};
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Page cache of the writer connection, KiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
-/// Size the WAL file is cut back to when it restarts after growing (1 MiB
-/// in unit tests, so one can grow past it quickly).
-const WAL_KEEP_BYTES: i64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 /// How often WAL frames are checkpointed into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Longest long-poll wait.
@@ -55,18 +52,15 @@ pub struct EventBus {
 impl EventBus {
     /// Starts the writer and watcher threads over an opened (migrated) store.
     pub fn open(store: &Store, config: EventsConfig) -> Result<Arc<EventBus>, EventsError> {
-        let writer_conn = store.connect()?;
+        // Checkpoints run on their own thread, not on the publish path, until
+        // the WAL passes the store's limit; then the commit that crossed it
+        // truncates it (see `store::wal`: the checkpointer alone never
+        // catches up with a writer that never pauses).
+        let writer_conn = store.connect_writer()?;
         // A larger page cache keeps the (topic_id, seq) index pages of busy
         // topics in memory across a group instead of spilling them to the
-        // WAL; checkpoints run on their own thread, not on the publish path.
-        // During a long burst the WAL grows (the checkpointer never catches
-        // up with a writer that never pauses, so the log never restarts);
-        // when it restarts afterwards, the file is cut back to
-        // WAL_KEEP_BYTES instead of keeping the burst's size on disk.
-        writer_conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;
-             PRAGMA journal_size_limit = {WAL_KEEP_BYTES};"
-        ))?;
+        // WAL.
+        writer_conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
         if config.fsync == FsyncMode::Always {
             // In WAL mode FULL syncs the log at every commit: with the
             // writer's grouping that is one fsync per group of publishes.
@@ -317,9 +311,14 @@ impl EventBus {
         self.read(query::topics).await
     }
 
-    /// Subscriptions with counters.
-    pub async fn subscriptions(self: &Arc<Self>) -> Result<Vec<SubscriptionStats>, EventsError> {
-        self.read(query::subscriptions).await
+    /// A page of subscriptions with counters.
+    pub async fn subscriptions(
+        self: &Arc<Self>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SubscriptionsPage, EventsError> {
+        self.read(move |c| query::subscriptions(c, offset, limit))
+            .await
     }
 
     /// Topics of newly stored events, from any process sharing the store.
@@ -385,54 +384,29 @@ impl EventSink for EventBus {
         let e = NewEvent::from_outbound(event).map_err(|e| e.to_string())?;
         self.publish_nowait(vec![e]).map_err(|e| e.to_string())
     }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        let batch = super::model::from_outbound_batch(events);
+        Box::pin(async move {
+            if !batch.is_empty() {
+                self.publish(batch).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     #[test]
-    fn app_publish_reaches_the_bus_and_is_stored_before_shutdown() {
+    fn the_wal_stays_under_the_store_limit_through_a_burst_and_sustained_publishes() {
         let tmp = tempfile::tempdir().unwrap();
-        let app = crate::App::open(Config::new(tmp.path(), vec![])).unwrap();
-        for i in 0..100 {
-            let handed = app.publish(OutboundEvent {
-                topic: "audit".into(),
-                event_type: "audit.record.appended".into(),
-                payload: serde_json::json!({"i": i}),
-                priority: "normal",
-                source: "audit".into(),
-                correlation_id: None,
-            });
-            assert!(handed);
-        }
-        // A bad event from a subsystem is refused, not stored.
-        assert!(!app.publish(OutboundEvent {
-            topic: "bad topic".into(),
-            event_type: "x".into(),
-            payload: serde_json::json!({}),
-            priority: "normal",
-            source: "alerting".into(),
-            correlation_id: None,
-        }));
-        let path = app.store.path().to_path_buf();
-        drop(app); // drains the fire-and-forget queue
-        let conn = Connection::open(path).unwrap();
-        let n: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM events_log WHERE topic = 'audit'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 100);
-    }
-
-    #[test]
-    fn the_wal_file_is_cut_back_once_a_burst_is_over() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
+        let limit = crate::store::wal::MIN_WAL_LIMIT;
+        let store =
+            Store::open_with_wal_limit(tmp.path(), &[("events", crate::events::MIGRATIONS)], limit)
+                .unwrap();
         let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
         let event = |i: usize| {
             crate::events::model::EventInput {
@@ -445,45 +419,28 @@ mod tests {
             .unwrap()
         };
         let wal = store.path().with_extension("db-wal");
-        let size = || std::fs::metadata(&wal).map_or(0, |m| m.len() as i64);
+        let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        // One transaction far larger than the limit: the commit that crossed
+        // it truncates the log right away.
         let burst: Vec<_> = (0..20_000).map(event).collect();
         bus.publish_blocking(burst).unwrap();
-        assert!(
-            size() > WAL_KEEP_BYTES,
-            "the burst grew the WAL: {}",
-            size()
-        );
-        // Once the checkpointer has copied everything and no reader is on an
-        // old snapshot, the next write restarts the log and cuts the file.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut i = 0;
-        while size() > WAL_KEEP_BYTES && Instant::now() < deadline {
-            std::thread::sleep(CHECKPOINT_EVERY);
+        assert!(size() <= limit, "WAL {} bytes after the burst", size());
+        // Publishes back to back, each its own commit, with the background
+        // checkpointer running: the log never restarts by itself.
+        let mut largest = 0;
+        for i in 0..6_000 {
             bus.publish_blocking(vec![event(i)]).unwrap();
-            i += 1;
+            largest = largest.max(size());
         }
-        assert!(size() <= WAL_KEEP_BYTES, "WAL still {} bytes", size());
+        assert!(
+            largest <= limit + 64 * 1024,
+            "the WAL reached {largest} bytes"
+        );
         let stored: i64 = store
             .connect()
             .unwrap()
             .query_row("SELECT COUNT(*) FROM events_log", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(stored, 20_000 + i as i64, "nothing lost");
-    }
-
-    #[test]
-    fn events_toolset_off_means_no_bus() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config::new(tmp.path(), vec![]).with_toolsets(vec![crate::Toolset::Audit]);
-        let app = crate::App::open(config).unwrap();
-        assert!(app.events.is_none());
-        assert!(!app.publish(OutboundEvent {
-            topic: "audit".into(),
-            event_type: "x".into(),
-            payload: serde_json::json!({}),
-            priority: "normal",
-            source: "audit".into(),
-            correlation_id: None,
-        }));
+        assert_eq!(stored, 26_000, "nothing lost");
     }
 }

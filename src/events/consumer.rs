@@ -124,7 +124,9 @@ pub fn subscribe(conn: &Connection, spec: &SubscriptionSpec) -> Result<Subscribe
         None => {
             let cursor = match spec.start {
                 Start::Latest => log::last_seq(conn)?,
-                Start::Earliest => 0,
+                // The first stored event: what retention removed before the
+                // subscription existed was never its to miss.
+                Start::Earliest => log::first_seq(conn)?.map_or(log::last_seq(conn)?, |f| f - 1),
                 Start::Sequence(n) => n - 1,
                 Start::Time(t) => log::seq_at_time(conn, t)? - 1,
             };
@@ -204,6 +206,43 @@ pub struct Polled {
     pub dead_lettered: i64,
     /// When the earliest unacked delivery becomes deliverable again (µs).
     pub next_redelivery_us: Option<i64>,
+    /// Events retention removed before this consumer read them.
+    pub skipped: Option<Skipped>,
+}
+
+/// Sequences retention removed before a consumer read them: a consumer that
+/// falls behind retention resumes after a gap, and this says where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// First sequence lost.
+    pub first_sequence: i64,
+    /// Last sequence lost.
+    pub last_sequence: i64,
+    /// Sequences lost between them (of any topic: whether they matched the
+    /// filter is no longer known).
+    pub count: i64,
+}
+
+impl Skipped {
+    /// Adds the lost range `first..=last` to `acc`.
+    pub fn add(acc: &mut Option<Skipped>, first: i64, last: i64) {
+        if last < first {
+            return;
+        }
+        let n = last - first + 1;
+        *acc = Some(match *acc {
+            None => Skipped {
+                first_sequence: first,
+                last_sequence: last,
+                count: n,
+            },
+            Some(s) => Skipped {
+                first_sequence: s.first_sequence.min(first),
+                last_sequence: s.last_sequence.max(last),
+                count: s.count + n,
+            },
+        });
+    }
 }
 
 /// The log columns a scan reads, ending with the payload when the filter
@@ -250,14 +289,18 @@ const BUFFER_INSERT: &str =
     "INSERT OR IGNORE INTO events_pending (consumer, seq, priority, event_id)
      VALUES (?1, ?2, ?3, ?4)";
 
-/// Scans the log past the consumer's cursor and buffers matching events.
-fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
+/// Scans the log past the consumer's cursor and buffers matching events;
+/// the sequences it found missing (sequences are dense, so a hole is what
+/// retention removed before the scan reached it).
+fn fill(conn: &Connection, c: &mut Consumer) -> Result<Option<Skipped>, EventsError> {
     let buffered: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM events_pending WHERE consumer = ?1")?
         .query_row([&c.key], |r| r.get(0))?;
     if buffered >= BUFFER_TARGET {
-        return look_ahead(conn, c, buffered);
+        look_ahead(conn, c, buffered)?;
+        return Ok(None);
     }
+    let mut holes = Vec::new();
     let want_payload = c.filter.needs_payload();
     let mut select = conn.prepare_cached(&format!(
         "SELECT {} FROM events_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -270,6 +313,9 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
         let priority: i64 = r.get(4)?;
+        if seq > cursor + 1 {
+            holes.push((cursor + 1, seq - 1));
+        }
         cursor = seq;
         if priority >= LOOKAHEAD_PRIORITY && seq <= c.lookahead {
             // Buffered ahead already (and maybe delivered and acked since).
@@ -290,7 +336,88 @@ fn fill(conn: &Connection, c: &mut Consumer) -> Result<(), EventsError> {
     if buffered + added >= BUFFER_TARGET {
         look_ahead(conn, c, buffered + added)?;
     }
-    Ok(())
+    drop(rows);
+    let mut skipped = None;
+    if !holes.is_empty() {
+        // A hole lost this consumer something only below where retention
+        // cut a topic its filter wants; above, only other topics' events.
+        let floor = trim_floor(conn, &c.filter)?;
+        for (first, last) in holes {
+            Skipped::add(&mut skipped, first, last.min(floor - 1));
+        }
+    }
+    Ok(skipped)
+}
+
+/// Most log rows [`unscanned_matches`] reads per consumer; past it the count
+/// is a lower bound.
+pub const PENDING_SCAN_LIMIT: i64 = 100_000;
+
+/// Events past a consumer's cursor (not buffered yet) that its filter
+/// matches: the count, and whether it is only a lower bound (more than
+/// [`PENDING_SCAN_LIMIT`] rows were left to read).
+pub fn unscanned_matches(
+    conn: &Connection,
+    filter: &Filter,
+    cursor: i64,
+    lookahead: i64,
+) -> Result<(i64, bool), EventsError> {
+    let want_payload = filter.needs_payload();
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {} FROM events_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        scan_columns(want_payload)
+    ))?;
+    let mut rows = select.query(params![cursor, PENDING_SCAN_LIMIT + 1])?;
+    let (mut read, mut matched) = (0, 0);
+    while let Some(r) = rows.next()? {
+        read += 1;
+        if read > PENDING_SCAN_LIMIT {
+            return Ok((matched, true));
+        }
+        let seq: i64 = r.get(0)?;
+        let priority: i64 = r.get(4)?;
+        if priority >= LOOKAHEAD_PRIORITY && seq <= lookahead {
+            continue; // buffered ahead already: counted with the buffer
+        }
+        let head = Head {
+            topic: r.get_ref(1)?.as_str().unwrap_or_default(),
+            event_type: r.get_ref(2)?.as_str().unwrap_or_default(),
+            source: r.get_ref(3)?.as_str().unwrap_or_default(),
+            priority,
+        };
+        if filter.matches_head(head)
+            && (!want_payload || filter.matches_payload(r.get_ref(6)?.as_str().unwrap_or_default()))
+        {
+            matched += 1;
+        }
+    }
+    Ok((matched, false))
+}
+
+/// The highest first stored sequence among the topics `filter` wants that
+/// retention has trimmed (0 when none): retention removes a topic's oldest
+/// events, so what it removed of them lies below this.
+fn trim_floor(conn: &Connection, filter: &Filter) -> Result<i64, EventsError> {
+    let mut topics = conn
+        .prepare_cached("SELECT topic, topic_id, last_seq FROM events_topics WHERE trimmed > 0")?;
+    let mut first = conn.prepare_cached("SELECT MIN(seq) FROM events_log WHERE topic_id = ?1")?;
+    let mut floor = 0;
+    let mut rows = topics.query([])?;
+    while let Some(r) = rows.next()? {
+        let topic: String = r.get(0)?;
+        if !filter.topics.is_empty()
+            && !filter
+                .topics
+                .iter()
+                .any(|p| super::topic::matches(p, &topic))
+        {
+            continue;
+        }
+        let (id, last): (Option<i64>, i64) = (r.get(1)?, r.get(2)?);
+        let stored: Option<i64> = first.query_row([id], |r| r.get(0))?;
+        floor = floor.max(stored.unwrap_or(last + 1));
+    }
+    Ok(floor)
 }
 
 /// With the buffer full, scans on from the lookahead (at most
@@ -339,7 +466,7 @@ pub fn poll(
     retention: &Retention,
 ) -> Result<Polled, EventsError> {
     let mut c = load(conn, sub_id)?;
-    fill(conn, &mut c)?;
+    let mut skipped = fill(conn, &mut c)?;
     let now = now_us();
     let mut out = Polled::default();
     // Expired deliveries out of attempts go to the dead-letter topic first
@@ -390,6 +517,7 @@ pub fn poll(
             let Some((event, size)) = row else {
                 // Trimmed by retention before it was acked.
                 drop.execute(params![c.key, seq])?;
+                Skipped::add(&mut skipped, seq, seq);
                 continue;
             };
             bytes += size;
@@ -447,6 +575,7 @@ pub fn poll(
     out.pending = waiting;
     out.awaiting_ack = in_flight;
     out.next_redelivery_us = next;
+    out.skipped = skipped;
     Ok(out)
 }
 
@@ -559,7 +688,8 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Connection, Connection) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let a = store.connect().unwrap();
         let b = store.connect().unwrap();
         (tmp, a, b)

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::EventsError;
-use super::model::Priority;
+use super::model::{Priority, parse_priority};
 use super::topic::{matches, validate_pattern};
 
 /// Most entries in one filter list.
@@ -67,7 +67,7 @@ impl FilterInput {
         let sources = non_empty_list("sources", self.sources)?;
         let min_priority = match self.min_priority.as_deref() {
             None => Priority::Low,
-            Some(p) => Priority::parse("min_priority", p)?,
+            Some(p) => parse_priority("min_priority", p)?,
         }
         .as_i64();
         let mut payload_match = Vec::new();

@@ -336,6 +336,13 @@ pub fn seq_at_time(conn: &Connection, ts_us: i64) -> Result<i64, EventsError> {
     Ok(lo)
 }
 
+/// The oldest stored sequence, if any event is stored.
+pub fn first_seq(conn: &Connection) -> Result<Option<i64>, EventsError> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(seq) FROM events_log")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// The newest sequence ever assigned (0 for an empty stream).
 pub fn last_seq(conn: &Connection) -> Result<i64, EventsError> {
     let v: Option<i64> = conn
@@ -353,7 +360,8 @@ mod tests {
 
     fn conn() -> (tempfile::TempDir, Connection) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let c = store.connect().unwrap();
         (tmp, c)
     }

@@ -29,66 +29,16 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Most events in one batch publish.
 pub const MAX_BATCH: usize = 10_000;
 
-/// Delivery priority; a poll returns higher ones first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Priority {
-    /// Background information.
-    Low = 0,
-    /// The default.
-    #[default]
-    Normal = 1,
-    /// Should be handled before normal events.
-    High = 2,
-    /// Handle first.
-    Critical = 3,
-}
+pub use crate::bus::Priority;
 
-impl Priority {
-    /// Every priority, lowest first.
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Normal,
-        Priority::High,
-        Priority::Critical,
-    ];
-
-    /// The name clients use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Critical => "critical",
-        }
-    }
-
-    /// Parses a name; the error names `field`.
-    pub fn parse(field: &str, s: &str) -> Result<Priority, EventsError> {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                EventsError::invalid(
-                    field,
-                    format!("`{s}` is not a priority; use low, normal, high or critical"),
-                )
-            })
-    }
-
-    /// The stored integer (0..=3).
-    pub fn as_i64(self) -> i64 {
-        self as i64
-    }
-
-    /// From the stored integer; out-of-range values clamp.
-    pub fn from_i64(v: i64) -> Priority {
-        match v {
-            i64::MIN..=0 => Priority::Low,
-            1 => Priority::Normal,
-            2 => Priority::High,
-            _ => Priority::Critical,
-        }
-    }
+/// Parses a priority name; the error names `field`.
+pub fn parse_priority(field: &str, s: &str) -> Result<Priority, EventsError> {
+    Priority::from_name(s).ok_or_else(|| {
+        EventsError::invalid(
+            field,
+            format!("`{s}` is not a priority; use low, normal, high or critical"),
+        )
+    })
 }
 
 /// A validated event waiting to be written.
@@ -142,7 +92,7 @@ impl EventInput {
         let metadata = object_json(&f("metadata"), self.metadata, MAX_METADATA_BYTES)?;
         let priority = match self.priority.as_deref() {
             None => Priority::Normal,
-            Some(p) => Priority::parse(&f("priority"), p)?,
+            Some(p) => parse_priority(&f("priority"), p)?,
         };
         let source = self.source.unwrap_or_else(|| "unknown".into());
         name_ok(&f("source"), &source, false)?;
@@ -278,18 +228,32 @@ pub fn now_us() -> i64 {
 
 impl NewEvent {
     /// The bus event for an event another subsystem publishes.
-    pub fn from_outbound(event: crate::app::OutboundEvent) -> Result<NewEvent, EventsError> {
+    pub fn from_outbound(event: crate::bus::OutboundEvent) -> Result<NewEvent, EventsError> {
         EventInput {
             topic: event.topic,
             event_type: event.event_type,
             payload: Some(event.payload),
-            priority: Some(event.priority.to_string()),
+            priority: Some(event.priority.name().to_string()),
             source: Some(event.source),
             correlation_id: event.correlation_id,
             metadata: None,
         }
         .validate("")
     }
+}
+
+/// The bus events of other subsystems as validated events; an invalid one is
+/// left out and logged (the contract of [`crate::bus::EventSink::publish_stored`]).
+pub fn from_outbound_batch(events: Vec<crate::bus::OutboundEvent>) -> Vec<NewEvent> {
+    let mut batch = Vec::with_capacity(events.len());
+    for event in events {
+        let topic = event.topic.clone();
+        match NewEvent::from_outbound(event) {
+            Ok(e) => batch.push(e),
+            Err(e) => tracing::warn!(topic, "could not publish event: {e}"),
+        }
+    }
+    batch
 }
 
 #[cfg(test)]

@@ -207,15 +207,39 @@ pub struct SubscriptionStats {
     pub acked: i64,
     /// Matched events of its consumer (group) not delivered yet.
     pub pending: i64,
+    /// `pending` is a lower bound: the log past the consumer was too long
+    /// to count in full.
+    pub pending_at_least: bool,
     /// Deliveries to this subscription awaiting its ack.
     pub awaiting_ack: i64,
     /// Events its consumer (group) dead-lettered.
     pub dead_lettered: i64,
 }
 
-/// Every subscription with its counters.
-pub fn subscriptions(conn: &Connection) -> Result<Vec<SubscriptionStats>, EventsError> {
+/// One page of subscriptions, oldest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubscriptionsPage {
+    /// The page.
+    pub subscriptions: Vec<SubscriptionStats>,
+    /// Subscriptions in all pages.
+    pub total: usize,
+}
+
+/// Subscriptions `offset..offset + limit` (oldest first) with their counters.
+/// `pending` counts buffered events plus matching events past the cursor
+/// (see [`super::consumer::unscanned_matches`]).
+pub fn subscriptions(
+    conn: &Connection,
+    offset: usize,
+    limit: usize,
+) -> Result<SubscriptionsPage, EventsError> {
     let now = super::model::now_us();
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM events_subscriptions s
+         JOIN events_consumers c ON c.consumer = s.consumer",
+        [],
+        |r| r.get(0),
+    )?;
     let rows = conn
         .prepare(
             "SELECT s.id, s.name, s.group_name, c.filter, c.cursor, s.delivered, s.redelivered,
@@ -223,28 +247,57 @@ pub fn subscriptions(conn: &Connection) -> Result<Vec<SubscriptionStats>, Events
                     (SELECT COUNT(*) FROM events_pending p
                       WHERE p.consumer = s.consumer AND p.visible_us <= ?1),
                     (SELECT COUNT(*) FROM events_pending p
-                      WHERE p.consumer = s.consumer AND p.visible_us > ?1 AND p.member = s.id)
+                      WHERE p.consumer = s.consumer AND p.visible_us > ?1 AND p.member = s.id),
+                    c.lookahead, s.consumer
              FROM events_subscriptions s JOIN events_consumers c ON c.consumer = s.consumer
-             ORDER BY s.created_us, s.id",
+             ORDER BY s.created_us, s.id LIMIT ?2 OFFSET ?3",
         )?
-        .query_map([now], |r| {
+        .query_map(params![now, limit as i64, offset as i64], |r| {
             let filter: String = r.get(3)?;
             let filter: Filter = serde_json::from_str(&filter).unwrap_or_default();
             let cursor: i64 = r.get(4)?;
-            Ok(SubscriptionStats {
-                subscription_id: r.get(0)?,
-                name: r.get(1)?,
-                group: r.get(2)?,
-                topics: filter.topics,
-                next_sequence: cursor + 1,
-                delivered: r.get(5)?,
-                redelivered: r.get(6)?,
-                acked: r.get(7)?,
-                dead_lettered: r.get(8)?,
-                pending: r.get(9)?,
-                awaiting_ack: r.get(10)?,
-            })
+            let lookahead: i64 = r.get(11)?;
+            let consumer: String = r.get(12)?;
+            Ok((
+                consumer,
+                filter.clone(),
+                cursor,
+                lookahead,
+                SubscriptionStats {
+                    subscription_id: r.get(0)?,
+                    name: r.get(1)?,
+                    group: r.get(2)?,
+                    topics: filter.topics,
+                    next_sequence: cursor + 1,
+                    delivered: r.get(5)?,
+                    redelivered: r.get(6)?,
+                    acked: r.get(7)?,
+                    dead_lettered: r.get(8)?,
+                    pending: r.get(9)?,
+                    pending_at_least: false,
+                    awaiting_ack: r.get(10)?,
+                },
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    // Members of a group share one consumer: its log is counted once.
+    let mut counted: std::collections::HashMap<String, (i64, bool)> = Default::default();
+    let mut subscriptions = Vec::with_capacity(rows.len());
+    for (consumer, filter, cursor, lookahead, mut s) in rows {
+        let (n, at_least) = match counted.get(&consumer) {
+            Some(&c) => c,
+            None => {
+                let c = super::consumer::unscanned_matches(conn, &filter, cursor, lookahead)?;
+                counted.insert(consumer, c);
+                c
+            }
+        };
+        s.pending += n;
+        s.pending_at_least = at_least;
+        subscriptions.push(s);
+    }
+    Ok(SubscriptionsPage {
+        subscriptions,
+        total: total.max(0) as usize,
+    })
 }

@@ -15,8 +15,8 @@ use super::backend::{BackendFuture, EventBackend};
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::log::Appended;
 use super::model::{Event, NewEvent};
-use super::query::{self, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::{EventSink, OutboundEvent};
+use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 
 /// [`EventBus`] as an [`EventBackend`].
 #[derive(Debug, Clone)]
@@ -39,6 +39,10 @@ impl SqliteBackend {
 impl EventSink for SqliteBackend {
     fn publish(&self, event: OutboundEvent) -> Result<(), String> {
         EventSink::publish(&*self.bus, event)
+    }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        self.bus.publish_stored(events)
     }
 }
 
@@ -85,8 +89,11 @@ impl EventBackend for SqliteBackend {
         Box::pin(self.bus.read(move |c| query::recent(c, &topic, n)))
     }
 
-    fn subscriptions(&self) -> BackendFuture<'_, Vec<SubscriptionStats>> {
-        Box::pin(self.bus.read(query::subscriptions))
+    fn subscriptions(&self, offset: usize, limit: usize) -> BackendFuture<'_, SubscriptionsPage> {
+        Box::pin(
+            self.bus
+                .read(move |c| query::subscriptions(c, offset, limit)),
+        )
     }
 
     fn topic_updates(&self) -> broadcast::Receiver<Arc<str>> {

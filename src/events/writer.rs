@@ -485,7 +485,8 @@ mod tests {
         // would run until the busy timeout. Queued, the runtime stays free
         // and the publish lands once the lock is released.
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
         let first = bus.publish_blocking(vec![event("t.a")]).unwrap();
         assert_eq!(first[0].sequence, 1);
@@ -518,7 +519,8 @@ mod tests {
     #[test]
     fn concurrent_publishers_each_get_their_own_events_back_in_one_gap_free_stream() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(tmp.path()).unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
+            .unwrap();
         let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
         let threads: Vec<_> = (0..8)
             .map(|t| {

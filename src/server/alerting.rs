@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::bulk_args::{BulkParams, input_schema};
-use super::error::ToolError;
+use super::error::{ToolError, max_chars, max_chars_opt};
 use super::output::{Summarized, Summary, count, list_some, output_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
@@ -105,7 +105,8 @@ fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
             ToolError::invalid(
                 field,
                 format!(
-                    "`{s}` is not a time; use RFC 3339 like 2026-01-05T10:00:00Z or Unix seconds"
+                    "{} is not a time; use RFC 3339 like 2026-01-05T10:00:00Z or Unix seconds",
+                    crate::quote::quote(s)
                 ),
             )
         }),
@@ -152,14 +153,18 @@ fn labels_vec(
         if k.is_empty() || k.len() > 200 || !k.chars().all(|c| c.is_alphanumeric() || c == '_') {
             return Err(ToolError::invalid(
                 field,
-                format!("label name `{k}` must be 1-200 letters, digits and `_`"),
+                format!(
+                    "label name {} must be 1-200 letters, digits and `_`",
+                    crate::quote::quote(k)
+                ),
             ));
         }
         if v.len() > MAX_LABEL_VALUE {
             return Err(ToolError::invalid(
                 field,
                 format!(
-                    "label `{k}` is {} bytes long; a label value is at most {MAX_LABEL_VALUE} bytes",
+                    "label {} is {} bytes long; a label value is at most {MAX_LABEL_VALUE} bytes",
+                    crate::quote::quote(k),
                     v.len()
                 ),
             ));
@@ -176,7 +181,7 @@ fn labels_vec(
 }
 
 fn name_arg(field: &str, v: &str) -> Result<(), ToolError> {
-    if v.trim().is_empty() || v.len() > 200 {
+    if v.trim().is_empty() || v.len() > MAX_NAME {
         return Err(ToolError::invalid(
             field,
             "must be a non-empty name of at most 200 characters",
@@ -201,7 +206,7 @@ fn engine_err(e: AlertError) -> ToolError {
                 "silence" => "silence_id",
                 _ => "rule_id",
             };
-            ToolError::invalid(field, format!("no {what} `{id}`"))
+            ToolError::invalid(field, format!("no {what} {}", crate::quote::quote(&id)))
         }
         AlertError::Store(m) => ToolError::failed(format!("could not save alerting state: {m}")),
     }
@@ -335,14 +340,15 @@ pub struct AddRuleArgs {
     pub metric_name: String,
     /// When to fire: an expression over `value`, `labels.<name>`, `metric`, `source` with
     /// comparisons (> >= < <= == !=), `and`/`or`/`not`, `abs()`, + - * /, numbers and
-    /// strings. Examples: `value > 80`, `value > 80 and labels.env == "prod"`.
+    /// strings. Examples: `value > 80`, `value > 80 and labels.env == "prod"`. At most 2048
+    /// characters.
     pub condition: String,
     /// info, warning, error or critical.
     pub severity: String,
     /// Fire only once the condition has held this long (seconds, by the points' timestamps; default 0).
     pub for_seconds: Option<f64>,
     /// Hysteresis: once firing, the alert clears only when this holds (e.g. `value < 70`
-    /// for a `value > 80` rule). Default: when `condition` stops holding.
+    /// for a `value > 80` rule; at most 2048 characters). Default: when `condition` stops holding.
     pub recovery_condition: Option<String>,
     /// Alert title; placeholders {metric}, {value}, {threshold}, {source}, {severity}, {labels.x}.
     pub title_template: Option<String>,
@@ -517,7 +523,7 @@ pub struct CheckMetricArgs {
     pub value: f64,
     /// When it was observed (RFC 3339 or Unix seconds); default now.
     pub timestamp: Option<TimeArg>,
-    /// Where it came from (host, service); alerts are grouped by it.
+    /// Where it came from (host, service; at most 200 characters); alerts are grouped by it.
     pub source: Option<String>,
     /// Labels such as {"env": "production", "customer_facing": "true"}.
     pub labels: Option<BTreeMap<String, String>>,
@@ -551,6 +557,10 @@ pub struct CheckMetricOut {
     /// Present when an alert of this point was silenced or inhibited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<Suppressed>,
+    /// Present when the point should have opened an alert but the open-alert
+    /// cap was reached: why, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_refused: Option<String>,
 }
 
 /// One point of `check_metrics`.
@@ -563,7 +573,7 @@ pub struct PointArg {
     pub value: f64,
     /// RFC 3339 or Unix seconds; default now.
     pub timestamp: Option<TimeArg>,
-    /// Where it came from.
+    /// Where it came from (at most 200 characters).
     pub source: Option<String>,
     /// Labels.
     pub labels: Option<BTreeMap<String, String>>,
@@ -598,6 +608,10 @@ pub struct CheckMetricsOut {
     /// `results`; `list_alerts` shows them).
     #[serde(skip_serializing_if = "is_zero")]
     pub alerts_omitted: usize,
+    /// New alerts not opened because the open-alert cap was reached
+    /// (`alert_stats` shows the cap); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_refused: usize,
 }
 
 /// Most alerts one `check_metrics` answer shows.
@@ -634,7 +648,7 @@ pub struct ListAlertsArgs {
     pub severity: Option<String>,
     /// Only alerts with at least this priority (0-100).
     pub min_priority: Option<f64>,
-    /// Only members of this correlation group.
+    /// Only members of this correlation group (at most 200 characters).
     pub group_id: Option<String>,
     /// Page size (default 50, at most 500).
     pub limit: Option<u64>,
@@ -658,9 +672,9 @@ pub struct ListAlertsOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckArgs {
-    /// Alert id (`a-<n>`).
+    /// Alert id (`a-<n>`; at most 200 characters).
     pub alert_id: String,
-    /// Who takes it.
+    /// Who takes it (at most 200 characters).
     pub user: String,
     /// When (RFC 3339 or Unix seconds); default now.
     pub at: Option<TimeArg>,
@@ -670,11 +684,11 @@ pub struct AckArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveArgs {
-    /// Alert id (`a-<n>`).
+    /// Alert id (`a-<n>`; at most 200 characters).
     pub alert_id: String,
-    /// Who resolves it (default `unknown`).
+    /// Who resolves it (default `unknown`; at most 200 characters).
     pub user: Option<String>,
-    /// Why / what was done.
+    /// Why / what was done (at most 2048 characters).
     pub note: Option<String>,
     /// When (RFC 3339 or Unix seconds); default now.
     pub at: Option<TimeArg>,
@@ -783,11 +797,11 @@ pub struct EscalationsOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatcherArg {
-    /// Label name; also `metric`, `source`, `severity`, `rule_id`.
+    /// Label name; also `metric`, `source`, `severity`, `rule_id` (at most 200 characters).
     pub label: String,
     /// `=`, `!=` or `=~` (regular expression, whole value).
     pub op: String,
-    /// Value or pattern.
+    /// Value or pattern (at most 1024 characters).
     pub value: String,
 }
 
@@ -799,9 +813,9 @@ pub struct SilenceArgs {
     pub matchers: Vec<MatcherArg>,
     /// How long it lasts, seconds.
     pub duration_seconds: f64,
-    /// Who creates it.
+    /// Who creates it (at most 200 characters).
     pub created_by: String,
-    /// Why.
+    /// Why (at most 2048 characters).
     pub comment: String,
     /// When it starts (RFC 3339 or Unix seconds); default now. Alerts are judged at their points' timestamps.
     pub starts_at: Option<TimeArg>,
@@ -822,7 +836,7 @@ pub struct SilenceOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpireArgs {
-    /// Silence id (`s-<n>`).
+    /// Silence id (`s-<n>`; at most 200 characters).
     pub silence_id: String,
 }
 
@@ -877,6 +891,14 @@ pub struct StatsOut {
     pub detectors: u64,
     /// Silences in force now.
     pub active_silences: u64,
+    /// Alerts not resolved (firing, acknowledged, silenced).
+    pub open_alerts: u64,
+    /// Most open alerts (`--max-open-alerts`); at the cap a point opens no new alert.
+    pub max_open_alerts: u64,
+    /// New alerts not opened because the cap was reached.
+    pub refused_at_cap: u64,
+    /// Resolved alerts kept (the oldest beyond `--max-resolved-alerts` are deleted).
+    pub resolved_kept: u64,
 }
 
 /// Arguments of `configure_alerting`; omitted fields keep their value.
@@ -887,7 +909,8 @@ pub struct ConfigArgs {
     pub dedup_window_seconds: Option<f64>,
     /// Alerts of one group key within this many seconds form one group (default 300).
     pub group_window_seconds: Option<f64>,
-    /// Labels forming the group key (default ["source"]; `metric` and any label work).
+    /// Labels forming the group key (default ["source"]; `metric` and any label work; at most
+    /// 16 names of at most 200 characters).
     pub group_by: Option<Vec<String>>,
     /// Seconds a condition must stay clear before auto-resolve (default 0).
     pub resolve_after_seconds: Option<f64>,
@@ -960,12 +983,33 @@ fn seconds(field: &str, x: f64, min: f64) -> Result<f64, ToolError> {
 
 /// Longest template (title or description), in characters.
 const MAX_TEMPLATE: usize = 2048;
+/// Longest name or id argument (rule, metric, source, user, alert, silence,
+/// group, label), in characters.
+pub const MAX_NAME: usize = 200;
+/// Longest condition (and recovery condition), in characters.
+pub const MAX_CONDITION: usize = 2048;
+/// Longest free comment (a resolve note, a silence comment), in characters.
+pub const MAX_NOTE: usize = 2048;
+/// Longest matcher value or pattern, in characters.
+const MAX_MATCHER_VALUE: usize = 1024;
 /// Longest label value, in bytes: a label renders into every title and
 /// description that names it, so its size multiplies.
 const MAX_LABEL_VALUE: usize = 1024;
 /// Most bytes of one label set (names and values): an alert carries its
 /// point's and its rule's labels into every answer that shows it.
 const MAX_LABEL_BYTES: usize = 4096;
+
+/// A condition within [`MAX_CONDITION`]; an over-long one that does not
+/// parse either gets the parse error, which says more.
+fn condition_arg(field: &str, c: &str) -> Result<(), ToolError> {
+    if c.len() > MAX_CONDITION {
+        if let Err(e) = crate::alerting::rules::Condition::parse(c) {
+            return Err(ToolError::invalid(field, e.to_string()));
+        }
+        max_chars(field, c, MAX_CONDITION)?;
+    }
+    Ok(())
+}
 
 fn template_arg(field: &str, t: &Option<String>) -> Result<(), ToolError> {
     match t {
@@ -1095,6 +1139,9 @@ impl Summary for CheckMetricOut {
         if let Some(x) = &self.suppressed {
             s.push_str(&format!("; suppressed: {}", x.reason));
         }
+        if let Some(r) = &self.alert_refused {
+            s.push_str(&format!("; {r}"));
+        }
         s
     }
 }
@@ -1117,6 +1164,12 @@ impl CheckMetricsOut {
         );
         if !self.alerts.is_empty() {
             s.push_str(&format!("; {}", alert_lines(&self.alerts)));
+        }
+        if self.alerts_refused > 0 {
+            s.push_str(&format!(
+                "; {} not opened: the open-alert cap is reached",
+                count(self.alerts_refused, "alert", "alerts")
+            ));
         }
         s
     }
@@ -1314,6 +1367,10 @@ impl SmartServer {
             ));
         }
         name_arg("metric_name", &a.metric_name)?;
+        condition_arg("condition", &a.condition)?;
+        if let Some(r) = &a.recovery_condition {
+            condition_arg("recovery_condition", r)?;
+        }
         let severity = severity_arg("severity", &a.severity)?;
         template_arg("title_template", &a.title_template)?;
         template_arg("description_template", &a.description_template)?;
@@ -1535,6 +1592,7 @@ impl SmartServer {
         if !learnable(a.value) {
             return Err(ToolError::invalid("value", VALUE_RANGE));
         }
+        max_chars_opt("source", &a.source, MAX_NAME)?;
         let ts = parse_time("timestamp", &a.timestamp)?;
         let labels = labels_vec("labels", &a.labels)?;
         let out = self
@@ -1558,6 +1616,7 @@ impl SmartServer {
                             upper: o.upper,
                         },
                         suppressed: o.suppressed.map(|reason| Suppressed { reason }),
+                        alert_refused: o.refused,
                     },
                     vec![],
                 ))
@@ -1600,6 +1659,9 @@ impl SmartServer {
                     "must be a non-empty name of at most 200 characters",
                 ));
             }
+            if p.source.as_ref().is_some_and(|s| s.len() > MAX_NAME) {
+                max_chars_opt(&format!("points[{i}].source"), &p.source, MAX_NAME)?;
+            }
             if !learnable(p.value) {
                 return Err(ToolError::invalid(
                     format!("points[{i}].value"),
@@ -1622,6 +1684,7 @@ impl SmartServer {
         let (out, new_alerts) = self
             .on_engine(move |e| {
                 let created_before = e.counters().alerts_created;
+                let refused_before = e.counters().refused_at_cap;
                 // Resolve every point to its series id first (one lookup per point),
                 // then run the hot loop on ids only.
                 let mut pts = Vec::with_capacity(a.points.len());
@@ -1678,12 +1741,14 @@ impl SmartServer {
                     .map(AlertOut::from)
                     .collect();
                 let new_alerts = e.counters().alerts_created - created_before;
+                let alerts_refused = (e.counters().refused_at_cap - refused_before) as usize;
                 Ok((
                     (
                         CheckMetricsOut {
                             results,
                             alerts,
                             alerts_omitted,
+                            alerts_refused,
                         },
                         new_alerts,
                     ),
@@ -1731,6 +1796,7 @@ impl SmartServer {
                 ToolError::invalid("cursor", "pass the next_cursor of a previous page")
             })?,
         };
+        max_chars_opt("group_id", &a.group_id, MAX_NAME)?;
         if let Some(p) = a.min_priority
             && !(0.0..=100.0).contains(&p)
         {
@@ -1795,6 +1861,7 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<AckArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
+        max_chars("alert_id", &a.alert_id, MAX_NAME)?;
         name_arg("user", &a.user)?;
         let at = parse_time("at", &a.at)?;
         let out = self
@@ -1822,6 +1889,11 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<ResolveArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
+        max_chars("alert_id", &a.alert_id, MAX_NAME)?;
+        if let Some(u) = &a.user {
+            name_arg("user", u)?;
+        }
+        max_chars_opt("note", &a.note, MAX_NOTE)?;
         let at = parse_time("at", &a.at)?;
         let user = a.user.clone().unwrap_or_else(|| "unknown".into());
         let out = self
@@ -2008,6 +2080,8 @@ impl SmartServer {
                     "must be a label name",
                 ));
             }
+            max_chars(&format!("matchers[{i}].label"), &m.label, MAX_NAME)?;
+            max_chars(&format!("matchers[{i}].value"), &m.value, MAX_MATCHER_VALUE)?;
             let op = MatchOp::parse(&m.op).ok_or_else(|| {
                 ToolError::invalid(format!("matchers[{i}].op"), "one of =, !=, =~")
             })?;
@@ -2018,6 +2092,7 @@ impl SmartServer {
         }
         seconds("duration_seconds", a.duration_seconds, 1.0)?;
         name_arg("created_by", &a.created_by)?;
+        max_chars("comment", &a.comment, MAX_NOTE)?;
         let starts = parse_time("starts_at", &a.starts_at)?;
         let silence = Silence {
             id: String::new(),
@@ -2062,6 +2137,7 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<ExpireArgs>,
     ) -> Result<Summarized<ExpireOut>, ToolError> {
+        max_chars("silence_id", &a.silence_id, MAX_NAME)?;
         let at = now();
         let out = self
             .on_engine(move |e| {
@@ -2141,6 +2217,10 @@ impl SmartServer {
                         detectors: e.dynamics().len() as u64,
                         active_silences: e.silences().iter().filter(|s| s.active_at(at)).count()
                             as u64,
+                        open_alerts: e.open_alerts() as u64,
+                        max_open_alerts: e.limits().max_open as u64,
+                        refused_at_cap: c.refused_at_cap,
+                        resolved_kept: (e.alerts().len() - e.open_alerts()) as u64,
                     },
                     vec![],
                 ))
@@ -2171,11 +2251,11 @@ impl SmartServer {
         let group = non_negative("group_window_seconds", a.group_window_seconds)?;
         let resolve = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
         if let Some(g) = &a.group_by
-            && (g.len() > 16 || g.iter().any(|x| x.trim().is_empty()))
+            && (g.len() > 16 || g.iter().any(|x| x.trim().is_empty() || x.len() > MAX_NAME))
         {
             return Err(ToolError::invalid(
                 "group_by",
-                "at most 16 non-empty label names",
+                "at most 16 non-empty label names of at most 200 characters",
             ));
         }
         if a.business_hours_start.is_some_and(|h| h > 23) {

@@ -67,6 +67,8 @@ fn invalid<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> rmcp::Erro
     // rmcp turns an error with this prefix into a tool result with
     // `isError: true` (which the model reads and corrects its call from)
     // rather than a JSON-RPC error.
+    // serde quotes a wrong-typed string whole: bounded like every error.
+    let text = crate::quote::bound_message(text);
     rmcp::ErrorData::invalid_params(format!("{RMCP_PREFIX} {text}"), None)
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::SmartServer;
 use super::error::ToolError;
-use crate::app::OutboundEvent;
+use crate::audit::bus_event::AuditBusEvent;
 use crate::audit::entry::{AuditEntry, Changes, NewEntry};
 use crate::audit::merkle::to_hex;
 use crate::audit::query::{DEFAULT_LIMIT, MAX_LIMIT, QueryFilter, parse_time};
@@ -446,14 +446,6 @@ the result must equal root_hash (and the root of a signed checkpoint of that siz
 const HOW_TO_VERIFY_CONSISTENCY: &str = "RFC 9162 §2.1.4.2 with old_size, tree_size, old_root, \
 root_hash and consistency_path (node = SHA-256(0x01 || left || right)); both recomputed roots must match.";
 
-fn priority_of(severity: &str) -> &'static str {
-    match severity {
-        "critical" => "critical",
-        "error" => "high",
-        _ => "normal",
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AuditError> + Send + 'static,
 ) -> Result<T, ToolError> {
@@ -519,39 +511,9 @@ impl SmartServer {
             tags: args.tags.unwrap_or_default(),
             purpose: args.purpose,
         };
-        let event_base = serde_json::json!({
-            "user_id": entry.user_id,
-            "action": entry.action,
-            "resource_type": entry.resource_type,
-            "resource_id": entry.resource_id,
-            "severity": entry.severity,
-            "outcome": entry.outcome,
-            "tenant_id": entry.tenant_id,
-            "tags": entry.tags,
-            "purpose": entry.purpose,
-        });
-        let (severity, action, correlation_id) = (
-            entry.severity.clone(),
-            entry.action.clone(),
-            entry.correlation_id.clone(),
-        );
+        let event = AuditBusEvent::of(&entry);
         let done = trail.log(entry).await?;
-        // Personal values are not published: a subscriber's copy could not be erased.
-        let mut payload = event_base;
-        if let Some(obj) = payload.as_object_mut() {
-            obj.insert("audit_id".into(), done.audit_id.clone().into());
-            obj.insert("sequence".into(), done.sequence.into());
-            obj.insert("timestamp".into(), done.timestamp.clone().into());
-            obj.insert("entry_hash".into(), to_hex(&done.entry_hash).into());
-        }
-        self.app.publish(OutboundEvent {
-            topic: "audit".into(),
-            event_type: format!("audit.{action}"),
-            payload,
-            priority: priority_of(&severity),
-            source: "audit".into(),
-            correlation_id,
-        });
+        self.app.publish(event.appended(&done));
         Ok(Json(LogResult {
             audit_id: done.audit_id,
             sequence: done.sequence,
@@ -811,7 +773,8 @@ impl SmartServer {
             return Err(ToolError::invalid(
                 "framework",
                 format!(
-                    "`{framework}` is not supported; use one of {}",
+                    "{} is not supported; use one of {}",
+                    crate::quote::quote(&framework),
                     FRAMEWORKS.join(", ")
                 ),
             ));
@@ -887,7 +850,10 @@ impl SmartServer {
         if !export::FORMATS.contains(&args.format.as_str()) {
             return Err(ToolError::invalid(
                 "format",
-                format!("`{}` is not supported; use jsonl or csv", args.format),
+                format!(
+                    "{} is not supported; use jsonl or csv",
+                    crate::quote::quote(&args.format)
+                ),
             ));
         }
         let filter = QueryArgs {
@@ -906,18 +872,19 @@ impl SmartServer {
         .filter()?;
         let target = export::resolve_path(
             &args.path,
-            &self.app.config.roots,
+            &self.app.workspace,
             self.app.store.data_dir(),
             args.overwrite.unwrap_or(false),
         )?;
         let format = args.format;
-        let (t2, f2) = (target.clone(), format.clone());
+        let shown = target.path();
+        let f2 = format.clone();
         let count = blocking(move || {
-            trail.read(|c| export::write_file(&t2, &f2, |sink| c.for_each(&filter, sink)))
+            trail.read(|c| export::write_file(&target, &f2, |sink| c.for_each(&filter, sink)))
         })
         .await?;
         Ok(Json(ExportResult {
-            path: target.display().to_string(),
+            path: shown.display().to_string(),
             count,
             format,
         }))

@@ -21,10 +21,12 @@
 //! per-process random prefix, so a client cannot redeem what it did not send
 //! in this process; parked text is bounded (oldest dropped first).
 //!
-//! Since it frames every line anyway, [`LiftArgs`] also hands on, as a
-//! request rmcp answers with the reason, two kinds of request rmcp would
-//! drop or misread: a line that is not valid JSON but has an id (see
-//! [`unparsable`]), and a `tools/call` whose `arguments` is not an object.
+//! Since it frames every line anyway, [`LiftArgs`] also hands on two kinds
+//! of request rmcp would drop or misread: a line up to the 16 MiB limit that
+//! is not valid JSON but has an id, as a request rmcp answers with the reason
+//! (see [`unparsable`]), and a `tools/call` whose `arguments` is not an
+//! object, with a marker in their place that the server answers with
+//! invalid params ([`rejected_arguments`]).
 
 use std::io;
 use std::pin::Pin;
@@ -181,12 +183,20 @@ fn lift(line: &[u8]) -> Option<Vec<u8>> {
     let args = member(&params, "arguments")?;
     if line[args.start] != b'{' && &line[args.clone()] != b"null" {
         // rmcp reads such a call as an unknown method and answers
-        // "method not found: tools/call".
-        return answer_instead(
-            line,
-            &top,
-            "invalid params: `arguments` of tools/call must be a JSON object",
-        );
+        // "method not found: tools/call"; with the marker in their place,
+        // the server answers invalid params (see `rejected_arguments`).
+        let kind = match line[args.start] {
+            b'[' => "an array",
+            b'"' => "a string",
+            b't' | b'f' => "a boolean",
+            _ => "a number",
+        };
+        let marker = serde_json::json!({ INVALID_ARGUMENTS_KEY: kind }).to_string();
+        let mut out = Vec::with_capacity(line.len() - args.len() + marker.len());
+        out.extend_from_slice(&line[..args.start]);
+        out.extend_from_slice(marker.as_bytes());
+        out.extend_from_slice(&line[args.end..]);
+        return Some(out);
     }
     let is_bulk = BULK_TOOLS
         .iter()
@@ -204,10 +214,69 @@ fn lift(line: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Lines up to this size are checked by a full parse (as rmcp's own); longer
-/// ones by a validating skim that does not build the value (it misses only
-/// out-of-range numbers and lone surrogates).
-const FULL_CHECK_BYTES: usize = 1 << 20;
+/// The member that stands in for `arguments` that are not an object (its
+/// value says what they were instead).
+const INVALID_ARGUMENTS_KEY: &str = "$invalid_arguments";
+
+/// What the stand-in member may say, so the error never echoes client text.
+const ARGUMENT_KINDS: &[&str] = &["an array", "a string", "a boolean", "a number"];
+
+/// The JSON-RPC error (-32602, invalid params) for a `tools/call` whose
+/// `arguments` [`LiftArgs`] found not to be an object; `None` for any other.
+pub fn rejected_arguments(arguments: Option<&JsonObject>) -> Option<rmcp::ErrorData> {
+    let arguments = arguments.filter(|a| a.len() == 1)?;
+    let kind = arguments.get(INVALID_ARGUMENTS_KEY)?.as_str()?;
+    let kind = ARGUMENT_KINDS.iter().find(|k| **k == kind)?;
+    Some(rmcp::ErrorData::invalid_params(
+        format!("invalid params: `arguments` of tools/call must be a JSON object, not {kind}"),
+        None,
+    ))
+}
+
+/// Any JSON value, checked as serde_json checks one it builds (nesting
+/// depth, number range, string escapes) without building it: the check of
+/// every line, up to the 16 MiB limit, at the cost of a scan.
+struct Skim;
+
+impl<'de> serde::Deserialize<'de> for Skim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skim, D::Error> {
+        d.deserialize_any(Skim)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Skim {
+    type Value = Skim;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_unit<E>(self) -> Result<Skim, E> {
+        Ok(Skim)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Skim, A::Error> {
+        while a.next_element::<Skim>()?.is_some() {}
+        Ok(Skim)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Skim, A::Error> {
+        while a.next_entry::<Skim, Skim>()?.is_some() {}
+        Ok(Skim)
+    }
+}
 
 /// For a line rmcp would drop as unparsable JSON (nesting deeper than 128,
 /// a lone surrogate, `1e400`, `NaN`), a request it answers instead: the
@@ -219,11 +288,7 @@ fn unparsable(line: &[u8]) -> Option<Vec<u8>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let error = if line.len() <= FULL_CHECK_BYTES {
-        serde_json::from_slice::<serde_json::Value>(line).err()?
-    } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(line).err()?
-    };
+    let error = serde_json::from_slice::<Skim>(line).err()?;
     let reason = format!("request not understood: invalid JSON ({error})");
     // A truncated request still has the members before the cut.
     let (top, _) = leading_members(line, ws(line, 0));
@@ -301,7 +366,9 @@ impl<R> LiftArgs<R> {
                     let line = std::mem::take(&mut self.pending);
                     let body = line.strip_suffix(b"\n").unwrap_or(&line);
                     let body = body.strip_suffix(b"\r").unwrap_or(body);
-                    match lift(body).or_else(|| unparsable(body)) {
+                    let lifted = lift(body);
+                    let checked = lifted.as_deref().unwrap_or(body);
+                    match unparsable(checked).or(lifted) {
                         Some(rewritten) => {
                             self.out.extend_from_slice(&rewritten);
                             self.out.push(b'\n');
@@ -450,10 +517,12 @@ mod tests {
         let lines: Vec<&[u8]> = out.split(|b| *b == b'\n').collect();
         let first: serde_json::Value = serde_json::from_slice(lines[0]).unwrap();
         assert_eq!(first["id"], 2);
-        assert!(
-            first["method"].as_str().unwrap().contains("`arguments`"),
-            "{first}"
-        );
+        assert_eq!(first["method"], "tools/call");
+        let marked = first["params"]["arguments"].as_object().unwrap();
+        let error = rejected_arguments(Some(marked)).expect("answered invalid params");
+        assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert!(error.message.contains("`arguments`"), "{}", error.message);
+        assert!(error.message.contains("an array"), "{}", error.message);
         let second: serde_json::Value = serde_json::from_slice(lines[1]).unwrap();
         assert_eq!(second["id"], "x");
         assert!(
@@ -483,6 +552,40 @@ mod tests {
         let args = msg["params"]["arguments"].as_object().unwrap().clone();
         let text = redeem(ticket_of(&args).unwrap()).unwrap();
         assert_eq!(text, r#"{"metric_name":"m","value":2}"#);
+    }
+
+    #[test]
+    fn a_line_over_a_mebibyte_is_checked_as_thoroughly_as_a_short_one() {
+        let pad = "p".repeat(2 << 20);
+        for bad in [
+            format!("{}{}", "[".repeat(200), "]".repeat(200)),
+            r#""\ud800""#.to_string(),
+            "1e400".to_string(),
+        ] {
+            let line =
+                format!(r#"{{"id":7,"method":"ping","params":{{"pad":"{pad}","v":{bad}}}}}"#);
+            let answer = unparsable(line.as_bytes()).expect("answered");
+            let msg: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(msg["id"], 7);
+            assert!(
+                msg["method"].as_str().unwrap().contains("invalid JSON"),
+                "{msg}"
+            );
+        }
+        let fine = format!(
+            r#"{{"id":7,"method":"ping","params":{{"pad":"{pad}","v":[1e300,"\ud83d\ude00"]}}}}"#
+        );
+        assert_eq!(unparsable(fine.as_bytes()), None);
+    }
+
+    #[test]
+    fn only_the_known_markers_are_rejected_arguments() {
+        let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let echoed = obj(serde_json::json!({INVALID_ARGUMENTS_KEY: "anything a client says"}));
+        assert!(rejected_arguments(Some(&echoed)).is_none());
+        let more = obj(serde_json::json!({INVALID_ARGUMENTS_KEY: "a string", "x": 1}));
+        assert!(rejected_arguments(Some(&more)).is_none());
+        assert!(rejected_arguments(None).is_none());
     }
 
     #[test]

@@ -229,7 +229,7 @@ fn is_region_name(r: &str) -> bool {
 /// Turns `cost_report` arguments into a domain request.
 pub fn report_request(
     args: CostReportArgs,
-    pricing: crate::config::PricingSource,
+    pricing: crate::cost::settings::PricingSource,
 ) -> Result<(ReportRequest, usize), ToolError> {
     let regions = match args.regions {
         None => RegionSelection::Home,

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
-use super::error::ToolError;
+use super::error::{ToolError, max_chars, max_chars_opt};
 use crate::docs::api::{self, Endpoint, OpenApiVersion, SpecFormat};
 use crate::docs::diagram::{self, Component, Connection, Interaction};
 use crate::docs::tools_ref::{self, ToolDoc};
@@ -26,7 +26,7 @@ use crate::docs::{self, DocsError, ItemKind};
 pub struct GenerateDocsArgs {
     /// Crate directory (with Cargo.toml), a `src/` directory, or one `.rs`
     /// file, under the workspace roots. A relative path is taken from the
-    /// first root.
+    /// first root. At most 4096 characters.
     pub path: String,
     /// Directory (under the roots; created if missing) to write one Markdown
     /// file per module plus `index.md` into; only files a previous
@@ -156,6 +156,14 @@ pub struct GenerateDocsOutput {
     pub next_cursor: Option<String>,
 }
 
+/// Longest path argument (`path`, `output_dir`) or module path, in
+/// characters (Linux's PATH_MAX).
+const MAX_PATH: usize = 4096;
+/// Longest `cursor`, in characters (ours are far shorter).
+const MAX_CURSOR: usize = 256;
+/// Longest API title or version, in characters.
+const MAX_API_TEXT: usize = 200;
+
 /// Maps a domain error to the argument at fault.
 fn docs_error(e: DocsError, output_dir: Option<&str>) -> ToolError {
     let message = e.to_string();
@@ -261,10 +269,10 @@ pub struct GenerateApiSpecArgs {
     /// fields are then not used).
     #[serde(default)]
     pub source: SpecSource,
-    /// API title (required with `endpoints`).
+    /// API title (required with `endpoints`; at most 200 characters).
     #[serde(default)]
     pub title: Option<String>,
-    /// API version, e.g. `1.0.0` (required with `endpoints`).
+    /// API version, e.g. `1.0.0` (required with `endpoints`; at most 200 characters).
     #[serde(default)]
     pub version: Option<String>,
     /// The endpoints: `{path: "/players/{id}", method: "get", summary?,
@@ -446,6 +454,9 @@ impl SmartServer {
         Parameters(args): Parameters<GenerateDocsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<GenerateDocsOutput>, ToolError> {
+        max_chars("path", &args.path, MAX_PATH)?;
+        max_chars_opt("output_dir", &args.output_dir, MAX_PATH)?;
+        max_chars_opt("cursor", &args.cursor, MAX_CURSOR)?;
         if args.path.trim().is_empty() {
             return Err(ToolError::invalid(
                 "path",
@@ -469,7 +480,7 @@ impl SmartServer {
             cursor: args.cursor,
             data_dir: Some(self.app.store.data_dir().to_path_buf()),
         };
-        let roots = self.app.config.roots.clone();
+        let roots = self.app.workspace.clone();
         let run = with_progress(&ctx, "generate_docs", move |on_file| {
             docs::generate_docs(&req, &roots, on_file)
         })
@@ -597,6 +608,8 @@ impl SmartServer {
                 declared_path_parameters: Vec::new(),
             }));
         }
+        max_chars_opt("title", &args.title, MAX_API_TEXT)?;
+        max_chars_opt("version", &args.version, MAX_API_TEXT)?;
         let title = args
             .title
             .ok_or_else(|| ToolError::invalid("title", "required: the API title"))?;
@@ -648,6 +661,8 @@ impl SmartServer {
         Parameters(args): Parameters<GenerateDiagramArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<GenerateDiagramOutput>, ToolError> {
+        max_chars_opt("path", &args.path, MAX_PATH)?;
+        max_chars_opt("module", &args.module, MAX_PATH)?;
         only_for(&args)?;
         let kind = args.kind;
         let d = match kind {
@@ -664,7 +679,7 @@ impl SmartServer {
                     .path
                     .filter(|p| !p.trim().is_empty())
                     .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
-                let roots = self.app.config.roots.clone();
+                let roots = self.app.workspace.clone();
                 let module = args.module;
                 with_progress(&ctx, "generate_diagram", move |on_file| {
                     let docs = docs::generate::analyze(&path, &roots, on_file)?;

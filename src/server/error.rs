@@ -32,12 +32,13 @@ impl ToolError {
         }
     }
 
-    /// The text the client sees.
+    /// The text the client sees, at most about 1 KB however much client
+    /// text the message embeds (see [`crate::quote`]).
     pub fn text(&self) -> String {
-        match &self.field {
+        crate::quote::bound_message(match &self.field {
             Some(field) => format!("invalid argument `{field}`: {}", self.message),
             None => self.message.clone(),
-        }
+        })
     }
 }
 
@@ -57,3 +58,28 @@ impl IntoCallToolResult for ToolError {
 
 /// Result type of every tool adapter.
 pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
+
+/// Refuses a free-text argument longer than `max` characters, naming the
+/// field and the limit (never echoing the value).
+pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
+    // Bytes bound characters from above: the count is needed only beyond.
+    if value.len() <= max {
+        return Ok(());
+    }
+    let n = value.chars().count();
+    if n <= max {
+        return Ok(());
+    }
+    Err(ToolError::invalid(
+        field,
+        format!("is {n} characters long; at most {max} characters are accepted"),
+    ))
+}
+
+/// [`max_chars`] for an optional argument.
+pub fn max_chars_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), ToolError> {
+    match value {
+        Some(v) => max_chars(field, v, max),
+        None => Ok(()),
+    }
+}

@@ -313,12 +313,29 @@ pub struct PolledOut {
     /// Delivered events, highest priority first, then by sequence. Ack each
     /// one after handling it, or it is delivered again after ack_wait_ms.
     pub events: Vec<EventOut>,
-    /// Matched events still waiting to be delivered.
+    /// Matched events waiting to be delivered; on the embedded bus, those in
+    /// the subscription's buffer (filled 10,000 at a time; `event_stats`
+    /// counts the whole backlog).
     pub pending: i64,
     /// Delivered events (to this subscription or its group) not acked yet.
     pub awaiting_ack: i64,
     /// Events moved to `dlq.<topic>` during this poll (out of deliveries).
     pub dead_lettered: i64,
+    /// Present when retention removed events before this subscription read
+    /// them: the lost sequences (the range may hold other topics' events too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedOut>,
+}
+
+/// Sequences retention removed before a subscription read them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SkippedOut {
+    /// First sequence lost.
+    pub first_sequence: i64,
+    /// Last sequence lost.
+    pub last_sequence: i64,
+    /// Sequences lost.
+    pub count: i64,
 }
 
 /// Arguments of `ack_events`.
@@ -393,10 +410,15 @@ pub struct ReplayOut {
     pub next_cursor: Option<String>,
 }
 
-/// Arguments of `event_stats` (none).
+/// Arguments of `event_stats`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatsArgs {}
+pub struct StatsArgs {
+    /// Subscriptions per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 /// One topic's counters.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -442,6 +464,9 @@ pub struct SubscriptionStatsOut {
     pub acked: i64,
     /// Matched events of its consumer (shared by a group) not delivered yet.
     pub pending: i64,
+    /// `pending` is a lower bound (more than 100,000 events past its consumer
+    /// to count).
+    pub pending_at_least: bool,
     /// Deliveries to it awaiting its ack.
     pub awaiting_ack: i64,
     /// Events its consumer (group) dead-lettered.
@@ -453,8 +478,13 @@ pub struct SubscriptionStatsOut {
 pub struct StatsOut {
     /// Per topic, by name.
     pub topics: Vec<TopicStatsOut>,
-    /// Per subscription, oldest first.
+    /// Per subscription, oldest first: one page (`limit`, default 100).
     pub subscriptions: Vec<SubscriptionStatsOut>,
+    /// Subscriptions in all pages.
+    pub total_subscriptions: usize,
+    /// Pass as `cursor` for the next page of subscriptions; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 // ---------------------------------------------------------------- tools
@@ -497,7 +527,10 @@ fn parse_start(v: Option<Value>) -> Result<Start, ToolError> {
         }
         Some(other) => Err(ToolError::invalid(
             "start",
-            format!("got {other}; {accepted}"),
+            format!(
+                "got {}; {accepted}",
+                crate::quote::short(&other.to_string())
+            ),
         )),
     }
 }
@@ -767,6 +800,11 @@ impl SmartServer {
             pending: p.pending,
             awaiting_ack: p.awaiting_ack,
             dead_lettered: p.dead_lettered,
+            skipped: p.skipped.map(|k| SkippedOut {
+                first_sequence: k.first_sequence,
+                last_sequence: k.last_sequence,
+                count: k.count,
+            }),
         }))
     }
 
@@ -801,7 +839,10 @@ impl SmartServer {
                 Uuid::parse_str(s).map_err(|_| {
                     ToolError::invalid(
                         format!("event_ids[{i}]"),
-                        format!("`{s}` is not an event id (a UUID from poll_events)"),
+                        format!(
+                            "{} is not an event id (a UUID from poll_events)",
+                            crate::quote::quote(s)
+                        ),
                     )
                 })
             })
@@ -927,17 +968,29 @@ impl SmartServer {
 
     /// Counters per topic (published, stored, delivered, pending,
     /// dead-lettered, trimmed) and per subscription (delivered, acked,
-    /// pending, awaiting ack, dead-lettered).
+    /// pending, awaiting ack, dead-lettered), subscriptions paged with
+    /// limit/cursor.
     #[tool(
         name = "event_stats",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn event_stats(
         &self,
-        Parameters(_args): Parameters<StatsArgs>,
+        Parameters(args): Parameters<StatsArgs>,
     ) -> Result<Json<StatsOut>, ToolError> {
+        let limit = in_range("limit", args.limit, 100, 1, 1000)? as usize;
+        let offset: usize = match &args.cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                ToolError::invalid("cursor", "pass the next_cursor of a previous event_stats")
+            })?,
+        };
         let bus = self.bus()?;
-        let (topics, subs) = (bus.topics().await?, bus.subscriptions().await?);
+        let (topics, page) = (bus.topics().await?, bus.subscriptions(offset, limit).await?);
+        let end = offset + page.subscriptions.len();
+        let next_cursor = (end < page.total).then(|| end.to_string());
+        let total_subscriptions = page.total;
+        let subs = page.subscriptions;
         Ok(Json(StatsOut {
             topics: topics
                 .into_iter()
@@ -965,10 +1018,13 @@ impl SmartServer {
                     redelivered: s.redelivered,
                     acked: s.acked,
                     pending: s.pending,
+                    pending_at_least: s.pending_at_least,
                     awaiting_ack: s.awaiting_ack,
                     dead_lettered: s.dead_lettered,
                 })
                 .collect(),
+            total_subscriptions,
+            next_cursor,
         }))
     }
 }
@@ -983,7 +1039,10 @@ fn uri_topic(uri: &str) -> Result<Option<&str>, ErrorData> {
     match uri.strip_prefix(TOPIC_URI_PREFIX) {
         Some(t) => Ok(Some(t)),
         None => Err(ErrorData::resource_not_found(
-            format!("unknown resource `{uri}`; use {TOPICS_URI} or {TOPIC_URI_PREFIX}<topic>"),
+            format!(
+                "unknown resource {}; use {TOPICS_URI} or {TOPIC_URI_PREFIX}<topic>",
+                crate::quote::quote(uri)
+            ),
             None,
         )),
     }

@@ -33,7 +33,7 @@ use rmcp::{ErrorData, ServerHandler, tool_handler};
 use crate::app::App;
 use crate::config::Toolset;
 
-pub use error::{ToolError, ToolResult};
+pub use error::{ToolError, ToolResult, max_chars, max_chars_opt};
 
 /// The MCP server: the shared [`App`] plus the merged tool router.
 #[derive(Clone)]
@@ -56,27 +56,51 @@ impl SmartServer {
     /// Builds the server over opened state, with the tools of every enabled
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
-        let mut tool_router = Self::system_router();
-        if app.config.enabled(Toolset::Alerting) {
-            tool_router.merge(Self::alerting_router());
-        }
-        if app.config.enabled(Toolset::Audit) {
-            tool_router.merge(Self::audit_router());
-        }
-        if app.config.enabled(Toolset::Cost) {
-            tool_router.merge(Self::cost_router());
-        }
-        if app.config.enabled(Toolset::Docs) {
-            tool_router.merge(Self::docs_router());
-        }
-        if app.config.enabled(Toolset::Events) {
-            tool_router.merge(Self::events_router());
+        let mut tool_router = Self::router_of(&app.config.toolsets);
+        for tool in tool_router.list_all() {
+            let read_only = tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false);
+            if !app.config.tools.serves(&tool.name, read_only) {
+                tool_router.remove_route(&tool.name);
+            }
         }
         SmartServer {
             app,
             tool_router,
             events_push: Arc::default(),
         }
+    }
+
+    /// Every tool of `toolsets` (before `--read-only`, `--tools` and
+    /// `--disable-tools` select among them).
+    fn router_of(toolsets: &[Toolset]) -> ToolRouter<SmartServer> {
+        let mut tool_router = Self::system_router();
+        let on = |t: Toolset| toolsets.contains(&t);
+        if on(Toolset::Alerting) {
+            tool_router.merge(Self::alerting_router());
+        }
+        if on(Toolset::Audit) {
+            tool_router.merge(Self::audit_router());
+        }
+        if on(Toolset::Cost) {
+            tool_router.merge(Self::cost_router());
+        }
+        if on(Toolset::Docs) {
+            tool_router.merge(Self::docs_router());
+        }
+        if on(Toolset::Events) {
+            tool_router.merge(Self::events_router());
+        }
+        tool_router
+    }
+
+    /// Names of every tool of `toolsets`, sorted: what `--tools` and
+    /// `--disable-tools` may name.
+    pub fn available_tools(toolsets: &[Toolset]) -> Vec<String> {
+        sorted_names(&Self::router_of(toolsets))
     }
 
     /// The tools this server exposes, as `tools/list` shows them.
@@ -86,14 +110,33 @@ impl SmartServer {
 
     /// Names of the tools this server exposes, sorted.
     pub fn tool_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .tool_router
-            .list_all()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        names.sort();
-        names
+        sorted_names(&self.tool_router)
+    }
+}
+
+/// The names of a router's tools, sorted.
+fn sorted_names(router: &ToolRouter<SmartServer>) -> Vec<String> {
+    let mut names: Vec<String> = router
+        .list_all()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The error for a call to a tool this server does not serve: names it
+/// (quoted short) and says whether the selection may hide it.
+fn unknown_tool_message(name: &str, selection: &crate::config::ToolSelection) -> String {
+    let shown = crate::quote::quote(name);
+    let hidden = selection.read_only || selection.only.is_some() || !selection.disabled.is_empty();
+    if hidden {
+        format!(
+            "unknown tool {shown}: not served by this server (the tools it serves are in \
+             tools/list; --read-only, --tools or --disable-tools may hide it)"
+        )
+    } else {
+        format!("unknown tool {shown}; tools/list shows the tools this server serves")
     }
 }
 
@@ -103,6 +146,26 @@ arguments and answer errors that name the field at fault.";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
+    /// The router's call, after answering `arguments` that are not an object
+    /// with invalid params (rmcp cannot parse such a call; see `bulk_args`).
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        if let Some(e) = bulk_args::rejected_arguments(request.arguments.as_ref()) {
+            return Err(e);
+        }
+        if !self.tool_router.has_route(&request.name) {
+            return Err(ErrorData::invalid_params(
+                unknown_tool_message(&request.name, &self.app.config.tools),
+                None,
+            ));
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         // rmcp rejects methods of capabilities not advertised: resources and
         // their subscriptions exist only with the events toolset.
@@ -116,10 +179,17 @@ impl ServerHandler for SmartServer {
             ServerCapabilities::builder().enable_tools().build()
         };
         ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_server_info({
+                let mut info =
+                    Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+                info.title = Some("Smart Systems (NBA analytics platform)".into());
+                info.description = Some(
+                    "Events pub/sub, a tamper-evident audit trail, an AWS cost optimizer, \
+                     a documentation generator and smart alerting, as MCP tools."
+                        .into(),
+                );
+                info
+            })
             .with_instructions(INSTRUCTIONS)
     }
 

@@ -1,4 +1,4 @@
-//! Tool results as DESIGN.md wants them: the typed result as
+//! Tool results as the protocol conventions want them: the typed result as
 //! `structuredContent` (with its `outputSchema`) plus a short text summary a
 //! model can read.
 //!

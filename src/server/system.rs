@@ -16,6 +16,11 @@ pub struct ServerInfo {
     pub version: String,
     /// Toolsets whose tools this process exposes.
     pub toolsets: Vec<String>,
+    /// Whether only read-only tools are served (`--read-only`).
+    pub read_only: bool,
+    /// Tools this process serves, sorted (after `--read-only`, `--tools`
+    /// and `--disable-tools`).
+    pub tools: Vec<String>,
     /// Absolute path of the data dir.
     pub data_dir: String,
     /// Absolute path of the SQLite store file.
@@ -53,6 +58,8 @@ impl SmartServer {
                 .iter()
                 .map(|t| t.name().to_string())
                 .collect(),
+            read_only: app.config.tools.read_only,
+            tools: self.tool_names(),
             data_dir: app.store.data_dir().display().to_string(),
             store_path: app.store.path().display().to_string(),
             store_schema_version: app.store.schema_version(),

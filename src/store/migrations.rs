@@ -3,6 +3,10 @@
 //! Append, never edit: a released migration is part of every existing store
 //! file. Keeping a list per component lets subsystems evolve their tables
 //! independently without renumbering each other's migrations.
+//!
+//! The store knows no subsystem: each owns its list, and the wiring hands
+//! the lists of the components it runs to [`crate::store::Store::open`]. The
+//! same [`Migration`] type serves SQLite and PostgreSQL.
 
 use std::collections::BTreeMap;
 
@@ -30,19 +34,14 @@ pub const CORE: &[Migration] = &[Migration {
           INSERT INTO store_meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));",
 }];
 
-/// Every component's migrations, applied in this order. A subsystem adds
-/// one line here pointing at its own list.
-pub const COMPONENTS: &[(&str, &[Migration])] = &[
-    ("core", CORE),
-    ("events", crate::events::MIGRATIONS),
-    ("audit", crate::audit::MIGRATIONS),
-    ("alerting", crate::alerting::MIGRATIONS), // alerting rules, baselines, alerts
-];
+/// A component's name and its migrations.
+pub type Component = (&'static str, &'static [Migration]);
 
-/// Schema version of each component in a fully migrated store.
-pub fn latest_versions() -> BTreeMap<String, i64> {
-    COMPONENTS
-        .iter()
+/// Schema version of each component in a store migrated with `components`
+/// (the core included).
+pub fn latest_versions(components: &[Component]) -> BTreeMap<String, i64> {
+    std::iter::once(&("core", CORE))
+        .chain(components)
         .map(|(name, list)| (name.to_string(), list.last().map_or(0, |m| m.version)))
         .collect()
 }
@@ -66,10 +65,13 @@ impl From<rusqlite::Error> for MigrateError {
     }
 }
 
-/// Applies every pending migration in one immediate transaction (so two
-/// processes starting at once apply each exactly once) and returns each
-/// component's schema version.
-pub fn migrate(conn: &mut Connection) -> Result<BTreeMap<String, i64>, MigrateError> {
+/// Applies every pending migration of the core and of `components`, in that
+/// order, in one immediate transaction (so two processes starting at once
+/// apply each exactly once) and returns each component's schema version.
+pub fn migrate(
+    conn: &mut Connection,
+    components: &[Component],
+) -> Result<BTreeMap<String, i64>, MigrateError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -90,7 +92,7 @@ pub fn migrate(conn: &mut Connection) -> Result<BTreeMap<String, i64>, MigrateEr
             current.insert(component, version);
         }
     }
-    let latest = latest_versions();
+    let latest = latest_versions(components);
     for (component, &found) in &current {
         // A component this binary does not know at all is left alone: a newer
         // binary may have added it, and ignoring its tables is safe.
@@ -104,7 +106,7 @@ pub fn migrate(conn: &mut Connection) -> Result<BTreeMap<String, i64>, MigrateEr
             });
         }
     }
-    for (component, list) in COMPONENTS {
+    for (component, list) in std::iter::once(&("core", CORE)).chain(components) {
         let have = current.get(*component).copied().unwrap_or(0);
         for m in list.iter().filter(|m| m.version > have) {
             tracing::info!(
@@ -130,16 +132,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_strictly_increase_from_one_per_component() {
-        let mut names = std::collections::BTreeSet::new();
-        for (component, list) in COMPONENTS {
-            assert!(
-                names.insert(*component),
-                "component {component} listed twice"
-            );
-            for (i, m) in list.iter().enumerate() {
-                assert_eq!(m.version, i as i64 + 1, "{component} migration {}", m.name);
-            }
+    fn core_versions_strictly_increase_from_one() {
+        for (i, m) in CORE.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "core migration {}", m.name);
         }
     }
 }

@@ -8,19 +8,26 @@
 //! survive power loss too (the audit trail) open their own connection with
 //! `synchronous = FULL` and batch their commits.
 //!
-//! Schema changes are ordered migrations per component
-//! ([`migrations::COMPONENTS`]) recorded in the `schema_migrations` table; they
-//! run inside one `BEGIN IMMEDIATE` transaction, so two processes starting at
-//! once apply each migration exactly once.
+//! The WAL is bounded: past a size limit, the commit that crossed it
+//! checkpoints and truncates it ([`wal`]).
+//!
+//! Schema changes are ordered migrations per component, each subsystem's
+//! list handed in by the wiring ([`Store::open`]), recorded in the
+//! `schema_migrations` table; they run inside one `BEGIN IMMEDIATE`
+//! transaction, so two processes starting at once apply each migration
+//! exactly once.
 
 pub mod migrations;
 pub mod postgres;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+pub use migrations::{Component, Migration};
 
 /// File name of the store inside the data dir.
 pub const DB_FILE: &str = "smart-systems.db";
@@ -62,12 +69,25 @@ pub struct Store {
     data_dir: PathBuf,
     path: PathBuf,
     schema_versions: BTreeMap<String, i64>,
+    wal_limit: u64,
 }
 
 impl Store {
     /// Creates the data dir when missing, opens (or creates) the store file,
-    /// switches it to WAL and applies pending migrations.
-    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    /// switches it to WAL and applies the pending migrations of the store core
+    /// and of `components`.
+    pub fn open(data_dir: &Path, components: &[Component]) -> Result<Store, StoreError> {
+        Self::open_with_wal_limit(data_dir, components, wal::DEFAULT_WAL_LIMIT)
+    }
+
+    /// As [`Store::open`], with the size in bytes past which the WAL is
+    /// checkpointed and truncated (at least [`wal::MIN_WAL_LIMIT`]).
+    pub fn open_with_wal_limit(
+        data_dir: &Path,
+        components: &[Component],
+        wal_limit: u64,
+    ) -> Result<Store, StoreError> {
+        let wal_limit = wal_limit.max(wal::MIN_WAL_LIMIT);
         let data_dir = prepare_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         // Two processes creating the store at once can each hold a shared
@@ -77,7 +97,7 @@ impl Store {
         // (drops the connection) and starts over, within the busy timeout.
         let started = std::time::Instant::now();
         loop {
-            match Self::open_once(&data_dir, &path) {
+            match Self::open_once(&data_dir, &path, components, wal_limit) {
                 Err(StoreError::Sqlite { source, .. })
                     if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
                         && started.elapsed() < BUSY_TIMEOUT =>
@@ -92,10 +112,15 @@ impl Store {
         }
     }
 
-    fn open_once(data_dir: &Path, path: &Path) -> Result<Store, StoreError> {
+    fn open_once(
+        data_dir: &Path,
+        path: &Path,
+        components: &[Component],
+        wal_limit: u64,
+    ) -> Result<Store, StoreError> {
         let (data_dir, path) = (data_dir.to_path_buf(), path.to_path_buf());
-        let mut conn = open_connection(&path)?;
-        let schema_versions = migrations::migrate(&mut conn).map_err(|e| match e {
+        let mut conn = open_connection(&path, wal_limit, wal::Checkpoints::OnCommit)?;
+        let schema_versions = migrations::migrate(&mut conn, components).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => StoreError::Sqlite {
                 path: path.clone(),
                 source,
@@ -115,13 +140,25 @@ impl Store {
             data_dir,
             path,
             schema_versions,
+            wal_limit,
         })
     }
 
     /// A new connection to the store with the standard settings (WAL, busy
-    /// timeout, `synchronous = NORMAL`, foreign keys on).
+    /// timeout, `synchronous = NORMAL`, foreign keys on, the WAL limit).
     pub fn connect(&self) -> Result<Connection, StoreError> {
-        open_connection(&self.path)
+        open_connection(&self.path, self.wal_limit, wal::Checkpoints::OnCommit)
+    }
+
+    /// As [`Store::connect`], for a writer whose process runs a checkpointer
+    /// thread beside it: its commits checkpoint only past the WAL limit.
+    pub fn connect_writer(&self) -> Result<Connection, StoreError> {
+        open_connection(&self.path, self.wal_limit, wal::Checkpoints::Background)
+    }
+
+    /// Size in bytes past which the WAL is checkpointed and truncated.
+    pub fn wal_limit(&self) -> u64 {
+        self.wal_limit
     }
 
     /// The data dir (absolute).
@@ -142,6 +179,25 @@ impl Store {
     /// Schema version of the store core.
     pub fn schema_version(&self) -> i64 {
         self.schema_versions.get("core").copied().unwrap_or(0)
+    }
+}
+
+/// Checks a `--namespace`: 1-40 characters `[a-z0-9_]`, starting with a
+/// letter, so it is valid as a PostgreSQL schema, a JetStream stream name and
+/// a NATS subject token alike.
+pub fn validate_namespace(ns: &str) -> Result<(), String> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 40
+        && ns.starts_with(|c: char| c.is_ascii_lowercase())
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ns:?}: expected 1-40 characters a-z, 0-9 or _, starting with a letter"
+        ))
     }
 }
 
@@ -167,12 +223,18 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(dir)
 }
 
-pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+/// A connection with the standard settings, its commits keeping the WAL
+/// under `wal_limit` bytes (see [`wal`]).
+pub(crate) fn open_connection(
+    path: &Path,
+    wal_limit: u64,
+    checkpoints: wal::Checkpoints,
+) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -194,6 +256,7 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(wrap)?;
+    wal::install(&mut conn, wal_limit, checkpoints).map_err(wrap)?;
     Ok(conn)
 }
 
@@ -329,10 +392,8 @@ mod tests {
     fn begin_now_does_not_wait_for_a_write_lock_another_connection_holds() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("t.db");
-        let (a, b) = (
-            open_connection(&path).unwrap(),
-            open_connection(&path).unwrap(),
-        );
+        let open = || open_connection(&path, wal::DEFAULT_WAL_LIMIT, wal::Checkpoints::OnCommit);
+        let (a, b) = (open().unwrap(), open().unwrap());
         a.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
         let held = WriteTx::begin(&a).unwrap();
         let started = std::time::Instant::now();
@@ -361,17 +422,25 @@ mod tests {
     fn open_creates_dir_and_migrates_idempotently() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b/c");
-        let s1 = Store::open(&dir).unwrap();
+        const DEMO: &[Migration] = &[Migration {
+            version: 1,
+            name: "demo",
+            sql: "CREATE TABLE demo (x INTEGER) STRICT;",
+        }];
+        let components: &[Component] = &[("demo", DEMO)];
+        let s1 = Store::open(&dir, components).unwrap();
         assert!(dir.join(DB_FILE).exists());
-        assert_eq!(s1.schema_versions(), &migrations::latest_versions());
-        let s2 = Store::open(&dir).unwrap();
+        assert_eq!(
+            s1.schema_versions(),
+            &migrations::latest_versions(components)
+        );
+        let s2 = Store::open(&dir, components).unwrap();
         assert_eq!(s2.schema_versions(), s1.schema_versions());
         let conn = s2.connect().unwrap();
         let applied: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
-        let expected: usize = migrations::COMPONENTS.iter().map(|(_, l)| l.len()).sum();
-        assert_eq!(applied, expected as i64);
+        assert_eq!(applied, (migrations::CORE.len() + DEMO.len()) as i64);
     }
 
     #[test]
@@ -379,7 +448,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("plain-file");
         std::fs::write(&file, b"x").unwrap();
-        let err = Store::open(&file.join("data")).unwrap_err().to_string();
+        let err = Store::open(&file.join("data"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot create it"), "{err}");
         assert!(err.contains("plain-file"), "{err}");
     }
@@ -387,7 +458,7 @@ mod tests {
     #[test]
     fn newer_schema_is_refused_without_touching_the_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
+        let store = Store::open(tmp.path(), &[]).unwrap();
         let conn = store.connect().unwrap();
         conn.execute(
             "INSERT INTO schema_migrations(component, version, name, applied_at) \
@@ -395,7 +466,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let err = Store::open(tmp.path()).unwrap_err();
+        let err = Store::open(tmp.path(), &[]).unwrap_err();
         assert!(
             matches!(err, StoreError::TooNew { found: 9999, .. }),
             "{err}"

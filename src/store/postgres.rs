@@ -17,9 +17,7 @@ use sha2::{Digest, Sha256};
 /// How long a connection attempt may take before it is an error.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One migration of a component: version, name, SQL (run with the
-/// namespace's schema on the search path).
-pub type Migration = (i32, &'static str, &'static str);
+pub use super::migrations::Migration;
 
 /// Connection settings from a `--store-url`; the error never repeats the URL
 /// (it may hold a password).
@@ -127,18 +125,19 @@ pub fn migrate(
             &[&component],
         )?
         .get(0);
-    let latest = migrations.last().map_or(0, |m| m.0);
+    let latest = migrations.last().map_or(0, |m| m.version as i32);
     if current > latest {
         return Err(MigrateError::TooNew(format!(
             "schema `{namespace}` has {component} schema version {current}, newer than this \
              build supports ({latest}); upgrade smart-systems-mcp"
         )));
     }
-    for (version, name, sql) in migrations.iter().filter(|m| m.0 > current) {
-        tx.batch_execute(sql)?;
+    for m in migrations.iter().filter(|m| m.version as i32 > current) {
+        let (version, name) = (m.version as i32, m.name);
+        tx.batch_execute(m.sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
-            &[&component, version, name],
+            &[&component, &version, &name],
         )?;
         tracing::info!(
             namespace,

@@ -48,8 +48,10 @@ use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::Appended;
 use super::model::{Event, MAX_PAGE_BYTES, NewEvent};
-use super::query::{REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, TopicStats};
-use crate::app::{EventSink, OutboundEvent};
+use super::query::{
+    REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats,
+};
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 use subscriptions::Record;
 
 /// Oldest server accepted: JetStream consumers and the features used here.
@@ -568,6 +570,8 @@ impl Inner {
             awaiting_ack,
             dead_lettered,
             next_redelivery_us: None,
+            // Not detected on JetStream yet (see the README's events section).
+            skipped: None,
         })
     }
 
@@ -1032,7 +1036,11 @@ impl Inner {
         Ok(events)
     }
 
-    async fn subscriptions(&self) -> Result<Vec<SubscriptionStats>, EventsError> {
+    async fn subscriptions(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SubscriptionsPage, EventsError> {
         self.connected()?;
         let dead = self
             .counters
@@ -1041,7 +1049,10 @@ impl Inner {
             .remove(&counters::Kind::DeadLettered)
             .unwrap_or_default();
         let mut out = Vec::new();
-        for (id, r) in self.records().await? {
+        let records = self.records().await?;
+        let total = records.len();
+        // Paged before the per-consumer round trips.
+        for (id, r) in records.into_iter().skip(offset).take(limit) {
             let info = self.stream.consumer_info(&r.consumer).await.ok();
             // A consumer's unacked deliveries are its subscription's, or
             // shared by a group's members: then the ack bucket says whose.
@@ -1073,11 +1084,15 @@ impl Inner {
                     .as_ref()
                     .map_or(0, |i| i.ack_floor.consumer_sequence as i64),
                 pending: info.as_ref().map_or(0, |i| i.num_pending as i64),
+                pending_at_least: false,
                 awaiting_ack,
                 dead_lettered,
             });
         }
-        Ok(out)
+        Ok(SubscriptionsPage {
+            subscriptions: out,
+            total,
+        })
     }
 }
 
@@ -1140,6 +1155,16 @@ impl EventSink for NatsBus {
         });
         Ok(())
     }
+
+    fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
+        let batch = crate::events::model::from_outbound_batch(events);
+        Box::pin(async move {
+            if !batch.is_empty() {
+                self.inner.publish(batch).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
 }
 
 impl EventBackend for NatsBus {
@@ -1184,8 +1209,8 @@ impl EventBackend for NatsBus {
         Box::pin(self.inner.recent(topic, n))
     }
 
-    fn subscriptions(&self) -> BackendFuture<'_, Vec<SubscriptionStats>> {
-        Box::pin(self.inner.subscriptions())
+    fn subscriptions(&self, offset: usize, limit: usize) -> BackendFuture<'_, SubscriptionsPage> {
+        Box::pin(self.inner.subscriptions(offset, limit))
     }
 
     fn topic_updates(&self) -> broadcast::Receiver<Arc<str>> {
