@@ -8,8 +8,10 @@
 //! rewriting. Appends go through one writer thread per process with group
 //! commit ([`writer`]): each `audit_log` returns after the fsync of the
 //! transaction that holds its entry. Personal values are stored apart from
-//! the hashed entry, committed to by salted hashes, so erasing them
-//! ([`AuditTrail::erase`]) leaves every hash and proof valid.
+//! the hashed entry, committed to by salted hashes and sealed under a key per
+//! data subject ([`sealing`]), so erasing them ([`AuditTrail::erase`]:
+//! destroying the keys) leaves every hash and proof valid and no readable
+//! copy in the store's files.
 //!
 //! [`AuditTrail`] is the facade the MCP adapters call; all its methods but
 //! [`AuditTrail::log`] and [`AuditTrail::erase`] block on the store (SQLite,
@@ -28,6 +30,7 @@ pub mod query;
 pub mod report;
 pub mod rows;
 pub mod schema;
+pub mod sealing;
 pub mod sqlite;
 pub mod storage;
 pub mod verify;
@@ -141,7 +144,7 @@ impl AuditTrail {
     /// Opens the audit trail over a migrated store: loads (or creates) the
     /// checkpoint key and starts the writer thread.
     pub fn open(store: &Store, pii_fields: Vec<String>) -> Result<AuditTrail, AuditError> {
-        let storage = sqlite::SqliteStorage::new(store);
+        let storage = sqlite::SqliteStorage::open(store)?;
         let db_path = storage.path().to_path_buf();
         let mut trail = Self::with_storage(Arc::new(storage), pii_fields)?;
         trail.db_path = Some(db_path);

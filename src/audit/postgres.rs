@@ -17,6 +17,13 @@
 //! checkpoints (it cannot change the ones an auditor already holds, which is
 //! what detects a rewrite).
 //!
+//! Personal values are sealed under per-subject keys ([`super::sealing`])
+//! kept in `audit_subject_keys`; an erasure deletes the keys in the same
+//! transaction as its entry, then rewrites that small table into a new file
+//! (`VACUUM FULL`), so no copy of a destroyed key is left in the table's
+//! files. The server's WAL still holds the keys until it recycles its
+//! segments, which a client cannot force (see the README).
+//!
 //! The synchronous `postgres` client fits here: the audit store is driven
 //! from its own writer thread and from blocking threads, never from async
 //! tasks. Connections are checked before reuse, so a restarted server costs
@@ -31,23 +38,29 @@ use postgres::{Config, Row};
 use super::AuditError;
 use super::checkpoint::CheckpointKey;
 use super::encoding::{EntryView, GENESIS_PREV};
-use super::entry::{AuditEntry, PersonalValue};
+use super::entry::AuditEntry;
 use super::merkle::Hash;
 use super::query::{Activity, Page, QueryFilter, entry_from_view};
 use super::report::{ComplianceFigures, ERASURE_RESOURCE_TYPE, MAX_SUBJECTS, SubjectAccess};
-use super::storage::{AppendTx, AuditStorage, LogReader, LogWriter};
+use super::sealing::{self, DataKey, StoredPersonal};
+use super::storage::{AppendTx, AuditStorage, LogReader, LogWriter, SealedValue};
 use crate::store::migrations::Migration;
 use crate::store::postgres::Conn;
 use crate::store::postgres::{self as pg, CONNECT_TIMEOUT, MigrateError};
 
 /// A connection idle this long is checked (one round trip) before reuse.
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// Longest wait of an erasure's key-table rewrite for the table's lock.
+const VACUUM_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations of the audit tables in a namespace's schema. Append, never edit.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit_entries",
-    sql: "CREATE TABLE audit_entries (
+/// Version 1's plain-text `audit_personal` is sealed and dropped by
+/// [`upgrade_plaintext`] after version 2.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit_entries",
+        sql: "CREATE TABLE audit_entries (
          sequence       BIGINT PRIMARY KEY,
          audit_id       TEXT NOT NULL UNIQUE,
          timestamp      TEXT COLLATE \"C\" NOT NULL,
@@ -83,7 +96,29 @@ const MIGRATIONS: &[Migration] = &[Migration {
          id   INT PRIMARY KEY CHECK (id = 1),
          seed BYTEA NOT NULL
      );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "audit_sealed",
+        sql: "CREATE TABLE audit_subject_keys (
+         id          BIGSERIAL PRIMARY KEY,
+         user_id     TEXT NOT NULL,
+         email_token BYTEA,
+         key         BYTEA NOT NULL
+     );
+     CREATE INDEX audit_keys_by_user ON audit_subject_keys(user_id);
+     CREATE INDEX audit_keys_by_email ON audit_subject_keys(email_token);
+     CREATE TABLE audit_sealed (
+         sequence  BIGINT NOT NULL,
+         field     TEXT NOT NULL,
+         key_id    BIGINT,
+         sealed    BYTEA,
+         erased_by BIGINT,
+         PRIMARY KEY (sequence, field)
+     );
+     CREATE INDEX audit_sealed_by_key ON audit_sealed(key_id) WHERE key_id IS NOT NULL;",
+    },
+];
 
 /// The columns of `audit_entries` in the order [`view`] reads them.
 const COLUMNS: &str = "sequence, audit_id, timestamp, user_id, action, resource_type, \
@@ -144,6 +179,7 @@ impl PgStorage {
             lock_key: pg::lock_key("audit", namespace),
         };
         storage.migrate()?;
+        upgrade_plaintext(&mut storage.connect()?, storage.lock_key)?;
         Ok(storage)
     }
 
@@ -316,18 +352,23 @@ impl PgReader {
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let (v, stored) = view(row)?;
-            let values = if v.personal != "{}" {
-                self.client
-                    .query(
-                        "SELECT field, value FROM audit_personal WHERE sequence = $1",
-                        &[&(v.sequence as i64)],
-                    )?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let mut values = Vec::new();
+            if v.personal != "{}" {
+                for r in self.client.query(
+                    "SELECT p.field, p.sealed, k.key FROM audit_sealed p \
+                     LEFT JOIN audit_subject_keys k ON k.id = p.key_id WHERE p.sequence = $1",
+                    &[&(v.sequence as i64)],
+                )? {
+                    let field: String = r.try_get(0)?;
+                    let (sealed, key): (Option<&[u8]>, Option<&[u8]>) =
+                        (r.try_get(1)?, r.try_get(2)?);
+                    if let (Some(sealed), Some(key)) = (sealed, key)
+                        && let Some((_, value)) = sealing::open(key, v.sequence, &field, sealed)
+                    {
+                        values.push((field, value));
+                    }
+                }
+            }
             out.push(entry_from_view(&v, &stored, values));
         }
         Ok(out)
@@ -355,6 +396,41 @@ impl LogReader for PgReader {
         )?;
         for r in &rows {
             f(r.try_get::<_, i64>(0)? as u64, hash_of(r.try_get(1)?));
+        }
+        Ok(())
+    }
+
+    fn personal(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        f: &mut dyn FnMut(u64, StoredPersonal<'_>),
+    ) -> Result<(), AuditError> {
+        const SLICE: u64 = 20_000;
+        let mut start = lo;
+        while start <= hi {
+            let end = hi.min(start.saturating_add(SLICE - 1));
+            let rows = self.client.query(
+                "SELECT p.sequence, p.field, p.sealed, k.key, p.erased_by FROM audit_sealed p \
+                 LEFT JOIN audit_subject_keys k ON k.id = p.key_id \
+                 WHERE p.sequence BETWEEN $1 AND $2 ORDER BY p.sequence, p.field",
+                &[&seq_param(start), &seq_param(end)],
+            )?;
+            for r in &rows {
+                f(
+                    r.try_get::<_, i64>(0)?.max(0) as u64,
+                    StoredPersonal {
+                        field: r.try_get(1)?,
+                        sealed: r.try_get(2)?,
+                        key: r.try_get(3)?,
+                        erased_by: r.try_get::<_, Option<i64>>(4)?.map(|b| b.max(0) as u64),
+                    },
+                );
+            }
+            if end == u64::MAX {
+                break;
+            }
+            start = end + 1;
         }
         Ok(())
     }
@@ -602,14 +678,21 @@ impl LogWriter for PgWriter {
         }))
     }
 
-    /// PostgreSQL keeps deleted tuples until VACUUM and the WAL until its
-    /// recycling; neither can be forced from here without stopping other
-    /// sessions, so this says false (see the README).
+    /// Rewrites the key table into a new file (`VACUUM FULL`; the old file
+    /// is unlinked), so no dead tuple of a destroyed key is left in it. The
+    /// server's WAL keeps the keys until it recycles its segments, which no
+    /// client can force, so this says false (see the README). The rewrite
+    /// waits at most [`VACUUM_LOCK_TIMEOUT`] for readers of the table (the
+    /// next erasure's rewrite catches up otherwise).
     fn scrub(&mut self) -> bool {
         if let Some(c) = &mut self.client
-            && let Err(e) = c.batch_execute("VACUUM audit_personal")
+            && let Err(e) = c.batch_execute(&format!(
+                "SET lock_timeout = '{}ms'; VACUUM FULL audit_subject_keys; RESET lock_timeout;",
+                VACUUM_LOCK_TIMEOUT.as_millis()
+            ))
         {
-            tracing::warn!("VACUUM audit_personal after an erasure: {e}");
+            let _ = c.batch_execute("RESET lock_timeout");
+            tracing::warn!("VACUUM FULL audit_subject_keys after an erasure: {e}");
         }
         false
     }
@@ -625,8 +708,8 @@ struct Batch {
     entry_hash: Vec<Vec<u8>>,
     p_sequence: Vec<i64>,
     p_field: Vec<String>,
-    p_value: Vec<String>,
-    p_salt: Vec<Vec<u8>>,
+    p_key_id: Vec<i64>,
+    p_sealed: Vec<Vec<u8>>,
 }
 
 struct PgTx<'c> {
@@ -691,9 +774,9 @@ impl<'c> PgTx<'c> {
             )?;
             if !b.p_sequence.is_empty() {
                 self.tx()?.execute(
-                    "INSERT INTO audit_personal (sequence, field, value, salt) \
-                     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::bytea[])",
-                    &[&b.p_sequence, &b.p_field, &b.p_value, &b.p_salt],
+                    "INSERT INTO audit_sealed (sequence, field, key_id, sealed) \
+                     SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::bytea[])",
+                    &[&b.p_sequence, &b.p_field, &b.p_key_id, &b.p_sealed],
                 )?;
             }
         }
@@ -741,7 +824,7 @@ impl AppendTx for PgTx<'_> {
         &mut self,
         e: &EntryView<'_>,
         hash: &Hash,
-        personal: &[PersonalValue],
+        personal: &[SealedValue],
     ) -> Result<(), AuditError> {
         let b = &mut self.rows;
         b.sequence.push(e.sequence as i64);
@@ -774,45 +857,120 @@ impl AppendTx for PgTx<'_> {
         for pv in personal {
             b.p_sequence.push(e.sequence as i64);
             b.p_field.push(pv.field.clone());
-            b.p_value.push(pv.value_json.clone());
-            b.p_salt.push(pv.salt.to_vec());
+            b.p_key_id.push(pv.key_id);
+            b.p_sealed.push(pv.sealed.clone());
         }
         Ok(())
     }
 
-    fn subject_sequences(
+    /// Two round trips for the whole batch: the live keys, then the new ones.
+    fn subject_key(
+        &mut self,
+        subjects: &[(String, Option<Hash>)],
+    ) -> Result<Vec<(i64, DataKey)>, AuditError> {
+        let users: Vec<&str> = subjects.iter().map(|(u, _)| u.as_str()).collect();
+        let tokens: Vec<Option<Vec<u8>>> = subjects
+            .iter()
+            .map(|(_, t)| t.map(|t| t.to_vec()))
+            .collect();
+        let tx = self.tx()?;
+        // (user_id, token) as PostgreSQL returns them -> (id, key).
+        type Found = std::collections::HashMap<(String, Option<Vec<u8>>), (i64, DataKey)>;
+        let mut found = Found::new();
+        for r in tx.query(
+            "SELECT DISTINCT ON (k.user_id, k.email_token) k.user_id, k.email_token, k.id, k.key \
+             FROM audit_subject_keys k \
+             JOIN unnest($1::text[], $2::bytea[]) AS s(u, t) \
+               ON k.user_id = s.u AND k.email_token IS NOT DISTINCT FROM s.t \
+             ORDER BY k.user_id, k.email_token, k.id DESC",
+            &[&users, &tokens],
+        )? {
+            let key: &[u8] = r.try_get(3)?;
+            if let Ok(key) = DataKey::try_from(key) {
+                found.insert((r.try_get(0)?, r.try_get(1)?), (r.try_get(2)?, key));
+            }
+        }
+        let mut new_users = Vec::new();
+        let mut new_tokens = Vec::new();
+        let mut new_keys = Vec::new();
+        for (u, t) in users.iter().zip(&tokens) {
+            if !found.contains_key(&(u.to_string(), t.clone())) {
+                new_users.push(*u);
+                new_tokens.push(t.clone());
+                new_keys.push(sealing::new_key()?.to_vec());
+            }
+        }
+        if !new_users.is_empty() {
+            for r in tx.query(
+                "INSERT INTO audit_subject_keys (user_id, email_token, key) \
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+                 RETURNING user_id, email_token, id, key",
+                &[&new_users, &new_tokens, &new_keys],
+            )? {
+                let key: &[u8] = r.try_get(3)?;
+                let key = DataKey::try_from(key)
+                    .map_err(|_| AuditError::Store("a new data key is not 32 bytes".into()))?;
+                found.insert((r.try_get(0)?, r.try_get(1)?), (r.try_get(2)?, key));
+            }
+        }
+        users
+            .iter()
+            .zip(tokens)
+            .map(|(u, t)| {
+                found.get(&(u.to_string(), t)).copied().ok_or_else(|| {
+                    AuditError::Internal("no data key was stored for a subject".into())
+                })
+            })
+            .collect()
+    }
+
+    fn subject_keys(
         &mut self,
         user_id: Option<&str>,
-        email_json: Option<&str>,
-    ) -> Result<BTreeSet<u64>, AuditError> {
-        self.flush()?;
+        email_token: Option<&Hash>,
+    ) -> Result<BTreeSet<i64>, AuditError> {
         let mut out = BTreeSet::new();
         let tx = self.tx()?;
         if let Some(u) = user_id {
             for r in tx.query(
-                "SELECT sequence FROM audit_entries WHERE user_id = $1",
+                "SELECT id FROM audit_subject_keys WHERE user_id = $1",
                 &[&u],
             )? {
-                out.insert(r.try_get::<_, i64>(0)? as u64);
+                out.insert(r.try_get::<_, i64>(0)?);
             }
         }
-        if let Some(e) = email_json {
+        if let Some(t) = email_token {
             for r in tx.query(
-                "SELECT sequence FROM audit_personal WHERE field = 'user_email' AND value = $1",
-                &[&e],
+                "SELECT id FROM audit_subject_keys WHERE email_token = $1",
+                &[&&t[..]],
             )? {
-                out.insert(r.try_get::<_, i64>(0)? as u64);
+                out.insert(r.try_get::<_, i64>(0)?);
             }
         }
         Ok(out)
     }
 
-    fn delete_personal(&mut self, sequence: u64) -> Result<u64, AuditError> {
+    /// Deletes the keys within the transaction: it is atomic with the
+    /// erasure entry, so nothing needs scheduling.
+    fn erase_keys(
+        &mut self,
+        keys: &BTreeSet<i64>,
+        erased_by: u64,
+    ) -> Result<(u64, u64), AuditError> {
         self.flush()?;
-        Ok(self.tx()?.execute(
-            "DELETE FROM audit_personal WHERE sequence = $1",
-            &[&seq_param(sequence)],
-        )?)
+        let ids: Vec<i64> = keys.iter().copied().collect();
+        let tx = self.tx()?;
+        let counts = tx.query_one(
+            "WITH e AS (UPDATE audit_sealed SET sealed = NULL, key_id = NULL, erased_by = $2 \
+             WHERE key_id = ANY($1) RETURNING sequence) \
+             SELECT COUNT(DISTINCT sequence), COUNT(*) FROM e",
+            &[&ids, &seq_param(erased_by)],
+        )?;
+        tx.execute("DELETE FROM audit_subject_keys WHERE id = ANY($1)", &[&ids])?;
+        Ok((
+            counts.try_get::<_, i64>(0)?.max(0) as u64,
+            counts.try_get::<_, i64>(1)?.max(0) as u64,
+        ))
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), AuditError> {
@@ -824,4 +982,114 @@ impl AppendTx for PgTx<'_> {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The live key of subject (`user_id`, `email_token`), or a new one
+/// (committed with the caller's transaction).
+fn find_or_create_key(
+    tx: &mut postgres::Transaction<'_>,
+    user_id: &str,
+    email_token: Option<&Hash>,
+) -> Result<(i64, DataKey), AuditError> {
+    let token = email_token.map(|t| t.to_vec());
+    if let Some(r) = tx.query_opt(
+        "SELECT id, key FROM audit_subject_keys \
+         WHERE user_id = $1 AND email_token IS NOT DISTINCT FROM $2 ORDER BY id DESC LIMIT 1",
+        &[&user_id, &token],
+    )? {
+        let key: &[u8] = r.try_get(1)?;
+        if let Ok(key) = DataKey::try_from(key) {
+            return Ok((r.try_get(0)?, key));
+        }
+    }
+    let key = sealing::new_key()?;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO audit_subject_keys (user_id, email_token, key) VALUES ($1, $2, $3) \
+             RETURNING id",
+            &[&user_id, &token, &&key[..]],
+        )?
+        .try_get(0)?;
+    Ok((id, key))
+}
+
+/// Seals the plain-text personal values of a version-1 namespace
+/// (`audit_personal`), gives the values earlier erasures deleted a tombstone
+/// naming the first erasure entry after them, and drops the table (its
+/// files are unlinked). Runs once, under the chain-head lock.
+fn upgrade_plaintext(client: &mut Conn, lock_key: i64) -> Result<(), AuditError> {
+    // A catalog query, not to_regclass: that one reads a cache that taking an
+    // advisory lock does not refresh, so it can still see a table another
+    // process just dropped.
+    const LEGACY: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables \
+                          WHERE schemaname = current_schema() AND tablename = 'audit_personal')";
+    if !client.query_one(LEGACY, &[])?.try_get::<_, bool>(0)? {
+        return Ok(());
+    }
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])?;
+    if !tx.query_one(LEGACY, &[])?.try_get::<_, bool>(0)? {
+        return Ok(());
+    }
+    let rows = tx.query(
+        "SELECT p.sequence, p.field, p.value, p.salt, e.user_id FROM audit_personal p \
+         JOIN audit_entries e ON e.sequence = p.sequence ORDER BY p.sequence, p.field",
+        &[],
+    )?;
+    let mut i = 0;
+    while i < rows.len() {
+        let seq: i64 = rows[i].try_get(0)?;
+        let mut j = i;
+        while j < rows.len() && rows[j].try_get::<_, i64>(0)? == seq {
+            j += 1;
+        }
+        let group = &rows[i..j];
+        let user_id: String = group[0].try_get(4)?;
+        let mut token = None;
+        for r in group {
+            if r.try_get::<_, &str>(1)? == "user_email" {
+                token = Some(sealing::email_token(r.try_get(2)?));
+            }
+        }
+        let (key_id, key) = find_or_create_key(&mut tx, &user_id, token.as_ref())?;
+        for r in group {
+            let field: &str = r.try_get(1)?;
+            let value: &str = r.try_get(2)?;
+            // A salt of the wrong length cannot match its commitment;
+            // verification reports that value as missing.
+            let Ok(salt) = <[u8; 32]>::try_from(r.try_get::<_, &[u8]>(3)?) else {
+                continue;
+            };
+            let sealed = sealing::seal(&key, seq.max(0) as u64, field, &salt, value)?;
+            tx.execute(
+                "INSERT INTO audit_sealed (sequence, field, key_id, sealed) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (sequence, field) DO NOTHING",
+                &[&seq, &field, &key_id, &sealed],
+            )?;
+        }
+        i = j;
+    }
+    // Tombstones for values erased under version 1.
+    tx.execute(
+        "INSERT INTO audit_sealed (sequence, field, erased_by)
+         SELECT e.sequence, f.field,
+                (SELECT MIN(x.sequence) FROM audit_entries x
+                  WHERE x.sequence > e.sequence AND x.resource_type = $1
+                    AND x.user_id = 'system:erase_subject')
+         FROM audit_entries e, jsonb_object_keys(e.personal::jsonb) AS f(field)
+         WHERE e.personal <> '{}'
+           AND NOT EXISTS (SELECT 1 FROM audit_sealed s
+                            WHERE s.sequence = e.sequence AND s.field = f.field)
+           AND EXISTS (SELECT 1 FROM audit_entries x
+                        WHERE x.sequence > e.sequence AND x.resource_type = $1
+                          AND x.user_id = 'system:erase_subject')",
+        &[&ERASURE_RESOURCE_TYPE],
+    )?;
+    tx.batch_execute("DROP TABLE audit_personal")?;
+    tx.commit()?;
+    tracing::info!(
+        converted = rows.len(),
+        "sealed the plain-text personal values of the audit trail"
+    );
+    Ok(())
 }

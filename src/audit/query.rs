@@ -17,6 +17,7 @@ use super::encoding::EntryView;
 use super::entry::{ACTIONS, AuditEntry, ERASED, OUTCOMES, SEVERITIES, check_vocab};
 use super::merkle::{Hash, to_hex};
 use super::schema::ENTRY_COLUMNS;
+use super::sealing::open;
 
 /// Default page size of `audit_query`.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -250,16 +251,26 @@ fn json_or_string(text: &str) -> Value {
 }
 
 /// The entry of a row selected with [`ENTRY_COLUMNS`], personal values
-/// restored from `audit_personal` or shown as `"[erased]"`.
+/// opened from `audit_sealed` with their keys (the connection has the key
+/// file attached as `keys`) or shown as `"[erased]"`.
 pub fn entry_from_row(conn: &Connection, row: &Row<'_>) -> Result<AuditEntry, AuditError> {
     let (v, stored) = super::rows::view(row)?;
     let mut values: Vec<(String, String)> = Vec::new();
     if v.personal != "{}" {
-        let mut stmt =
-            conn.prepare_cached("SELECT field, value FROM audit_personal WHERE sequence = ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.field, p.sealed, k.key FROM audit_sealed p \
+             LEFT JOIN keys.subject_keys k ON k.id = p.key_id WHERE p.sequence = ?1",
+        )?;
         let mut rows = stmt.query([v.sequence as i64])?;
         while let Some(r) = rows.next()? {
-            values.push((r.get(0)?, r.get(1)?));
+            let field: String = r.get(0)?;
+            let sealed: Option<Vec<u8>> = r.get(1).ok().flatten();
+            let key: Option<Vec<u8>> = r.get(2).ok().flatten();
+            if let (Some(sealed), Some(key)) = (sealed, key)
+                && let Some((_, value)) = open(&key, v.sequence, &field, &sealed)
+            {
+                values.push((field, value));
+            }
         }
     }
     Ok(entry_from_view(&v, &stored, values))

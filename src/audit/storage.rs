@@ -17,10 +17,27 @@ use std::collections::BTreeSet;
 use super::AuditError;
 use super::checkpoint::CheckpointKey;
 use super::encoding::EntryView;
-use super::entry::{AuditEntry, PersonalValue};
+use super::entry::AuditEntry;
 use super::merkle::Hash;
 use super::query::{Activity, Page, QueryFilter};
 use super::report::ComplianceFigures;
+use super::sealing::{DataKey, StoredPersonal};
+
+/// A data subject: the user_id and e-mail token ([`super::sealing::email_token`])
+/// of an entry.
+pub type Subject = (String, Option<Hash>);
+
+/// A personal value as the store keeps it: sealed under a subject's data key
+/// (see [`super::sealing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// `user_email`, `ip_address`, `user_agent` or `details.<key>`.
+    pub field: String,
+    /// Id of the data key in the key store.
+    pub key_id: i64,
+    /// [`super::sealing::seal`] of the salt and value.
+    pub sealed: Vec<u8>,
+}
 
 /// A database that holds one audit log.
 pub trait AuditStorage: Send + Sync + std::fmt::Debug {
@@ -45,6 +62,15 @@ pub trait LogReader: Send {
     fn head_sequence(&mut self) -> Result<u64, AuditError>;
     /// Calls `f(sequence, stored entry_hash)` for the rows in `lo..=hi`, in order.
     fn hashes(&mut self, lo: u64, hi: u64, f: &mut dyn FnMut(u64, Hash)) -> Result<(), AuditError>;
+    /// Calls `f(sequence, value)` for the personal values stored for the
+    /// entries `lo..=hi`, in (sequence, field) order, with the data key each
+    /// is sealed under (None when the key is gone).
+    fn personal(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        f: &mut dyn FnMut(u64, StoredPersonal<'_>),
+    ) -> Result<(), AuditError>;
     /// Calls `f(entry, stored entry_hash)` for the rows in `lo..=hi`, in order.
     fn scan(
         &mut self,
@@ -84,8 +110,11 @@ pub trait LogReader: Send {
 pub trait LogWriter: Send {
     /// Starts an append transaction.
     fn begin(&mut self) -> Result<Box<dyn AppendTx + '_>, AuditError>;
-    /// After an erasure committed: removes what the database keeps of the
-    /// deleted values outside its tables, if it can. True when done.
+    /// After an erasure committed: destroys the keys it scheduled for
+    /// destruction and rewrites the key store so that no copy of them is
+    /// left in its files. True when nothing of them remains in any file the
+    /// server can reach (false: a reader held a snapshot, or the backend
+    /// keeps its own log; see the README).
     fn scrub(&mut self) -> bool;
 }
 
@@ -100,22 +129,34 @@ pub trait AppendTx {
         sequence: u64,
         f: &mut dyn FnMut(u64, Hash),
     ) -> Result<(), AuditError>;
-    /// Inserts an entry (`hash` is its entry_hash) and its personal values.
+    /// Inserts an entry (`hash` is its entry_hash) and its sealed personal values.
     fn insert(
         &mut self,
         entry: &EntryView<'_>,
         hash: &Hash,
-        personal: &[PersonalValue],
+        personal: &[SealedValue],
     ) -> Result<(), AuditError>;
-    /// Sequences of the entries of a data subject: by user_id, and by the
-    /// stored personal `user_email` value (canonical JSON).
-    fn subject_sequences(
+    /// The data key of each subject (`user_id`, e-mail token), in order:
+    /// the live one, or a new one. A new key must be durable no later than
+    /// this transaction's commit, and a key scheduled for destruction is
+    /// never handed out. The subjects are distinct.
+    fn subject_key(&mut self, subjects: &[Subject]) -> Result<Vec<(i64, DataKey)>, AuditError>;
+    /// Ids of the live keys of a data subject: of every pair with this
+    /// user_id, and of every pair with this e-mail token.
+    fn subject_keys(
         &mut self,
         user_id: Option<&str>,
-        email_json: Option<&str>,
-    ) -> Result<BTreeSet<u64>, AuditError>;
-    /// Deletes the personal values of entry `sequence`; returns how many.
-    fn delete_personal(&mut self, sequence: u64) -> Result<u64, AuditError>;
+        email_token: Option<&Hash>,
+    ) -> Result<BTreeSet<i64>, AuditError>;
+    /// Marks every value sealed under `keys` as erased by entry `erased_by`
+    /// (its sealed bytes dropped) and schedules the keys for destruction
+    /// (done by [`LogWriter::scrub`] after the commit, or within this
+    /// transaction where the backend can); returns (entries, values) erased.
+    fn erase_keys(
+        &mut self,
+        keys: &BTreeSet<i64>,
+        erased_by: u64,
+    ) -> Result<(u64, u64), AuditError>;
     /// Commits durably.
     fn commit(self: Box<Self>) -> Result<(), AuditError>;
 }

@@ -10,6 +10,12 @@
 //! its content under a *different* sequence was moved (swapped, or shifted by
 //! an insertion or a deletion with renumbering), while one that matches under
 //! no nearby sequence was modified.
+//!
+//! The same scan opens each personal value stored for an intact entry and
+//! checks it against the salted commitment in the entry (so an edited,
+//! swapped or deleted value is caught, not shown as data or as erased), and
+//! checks that each erased value's tombstone names an erasure entry written
+//! after it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +24,10 @@ use serde::Serialize;
 
 use super::AuditError;
 use super::checkpoint::Checkpoint;
-use super::encoding::{EntryView, GENESIS_PREV};
-use super::merkle::{Hash, root_of_parallel, to_hex};
+use super::encoding::{EntryView, GENESIS_PREV, pii_commitment};
+use super::merkle::{Hash, from_hex, root_of_parallel, to_hex};
+use super::report::ERASURE_RESOURCE_TYPE;
+use super::sealing::{self, StoredPersonal};
 use super::storage::{AuditStorage, LogReader};
 
 /// How far away a displaced entry is looked for.
@@ -33,6 +41,8 @@ pub const MAX_PROBLEMS: usize = 100;
 pub const MAX_CLASSIFIED: usize = 10_000;
 /// Most modified rows searched for their original sequence (one read each).
 const MAX_EXAMINED: usize = 4096;
+/// Entries whose stored personal values are held in memory at once.
+const PERSONAL_WINDOW: u64 = 16_384;
 
 /// What is wrong at one place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -55,6 +65,13 @@ pub enum ProblemKind {
     /// The first `tree_size` entries no longer hash to the checkpoint's root:
     /// the log was rewritten (hashes recomputed) or rolled back and regrown.
     RootMismatch,
+    /// A stored personal value does not match the salted commitment in its
+    /// entry (or does not open for it): it was edited, or moved from another
+    /// entry.
+    PersonalValueMismatch,
+    /// A personal value the entry commits to is gone and no erasure entry
+    /// covers it: it was deleted.
+    PersonalValueMissing,
 }
 
 /// One problem found by verification.
@@ -65,7 +82,8 @@ pub struct Problem {
     /// The audit_id stored at that sequence, if a row is there.
     pub audit_id: Option<String>,
     /// modified_entry, broken_link, missing_sequence, reordered,
-    /// inserted_entry, truncated or root_mismatch.
+    /// inserted_entry, truncated, root_mismatch, personal_value_mismatch or
+    /// personal_value_missing.
     pub kind: ProblemKind,
     /// What was found, in words.
     pub detail: String,
@@ -100,6 +118,101 @@ struct Chunk {
     gaps: Vec<(u64, u64)>,
     first: Option<(u64, Hash)>,
     last: Option<(u64, Hash)>,
+    /// Problems with the personal values of intact entries.
+    personal: Vec<Problem>,
+    /// Erased values: (sequence, audit_id, field, sequence of the erasure).
+    erased: Vec<(u64, String, String, u64)>,
+}
+
+/// A stored personal value, owned (held for one window of entries).
+struct Stored {
+    field: String,
+    sealed: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    erased_by: Option<u64>,
+}
+
+impl From<StoredPersonal<'_>> for Stored {
+    fn from(p: StoredPersonal<'_>) -> Self {
+        Stored {
+            field: p.field.to_string(),
+            sealed: p.sealed.map(<[u8]>::to_vec),
+            key: p.key.map(<[u8]>::to_vec),
+            erased_by: p.erased_by,
+        }
+    }
+}
+
+/// Checks the personal values stored for entry `v` (intact: its hash
+/// matched) against the commitments in it.
+fn check_personal(v: &EntryView<'_>, mut stored: Vec<Stored>, c: &mut Chunk) {
+    let commitments: serde_json::Map<String, serde_json::Value> = if v.personal == "{}" {
+        serde_json::Map::new()
+    } else {
+        serde_json::from_str(v.personal).unwrap_or_default()
+    };
+    let problem = |c: &mut Chunk, kind: ProblemKind, detail: String| {
+        if c.personal.len() < MAX_CLASSIFIED {
+            c.personal.push(Problem {
+                sequence: Some(v.sequence),
+                audit_id: Some(v.audit_id.to_string()),
+                kind,
+                detail,
+            });
+        }
+    };
+    for (field, commitment) in &commitments {
+        let expected = commitment.as_str().and_then(from_hex);
+        let Some(i) = stored.iter().position(|s| s.field == *field) else {
+            problem(
+                c,
+                ProblemKind::PersonalValueMissing,
+                format!(
+                    "personal value `{field}` is gone and no erasure entry covers it: it was \
+                     deleted"
+                ),
+            );
+            continue;
+        };
+        let s = stored.swap_remove(i);
+        if let Some(by) = s.erased_by {
+            c.erased
+                .push((v.sequence, v.audit_id.to_string(), field.clone(), by));
+            continue;
+        }
+        match (&s.sealed, &s.key) {
+            (Some(sealed), Some(key)) => match sealing::open(key, v.sequence, field, sealed) {
+                Some((salt, value)) if Some(pii_commitment(&salt, field, &value)) == expected => {}
+                Some(_) => problem(
+                    c,
+                    ProblemKind::PersonalValueMismatch,
+                    format!(
+                        "personal value `{field}` does not match the salted commitment in the \
+                         entry: it was edited"
+                    ),
+                ),
+                None => problem(
+                    c,
+                    ProblemKind::PersonalValueMismatch,
+                    format!(
+                        "personal value `{field}` does not open for this entry under its \
+                         subject's key: it was edited, or moved from another entry"
+                    ),
+                ),
+            },
+            _ => problem(
+                c,
+                ProblemKind::PersonalValueMissing,
+                format!(
+                    "personal value `{field}` (or its key) is gone and no erasure entry covers \
+                     it: it was deleted"
+                ),
+            ),
+        }
+    }
+    // A stored value the entry commits to no field for is never shown, so
+    // it changes nothing a reader sees; the missing ones above are what count.
+    drop(stored);
 }
 
 fn scan_chunk(storage: &dyn AuditStorage, lo: u64, hi: u64) -> Result<Chunk, AuditError> {
@@ -109,25 +222,76 @@ fn scan_chunk(storage: &dyn AuditStorage, lo: u64, hi: u64) -> Result<Chunk, Aud
         ..Chunk::default()
     };
     let mut scratch = Vec::with_capacity(1024);
-    conn.scan(lo, hi, &mut |v, stored| {
-        let computed = v.hash_with(&mut scratch);
-        if computed != stored {
-            c.mismatched.push(v.sequence);
-        }
-        match c.last {
-            None => c.first = Some((v.sequence, v.prev_hash)),
-            Some((pseq, pstored)) => {
-                if v.sequence != pseq + 1 {
-                    c.gaps.push((pseq, v.sequence));
-                } else if v.prev_hash != pstored {
-                    c.link_breaks.push(v.sequence);
+    let mut start = lo;
+    loop {
+        let end = hi.min(start.saturating_add(PERSONAL_WINDOW - 1));
+        let mut personal: BTreeMap<u64, Vec<Stored>> = BTreeMap::new();
+        conn.personal(start, end, &mut |s, p| {
+            personal.entry(s).or_default().push(p.into());
+        })?;
+        conn.scan(start, end, &mut |v, stored| {
+            let computed = v.hash_with(&mut scratch);
+            if computed != stored {
+                c.mismatched.push(v.sequence);
+            } else {
+                // An edited entry's commitments are not to be trusted: it is
+                // reported as modified, and its values are not judged by them.
+                check_personal(&v, personal.remove(&v.sequence).unwrap_or_default(), &mut c);
+            }
+            match c.last {
+                None => c.first = Some((v.sequence, v.prev_hash)),
+                Some((pseq, pstored)) => {
+                    if v.sequence != pseq + 1 {
+                        c.gaps.push((pseq, v.sequence));
+                    } else if v.prev_hash != pstored {
+                        c.link_breaks.push(v.sequence);
+                    }
                 }
             }
+            c.leaves.push(computed);
+            c.last = Some((v.sequence, stored));
+        })?;
+        if end >= hi {
+            return Ok(c);
         }
-        c.leaves.push(computed);
-        c.last = Some((v.sequence, stored));
-    })?;
-    Ok(c)
+        start = end + 1;
+    }
+}
+
+/// Problems with erased values whose tombstone names no erasure entry
+/// written after them.
+fn check_erasures(
+    conn: &mut dyn LogReader,
+    erased: &[(u64, String, String, u64)],
+) -> Result<Vec<Problem>, AuditError> {
+    let mut is_erasure: BTreeMap<u64, bool> = BTreeMap::new();
+    for &(_, _, _, by) in erased {
+        if is_erasure.contains_key(&by) {
+            continue;
+        }
+        let mut found = false;
+        conn.scan(by, by, &mut |v, stored| {
+            found = v.resource_type == ERASURE_RESOURCE_TYPE
+                && v.user_id == "system:erase_subject"
+                && v.action == "delete"
+                && v.hash() == stored;
+        })?;
+        is_erasure.insert(by, found);
+    }
+    Ok(erased
+        .iter()
+        .filter(|(s, _, _, by)| by <= s || !is_erasure.get(by).copied().unwrap_or(false))
+        .take(MAX_CLASSIFIED)
+        .map(|(s, audit_id, field, by)| Problem {
+            sequence: Some(*s),
+            audit_id: Some(audit_id.clone()),
+            kind: ProblemKind::PersonalValueMissing,
+            detail: format!(
+                "personal value `{field}` is marked as erased by entry {by}, which is no \
+                 erasure entry written after it: it was deleted"
+            ),
+        })
+        .collect())
 }
 
 /// Verifies the log in `storage`.
@@ -199,6 +363,8 @@ pub fn verify(storage: &dyn AuditStorage, req: &VerifyRequest) -> Result<VerifyR
     let mut link_breaks = BTreeSet::new();
     let mut gaps: Vec<(u64, u64)> = Vec::new();
     let mut entries_checked = 0u64;
+    let mut personal_problems = Vec::new();
+    let mut erased = Vec::new();
     // The row before the first one we scan: (sequence, stored hash).
     let mut prev: Option<(u64, Hash)> = if from == 1 {
         Some((0, GENESIS_PREV))
@@ -222,6 +388,8 @@ pub fn verify(storage: &dyn AuditStorage, req: &VerifyRequest) -> Result<VerifyR
                 }
             }
         }
+        personal_problems.extend(c.personal);
+        erased.extend(c.erased);
         mismatched.extend(c.mismatched);
         link_breaks.extend(c.link_breaks);
         gaps.extend(c.gaps);
@@ -236,6 +404,15 @@ pub fn verify(storage: &dyn AuditStorage, req: &VerifyRequest) -> Result<VerifyR
     } else {
         classify(conn.as_mut(), &mismatched, &link_breaks, &gaps)?
     };
+    // An inserted entry is not part of the chain: what it commits to says nothing.
+    let inserted: BTreeSet<u64> = problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::InsertedEntry)
+        .filter_map(|p| p.sequence)
+        .collect();
+    personal_problems.retain(|p: &Problem| p.sequence.is_none_or(|s| !inserted.contains(&s)));
+    problems.extend(personal_problems);
+    problems.extend(check_erasures(conn.as_mut(), &erased)?);
 
     if let Some(cp) = &req.checkpoint {
         let size = leaves.len() as u64;

@@ -15,6 +15,7 @@
 //! inside the same transaction that inserts the batch, so the processes'
 //! batches form one chain with no gaps or forks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -26,7 +27,8 @@ use super::AuditError;
 use super::encoding::{EntryView, canonical_json};
 use super::entry::PreparedEntry;
 use super::merkle::{Frontier, Hash};
-use super::storage::{AppendTx, LogWriter};
+use super::sealing::{self, DataKey};
+use super::storage::{AppendTx, LogWriter, SealedValue, Subject};
 
 /// Most entries committed in one transaction.
 pub const MAX_BATCH: usize = 4096;
@@ -60,9 +62,9 @@ pub struct Erased {
     pub entries_affected: u64,
     pub values_erased: u64,
     pub erasure_entry: Appended,
-    /// Whether the WAL was checkpointed and truncated afterwards (false when
-    /// another process held a read snapshot; the erased bytes then leave the
-    /// WAL at its next checkpoint).
+    /// Whether the subject's keys were destroyed and no copy of them is left
+    /// in any file of the store (false when another process held a read
+    /// snapshot, or on PostgreSQL, whose WAL is out of reach).
     pub wal_truncated: bool,
 }
 
@@ -186,6 +188,7 @@ fn append_in_tx(
     let timestamp = if now < head_ts { head_ts } else { now };
     let mut scratch = Vec::with_capacity(1024);
     let mut out = Vec::with_capacity(entries.len());
+    let keys = batch_keys(tx, entries)?;
     for e in entries {
         seq += 1;
         let view = EntryView {
@@ -209,7 +212,8 @@ fn append_in_tx(
             prev_hash: prev,
         };
         let hash = view.hash_with(&mut scratch);
-        tx.insert(&view, &hash, &e.personal_values)?;
+        let sealed = seal_personal(&keys, seq, e)?;
+        tx.insert(&view, &hash, &sealed)?;
         f.push(seq, hash);
         out.push(Appended {
             audit_id: e.audit_id.clone(),
@@ -222,6 +226,64 @@ fn append_in_tx(
         prev = hash;
     }
     Ok(out)
+}
+
+/// The subject of an entry with personal values: its user_id and the token
+/// of its e-mail.
+fn subject_of(e: &PreparedEntry) -> Option<Subject> {
+    if e.personal_values.is_empty() {
+        return None;
+    }
+    let token = e
+        .personal_values
+        .iter()
+        .find(|pv| pv.field == "user_email")
+        .map(|pv| sealing::email_token(&pv.value_json));
+    Some((e.user_id.clone(), token))
+}
+
+/// The data keys of the batch's subjects, fetched (or created) at once.
+fn batch_keys(
+    tx: &mut dyn AppendTx,
+    entries: &[PreparedEntry],
+) -> Result<HashMap<Subject, (i64, DataKey)>, AuditError> {
+    let mut subjects: Vec<Subject> = entries.iter().filter_map(subject_of).collect();
+    subjects.sort();
+    subjects.dedup();
+    if subjects.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys = tx.subject_key(&subjects)?;
+    if keys.len() != subjects.len() {
+        return Err(AuditError::Internal(
+            "the store returned a key count that does not match the subjects".into(),
+        ));
+    }
+    Ok(subjects.into_iter().zip(keys).collect())
+}
+
+/// Seals the personal values of entry `seq` under the key of its subject.
+fn seal_personal(
+    keys: &HashMap<Subject, (i64, DataKey)>,
+    seq: u64,
+    e: &PreparedEntry,
+) -> Result<Vec<SealedValue>, AuditError> {
+    let Some(subject) = subject_of(e) else {
+        return Ok(Vec::new());
+    };
+    let &(key_id, key) = keys
+        .get(&subject)
+        .ok_or_else(|| AuditError::Internal("no data key for an entry's subject".into()))?;
+    e.personal_values
+        .iter()
+        .map(|pv| {
+            Ok(SealedValue {
+                field: pv.field.clone(),
+                key_id,
+                sealed: sealing::seal(&key, seq, &pv.field, &pv.salt, &pv.value_json)?,
+            })
+        })
+        .collect()
 }
 
 fn commit_appends(
@@ -243,22 +305,14 @@ fn erase(
     request: EraseRequest,
 ) -> Result<Erased, AuditError> {
     let mut tx = conn.begin()?;
-    // Lock the head first: an erasure is ordered with the appends around it.
-    tx.lock_head()?;
-    let email_json = request
-        .user_email
-        .as_ref()
-        .map(|email| canonical_json(&serde_json::Value::String(email.clone())));
-    let sequences = tx.subject_sequences(request.user_id.as_deref(), email_json.as_deref())?;
-    let mut entries_affected = 0u64;
-    let mut values_erased = 0u64;
-    for &s in &sequences {
-        let n = tx.delete_personal(s)?;
-        if n > 0 {
-            entries_affected += 1;
-            values_erased += n;
-        }
-    }
+    // Lock the head first: an erasure is ordered with the appends around it,
+    // and the erasure entry takes the next sequence.
+    let (head, _, _) = tx.lock_head()?;
+    let token = request.user_email.as_ref().map(|email| {
+        sealing::email_token(&canonical_json(&serde_json::Value::String(email.clone())))
+    });
+    let keys = tx.subject_keys(request.user_id.as_deref(), token.as_ref())?;
+    let (entries_affected, values_erased) = tx.erase_keys(&keys, head + 1)?;
     let mut record = request.record;
     let mut details: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&record.details).unwrap_or_default();
@@ -267,6 +321,11 @@ fn erase(
     record.details = canonical_json(&serde_json::Value::Object(details));
     let mut f = frontier.clone();
     let mut appended = append_in_tx(tx.as_mut(), &mut f, std::slice::from_ref(&record))?;
+    if appended.first().map(|a| a.sequence) != Some(head + 1) {
+        return Err(AuditError::Internal(
+            "the erasure entry did not get the sequence its values were marked with".into(),
+        ));
+    }
     tx.commit()?;
     *frontier = f;
     let wal_truncated = conn.scrub();

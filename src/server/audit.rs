@@ -433,9 +433,11 @@ pub struct EraseResult {
     pub erasure_sequence: u64,
     /// audit_id of that entry.
     pub erasure_audit_id: String,
-    /// True when the write-ahead log was truncated right away, so no erased
-    /// byte remains in any store file; false when another process was
-    /// reading (the bytes then go at the next checkpoint).
+    /// True when the subject's keys were destroyed, the key file rewritten
+    /// and the write-ahead logs truncated right away, so no erased byte
+    /// remains in any store file; false when another process was reading
+    /// (the rest goes at the next checkpoint) and on PostgreSQL (its WAL
+    /// keeps the keys until it recycles them).
     pub wal_truncated: bool,
 }
 
