@@ -150,3 +150,16 @@ fn a_call_to_a_tool_that_does_not_exist_names_it_briefly() {
         assert!(message.len() < 300, "{}", message.len());
     }
 }
+
+#[test]
+fn every_tool_has_a_top_level_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::started(&tmp.path().join("data"), &[]);
+    let tools = listed(&mut server);
+    assert!(tools.len() >= 41);
+    for t in &tools {
+        let title = t["title"].as_str().unwrap_or("");
+        assert!(!title.is_empty(), "{} has no title", t["name"]);
+        assert_eq!(t["annotations"]["title"], t["title"], "{}", t["name"]);
+    }
+}

@@ -568,6 +568,7 @@ impl SmartServer {
     #[tool(
         name = "publish_event",
         annotations(
+            title = "Publish an event",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,
@@ -597,6 +598,7 @@ impl SmartServer {
     #[tool(
         name = "publish_events",
         annotations(
+            title = "Publish events in one batch",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,
@@ -640,6 +642,7 @@ impl SmartServer {
     #[tool(
         name = "publish_nba_event",
         annotations(
+            title = "Publish an NBA platform event",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,
@@ -711,6 +714,7 @@ impl SmartServer {
     #[tool(
         name = "subscribe",
         annotations(
+            title = "Subscribe to events",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,
@@ -768,6 +772,7 @@ impl SmartServer {
     #[tool(
         name = "poll_events",
         annotations(
+            title = "Poll a subscription",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,
@@ -817,6 +822,7 @@ impl SmartServer {
     #[tool(
         name = "ack_events",
         annotations(
+            title = "Acknowledge events",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = true,
@@ -866,6 +872,7 @@ impl SmartServer {
     #[tool(
         name = "unsubscribe",
         annotations(
+            title = "Delete a subscription",
             read_only_hint = false,
             destructive_hint = true,
             idempotent_hint = false,
@@ -890,7 +897,11 @@ impl SmartServer {
     /// Does not affect subscriptions.
     #[tool(
         name = "replay_events",
-        annotations(read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Replay event history",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn replay_events(
         &self,
@@ -976,7 +987,11 @@ impl SmartServer {
     /// limit/cursor.
     #[tool(
         name = "event_stats",
-        annotations(read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Event bus statistics",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     pub async fn event_stats(
         &self,

@@ -68,8 +68,13 @@ pub enum Side {
     Output,
 }
 
-/// Rewrites a tool's input and output schemas (see the module doc).
+/// Rewrites a tool's input and output schemas (see the module doc), and
+/// gives it a top-level `title` from its annotations' when it has none
+/// (clients show one or the other).
 pub fn make_portable(tool: &mut rmcp::model::Tool) {
+    if tool.title.is_none() {
+        tool.title = tool.annotations.as_ref().and_then(|a| a.title.clone());
+    }
     let mut input = Value::Object((*tool.input_schema).clone());
     rewrite(&mut input, Side::Input);
     if let Value::Object(map) = input {
