@@ -144,6 +144,24 @@ fn unknown_tool_message(name: &str, selection: &crate::config::ToolSelection) ->
     }
 }
 
+/// How long a 2026-07-28 client may treat a list that only changes with the
+/// process (tools, resource templates) as fresh: 10 minutes.
+pub const STATIC_LIST_TTL_MS: u64 = 600_000;
+
+/// Sets the cache hints of a static list for peers of the 2026-07-28
+/// revision (older peers get none: the fields do not exist for them).
+fn cache_hint(
+    ttl_ms: &mut Option<u64>,
+    scope: &mut Option<rmcp::model::CacheScope>,
+    context: &RequestContext<RoleServer>,
+) {
+    let stateless = context
+        .protocol_version()
+        .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+    *ttl_ms = stateless.then_some(STATIC_LIST_TTL_MS);
+    *scope = stateless.then_some(rmcp::model::CacheScope::Public);
+}
+
 const INSTRUCTIONS: &str = "Smart systems of an NBA analytics platform. \
 Call server_info for the enabled toolsets and data dir. Tools validate their \
 arguments and answer errors that name the field at fault.";
@@ -205,12 +223,26 @@ impl ServerHandler for SmartServer {
         self.events_list_resources().await
     }
 
+    /// The tool list: fixed for the life of the process, so 2026-07-28
+    /// clients may cache it for [`STATIC_LIST_TTL_MS`].
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        let mut result = rmcp::model::ListToolsResult::with_all_items(self.tool_router.list_all());
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
+    }
+
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(self.events_resource_templates())
+        let mut result = self.events_resource_templates();
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
     }
 
     async fn read_resource(
