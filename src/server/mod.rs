@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod output;
 pub mod parked;
+pub mod prompts;
 pub mod schema;
 pub mod system;
 
@@ -191,7 +192,7 @@ impl ServerHandler for SmartServer {
     fn get_info(&self) -> ServerConfig {
         // rmcp rejects methods of capabilities not advertised: resources and
         // their subscriptions exist only with the events toolset.
-        let capabilities = if self.app.config.enabled(Toolset::Events) {
+        let mut capabilities = if self.app.config.enabled(Toolset::Events) {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
@@ -200,6 +201,12 @@ impl ServerHandler for SmartServer {
         } else {
             ServerCapabilities::builder().enable_tools().build()
         };
+        if self.has_prompts() {
+            capabilities.prompts = Some(rmcp::model::PromptsCapability::default());
+        }
+        if self.has_prompts() || self.app.config.enabled(Toolset::Events) {
+            capabilities.completions = Some(rmcp::model::JsonObject::new());
+        }
         ServerConfig::new(capabilities)
             .with_server_info({
                 let mut info =
@@ -221,6 +228,32 @@ impl ServerHandler for SmartServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         self.events_list_resources().await
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
+        let mut result = rmcp::model::ListPromptsResult::with_all_items(self.prompt_list());
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        self.prompt_get(request).map(Into::into)
+    }
+
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, ErrorData> {
+        self.completion(request).await
     }
 
     /// The tool list: fixed for the life of the process, so 2026-07-28
