@@ -236,11 +236,17 @@ fn init_logging(filter: Option<&str>) -> Result<(), String> {
         Some(f) => EnvFilter::try_new(f).map_err(|e| e.to_string())?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(true)
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(smart_systems_mcp::server::logging::layer())
         .init();
     Ok(())
 }

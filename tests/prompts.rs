@@ -141,3 +141,51 @@ fn a_server_without_the_toolsets_of_any_prompt_lists_none() {
     // Topics still complete.
     assert!(init["capabilities"]["completions"].is_object(), "{init}");
 }
+
+#[test]
+fn logging_set_level_forwards_the_servers_records_at_or_above_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("data"), &["--log-level", "error"]);
+    let init = server.initialize();
+    assert!(init["capabilities"]["logging"].is_object(), "{init}");
+    let deep = |id: u64| {
+        format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/list\",\"params\":{{\"x\":{}1{}}}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        )
+    };
+    // At `error`, the warning about the unreadable request is not sent.
+    server.request_ok("logging/setLevel", json!({"level": "error"}));
+    server.send_line(&deep(901));
+    server.wait_for_id(&json!(901));
+    server.call_ok("server_info", json!({}));
+    let early = server.wait_for(std::time::Duration::from_millis(300), |m| {
+        m["method"] == "notifications/message"
+    });
+    assert!(early.is_none(), "{early:?}");
+    // At `warning` it is, with its logger.
+    server.request_ok("logging/setLevel", json!({"level": "warning"}));
+    server.send_line(&deep(902));
+    server.wait_for_id(&json!(902));
+    let note = server
+        .wait_for(std::time::Duration::from_secs(10), |m| {
+            m["method"] == "notifications/message"
+        })
+        .expect("a log notification");
+    assert_eq!(note["params"]["level"], "warning", "{note}");
+    assert!(
+        note["params"]["logger"]
+            .as_str()
+            .unwrap()
+            .starts_with("smart_systems_mcp"),
+        "{note}"
+    );
+    assert!(
+        note["params"]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answering a request"),
+        "{note}"
+    );
+}

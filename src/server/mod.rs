@@ -15,6 +15,7 @@ pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod logging;
 pub mod output;
 pub mod parked;
 pub mod prompts;
@@ -201,6 +202,7 @@ impl ServerHandler for SmartServer {
         } else {
             ServerCapabilities::builder().enable_tools().build()
         };
+        capabilities.logging = Some(rmcp::model::JsonObject::new());
         if self.has_prompts() {
             capabilities.prompts = Some(rmcp::model::PromptsCapability::default());
         }
@@ -246,6 +248,16 @@ impl ServerHandler for SmartServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
         self.prompt_get(request).map(Into::into)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        logging::set_level(context.peer.clone(), request.level);
+        Ok(())
     }
 
     async fn complete(
