@@ -50,9 +50,11 @@ pub fn layer<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    McpLog.with_filter(tracing_subscriber::filter::filter_fn(|m| {
-        m.target().starts_with("smart_systems_mcp") && *m.level() <= Level::INFO
-    }))
+    // A static target filter, not a closure: tracing caches its verdict per
+    // callsite, so rmcp's and this crate's debug records stay free.
+    McpLog.with_filter(
+        tracing_subscriber::filter::Targets::new().with_target("smart_systems_mcp", Level::INFO),
+    )
 }
 
 struct McpLog;
