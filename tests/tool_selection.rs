@@ -66,11 +66,10 @@ fn read_only_serves_only_tools_annotated_read_only_and_refuses_the_others() {
     assert!(message.contains("--read-only"), "{message}");
     let info = server.call_ok("server_info", json!({}));
     assert_eq!(info["read_only"], json!(true));
-    assert_eq!(
-        info["tools"].as_array().unwrap().len(),
-        tools.len(),
-        "{info}"
-    );
+    assert_eq!(info["tool_count"], json!(tools.len()), "{info}");
+    let hidden = info["hidden_tools"].as_array().unwrap();
+    assert!(hidden.contains(&json!("erase_subject")), "{info}");
+    assert!(!hidden.contains(&json!("verify_chain")), "{info}");
 }
 
 #[test]
@@ -94,9 +93,11 @@ fn tools_and_disable_tools_pick_tools_by_name_and_server_info_reports_them() {
     assert!(names.contains(&"audit_log".to_string()));
     let info = server.call_ok("server_info", json!({}));
     assert_eq!(info["read_only"], json!(false));
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(info["tools"], json!(sorted));
+    assert_eq!(info["tool_count"], json!(names.len()));
+    assert_eq!(
+        info["hidden_tools"],
+        json!(["erase_subject", "unsubscribe"])
+    );
     drop(server);
 
     let tmp2 = tempfile::tempdir().unwrap();

@@ -18,9 +18,12 @@ pub struct ServerInfo {
     pub toolsets: Vec<String>,
     /// Whether only read-only tools are served (`--read-only`).
     pub read_only: bool,
-    /// Tools this process serves, sorted (after `--read-only`, `--tools`
-    /// and `--disable-tools`).
-    pub tools: Vec<String>,
+    /// How many tools this process serves (after `--read-only`, `--tools`
+    /// and `--disable-tools`; `tools/list` names them).
+    pub tool_count: usize,
+    /// Tools of the enabled toolsets that the selection hides, sorted
+    /// (empty by default).
+    pub hidden_tools: Vec<String>,
     /// Absolute path of the data dir.
     pub data_dir: String,
     /// Absolute path of the SQLite store file.
@@ -59,7 +62,14 @@ impl SmartServer {
                 .map(|t| t.name().to_string())
                 .collect(),
             read_only: app.config.tools.read_only,
-            tools: self.tool_names(),
+            tool_count: self.tool_names().len(),
+            hidden_tools: {
+                let served = self.tool_names();
+                SmartServer::available_tools(&app.config.toolsets)
+                    .into_iter()
+                    .filter(|t| !served.contains(t))
+                    .collect()
+            },
             data_dir: app.store.data_dir().display().to_string(),
             store_path: app.store.path().display().to_string(),
             store_schema_version: app.store.schema_version(),
