@@ -75,7 +75,11 @@ impl Aws {
         provider
             .provide_credentials()
             .await
-            .map_err(|e| CostError::NoCredentials(error_chain(&e)))?;
+            .map_err(|e| {
+                let chain = error_chain(&e);
+                tracing::debug!("credential chain: {chain}");
+                CostError::NoCredentials(chain)
+            })?;
         let home_region = config
             .region()
             .map(|r| r.to_string())
