@@ -372,4 +372,74 @@ mod tests {
         assert!(found[0].impact > 290.0, "{found:?}");
         assert_eq!(found[0].method, "own");
     }
+
+    fn replay(bodies: &[&str]) -> aws_smithy_http_client::test_util::StaticReplayClient {
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_types::body::SdkBody;
+        StaticReplayClient::new(
+            bodies
+                .iter()
+                .map(|b| {
+                    ReplayEvent::new(
+                        http::Request::builder()
+                            .uri("https://ce.us-east-1.amazonaws.com/")
+                            .body(SdkBody::empty())
+                            .unwrap(),
+                        http::Response::builder()
+                            .status(200)
+                            .body(SdkBody::from(b.to_string()))
+                            .unwrap(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// moto has no anomaly APIs: this replays AWS's documented
+    /// GetAnomalyMonitors and GetAnomalies shapes through the real SDK client.
+    #[tokio::test]
+    async fn cost_explorer_anomalies_are_used_when_a_monitor_exists() {
+        let monitors = r#"{"AnomalyMonitors": [{"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1",
+            "MonitorName": "services", "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE"}]}"#;
+        let found = r#"{"Anomalies": [
+          {"AnomalyId": "a-big", "AnomalyStartDate": "2026-11-03T00:00:00Z", "AnomalyEndDate": "2026-11-04T00:00:00Z",
+           "DimensionValue": "Amazon Elastic Compute Cloud - Compute",
+           "RootCauses": [{"Service": "Amazon Elastic Compute Cloud - Compute", "Region": "eu-west-1"}],
+           "AnomalyScore": {"MaxScore": 0.92, "CurrentScore": 0.5},
+           "Impact": {"MaxImpact": 250.0, "TotalImpact": 410.5, "TotalActualSpend": 610.5, "TotalExpectedSpend": 200.0},
+           "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1"},
+          {"AnomalyId": "a-small", "AnomalyStartDate": "2026-11-02", "RootCauses": [],
+           "DimensionValue": "AWS Lambda", "AnomalyScore": {"MaxScore": 0.3, "CurrentScore": 0.3},
+           "Impact": {"MaxImpact": 2.0, "TotalImpact": 2.0},
+           "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1"}
+        ]}"#;
+        let r = replay(&[monitors, found]);
+        let conf = aws_sdk_costexplorer::Config::builder()
+            .behavior_version(aws_sdk_costexplorer::config::BehaviorVersion::latest())
+            .region(aws_sdk_costexplorer::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_costexplorer::config::Credentials::for_tests())
+            .http_client(r.clone())
+            .build();
+        let ce = aws_sdk_costexplorer::Client::from_conf(conf);
+        let report = anomalies(&ce, day("2026-11-01"), day("2026-11-08"), 10.0, 3.5)
+            .await
+            .unwrap();
+        assert_eq!(report.method, "cost_explorer");
+        assert_eq!(report.fallback_reason, None);
+        assert_eq!(report.anomalies.len(), 1, "{report:?}");
+        let a = &report.anomalies[0];
+        assert_eq!(a.anomaly_id.as_deref(), Some("a-big"));
+        assert_eq!(a.region.as_deref(), Some("eu-west-1"));
+        assert_eq!((a.start.as_str(), a.end.as_str()), ("2026-11-03", "2026-11-04"));
+        assert_eq!((a.actual, a.expected, a.impact), (610.5, 200.0, 410.5));
+        let sent: Vec<_> = r.actual_requests().collect();
+        assert_eq!(
+            sent[1].headers().get("x-amz-target"),
+            Some("AWSInsightsIndexService.GetAnomalies")
+        );
+        let body = std::str::from_utf8(sent[1].body().bytes().unwrap()).unwrap();
+        assert!(body.contains("\"EndDate\":\"2026-11-07\""), "{body}");
+        let e = bus_event(a);
+        assert_eq!((e.topic.as_str(), e.event_type.as_str()), ("cost", "cost.anomaly"));
+    }
 }
