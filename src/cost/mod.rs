@@ -14,6 +14,7 @@
 pub mod anomalies;
 pub mod aws;
 pub mod checks;
+pub mod commitments;
 pub mod collect;
 pub mod forecast;
 pub mod inventory;

@@ -193,6 +193,20 @@ pub struct CostAnomaliesArgs {
     pub min_score: Option<f64>,
 }
 
+/// Arguments of `cost_commitments`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostCommitmentsArgs {
+    /// Days of history for coverage, utilisation and the recommendation:
+    /// 30 or 60. Default 30.
+    #[schemars(extend("enum" = [30, 60]))]
+    pub lookback_days: Option<u32>,
+    /// Term of the recommended Compute Savings Plan. Default "1y".
+    pub term: Option<crate::cost::commitments::Term>,
+    /// Payment option of the recommended plan. Default "no_upfront".
+    pub payment: Option<crate::cost::commitments::Payment>,
+}
+
 /// Arguments of `cost_month_over_month`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -684,6 +698,50 @@ impl SmartServer {
         .await
         .map_err(ToolError::failed)?;
         Ok(Json(f))
+    }
+
+    /// Savings Plans coverage and utilisation, reservation (RI) coverage, and
+    /// the Compute Savings Plan purchase Cost Explorer recommends with its
+    /// estimated monthly savings, over the last `lookback_days` days. Each
+    /// part is null with an entry in `errors` when its API fails.
+    /// Example: {"lookback_days": 30, "term": "1y", "payment": "no_upfront"}
+    #[tool(
+        name = "cost_commitments",
+        annotations(
+            title = "AWS Savings Plans and reservations",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_commitments(
+        &self,
+        Parameters(args): Parameters<CostCommitmentsArgs>,
+    ) -> Result<Json<crate::cost::commitments::Commitments>, ToolError> {
+        use crate::cost::commitments::{self, Payment, Term};
+        let lookback = args.lookback_days.unwrap_or(30);
+        if lookback != 30 && lookback != 60 {
+            return Err(ToolError::invalid(
+                "lookback_days",
+                format!("{lookback} is not accepted; accepted: 30 or 60"),
+            ));
+        }
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let c = commitments::commitments(
+            &session.cost_explorer(),
+            Utc::now().date_naive(),
+            lookback,
+            args.term.unwrap_or(Term::OneYear),
+            args.payment.unwrap_or(Payment::NoUpfront),
+        )
+        .await;
+        Ok(Json(c))
     }
 
     /// Spend anomalies (spikes): Cost Explorer's anomaly detection
