@@ -323,3 +323,119 @@ async fn recommendation(
         recommendations: num(s.and_then(|s| s.total_recommendation_count())) as u32,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_types::body::SdkBody;
+
+    fn replay(responses: &[(u16, &str)]) -> StaticReplayClient {
+        StaticReplayClient::new(
+            responses
+                .iter()
+                .map(|(status, body)| {
+                    ReplayEvent::new(
+                        http::Request::builder()
+                            .uri("https://ce.us-east-1.amazonaws.com/")
+                            .body(SdkBody::empty())
+                            .unwrap(),
+                        http::Response::builder()
+                            .status(*status)
+                            .body(SdkBody::from(body.to_string()))
+                            .unwrap(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// moto has none of these APIs: AWS's documented response shapes are
+    /// replayed through the real SDK client, in the order the calls are made.
+    #[tokio::test]
+    async fn the_four_cost_explorer_answers_are_summarised() {
+        let coverage = r#"{"SavingsPlansCoverages": [
+          {"TimePeriod": {"Start": "2026-10-05", "End": "2026-11-01"},
+           "Coverage": {"SpendCoveredBySavingsPlans": "300", "OnDemandCost": "100", "TotalCost": "400", "CoveragePercentage": "75"}},
+          {"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-04"},
+           "Coverage": {"SpendCoveredBySavingsPlans": "30", "OnDemandCost": "70", "TotalCost": "100", "CoveragePercentage": "30"}}
+        ]}"#;
+        let utilization = r#"{"SavingsPlansUtilizationsByTime": [], "Total": {
+          "Utilization": {"TotalCommitment": "360", "UsedCommitment": "330", "UnusedCommitment": "30", "UtilizationPercentage": "91.67"},
+          "Savings": {"NetSavings": "120.5", "OnDemandCostEquivalent": "450.5"},
+          "AmortizedCommitment": {"TotalAmortizedCommitment": "360"}}}"#;
+        let reservations = r#"{"CoveragesByTime": [
+          {"TimePeriod": {"Start": "2026-10-05", "End": "2026-11-01"}, "Groups": [],
+           "Total": {"CoverageHours": {"OnDemandHours": "600", "ReservedHours": "200", "TotalRunningHours": "800", "CoverageHoursPercentage": "25"}}}
+        ]}"#;
+        let recommendation = r#"{"Metadata": {"RecommendationId": "r-1"},
+          "SavingsPlansPurchaseRecommendation": {"SavingsPlansType": "COMPUTE_SP", "TermInYears": "ONE_YEAR",
+            "PaymentOption": "NO_UPFRONT", "LookbackPeriodInDays": "THIRTY_DAYS",
+            "SavingsPlansPurchaseRecommendationDetails": [],
+            "SavingsPlansPurchaseRecommendationSummary": {"HourlyCommitmentToPurchase": "0.25",
+              "EstimatedMonthlySavingsAmount": "42.123", "EstimatedSavingsPercentage": "21.5",
+              "CurrentOnDemandSpend": "190.0", "TotalRecommendationCount": "1", "CurrencyCode": "USD"}}}"#;
+        let r = replay(&[
+            (200, coverage),
+            (200, utilization),
+            (200, reservations),
+            (200, recommendation),
+        ]);
+        let conf = aws_sdk_costexplorer::Config::builder()
+            .behavior_version(aws_sdk_costexplorer::config::BehaviorVersion::latest())
+            .region(aws_sdk_costexplorer::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_costexplorer::config::Credentials::for_tests())
+            .http_client(r.clone())
+            .build();
+        let ce = aws_sdk_costexplorer::Client::from_conf(conf);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+        let c = commitments(&ce, today, 30, Term::ThreeYears, Payment::AllUpfront).await;
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        let cov = c.savings_plans_coverage.unwrap();
+        assert_eq!((cov.covered, cov.total, cov.coverage_percent), (330.0, 500.0, 66.0));
+        let u = c.savings_plans_utilization.unwrap();
+        assert_eq!((u.unused_commitment, u.utilization_percent, u.net_savings), (30.0, 91.67, 120.5));
+        let res = c.reservation_coverage.unwrap();
+        assert_eq!((res.reserved_hours, res.coverage_percent), (200.0, 25.0));
+        let rec = c.recommendation.unwrap();
+        assert_eq!(rec.estimated_monthly_savings, 42.12);
+        assert_eq!(rec.hourly_commitment, 0.25);
+        let sent: Vec<_> = r.actual_requests().collect();
+        let target = |i: usize| sent[i].headers().get("x-amz-target").unwrap().to_string();
+        assert_eq!(target(3), "AWSInsightsIndexService.GetSavingsPlansPurchaseRecommendation");
+        let body = std::str::from_utf8(sent[3].body().bytes().unwrap()).unwrap();
+        for part in ["\"COMPUTE_SP\"", "\"THREE_YEARS\"", "\"ALL_UPFRONT\"", "\"THIRTY_DAYS\""] {
+            assert!(body.contains(part), "{part} in {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_api_is_named_in_errors_and_the_rest_is_kept() {
+        let denied = r#"{"__type": "AccessDeniedException", "Message": "not allowed"}"#;
+        let reservations = r#"{"CoveragesByTime": []}"#;
+        let recommendation = r#"{"SavingsPlansPurchaseRecommendation": {}}"#;
+        let r = replay(&[
+            (400, denied),
+            (400, denied),
+            (200, reservations),
+            (200, recommendation),
+        ]);
+        let conf = aws_sdk_costexplorer::Config::builder()
+            .behavior_version(aws_sdk_costexplorer::config::BehaviorVersion::latest())
+            .region(aws_sdk_costexplorer::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_costexplorer::config::Credentials::for_tests())
+            .retry_config(aws_sdk_costexplorer::config::retry::RetryConfig::disabled())
+            .http_client(r)
+            .build();
+        let ce = aws_sdk_costexplorer::Client::from_conf(conf);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+        let c = commitments(&ce, today, 60, Term::OneYear, Payment::NoUpfront).await;
+        assert_eq!(c.errors.len(), 2, "{:?}", c.errors);
+        assert!(c.errors[0].starts_with("GetSavingsPlansCoverage"), "{:?}", c.errors);
+        assert!(c.errors[1].starts_with("GetSavingsPlansUtilization"), "{:?}", c.errors);
+        assert!(c.savings_plans_coverage.is_none());
+        assert_eq!(c.reservation_coverage.unwrap().coverage_percent, 0.0);
+        assert_eq!(c.recommendation.unwrap().estimated_monthly_savings, 0.0);
+        assert_eq!(c.start, "2026-09-05");
+    }
+}
