@@ -202,3 +202,50 @@ fn without_credentials_a_cost_tool_says_how_to_provide_them_and_stderr_stays_sma
     );
     assert!(!stderr.contains(" aws_"), "no AWS SDK log lines: {stderr}");
 }
+
+#[test]
+fn cost_commitments_against_moto_names_each_missing_api_and_still_answers() {
+    let rt = runtime();
+    let account = rt.block_on(new_account());
+    let tmp = temp_dir();
+    let mut s = start_server(&account, &tmp.path().join("data"));
+    let c = s.call_ok(
+        "cost_commitments",
+        json!({"lookback_days": 60, "term": "3y", "payment": "partial_upfront"}),
+    );
+    assert_eq!(c["lookback_days"], 60);
+    assert_eq!(c["term"], "3y");
+    assert_eq!(c["payment"], "partial_upfront");
+    // moto implements none of the four APIs: each failure is named, none
+    // fails the call.
+    let errors: Vec<String> = c["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    for api in [
+        "GetSavingsPlansCoverage",
+        "GetSavingsPlansUtilization",
+        "GetReservationCoverage",
+        "GetSavingsPlansPurchaseRecommendation",
+    ] {
+        assert!(errors.iter().any(|e| e.starts_with(api)), "{api}: {c}");
+    }
+    assert!(c["recommendation"].is_null(), "{c}");
+    let e = s.call_err("cost_commitments", json!({"lookback_days": 45}));
+    assert!(e.contains("lookback_days") && e.contains("30 or 60"), "{e}");
+    let e = s.call_err("cost_commitments", json!({"term": "5y"}));
+    assert!(e.contains("term") && e.contains("1y"), "{e}");
+    let list = s.request_ok("tools/list", json!({}));
+    let tool = list["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "cost_commitments")
+        .expect("listed")
+        .clone();
+    assert_eq!(tool["annotations"]["readOnlyHint"], true);
+    assert_eq!(tool["outputSchema"]["type"], "object");
+    assert!(s.close().success());
+}
