@@ -112,7 +112,11 @@ fn a_spend_spike_is_found_by_own_detection_and_reaches_a_cost_subscriber() {
     assert_eq!(report["method"], "own", "{report}");
     assert!(report["fallback_reason"].is_string(), "{report}");
     let anomalies = report["anomalies"].as_array().unwrap();
-    assert_eq!(anomalies.len(), 1, "only the spike, not the weekends: {report}");
+    assert_eq!(
+        anomalies.len(),
+        1,
+        "only the spike, not the weekends: {report}"
+    );
     let a = &anomalies[0];
     assert_eq!(a["service"], "Amazon Elastic Compute Cloud - Compute");
     assert_eq!(a["start"], spike.to_string());
@@ -146,7 +150,10 @@ fn a_spend_spike_is_found_by_own_detection_and_reaches_a_cost_subscriber() {
 fn cost_anomalies_rejects_bad_ranges_naming_the_field() {
     let tmp = temp_dir();
     let mut s = Server::started(&tmp.path().join("data"), &[]);
-    let e = s.call_err("cost_anomalies", json!({"start": "2026-11-08", "end": "2026-11-01"}));
+    let e = s.call_err(
+        "cost_anomalies",
+        json!({"start": "2026-11-08", "end": "2026-11-01"}),
+    );
     assert!(e.contains("start"), "{e}");
     let e = s.call_err("cost_anomalies", json!({"start": "yesterday"}));
     assert!(e.contains("start") && e.contains("YYYY-MM-DD"), "{e}");
@@ -174,7 +181,10 @@ fn without_credentials_a_cost_tool_says_how_to_provide_them_and_stderr_stays_sma
         ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", ""),
         ("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""),
         ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        ),
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9"),
         ("AWS_REGION", "us-east-1"),
     ];

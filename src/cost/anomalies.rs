@@ -133,7 +133,11 @@ pub async fn anomalies(
             continue;
         };
         for g in &p.groups {
-            *series.entry(g.key.clone()).or_default().entry(day).or_default() += g.amount;
+            *series
+                .entry(g.key.clone())
+                .or_default()
+                .entry(day)
+                .or_default() += g.amount;
         }
     }
     let found = detect(&series, history_start, start, end, min_impact, min_score);
@@ -430,7 +434,10 @@ mod tests {
         let a = &report.anomalies[0];
         assert_eq!(a.anomaly_id.as_deref(), Some("a-big"));
         assert_eq!(a.region.as_deref(), Some("eu-west-1"));
-        assert_eq!((a.start.as_str(), a.end.as_str()), ("2026-11-03", "2026-11-04"));
+        assert_eq!(
+            (a.start.as_str(), a.end.as_str()),
+            ("2026-11-03", "2026-11-04")
+        );
         assert_eq!((a.actual, a.expected, a.impact), (610.5, 200.0, 410.5));
         let sent: Vec<_> = r.actual_requests().collect();
         assert_eq!(
@@ -440,6 +447,9 @@ mod tests {
         let body = std::str::from_utf8(sent[1].body().bytes().unwrap()).unwrap();
         assert!(body.contains("\"EndDate\":\"2026-11-07\""), "{body}");
         let e = bus_event(a);
-        assert_eq!((e.topic.as_str(), e.event_type.as_str()), ("cost", "cost.anomaly"));
+        assert_eq!(
+            (e.topic.as_str(), e.event_type.as_str()),
+            ("cost", "cost.anomaly")
+        );
     }
 }

@@ -315,9 +315,7 @@ async fn recommendation(
     Ok(SavingsPlanRecommendation {
         savings_plans_type: "compute".into(),
         hourly_commitment: num(s.and_then(|s| s.hourly_commitment_to_purchase())),
-        estimated_monthly_savings: cents(num(
-            s.and_then(|s| s.estimated_monthly_savings_amount())
-        )),
+        estimated_monthly_savings: cents(num(s.and_then(|s| s.estimated_monthly_savings_amount()))),
         estimated_savings_percent: cents(num(s.and_then(|s| s.estimated_savings_percentage()))),
         current_on_demand_spend: cents(num(s.and_then(|s| s.current_on_demand_spend()))),
         recommendations: num(s.and_then(|s| s.total_recommendation_count())) as u32,
@@ -392,9 +390,15 @@ mod tests {
         let c = commitments(&ce, today, 30, Term::ThreeYears, Payment::AllUpfront).await;
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         let cov = c.savings_plans_coverage.unwrap();
-        assert_eq!((cov.covered, cov.total, cov.coverage_percent), (330.0, 500.0, 66.0));
+        assert_eq!(
+            (cov.covered, cov.total, cov.coverage_percent),
+            (330.0, 500.0, 66.0)
+        );
         let u = c.savings_plans_utilization.unwrap();
-        assert_eq!((u.unused_commitment, u.utilization_percent, u.net_savings), (30.0, 91.67, 120.5));
+        assert_eq!(
+            (u.unused_commitment, u.utilization_percent, u.net_savings),
+            (30.0, 91.67, 120.5)
+        );
         let res = c.reservation_coverage.unwrap();
         assert_eq!((res.reserved_hours, res.coverage_percent), (200.0, 25.0));
         let rec = c.recommendation.unwrap();
@@ -402,9 +406,17 @@ mod tests {
         assert_eq!(rec.hourly_commitment, 0.25);
         let sent: Vec<_> = r.actual_requests().collect();
         let target = |i: usize| sent[i].headers().get("x-amz-target").unwrap().to_string();
-        assert_eq!(target(3), "AWSInsightsIndexService.GetSavingsPlansPurchaseRecommendation");
+        assert_eq!(
+            target(3),
+            "AWSInsightsIndexService.GetSavingsPlansPurchaseRecommendation"
+        );
         let body = std::str::from_utf8(sent[3].body().bytes().unwrap()).unwrap();
-        for part in ["\"COMPUTE_SP\"", "\"THREE_YEARS\"", "\"ALL_UPFRONT\"", "\"THIRTY_DAYS\""] {
+        for part in [
+            "\"COMPUTE_SP\"",
+            "\"THREE_YEARS\"",
+            "\"ALL_UPFRONT\"",
+            "\"THIRTY_DAYS\"",
+        ] {
             assert!(body.contains(part), "{part} in {body}");
         }
     }
@@ -431,8 +443,16 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
         let c = commitments(&ce, today, 60, Term::OneYear, Payment::NoUpfront).await;
         assert_eq!(c.errors.len(), 2, "{:?}", c.errors);
-        assert!(c.errors[0].starts_with("GetSavingsPlansCoverage"), "{:?}", c.errors);
-        assert!(c.errors[1].starts_with("GetSavingsPlansUtilization"), "{:?}", c.errors);
+        assert!(
+            c.errors[0].starts_with("GetSavingsPlansCoverage"),
+            "{:?}",
+            c.errors
+        );
+        assert!(
+            c.errors[1].starts_with("GetSavingsPlansUtilization"),
+            "{:?}",
+            c.errors
+        );
         assert!(c.savings_plans_coverage.is_none());
         assert_eq!(c.reservation_coverage.unwrap().coverage_percent, 0.0);
         assert_eq!(c.recommendation.unwrap().estimated_monthly_savings, 0.0);

@@ -14,8 +14,8 @@
 pub mod anomalies;
 pub mod aws;
 pub mod checks;
-pub mod commitments;
 pub mod collect;
+pub mod commitments;
 pub mod forecast;
 pub mod inventory;
 pub mod live_pricing;

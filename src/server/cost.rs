@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::error::ToolError;
-use crate::cost::checks::{CheckId, InsufficientData, Recommendation, Thresholds};
 use crate::cost::anomalies::AnomalyReport;
+use crate::cost::checks::{CheckId, InsufficientData, Recommendation, Thresholds};
 use crate::cost::forecast::Forecast;
 use crate::cost::report::{
     ApiCalls, PricingSummary, RegionSelection, ReportRequest, ScanError, Scanned,
@@ -807,15 +807,10 @@ impl SmartServer {
             .session()
             .await
             .map_err(|e| ToolError::failed(e.to_string()))?;
-        let mut report = anomalies::anomalies(
-            &session.cost_explorer(),
-            start,
-            end,
-            min_impact,
-            min_score,
-        )
-        .await
-        .map_err(ToolError::failed)?;
+        let mut report =
+            anomalies::anomalies(&session.cost_explorer(), start, end, min_impact, min_score)
+                .await
+                .map_err(ToolError::failed)?;
         report.published = report
             .anomalies
             .iter()
