@@ -190,7 +190,7 @@ fn without_credentials_a_cost_tool_says_how_to_provide_them_and_stderr_stays_sma
     ];
     let mut s = Server::start_with_env(&tmp.path().join("data"), &["--log-level", "warn"], &env);
     s.initialize();
-    for tool in ["cost_forecast", "cost_anomalies"] {
+    for tool in ["cost_forecast", "cost_anomalies", "cost_commitments"] {
         let e = s.call_err(tool, json!({}));
         assert!(e.contains("no AWS credentials found"), "{tool}: {e}");
         assert!(
