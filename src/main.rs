@@ -239,11 +239,17 @@ fn init_logging(filter: Option<&str>) -> Result<(), String> {
             .and_then(|f| EnvFilter::try_new(quiet_aws_sdk(&f)).ok())
             .unwrap_or_else(|| EnvFilter::new(quiet_aws_sdk("info"))),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(true)
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(smart_systems_mcp::server::logging::layer())
         .init();
     Ok(())
 }

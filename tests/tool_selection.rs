@@ -163,3 +163,23 @@ fn every_tool_has_a_top_level_title() {
         assert_eq!(t["annotations"]["title"], t["title"], "{}", t["name"]);
     }
 }
+
+#[test]
+fn stateless_clients_may_cache_the_tool_list_but_not_the_topic_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("data"), &[]);
+    let meta = json!({"_meta": common::stateless_meta()});
+    let tools = server.request_ok("tools/list", meta.clone());
+    assert_eq!(tools["ttlMs"], json!(600_000), "{}", tools["ttlMs"]);
+    assert_eq!(tools["cacheScope"], json!("public"));
+    let templates = server.request_ok("resources/templates/list", meta.clone());
+    assert_eq!(templates["ttlMs"], json!(600_000));
+    // Topics come and go: that list stays uncached.
+    let topics = server.request_ok("resources/list", meta);
+    assert_eq!(topics["ttlMs"], json!(0), "{topics}");
+    // A 2025-11-25 session gets no cache fields at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::started(&tmp.path().join("data"), &[]);
+    let tools = server.request_ok("tools/list", json!({}));
+    assert!(tools.get("ttlMs").is_none(), "{}", tools["ttlMs"]);
+}

@@ -15,8 +15,10 @@ pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod logging;
 pub mod output;
 pub mod parked;
+pub mod prompts;
 pub mod schema;
 pub mod system;
 
@@ -144,6 +146,24 @@ fn unknown_tool_message(name: &str, selection: &crate::config::ToolSelection) ->
     }
 }
 
+/// How long a 2026-07-28 client may treat a list that only changes with the
+/// process (tools, resource templates) as fresh: 10 minutes.
+pub const STATIC_LIST_TTL_MS: u64 = 600_000;
+
+/// Sets the cache hints of a static list for peers of the 2026-07-28
+/// revision (older peers get none: the fields do not exist for them).
+fn cache_hint(
+    ttl_ms: &mut Option<u64>,
+    scope: &mut Option<rmcp::model::CacheScope>,
+    context: &RequestContext<RoleServer>,
+) {
+    let stateless = context
+        .protocol_version()
+        .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+    *ttl_ms = stateless.then_some(STATIC_LIST_TTL_MS);
+    *scope = stateless.then_some(rmcp::model::CacheScope::Public);
+}
+
 const INSTRUCTIONS: &str = "Smart systems of an NBA analytics platform. \
 Call server_info for the enabled toolsets and data dir. Tools validate their \
 arguments and answer errors that name the field at fault.";
@@ -173,7 +193,7 @@ impl ServerHandler for SmartServer {
     fn get_info(&self) -> ServerConfig {
         // rmcp rejects methods of capabilities not advertised: resources and
         // their subscriptions exist only with the events toolset.
-        let capabilities = if self.app.config.enabled(Toolset::Events) {
+        let mut capabilities = if self.app.config.enabled(Toolset::Events) {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
@@ -182,6 +202,13 @@ impl ServerHandler for SmartServer {
         } else {
             ServerCapabilities::builder().enable_tools().build()
         };
+        capabilities.logging = Some(rmcp::model::JsonObject::new());
+        if self.has_prompts() {
+            capabilities.prompts = Some(rmcp::model::PromptsCapability::default());
+        }
+        if self.has_prompts() || self.app.config.enabled(Toolset::Events) {
+            capabilities.completions = Some(rmcp::model::JsonObject::new());
+        }
         ServerConfig::new(capabilities)
             .with_server_info({
                 let mut info =
@@ -205,12 +232,62 @@ impl ServerHandler for SmartServer {
         self.events_list_resources().await
     }
 
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
+        let mut result = rmcp::model::ListPromptsResult::with_all_items(self.prompt_list());
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        self.prompt_get(request).map(Into::into)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        logging::set_level(context.peer.clone(), request.level);
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, ErrorData> {
+        self.completion(request).await
+    }
+
+    /// The tool list: fixed for the life of the process, so 2026-07-28
+    /// clients may cache it for [`STATIC_LIST_TTL_MS`].
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        let mut result = rmcp::model::ListToolsResult::with_all_items(self.tool_router.list_all());
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
+    }
+
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(self.events_resource_templates())
+        let mut result = self.events_resource_templates();
+        cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
+        Ok(result)
     }
 
     async fn read_resource(
