@@ -9,7 +9,7 @@
 //! (configuration, clients), [`collect`] (describe calls -> [`inventory`]),
 //! [`metrics`] (batched GetMetricData), [`checks`] (pure functions),
 //! [`pricing`] / [`live_pricing`], [`report`] (orchestration), [`spend`] and
-//! [`forecast`] (Cost Explorer).
+//! [`forecast`], [`commitments`] and [`anomalies`] (Cost Explorer).
 
 pub mod anomalies;
 pub mod aws;

@@ -1,5 +1,6 @@
 //! The cost toolset's MCP tools: `cost_report`, `cost_by_service`,
-//! `cost_forecast`, `cost_month_over_month`. Each validates its arguments,
+//! `cost_forecast`, `cost_month_over_month`, `cost_commitments`,
+//! `cost_anomalies`. Each validates its arguments,
 //! calls [`crate::cost`] and returns its typed result; all are read-only.
 
 use chrono::{Duration, NaiveDate, Utc};
