@@ -233,8 +233,11 @@ fn main() -> ExitCode {
 
 fn init_logging(filter: Option<&str>) -> Result<(), String> {
     let filter = match filter {
-        Some(f) => EnvFilter::try_new(f).map_err(|e| e.to_string())?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        Some(f) => EnvFilter::try_new(quiet_aws_sdk(f)).map_err(|e| e.to_string())?,
+        None => std::env::var(EnvFilter::DEFAULT_ENV)
+            .ok()
+            .and_then(|f| EnvFilter::try_new(quiet_aws_sdk(&f)).ok())
+            .unwrap_or_else(|| EnvFilter::new(quiet_aws_sdk("info"))),
     };
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
@@ -249,6 +252,34 @@ fn init_logging(filter: Option<&str>) -> Result<(), String> {
         .with(smart_systems_mcp::server::logging::layer())
         .init();
     Ok(())
+}
+
+/// The AWS SDK logs every credential provider it tries (kilobytes of
+/// warnings about the instance metadata service when there are no
+/// credentials) and its retries: its targets are silenced unless the filter
+/// asks for debug or trace, or names an aws target itself. The tools report
+/// what failed in their own words.
+fn quiet_aws_sdk(filter: &str) -> String {
+    let lower = filter.to_ascii_lowercase();
+    if lower.contains("aws") || lower.contains("debug") || lower.contains("trace") {
+        return filter.to_string();
+    }
+    let mut text = filter.to_string();
+    for target in [
+        "aws_config",
+        "aws_smithy",
+        "aws_sdk",
+        "aws_runtime",
+        "aws_credential_types",
+        "aws_types",
+    ] {
+        if !text.is_empty() {
+            text.push(',');
+        }
+        text.push_str(target);
+        text.push_str("=off");
+    }
+    text
 }
 
 fn build_config(cli: Cli) -> Result<Config, String> {

@@ -9,11 +9,13 @@
 //! (configuration, clients), [`collect`] (describe calls -> [`inventory`]),
 //! [`metrics`] (batched GetMetricData), [`checks`] (pure functions),
 //! [`pricing`] / [`live_pricing`], [`report`] (orchestration), [`spend`] and
-//! [`forecast`] (Cost Explorer).
+//! [`forecast`], [`commitments`] and [`anomalies`] (Cost Explorer).
 
+pub mod anomalies;
 pub mod aws;
 pub mod checks;
 pub mod collect;
+pub mod commitments;
 pub mod forecast;
 pub mod inventory;
 pub mod live_pricing;
@@ -33,11 +35,14 @@ use settings::AwsSettings;
 pub enum CostError {
     /// The AWS credential chain found nothing usable.
     #[error(
-        "no AWS credentials found ({0}). Provide them the standard way: \
+        "no AWS credentials found. Provide them the standard way: \
          --aws-profile / AWS_PROFILE naming a profile in ~/.aws/config (run \
          `aws sso login` for SSO profiles), or AWS_ACCESS_KEY_ID and \
          AWS_SECRET_ACCESS_KEY, or an instance/container role"
     )]
+    /// The field is the credential chain's own account (every provider it
+    /// tried, the metadata service's timeouts): logged at debug, kept out of
+    /// the message, which would otherwise run to a paragraph about IMDS.
     NoCredentials(String),
     /// A Cost Explorer call failed.
     #[error("{0}")]

@@ -1,5 +1,6 @@
 //! The cost toolset's MCP tools: `cost_report`, `cost_by_service`,
-//! `cost_forecast`, `cost_month_over_month`. Each validates its arguments,
+//! `cost_forecast`, `cost_month_over_month`, `cost_commitments`,
+//! `cost_anomalies`. Each validates its arguments,
 //! calls [`crate::cost`] and returns its typed result; all are read-only.
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::error::ToolError;
+use crate::cost::anomalies::AnomalyReport;
 use crate::cost::checks::{CheckId, InsufficientData, Recommendation, Thresholds};
 use crate::cost::forecast::Forecast;
 use crate::cost::report::{
@@ -173,6 +175,37 @@ pub struct CostByService {
 pub struct CostForecastArgs {
     /// Days to forecast from today, 1-90. Default 30.
     pub days: Option<u32>,
+}
+
+/// Arguments of `cost_anomalies`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostAnomaliesArgs {
+    /// First day to examine (YYYY-MM-DD). Default: 14 days before `end`.
+    pub start: Option<String>,
+    /// Day after the last day to examine (YYYY-MM-DD, exclusive). Default: today.
+    pub end: Option<String>,
+    /// Report only anomalies whose excess over the expected spend is at
+    /// least this many USD, 0-1e12. Default 10.
+    pub min_impact: Option<f64>,
+    /// Own detection: report only days whose robust score (excess over the
+    /// same-weekday median, in MAD-based standard deviations) is at least
+    /// this, 1-100. Default 3.5.
+    pub min_score: Option<f64>,
+}
+
+/// Arguments of `cost_commitments`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostCommitmentsArgs {
+    /// Days of history for coverage, utilisation and the recommendation:
+    /// 30 or 60. Default 30.
+    #[schemars(extend("enum" = [30, 60]))]
+    pub lookback_days: Option<u32>,
+    /// Term of the recommended Compute Savings Plan. Default "1y".
+    pub term: Option<crate::cost::commitments::Term>,
+    /// Payment option of the recommended plan. Default "no_upfront".
+    pub payment: Option<crate::cost::commitments::Payment>,
 }
 
 /// Arguments of `cost_month_over_month`.
@@ -666,6 +699,125 @@ impl SmartServer {
         .await
         .map_err(ToolError::failed)?;
         Ok(Json(f))
+    }
+
+    /// Savings Plans coverage and utilisation, reservation (RI) coverage, and
+    /// the Compute Savings Plan purchase Cost Explorer recommends with its
+    /// estimated monthly savings, over the last `lookback_days` days. Each
+    /// part is null with an entry in `errors` when its API fails.
+    /// Example: {"lookback_days": 30, "term": "1y", "payment": "no_upfront"}
+    #[tool(
+        name = "cost_commitments",
+        annotations(
+            title = "AWS Savings Plans and reservations",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_commitments(
+        &self,
+        Parameters(args): Parameters<CostCommitmentsArgs>,
+    ) -> Result<Json<crate::cost::commitments::Commitments>, ToolError> {
+        use crate::cost::commitments::{self, Payment, Term};
+        let lookback = args.lookback_days.unwrap_or(30);
+        if lookback != 30 && lookback != 60 {
+            return Err(ToolError::invalid(
+                "lookback_days",
+                format!("{lookback} is not accepted; accepted: 30 or 60"),
+            ));
+        }
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let c = commitments::commitments(
+            &session.cost_explorer(),
+            Utc::now().date_naive(),
+            lookback,
+            args.term.unwrap_or(Term::OneYear),
+            args.payment.unwrap_or(Payment::NoUpfront),
+        )
+        .await;
+        Ok(Json(c))
+    }
+
+    /// Spend anomalies (spikes): Cost Explorer's anomaly detection
+    /// (GetAnomalies) when the account has an anomaly monitor, else our own
+    /// detection over daily spend per service (each day against the median
+    /// of the same weekday over the previous 4 weeks, scaled by the MAD);
+    /// `method` says which. Each anomaly is also published as a
+    /// `cost.anomaly` event on topic `cost`. Read-only towards AWS.
+    /// Example: {"start": "2026-11-01", "min_impact": 25}
+    #[tool(
+        name = "cost_anomalies",
+        annotations(
+            title = "AWS spend anomalies",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn cost_anomalies(
+        &self,
+        Parameters(args): Parameters<CostAnomaliesArgs>,
+    ) -> Result<Json<AnomalyReport>, ToolError> {
+        use crate::cost::anomalies;
+        let today = Utc::now().date_naive();
+        let end = match &args.end {
+            Some(e) => parse_day("end", e)?,
+            None => today,
+        };
+        let start = match &args.start {
+            Some(s) => parse_day("start", s)?,
+            None => end - Duration::days(14),
+        };
+        if start >= end {
+            return Err(ToolError::invalid(
+                "start",
+                format!("{start} is not before end {end}; accepted: a day before end"),
+            ));
+        }
+        if (end - start).num_days() > 366 {
+            return Err(ToolError::invalid(
+                "start",
+                "the range is longer than 366 days; accepted: at most 366 days before end",
+            ));
+        }
+        let min_impact = finite(
+            "min_impact",
+            args.min_impact,
+            anomalies::DEFAULT_MIN_IMPACT,
+            0.0,
+            1e12,
+        )?;
+        let min_score = finite(
+            "min_score",
+            args.min_score,
+            anomalies::DEFAULT_MIN_SCORE,
+            1.0,
+            100.0,
+        )?;
+        let session = self
+            .app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let mut report =
+            anomalies::anomalies(&session.cost_explorer(), start, end, min_impact, min_score)
+                .await
+                .map_err(ToolError::failed)?;
+        report.published = report
+            .anomalies
+            .iter()
+            .filter(|a| self.app.publish(anomalies::bus_event(a)))
+            .count();
+        Ok(Json(report))
     }
 
     /// Month-over-month spend change per service between the last two
