@@ -511,13 +511,7 @@ impl SmartServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CostReport>, ToolError> {
         let (request, limit) = report_request(args, self.app.config.aws.pricing)?;
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let (tx, mut rx) =
             tokio::sync::mpsc::unbounded_channel::<crate::cost::report::ProgressUpdate>();
         let forwarder = ctx.meta.get_progress_token().map(|token| {
@@ -634,13 +628,7 @@ impl SmartServer {
                 format!("{group_by_name:?}; accepted: SERVICE, REGION, LINKED_ACCOUNT, TAG:<key>"),
             )
         })?;
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let (periods, pages) = spend::fetch_periods(
             &session.cost_explorer(),
             start,
@@ -684,13 +672,7 @@ impl SmartServer {
         Parameters(args): Parameters<CostForecastArgs>,
     ) -> Result<Json<Forecast>, ToolError> {
         let days = in_range("days", args.days, 30, 1, 90)?;
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let f = crate::cost::forecast::forecast(
             &session.cost_explorer(),
             Utc::now().date_naive(),
@@ -727,13 +709,7 @@ impl SmartServer {
                 format!("{lookback} is not accepted; accepted: 30 or 60"),
             ));
         }
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let c = commitments::commitments(
             &session.cost_explorer(),
             Utc::now().date_naive(),
@@ -801,13 +777,7 @@ impl SmartServer {
             1.0,
             100.0,
         )?;
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let mut report =
             anomalies::anomalies(&session.cost_explorer(), start, end, min_impact, min_score)
                 .await
@@ -839,13 +809,7 @@ impl SmartServer {
     ) -> Result<Json<MonthOverMonth>, ToolError> {
         let threshold = finite("threshold_percent", args.threshold_percent, 20.0, 0.0, 1e6)?;
         let min_amount = finite("min_amount", args.min_amount, 1.0, 0.0, 1e12)?;
-        let session = self
-            .app
-            .cost
-            .aws
-            .session()
-            .await
-            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let session = self.aws_session().await?;
         let today = Utc::now().date_naive();
         let (earlier, later, end) = (
             spend::month_start(today, 2),
@@ -882,5 +846,18 @@ impl SmartServer {
             alarms,
             services,
         }))
+    }
+}
+
+impl SmartServer {
+    /// The AWS session of the cost tools; no usable credentials is a tool
+    /// error saying how to provide them.
+    async fn aws_session(&self) -> Result<crate::cost::aws::Session, ToolError> {
+        self.app
+            .cost
+            .aws
+            .session()
+            .await
+            .map_err(|e| ToolError::failed(e.to_string()))
     }
 }
