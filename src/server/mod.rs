@@ -45,6 +45,9 @@ pub struct SmartServer {
     tool_router: ToolRouter<SmartServer>,
     /// This connection's `resources/subscribe` URIs (events toolset).
     pub(crate) events_push: Arc<events::ResourcePush>,
+    /// Tools of the enabled toolsets that the selection hides, sorted
+    /// (decided once, at start).
+    pub(crate) hidden_tools: Arc<[String]>,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -60,6 +63,7 @@ impl SmartServer {
     /// toolset.
     pub fn new(app: Arc<App>) -> Self {
         let mut tool_router = Self::router_of(&app.config.toolsets);
+        let mut hidden = Vec::new();
         for tool in tool_router.list_all() {
             let read_only = tool
                 .annotations
@@ -68,8 +72,10 @@ impl SmartServer {
                 .unwrap_or(false);
             if !app.config.tools.serves(&tool.name, read_only) {
                 tool_router.remove_route(&tool.name);
+                hidden.push(tool.name.to_string());
             }
         }
+        hidden.sort();
         for route in tool_router.map.values_mut() {
             schema::make_portable(&mut route.attr);
         }
@@ -77,6 +83,7 @@ impl SmartServer {
             app,
             tool_router,
             events_push: Arc::default(),
+            hidden_tools: hidden.into(),
         }
     }
 
@@ -112,6 +119,11 @@ impl SmartServer {
     /// The tools this server exposes, as `tools/list` shows them.
     pub fn tools(&self) -> Vec<rmcp::model::Tool> {
         self.tool_router.list_all()
+    }
+
+    /// How many tools this server exposes.
+    pub fn tool_count(&self) -> usize {
+        self.tool_router.map.len()
     }
 
     /// Names of the tools this server exposes, sorted.

@@ -62,14 +62,8 @@ impl SmartServer {
                 .map(|t| t.name().to_string())
                 .collect(),
             read_only: app.config.tools.read_only,
-            tool_count: self.tool_names().len(),
-            hidden_tools: {
-                let served = self.tool_names();
-                SmartServer::available_tools(&app.config.toolsets)
-                    .into_iter()
-                    .filter(|t| !served.contains(t))
-                    .collect()
-            },
+            tool_count: self.tool_count(),
+            hidden_tools: self.hidden_tools.to_vec(),
             data_dir: app.store.data_dir().display().to_string(),
             store_path: app.store.path().display().to_string(),
             store_schema_version: app.store.schema_version(),
