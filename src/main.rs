@@ -61,7 +61,7 @@ struct Cli {
 
     /// Directory that file-reading and file-writing tools may touch; repeat
     /// for several (the env var takes a ':'-separated list) [default: the
-    /// working directory].
+    /// roots the client declares; none: file tools refuse].
     #[arg(
         long = "root",
         env = "SMART_SYSTEMS_ROOTS",
@@ -296,19 +296,16 @@ fn build_config(cli: Cli) -> Result<Config, String> {
     } else {
         cwd.join(data_dir)
     };
-    let roots: Vec<PathBuf> = if cli.roots.is_empty() {
-        vec![normalize_root(&cwd, &cwd)]
-    } else {
-        let mut roots = Vec::new();
-        for r in cli.roots.iter().filter(|r| !r.as_os_str().is_empty()) {
-            let root = normalize_root(r, &cwd);
-            if !root.is_dir() {
-                return Err(format!("--root {}: not a directory", r.display()));
-            }
-            roots.push(root);
+    // No implicit root: without --root the client's declared roots apply
+    // (see server::roots), so a server started in `/` cannot write there.
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for r in cli.roots.iter().filter(|r| !r.as_os_str().is_empty()) {
+        let root = normalize_root(r, &cwd);
+        if !root.is_dir() {
+            return Err(format!("--root {}: not a directory", r.display()));
         }
-        roots
-    };
+        roots.push(root);
+    }
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     if let Some(url) = non_empty(cli.aws_endpoint_url.clone())
         && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -1168,3 +1168,42 @@ fn postgres_restart_fails_calls_clearly_meanwhile_and_the_chain_verifies_after()
     assert_eq!(r["valid"], true, "{r}");
     assert_eq!(r["entries_checked"], 11);
 }
+
+/// The erasure's own audit entry reaches topic `audit` like every other
+/// entry (its sequence and hash, no personal value).
+#[test]
+fn the_erasures_own_entry_is_published_on_topic_audit() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let sub = s.call_ok(
+        "subscribe",
+        json!({"name": "auditor", "topics": ["audit"], "start": "earliest"}),
+    );
+    let sub = sub["subscription_id"].as_str().unwrap().to_string();
+    s.call_ok(
+        "audit_log",
+        json!({"user_id": "u-9", "action": "read", "resource_type": "player",
+               "resource_id": "1", "user_email": "p@example.com"}),
+    );
+    let erased = s.call_ok(
+        "erase_subject",
+        json!({"user_id": "u-9", "reason": "GDPR Art. 17 request #1"}),
+    );
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let polled = s.call_ok(
+            "poll_events",
+            json!({"subscription_id": sub, "wait_ms": 2000}),
+        );
+        seen.extend(polled["events"].as_array().unwrap().iter().cloned());
+        if seen.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let e = &seen[1];
+    assert_eq!(e["event_type"], "audit.delete", "{e}");
+    assert_eq!(e["payload"]["sequence"], erased["erasure_sequence"]);
+    assert_eq!(e["payload"]["audit_id"], erased["erasure_audit_id"]);
+    assert!(!e.to_string().contains("p@example.com"), "{e}");
+}

@@ -472,11 +472,16 @@ impl AuditTrail {
         user_email: Option<String>,
         reason: String,
     ) -> Result<Erased, AuditError> {
-        let request = self.erase_request(user_id, user_email, reason)?;
+        let (request, event) = self.erase_request(user_id, user_email, reason)?;
         let (tx, rx) = oneshot::channel();
         self.send(Command::Erase(request, tx))?;
-        rx.await
-            .map_err(|_| AuditError::Internal("the audit writer has stopped".into()))?
+        let erased = rx
+            .await
+            .map_err(|_| AuditError::Internal("the audit writer has stopped".into()))??;
+        Ok(Erased {
+            event: Some(event.appended(&erased.erasure_entry)),
+            ..erased
+        })
     }
 
     fn erase_request(
@@ -484,7 +489,7 @@ impl AuditTrail {
         user_id: Option<String>,
         user_email: Option<String>,
         reason: String,
-    ) -> Result<EraseRequest, AuditError> {
+    ) -> Result<(EraseRequest, bus_event::AuditBusEvent), AuditError> {
         if user_id.as_deref().is_none_or(|s| s.trim().is_empty())
             && user_email.as_deref().is_none_or(|s| s.trim().is_empty())
         {
@@ -536,12 +541,16 @@ impl AuditTrail {
             tags: vec!["gdpr".into(), "erasure".into()],
             purpose: Some(reason),
             ..NewEntry::default()
-        }
-        .prepare(&[])?;
-        Ok(EraseRequest {
-            user_id,
-            user_email,
-            record,
-        })
+        };
+        let event = bus_event::AuditBusEvent::of(&record);
+        let record = record.prepare(&[])?;
+        Ok((
+            EraseRequest {
+                user_id,
+                user_email,
+                record,
+            },
+            event,
+        ))
     }
 }

@@ -57,7 +57,7 @@ pub struct EraseRequest {
 }
 
 /// What an erasure did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Erased {
     pub entries_affected: u64,
     pub values_erased: u64,
@@ -66,6 +66,9 @@ pub struct Erased {
     /// in any file of the store (false when another process held a read
     /// snapshot, or on PostgreSQL, whose WAL is out of reach).
     pub wal_truncated: bool,
+    /// The erasure's own entry as published on topic `audit` (filled in by
+    /// [`super::AuditTrail::erase`]; the writer leaves it empty).
+    pub event: Option<crate::bus::OutboundEvent>,
 }
 
 /// A request to the writer thread.
@@ -343,5 +346,6 @@ fn erase(
         values_erased,
         erasure_entry,
         wal_truncated,
+        event: None,
     })
 }

@@ -846,6 +846,7 @@ impl SmartServer {
     pub async fn audit_export(
         &self,
         Parameters(args): Parameters<ExportArgs>,
+        peer: rmcp::service::Peer<rmcp::service::RoleServer>,
     ) -> Result<Json<ExportResult>, ToolError> {
         let trail = self.audit()?;
         if !export::FORMATS.contains(&args.format.as_str()) {
@@ -871,9 +872,10 @@ impl SmartServer {
             ..QueryArgs::default()
         }
         .filter()?;
+        let roots = self.workspace(&peer).await?;
         let target = export::resolve_path(
             &args.path,
-            &self.app.workspace,
+            &roots,
             self.app.store.data_dir(),
             args.overwrite.unwrap_or(false),
         )?;
@@ -914,6 +916,9 @@ impl SmartServer {
         let erased = trail
             .erase(args.user_id, args.user_email, args.reason)
             .await?;
+        if let Some(event) = erased.event.clone() {
+            self.app.publish(event);
+        }
         Ok(Json(EraseResult {
             entries_affected: erased.entries_affected,
             values_erased: erased.values_erased,

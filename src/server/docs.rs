@@ -480,7 +480,7 @@ impl SmartServer {
             cursor: args.cursor,
             data_dir: Some(self.app.store.data_dir().to_path_buf()),
         };
-        let roots = self.app.workspace.clone();
+        let roots = self.workspace(&ctx.peer).await?;
         let run = with_progress(&ctx, "generate_docs", move |on_file| {
             docs::generate_docs(&req, &roots, on_file)
         })
@@ -679,7 +679,7 @@ impl SmartServer {
                     .path
                     .filter(|p| !p.trim().is_empty())
                     .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
-                let roots = self.app.workspace.clone();
+                let roots = self.workspace(&ctx.peer).await?;
                 let module = args.module;
                 with_progress(&ctx, "generate_diagram", move |on_file| {
                     let docs = docs::generate::analyze(&path, &roots, on_file)?;

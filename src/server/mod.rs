@@ -19,6 +19,7 @@ pub mod logging;
 pub mod output;
 pub mod parked;
 pub mod prompts;
+pub mod roots;
 pub mod schema;
 pub mod system;
 
@@ -48,6 +49,8 @@ pub struct SmartServer {
     /// Tools of the enabled toolsets that the selection hides, sorted
     /// (decided once, at start).
     pub(crate) hidden_tools: Arc<[String]>,
+    /// This connection's client roots, when `--root` gives none.
+    pub(crate) client_roots: Arc<roots::ClientRoots>,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -84,6 +87,7 @@ impl SmartServer {
             tool_router,
             events_push: Arc::default(),
             hidden_tools: hidden.into(),
+            client_roots: Arc::default(),
         }
     }
 
@@ -200,6 +204,14 @@ impl ServerHandler for SmartServer {
         }
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         self.tool_router.call(call).await
+    }
+
+    /// The client's roots changed: the next file tool asks again.
+    async fn on_roots_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        self.client_roots.invalidate();
     }
 
     fn get_info(&self) -> ServerConfig {

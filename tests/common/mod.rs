@@ -138,10 +138,32 @@ impl Server {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // The crate's directory is the root unless a test says otherwise
+            // (`--root` wins over the variable; a test's env overrides it).
+            .env("SMART_SYSTEMS_ROOTS", env!("CARGO_MANIFEST_DIR"));
         for (k, v) in env {
-            cmd.env(k, v);
+            // An empty value unsets the variable (a server with no root).
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
+        Self::attach(cmd, data_dir, stderr_path, direct)
+    }
+
+    /// Starts the server a caller's `Command` describes (its program, args,
+    /// working directory and environment as given), stderr to `stderr_path`.
+    pub fn from_command(mut cmd: Command, stderr_path: &Path) -> Server {
+        let stderr = std::fs::File::create(stderr_path).expect("create stderr log");
+        cmd.stderr(stderr);
+        let dir = stderr_path.parent().unwrap_or(stderr_path).to_path_buf();
+        Self::attach(cmd, &dir, stderr_path.to_path_buf(), false)
+    }
+
+    fn attach(mut cmd: Command, data_dir: &Path, stderr_path: PathBuf, direct: bool) -> Server {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn smart-systems-mcp");
         let stdout = child.stdout.take().expect("stdout");
         let stdin = child.stdin.take();
