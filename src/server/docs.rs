@@ -590,9 +590,10 @@ impl SmartServer {
                         .or_else(|| t.annotations.as_ref().and_then(|a| a.title.clone())),
                     description: t.description.as_deref().unwrap_or("").to_string(),
                     input_schema: serde_json::Value::Object((*t.input_schema).clone()),
-                    output_schema: t
-                        .output_schema
-                        .as_ref()
+                    output_schema: self
+                        .full_outputs
+                        .get(t.name.as_ref())
+                        .or(t.output_schema.as_ref())
                         .map(|o| serde_json::Value::Object((**o).clone())),
                     read_only: t.annotations.as_ref().and_then(|a| a.read_only_hint),
                     destructive: t.annotations.as_ref().and_then(|a| a.destructive_hint),

@@ -51,6 +51,10 @@ pub struct SmartServer {
     pub(crate) hidden_tools: Arc<[String]>,
     /// This connection's client roots, when `--root` gives none.
     pub(crate) client_roots: Arc<roots::ClientRoots>,
+    /// Each tool's output schema with its field descriptions, as
+    /// `generate_api_spec {source: "mcp_tools"}` documents it (`tools/list`
+    /// carries the lean shape: see [`schema::lean_output`]).
+    pub(crate) full_outputs: Arc<std::collections::HashMap<String, Arc<rmcp::model::JsonObject>>>,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -79,8 +83,16 @@ impl SmartServer {
             }
         }
         hidden.sort();
+        let mut full_outputs = std::collections::HashMap::new();
         for route in tool_router.map.values_mut() {
             schema::make_portable(&mut route.attr);
+            if let Some(out) = route.attr.output_schema.clone() {
+                let full = serde_json::Value::Object((*out).clone());
+                if let serde_json::Value::Object(lean) = schema::lean_output(&full) {
+                    route.attr.output_schema = Some(Arc::new(lean));
+                }
+                full_outputs.insert(route.attr.name.to_string(), out);
+            }
         }
         SmartServer {
             app,
@@ -88,6 +100,7 @@ impl SmartServer {
             events_push: Arc::default(),
             hidden_tools: hidden.into(),
             client_roots: Arc::default(),
+            full_outputs: Arc::new(full_outputs),
         }
     }
 

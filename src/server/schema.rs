@@ -77,12 +77,14 @@ pub fn make_portable(tool: &mut rmcp::model::Tool) {
     }
     let mut input = Value::Object((*tool.input_schema).clone());
     rewrite(&mut input, Side::Input);
+    compact_root(&mut input);
     if let Value::Object(map) = input {
         tool.input_schema = std::sync::Arc::new(map);
     }
     if let Some(output) = &tool.output_schema {
         let mut output = Value::Object((**output).clone());
         rewrite(&mut output, Side::Output);
+        compact_root(&mut output);
         if let Value::Object(map) = output {
             tool.output_schema = Some(std::sync::Arc::new(map));
         }
@@ -127,7 +129,110 @@ pub fn rewrite(schema: &mut Value, side: Side) {
     }
 }
 
+/// Spellings that cost tokens and say nothing a client needs: the root's
+/// `$schema` (MCP schemas are 2020-12 unless they say otherwise) and the
+/// descriptions of `$defs` entries (each use of a definition carries its
+/// own description).
+fn compact_root(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    map.remove("$schema");
+    if let Some(Value::Object(defs)) = map.get_mut("$defs") {
+        for def in defs.values_mut() {
+            if let Value::Object(d) = def {
+                d.remove("description");
+            }
+        }
+    }
+}
+
+/// The output schema as `tools/list` carries it: the result's fields and
+/// the fields of the objects they hold (two levels; deeper values keep only
+/// their type), with types, enums and the top level's `required`; no
+/// descriptions, titles, defaults, bounds or `$defs`. What each field means
+/// is in `docs/tools.md` and in `generate_api_spec {source: "mcp_tools"}`,
+/// which carry the full schema; a client checking `structuredContent` needs
+/// only the shape, and a model reads the answer itself.
+pub fn lean_output(schema: &Value) -> Value {
+    let empty = Map::new();
+    let defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut lean = shape(schema, defs, 0);
+    if let (Value::Object(lean), Some(required)) = (&mut lean, schema.get("required")) {
+        lean.insert("required".into(), required.clone());
+    }
+    lean
+}
+
+/// Levels of `properties` [`lean_output`] keeps.
+const LEAN_DEPTH: usize = 2;
+
+fn shape(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    if let Some(target) = map
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .and_then(|name| defs.get(name))
+    {
+        return shape(target, defs, depth);
+    }
+    let mut out = Map::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "type" | "enum" | "const" => {
+                out.insert(key.clone(), value.clone());
+            }
+            "anyOf" | "oneOf" => {
+                if let Value::Array(branches) = value {
+                    let b = branches.iter().map(|b| shape(b, defs, depth)).collect();
+                    out.insert(key.clone(), Value::Array(b));
+                }
+            }
+            "items" => {
+                out.insert(key.clone(), shape(value, defs, depth));
+            }
+            "properties" if depth < LEAN_DEPTH => {
+                if let Value::Object(props) = value {
+                    let p = props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), shape(v, defs, depth + 1)))
+                        .collect();
+                    out.insert(key.clone(), Value::Object(p));
+                }
+            }
+            _ => {}
+        }
+    }
+    Value::Object(out)
+}
+
 fn rewrite_node(map: &mut Map<String, Value>, side: Side) {
+    if map.get("default") == Some(&Value::Null) {
+        map.remove("default");
+    }
+    // A closed set of strings, spelled by schemars as `oneOf` of `const`s
+    // (one per documented enum variant): an `enum`, the spelling every
+    // client understands, at a fraction of the tokens.
+    for of in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = map.get(of) {
+            let consts: Option<Vec<Value>> = branches
+                .iter()
+                .map(|b| match b.get("const") {
+                    Some(c @ Value::String(_)) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(consts) = consts.filter(|c| !c.is_empty()) {
+                map.remove(of);
+                map.insert("type".into(), Value::String("string".into()));
+                map.insert("enum".into(), Value::Array(consts));
+            }
+        }
+    }
     if let Some(Value::String(format)) = map.get("format")
         && !STANDARD_FORMATS.contains(&format.as_str())
     {
