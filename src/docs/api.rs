@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamIn {
-    /// In the URL path (`/users/{id}`); always required.
+    /// URL path; always required.
     Path,
     /// In the query string.
     Query,
@@ -51,10 +51,10 @@ pub struct Parameter {
     /// path, query, header or cookie.
     #[serde(rename = "in")]
     pub location: ParamIn,
-    /// string, integer, number, boolean, array (of strings) or object.
+    /// string, integer, number, boolean, array (of strings), object.
     #[serde(rename = "type")]
     pub ty: String,
-    /// Whether it must be given (path parameters always are). Default false.
+    /// Default false (path parameters: true).
     #[serde(default)]
     pub required: Option<bool>,
     /// What it means.
@@ -89,9 +89,9 @@ pub struct Response {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
-    /// Path template starting with `/`, parameters in braces: `/players/{id}`.
+    /// E.g. `/players/{id}`.
     pub path: String,
-    /// HTTP method: get, put, post, delete, options, head, patch or trace.
+    /// get, put, post, delete, options, head, patch or trace.
     pub method: String,
     /// One-line summary.
     #[serde(default)]
@@ -99,14 +99,13 @@ pub struct Endpoint {
     /// Longer description (Markdown).
     #[serde(default)]
     pub description: Option<String>,
-    /// Parameters; path parameters not listed here are declared automatically.
+    /// Parameters (path ones are declared automatically).
     #[serde(default)]
     pub parameters: Vec<Parameter>,
     /// Request body.
     #[serde(default)]
     pub request_body: Option<RequestBody>,
-    /// Responses by status code (`200`, `404`, `2XX`, `default`); a `200`
-    /// is added when none is given.
+    /// By status (`200`, `2XX`, `default`); default a `200`.
     #[serde(default)]
     pub responses: BTreeMap<String, Response>,
 }
@@ -114,7 +113,7 @@ pub struct Endpoint {
 /// OpenAPI version to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 pub enum OpenApiVersion {
-    /// OpenAPI 3.1.0 (JSON Schema 2020-12). The default.
+    /// OpenAPI 3.1.0.
     #[default]
     #[serde(rename = "3.1")]
     V3_1,

@@ -22,78 +22,69 @@ use crate::cost::report::{
 };
 use crate::cost::spend::{self, GroupAmount, GroupBy, ServiceChange, SpendPeriod};
 
-/// Regions to scan: a list of region names, or the string "all".
+/// Region names, or "all".
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RegionsArg {
-    /// "all": every region enabled for the account.
+    /// "all".
     All(String),
-    /// Region names, e.g. ["us-east-1", "eu-west-1"].
+    /// Region names.
     List(Vec<String>),
 }
 
-/// Arguments of `cost_report`.
+/// Arguments of `cost_report`. Tuning knobs are prefixed by the check they
+/// tune.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostReportArgs {
-    /// Regions to scan: ["us-east-1", ...] or "all" (every region enabled
-    /// for the account). Default: the server's home region.
+    /// ["us-east-1", ...] or "all" (default: the home region).
     pub regions: Option<RegionsArg>,
-    /// Checks to run (default: all): idle_ec2, rightsize_ec2,
-    /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
-    /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
-    /// s3_lifecycle, previous_generation, idle_nat_gateway,
-    /// log_group_retention, io_to_gp3, rds_extended_support, old_rds_snapshots.
+    /// Checks to run (default all).
+    #[schemars(extend("items" = {"type": "string", "enum": [
+        "idle_ec2", "rightsize_ec2", "stopped_ec2_storage", "unattached_ebs", "gp2_to_gp3",
+        "old_snapshots", "unassociated_eip", "idle_rds", "rightsize_rds",
+        "idle_load_balancers", "s3_lifecycle", "previous_generation", "idle_nat_gateway",
+        "log_group_retention", "io_to_gp3", "rds_extended_support", "old_rds_snapshots"]}))]
     pub checks: Option<Vec<String>>,
-    /// Days of CloudWatch history for the EC2, RDS and NAT gateway checks, 1-90. Default 14.
+    /// Days of CloudWatch history, 1-90 (default 14).
     pub lookback_days: Option<u32>,
-    /// idle_ec2: a day is idle when its average CPU is at most this percent. Default 10.
+    /// idle_ec2: max average CPU % of an idle day (default 10).
     pub idle_cpu_percent: Option<f64>,
-    /// idle_ec2: ... and its network in+out is at most this many MB. Default 5.
+    /// idle_ec2: max network MB of an idle day (default 5).
     pub idle_network_mb: Option<f64>,
-    /// idle_ec2: idle days needed to call an instance idle. Default 4.
+    /// idle_ec2: idle days needed (default 4).
     pub idle_min_days: Option<u32>,
-    /// rightsize_ec2/rightsize_rds: downsize when the highest daily maximum
-    /// CPU stays below this percent. Default 20.
+    /// rightsize_*: downsize below this max daily CPU % (default 20).
     pub rightsize_cpu_percent: Option<f64>,
-    /// EC2 checks: days of data needed to judge an instance (fewer:
-    /// insufficient_data). Default 4.
+    /// EC2: days of data needed, else insufficient_data (default 4).
     pub min_datapoints: Option<u32>,
-    /// RDS checks: days of data needed to judge a DB instance. Default 7.
+    /// RDS: days of data needed (default 7).
     pub rds_min_datapoints: Option<u32>,
-    /// old_snapshots and old_rds_snapshots: report snapshots (EBS, manual
-    /// RDS) at least this many days old. Default 90.
+    /// old_*snapshots: minimum age in days (default 90).
     pub snapshot_age_days: Option<u32>,
-    /// stopped_ec2_storage: report instances stopped at least this many days. Default 7.
+    /// stopped_ec2_storage: minimum days stopped (default 7).
     pub stopped_days: Option<u32>,
-    /// idle_load_balancers: days of request counts to look at, 1-90. Default 7.
+    /// idle_load_balancers: days looked at, 1-90 (default 7).
     pub lb_lookback_days: Option<u32>,
-    /// idle_load_balancers: idle when every day had fewer requests than this. Default 100.
+    /// idle_load_balancers: idle below this many requests a day (default 100).
     pub lb_min_requests_per_day: Option<f64>,
-    /// idle_nat_gateway: idle when every day with data moved less than this
-    /// many GB (BytesOutToDestination + BytesOutToSource). Default 1.
+    /// idle_nat_gateway: idle below this many GB a day (default 1).
     pub nat_idle_gb_per_day: Option<f64>,
-    /// idle_nat_gateway: days of data needed to judge a NAT gateway (fewer:
-    /// insufficient_data), 1-90. Default 7.
+    /// idle_nat_gateway: days of data needed, 1-90 (default 7).
     pub nat_min_datapoints: Option<u32>,
-    /// log_group_retention: report groups without retention only when they
-    /// store more than this many GB. Default 0 (any stored data).
+    /// log_group_retention: only groups storing more GB (default 0).
     pub log_min_stored_gb: Option<f64>,
-    /// io_to_gp3: report io1/io2 volumes with at most this many provisioned
-    /// IOPS (gp3's limit), 3000-256000. Default 16000.
+    /// io_to_gp3: max provisioned IOPS, 3000-256000 (default 16000).
     pub gp3_max_iops: Option<i64>,
-    /// io_to_gp3: report io1/io2 volumes of at most this many GiB (gp3's
-    /// limit), 1-65536. Default 16384.
+    /// io_to_gp3: max size GiB, 1-65536 (default 16384).
     pub gp3_max_size_gb: Option<i64>,
-    /// Leave out recommendations saving less than this many USD a month. Default 0.
+    /// Omit recommendations saving less USD a month (default 0).
     pub min_savings: Option<f64>,
-    /// Most recommendations (and insufficient_data entries) to return,
-    /// largest saving first, 1-1000. Totals always cover all. Default 100.
+    /// Most recommendations returned, largest first, 1-1000; totals cover all (default 100).
     pub limit: Option<usize>,
-    /// Items per describe page, 5-1000 (each API clamps it to its own
-    /// range). Only useful to exercise pagination. Default: each API's default.
+    /// Describe page size, 5-1000, for testing pagination (default: the API's).
     pub page_size: Option<i32>,
-    /// Regions scanned at the same time, 1-16. Default 4.
+    /// Regions scanned at once, 1-16 (default 4).
     pub max_concurrent_regions: Option<usize>,
 }
 
@@ -173,7 +164,7 @@ pub struct CostByService {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostForecastArgs {
-    /// Days to forecast from today, 1-90. Default 30.
+    /// Days ahead, 1-90 (default 30).
     pub days: Option<u32>,
 }
 
@@ -181,16 +172,13 @@ pub struct CostForecastArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostAnomaliesArgs {
-    /// First day to examine (YYYY-MM-DD). Default: 14 days before `end`.
+    /// First day, YYYY-MM-DD (default 14 days before end).
     pub start: Option<String>,
-    /// Day after the last day to examine (YYYY-MM-DD, exclusive). Default: today.
+    /// Day after the last, YYYY-MM-DD (default today).
     pub end: Option<String>,
-    /// Report only anomalies whose excess over the expected spend is at
-    /// least this many USD, 0-1e12. Default 10.
+    /// Minimum excess over expected spend, USD (default 10).
     pub min_impact: Option<f64>,
-    /// Own detection: report only days whose robust score (excess over the
-    /// same-weekday median, in MAD-based standard deviations) is at least
-    /// this, 1-100. Default 3.5.
+    /// Own detection: minimum robust z-score, 1-100 (default 3.5).
     pub min_score: Option<f64>,
 }
 
@@ -198,13 +186,12 @@ pub struct CostAnomaliesArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostCommitmentsArgs {
-    /// Days of history for coverage, utilisation and the recommendation:
-    /// 30 or 60. Default 30.
+    /// Days of history (default 30).
     #[schemars(extend("enum" = [30, 60]))]
     pub lookback_days: Option<u32>,
-    /// Term of the recommended Compute Savings Plan. Default "1y".
+    /// Plan term (default "1y").
     pub term: Option<crate::cost::commitments::Term>,
-    /// Payment option of the recommended plan. Default "no_upfront".
+    /// Payment option (default "no_upfront").
     pub payment: Option<crate::cost::commitments::Payment>,
 }
 
@@ -212,9 +199,9 @@ pub struct CostCommitmentsArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonthOverMonthArgs {
-    /// Alarm when a service grew by more than this percent. Default 20.
+    /// Alarm above this growth % (default 20).
     pub threshold_percent: Option<f64>,
-    /// Ignore services below this many USD in both months. Default 1.
+    /// Ignore services under this USD in both months (default 1).
     pub min_amount: Option<f64>,
 }
 
@@ -483,19 +470,10 @@ fn parse_day(field: &str, value: &str) -> Result<NaiveDate, ToolError> {
 
 #[tool_router(router = cost_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Scan AWS regions for waste and return prioritised recommendations with
-    /// estimated monthly savings (us-east-1 on-demand list prices, 730 h a
-    /// month; each says its pricing basis). Checks: idle_ec2, rightsize_ec2,
-    /// stopped_ec2_storage, unattached_ebs, gp2_to_gp3, old_snapshots,
-    /// unassociated_eip, idle_rds, rightsize_rds, idle_load_balancers,
-    /// s3_lifecycle (informational), previous_generation, idle_nat_gateway,
-    /// log_group_retention, io_to_gp3, rds_extended_support,
-    /// old_rds_snapshots. Read-only: it changes nothing. A failing region or
-    /// check appears in `errors`;
-    /// resources with too little metric history appear in
-    /// `insufficient_data`, never as idle. Sends progress notifications per
-    /// region step when the request carries a progressToken.
-    /// Example: {"regions": ["us-east-1", "eu-west-1"], "min_savings": 5}
+    /// Scan AWS regions for waste (idle, oversized, unattached, old) and
+    /// return recommendations with monthly savings at list prices. Failures
+    /// go to `errors`; resources with too little metric history to
+    /// `insufficient_data`, never idle. Changes nothing.
     #[tool(
         name = "cost_report",
         annotations(
@@ -564,10 +542,8 @@ impl SmartServer {
         }))
     }
 
-    /// Spend from AWS Cost Explorer (GetCostAndUsage, UnblendedCost, every
-    /// page followed), grouped by service, region, linked account or a tag.
-    /// Example: {"start": "2026-09-01", "end": "2026-11-01", "granularity":
-    /// "MONTHLY", "group_by": "SERVICE"}
+    /// Spend from Cost Explorer (unblended), grouped by service, region,
+    /// account or a tag.
     #[tool(
         name = "cost_by_service",
         annotations(
@@ -653,11 +629,8 @@ impl SmartServer {
         }))
     }
 
-    /// Forecast AWS spend for the next `days` days: Cost Explorer's
-    /// GetCostForecast (80 % interval) when the account has it, else a
-    /// forecast from the last 90 days of daily spend (linear trend + weekly
-    /// seasonality, 80 % interval); `method` says which.
-    /// Example: {"days": 30}
+    /// Forecast AWS spend with an 80 % interval: Cost Explorer's forecast,
+    /// else trend + weekly seasonality over 90 days (`method` says which).
     #[tool(
         name = "cost_forecast",
         annotations(
@@ -683,11 +656,9 @@ impl SmartServer {
         Ok(Json(f))
     }
 
-    /// Savings Plans coverage and utilisation, reservation (RI) coverage, and
-    /// the Compute Savings Plan purchase Cost Explorer recommends with its
-    /// estimated monthly savings, over the last `lookback_days` days. Each
-    /// part is null with an entry in `errors` when its API fails.
-    /// Example: {"lookback_days": 30, "term": "1y", "payment": "no_upfront"}
+    /// Savings Plans coverage and utilisation, RI coverage, and the Compute
+    /// Savings Plan Cost Explorer recommends buying. A failed part is null,
+    /// with an entry in `errors`.
     #[tool(
         name = "cost_commitments",
         annotations(
@@ -721,13 +692,9 @@ impl SmartServer {
         Ok(Json(c))
     }
 
-    /// Spend anomalies (spikes): Cost Explorer's anomaly detection
-    /// (GetAnomalies) when the account has an anomaly monitor, else our own
-    /// detection over daily spend per service (each day against the median
-    /// of the same weekday over the previous 4 weeks, scaled by the MAD);
-    /// `method` says which. Each anomaly is also published as a
-    /// `cost.anomaly` event on topic `cost`. Read-only towards AWS.
-    /// Example: {"start": "2026-11-01", "min_impact": 25}
+    /// Spend spikes: Cost Explorer's anomalies, else own detection per
+    /// service against the same weekday's median (`method` says which).
+    /// Each is also published as `cost.anomaly` on topic `cost`.
     #[tool(
         name = "cost_anomalies",
         annotations(
@@ -790,10 +757,8 @@ impl SmartServer {
         Ok(Json(report))
     }
 
-    /// Month-over-month spend change per service between the last two
-    /// complete months (Cost Explorer), with an alarm for each service that
-    /// grew by more than `threshold_percent` (or newly appeared).
-    /// Example: {"threshold_percent": 20}
+    /// Spend change per service between the last two complete months, with
+    /// an alarm for each service growing over `threshold_percent`.
     #[tool(
         name = "cost_month_over_month",
         annotations(

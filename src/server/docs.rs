@@ -264,30 +264,28 @@ pub enum SpecSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateApiSpecArgs {
-    /// `endpoints` (default): build an OpenAPI document from `endpoints`;
-    /// `mcp_tools`: document this server's own tools as Markdown (the other
-    /// fields are then not used).
+    /// `endpoints` (default): OpenAPI from `endpoints`; `mcp_tools`: this
+    /// server's tools as Markdown, paged.
     #[serde(default)]
     pub source: SpecSource,
-    /// API title (required with `endpoints`; at most 200 characters).
+    /// API title (required with `endpoints`).
     #[serde(default)]
     pub title: Option<String>,
-    /// API version, e.g. `1.0.0` (required with `endpoints`; at most 200 characters).
+    /// API version, e.g. `1.0.0` (required with `endpoints`).
     #[serde(default)]
     pub version: Option<String>,
-    /// The endpoints: `{path: "/players/{id}", method: "get", summary?,
-    /// description?, parameters?: [{name, in, type, required?, description?}],
-    /// request_body?: {content_type, schema}, responses?: {"200":
-    /// {description, schema?}}}`. Path parameters in braces are declared
-    /// automatically.
+    /// The endpoints; path parameters in `{braces}` are declared automatically.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
-    /// `3.1` (default) or `3.0`.
+    /// Default `3.1`.
     #[serde(default)]
     pub openapi_version: OpenApiVersion,
-    /// `json` (default) or `yaml`.
+    /// Default `json`.
     #[serde(default)]
     pub format: SpecFormat,
+    /// `mcp_tools`: `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// Result of `generate_api_spec`.
@@ -307,6 +305,40 @@ pub struct GenerateApiSpecOutput {
     pub count: usize,
     /// Path parameters that were declared automatically, as `METHOD /path: name`.
     pub declared_path_parameters: Vec<String>,
+    /// `mcp_tools`: pass as `cursor` for the rest of the Markdown; absent
+    /// on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Characters of Markdown per `generate_api_spec {source: "mcp_tools"}`
+/// page: about 12k tokens, within the answer bound with JSON escaping.
+const TOOLS_PAGE_CHARS: usize = 36_000;
+
+/// The page of `whole` starting at `cursor` (a byte offset, as the
+/// previous page's `next_cursor` gave it), cut at a line end, and the
+/// cursor of the next page.
+fn markdown_page(whole: &str, cursor: Option<&str>) -> Result<(String, Option<String>), ToolError> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("md:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n < whole.len() && whole.is_char_boundary(n))
+            .ok_or_else(|| {
+                ToolError::invalid("cursor", "not a cursor of this listing: pass `next_cursor` as given")
+            })?,
+    };
+    let rest = &whole[start..];
+    if rest.len() <= TOOLS_PAGE_CHARS {
+        return Ok((rest.to_string(), None));
+    }
+    let mut cut = TOOLS_PAGE_CHARS;
+    while !rest.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = rest[..cut].rfind('\n').map_or(cut, |i| i + 1);
+    Ok((rest[..cut].to_string(), Some(format!("md:{}", start + cut))))
 }
 
 /// Which diagram `generate_diagram` draws.
@@ -561,11 +593,8 @@ impl SmartServer {
     }
 
     /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown
-    /// API reference from a list of endpoints. Path parameters in {braces}
-    /// are declared automatically; duplicate or conflicting endpoints,
-    /// malformed paths and bad parameters are errors naming the endpoint.
-    /// With source "mcp_tools" it instead documents this server's own tools
-    /// (names, descriptions, input and output JSON Schemas) as Markdown.
+    /// reference from endpoints; errors name the endpoint at fault. Source
+    /// `mcp_tools` documents this server's own tools, with full schemas.
     #[tool(
         name = "generate_api_spec",
         annotations(
@@ -599,14 +628,17 @@ impl SmartServer {
                     destructive: t.annotations.as_ref().and_then(|a| a.destructive_hint),
                 })
                 .collect();
+            let whole = tools_ref::markdown(env!("CARGO_PKG_NAME"), &tools);
+            let (markdown, next_cursor) = markdown_page(&whole, args.cursor.as_deref())?;
             return Ok(Json(GenerateApiSpecOutput {
                 source: "mcp_tools".into(),
                 spec: String::new(),
                 format: "markdown".into(),
                 openapi_version: String::new(),
-                markdown: tools_ref::markdown(env!("CARGO_PKG_NAME"), &tools),
+                markdown,
                 count: tools.len(),
                 declared_path_parameters: Vec::new(),
+                next_cursor,
             }));
         }
         max_chars_opt("title", &args.title, MAX_API_TEXT)?;
@@ -636,6 +668,7 @@ impl SmartServer {
             markdown: spec.markdown,
             count: args.endpoints.len(),
             declared_path_parameters: spec.declared_path_parameters,
+            next_cursor: None,
         }))
     }
 

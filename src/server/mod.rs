@@ -9,6 +9,7 @@
 pub mod alerting;
 pub mod args;
 pub mod audit;
+pub mod bounded;
 pub mod bulk_args;
 pub mod bulk_out;
 pub mod cost;
@@ -215,8 +216,10 @@ impl ServerHandler for SmartServer {
                 None,
             ));
         }
+        let name = request.name.clone();
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).await
+        let response = self.tool_router.call(call).await?;
+        Ok(bounded::bound(&name, response))
     }
 
     /// The client's roots changed: the next file tool asks again.

@@ -75,9 +75,13 @@ pub fn make_portable(tool: &mut rmcp::model::Tool) {
     if tool.title.is_none() {
         tool.title = tool.annotations.as_ref().and_then(|a| a.title.clone());
     }
+    if let Some(d) = &tool.description {
+        tool.description = Some(one_line(d).into());
+    }
     let mut input = Value::Object((*tool.input_schema).clone());
     rewrite(&mut input, Side::Input);
     compact_root(&mut input);
+    compact_input(&mut input);
     if let Value::Object(map) = input {
         tool.input_schema = std::sync::Arc::new(map);
     }
@@ -142,6 +146,43 @@ fn compact_root(schema: &mut Value) {
                 d.remove("description");
             }
         }
+    }
+}
+
+/// Doc comments' line breaks as spaces: a model reads the same sentence,
+/// and a newline is a token of its own.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Input schemas as `tools/list` carries them: descriptions on one line,
+/// and no `additionalProperties: false` (the server refuses unknown
+/// arguments by name whatever the schema says; saying so on every object
+/// costs tokens on every request a model makes).
+fn compact_input(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+                map.remove("additionalProperties");
+            }
+            if let Some(Value::String(d)) = map.get_mut("description") {
+                *d = one_line(d);
+            }
+            for (key, value) in map.iter_mut() {
+                match key.as_str() {
+                    "properties" | "$defs" | "patternProperties" => {
+                        if let Value::Object(children) = value {
+                            children.values_mut().for_each(compact_input);
+                        }
+                    }
+                    "items" | "prefixItems" | "anyOf" | "oneOf" | "allOf" | "not"
+                    | "additionalProperties" | "contains" | "propertyNames" => compact_input(value),
+                    _ => {}
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(compact_input),
+        _ => {}
     }
 }
 
