@@ -23,7 +23,10 @@ fn measure(tools: &[Value]) -> (usize, usize) {
         .iter()
         .map(|t| json!({"name": t["name"], "description": t["description"], "input_schema": t["inputSchema"]}))
         .collect();
-    (tokens(&Value::Array(tools.to_vec())), tokens(&Value::Array(model)))
+    (
+        tokens(&Value::Array(tools.to_vec())),
+        tokens(&Value::Array(model)),
+    )
 }
 
 fn tools_of(toolsets: &str) -> Vec<Value> {

@@ -40,7 +40,7 @@ pub struct LogArgs {
     /// What was done.
     #[schemars(extend("enum" = ["create", "read", "update", "delete", "login", "logout", "access", "export", "import", "admin"]))]
     pub action: String,
-    /// Kind of resource acted on, e.g. `player`, `game`, `report`, `user`.
+    /// E.g. `player`, `game`, `report`.
     pub resource_type: String,
     /// Id of the resource acted on.
     pub resource_id: String,
@@ -53,25 +53,24 @@ pub struct LogArgs {
     /// E-mail of the acting user. Personal data: stored apart from the hash
     /// chain and removed by erase_subject.
     pub user_email: Option<String>,
-    /// Client IP address. Personal data (erasable).
+    /// Client IP (personal data).
     pub ip_address: Option<String>,
     /// Client user agent. Personal data (erasable).
     pub user_agent: Option<String>,
     /// Session id.
     pub session_id: Option<String>,
-    /// Free-form JSON object with details. Keys configured with --pii-fields
-    /// are treated as personal data (erasable).
+    /// JSON object; --pii-fields keys are personal data.
     pub details: Option<Map<String, Value>>,
-    /// For changes: an object `{"before": <json>, "after": <json>}`.
+    /// `{"before": ..., "after": ...}`.
     #[schemars(with = "Option<Map<String, Value>>")]
     pub changes: Option<Value>,
-    /// Tenant the entry belongs to; queries and reports can be scoped to it.
+    /// Tenant, for scoped queries and reports.
     pub tenant_id: Option<String>,
     /// Links the entries of one operation.
     pub correlation_id: Option<String>,
     /// Labels, e.g. ["pii", "playoffs"].
     pub tags: Option<Vec<String>>,
-    /// Why the data was accessed (GDPR purpose limitation), e.g. "scouting report".
+    /// Why the data was accessed (GDPR purpose), e.g. "scouting report".
     pub purpose: Option<String>,
 }
 
@@ -115,7 +114,7 @@ pub struct QueryArgs {
     pub outcome: Option<String>,
     /// Only entries carrying all of these tags.
     pub tags: Option<Vec<String>>,
-    /// Entries at or after this time (RFC 3339, e.g. 2026-11-26T00:00:00Z).
+    /// From this time (RFC 3339).
     pub start_time: Option<String>,
     /// Entries before this time (RFC 3339).
     pub end_time: Option<String>,
@@ -181,8 +180,7 @@ pub struct VerifyArgs {
     pub from_sequence: Option<u64>,
     /// Last sequence to verify (default: the newest entry).
     pub to_sequence: Option<u64>,
-    /// A signed checkpoint note saved earlier (from audit_checkpoint): the
-    /// log must still contain exactly the entries it signed.
+    /// A checkpoint from audit_checkpoint; the log must still hold what it signed.
     pub checkpoint: Option<String>,
 }
 
@@ -368,11 +366,9 @@ pub struct ComplianceResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportArgs {
-    /// Destination file under a workspace root (relative paths start at the
-    /// first root), outside the server's data directory.
+    /// File under a root (relative: from the first root), outside the data directory.
     pub path: String,
-    /// Replace the file when it exists (default false: an existing file is
-    /// an error, so an export never silently destroys one).
+    /// Replace an existing file (default false: refuse).
     pub overwrite: Option<bool>,
     /// File format.
     #[schemars(extend("enum" = ["jsonl", "csv"]))]
@@ -414,11 +410,11 @@ pub struct ExportResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseArgs {
-    /// The person's user_id: personal data of all their entries is erased.
+    /// The person's user_id.
     pub user_id: Option<String>,
-    /// The person's e-mail: personal data of all entries recorded with it is erased.
+    /// The person's e-mail.
     pub user_email: Option<String>,
-    /// Why (e.g. "GDPR Art. 17 request #123"); recorded in the erasure entry. Do not put personal data here.
+    /// Why, e.g. "GDPR Art. 17 request #123" (no personal data).
     pub reason: String,
 }
 
@@ -467,9 +463,8 @@ impl SmartServer {
 
 #[tool_router(router = audit_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Record an audit entry (who did what to which resource, when, where,
-    /// with what outcome). Returns only after the entry is durably on disk,
-    /// with its sequence, hash and the Merkle root that now includes it.
+    /// Record an audit entry (who did what to which resource, with what outcome); returns once
+    /// durable, with its sequence, hash and Merkle root.
     #[tool(
         name = "audit_log",
         annotations(
@@ -525,9 +520,7 @@ impl SmartServer {
         }))
     }
 
-    /// Search audit entries, newest first, by user, action, resource, tenant,
-    /// severity, outcome, tags and time window; paged with `cursor`. Erased
-    /// personal values show as "[erased]".
+    /// Search audit entries, newest first, paged; erased personal values show as "[erased]".
     #[tool(
         name = "audit_query",
         annotations(
@@ -557,11 +550,8 @@ impl SmartServer {
         }))
     }
 
-    /// Recompute every entry's hash, the chain links and the Merkle root, and
-    /// report each problem with its sequence and kind (modified_entry,
-    /// broken_link, missing_sequence, reordered, inserted_entry, truncated,
-    /// root_mismatch). Pass a checkpoint saved earlier to also detect
-    /// truncation, rollback or a rewrite with recomputed hashes.
+    /// Recompute hashes, chain links and the Merkle root and report each problem with its sequence.
+    /// With a saved checkpoint it also detects truncation, rollback or a rewritten log.
     #[tool(
         name = "verify_chain",
         annotations(
@@ -601,10 +591,8 @@ impl SmartServer {
         }))
     }
 
-    /// Sign a checkpoint of the current log (tree size, root hash, time) with
-    /// the log's Ed25519 key, in the C2SP signed-note format. Save the
-    /// `checkpoint` text outside the server; verify_chain with it later
-    /// proves the log was not truncated, rolled back or rewritten since.
+    /// Sign a checkpoint (tree size, root, time; Ed25519, C2SP signed note). Keep it outside the
+    /// server: verify_chain with it later proves the log was not rewritten.
     #[tool(
         name = "audit_checkpoint",
         annotations(
@@ -627,11 +615,9 @@ impl SmartServer {
         }))
     }
 
-    /// Prove with RFC 9162 Merkle proofs that an entry is in the log
-    /// (`sequence` or `audit_id`, optional `tree_size`: inclusion proof) or
-    /// that a newer log extends an older one (`old_size`, optional
-    /// `new_size`: consistency proof). Anyone can check the result with the
-    /// RFC's verification algorithms; see `how_to_verify`.
+    /// RFC 9162 Merkle proofs: an entry is in the log (`sequence` or `audit_id`, optional
+    /// `tree_size`), or a newer log extends an older one (`old_size`, optional `new_size`). See
+    /// `how_to_verify`.
     #[tool(
         name = "audit_proof",
         annotations(title = "Merkle proof", read_only_hint = true, open_world_hint = false)
@@ -712,8 +698,8 @@ impl SmartServer {
         }))
     }
 
-    /// Summarise what one user did over the last `days` days (default 7):
-    /// counts by action and resource type, failures, first and last activity.
+    /// Summarise one user's last `days` days (default 7): counts by action and resource, failures,
+    /// first and last activity.
     #[tool(
         name = "user_activity",
         annotations(
@@ -751,11 +737,9 @@ impl SmartServer {
         }))
     }
 
-    /// Compliance report for a period (optionally one tenant) under GDPR,
-    /// HIPAA or SOC 2: totals, unique users, data access and modification
-    /// counts, failures, severities, privileged actions, exports, erasures,
-    /// per-subject access (GDPR Art. 15) and the chain verification result
-    /// with a signed checkpoint of what was verified.
+    /// Compliance report (GDPR, HIPAA or SOC 2) for a period, optionally one tenant: access,
+    /// changes, failures, privileged actions, exports, erasures, per-subject access and a verified
+    /// chain with a signed checkpoint.
     #[tool(
         name = "compliance_report",
         annotations(
@@ -831,9 +815,8 @@ impl SmartServer {
         }))
     }
 
-    /// Export matching audit entries (oldest first) to a JSON Lines or CSV
-    /// file under the workspace roots. Personal values are included unless
-    /// erased.
+    /// Export matching entries, oldest first, to a JSON Lines or CSV file under the roots (personal
+    /// values included unless erased).
     #[tool(
         name = "audit_export",
         annotations(
@@ -893,11 +876,9 @@ impl SmartServer {
         }))
     }
 
-    /// Erase a person's personal data (e-mail, IP address, user agent and
-    /// configured personal detail keys) from every entry of theirs, by
-    /// user_id and/or user_email. The chain and all proofs stay verifiable
-    /// (entries keep salted commitments only); queries then show "[erased]".
-    /// The erasure itself is recorded as an audit entry. Irreversible.
+    /// Erase a person's personal data (e-mail, IP, user agent, personal detail keys) from all their
+    /// entries, by user_id and/or user_email. Proofs stay valid; the erasure is itself audited.
+    /// Irreversible.
     #[tool(
         name = "erase_subject",
         annotations(

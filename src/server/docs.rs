@@ -326,7 +326,10 @@ fn markdown_page(whole: &str, cursor: Option<&str>) -> Result<(String, Option<St
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|&n| n < whole.len() && whole.is_char_boundary(n))
             .ok_or_else(|| {
-                ToolError::invalid("cursor", "not a cursor of this listing: pass `next_cursor` as given")
+                ToolError::invalid(
+                    "cursor",
+                    "not a cursor of this listing: pass `next_cursor` as given",
+                )
             })?,
     };
     let rest = &whole[start..];

@@ -71,20 +71,20 @@ impl SmartServer {
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]
 pub struct PublishEventArgs {
-    /// Concrete dot-separated topic, e.g. `nba.games.1234` (no wildcards).
+    /// Dot-separated topic, e.g. `nba.games.1234`, no wildcards.
     pub topic: String,
     /// Event type, e.g. `game.started`.
     pub event_type: String,
-    /// JSON object carried by the event (default `{}`); at most 256 KiB serialized.
+    /// JSON object, at most 256 KiB.
     #[schemars(with = "Option<Map<String, Value>>")]
     pub payload: Option<Value>,
-    /// `low`, `normal` (default), `high` or `critical`; polls return higher first.
+    /// `low`, `normal` (default), `high` or `critical`.
     pub priority: Option<String>,
     /// Who publishes it (default `unknown`).
     pub source: Option<String>,
-    /// Links related events; defaults to the new event's id.
+    /// Links related events (default: the event's id).
     pub correlation_id: Option<String>,
-    /// Free-form JSON object about the event (default `{}`); at most 16 KiB.
+    /// JSON object, at most 16 KiB.
     #[schemars(with = "Option<Map<String, Value>>")]
     pub metadata: Option<Value>,
 }
@@ -139,10 +139,9 @@ pub struct PublishedBatchOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishNbaArgs {
-    /// `player_stat_update` (needs player_id, stats), `game_started` (game_id,
-    /// home_team, away_team), `game_ended` and `score_update` (game_id,
-    /// home_score, away_score), `prediction_generated` (model_id, prediction),
-    /// `model_trained` (model_id, metrics).
+    /// `player_stat_update` (player_id, stats), `game_started` (game_id, home_team, away_team),
+    /// `game_ended`/`score_update` (game_id, home_score, away_score), `prediction_generated`
+    /// (model_id, prediction), `model_trained` (model_id, metrics).
     pub kind: String,
     /// Player id (string or integer).
     #[schemars(with = "Option<String>")]
@@ -213,31 +212,27 @@ pub struct PublishedNbaOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeArgs {
-    /// A name for people reading `event_stats`.
+    /// Name shown in `event_stats`.
     pub name: String,
-    /// Topic patterns: `*` matches one token, `>` one or more trailing
-    /// tokens (`nba.games.*`, `nba.>`). Default: every topic.
+    /// Topic patterns: `*` one token, `>` the rest (`nba.>`). Default: all.
     pub topics: Option<Vec<String>>,
     /// Exact event types to receive. Default: all.
     pub event_types: Option<Vec<String>>,
     /// Exact sources to receive. Default: all.
     pub sources: Option<Vec<String>>,
-    /// Lowest priority to receive: `low` (default), `normal`, `high`, `critical`.
+    /// `low` (default), `normal`, `high` or `critical`.
     pub min_priority: Option<String>,
-    /// Payload fields that must equal the given values, keys `payload.<path>`:
-    /// {"payload.team": "LAL"}.
+    /// Payload equality, e.g. {"payload.team": "LAL"}.
     pub payload_match: Option<BTreeMap<String, Value>>,
-    /// Consumer group: subscriptions with the same group share the stream,
-    /// each event going to one member. Members must use the same filter.
+    /// Consumer group; members share events and must use the same filter.
     pub group: Option<String>,
-    /// Where to start: "latest" (default), "earliest", {"sequence": N} or
-    /// {"time": "2026-11-26T08:00:00Z"}. Ignored when joining an existing group.
+    /// "latest" (default), "earliest", {"sequence": N} or {"time": RFC 3339}; ignored when joining
+    /// a group.
     #[schemars(extend("type" = ["string", "object"]))]
     pub start: Option<Value>,
-    /// Milliseconds a delivered event waits for its ack before it is
-    /// delivered again (50 to 86400000, default 30000).
+    /// Ms before an unacked event is redelivered, 50-86400000 (default 30000).
     pub ack_wait_ms: Option<i64>,
-    /// Deliveries before an unacked event moves to `dlq.<topic>` (1 to 100, default 5).
+    /// Deliveries before `dlq.<topic>`, 1-100 (default 5).
     pub max_deliveries: Option<i64>,
 }
 
@@ -258,10 +253,9 @@ pub struct SubscribedOut {
 pub struct PollArgs {
     /// From `subscribe`.
     pub subscription_id: String,
-    /// Most events to return, 1 to 1000 (default 100).
+    /// 1-1000 (default 100).
     pub max: Option<i64>,
-    /// Milliseconds to wait for the first event when none is ready, 0 to
-    /// 30000 (default 0: answer at once). Returns as soon as one arrives.
+    /// Ms to wait for a first event, 0-30000 (default 0).
     pub wait_ms: Option<i64>,
 }
 
@@ -348,7 +342,7 @@ pub struct SkippedOut {
 pub struct AckArgs {
     /// From `subscribe`.
     pub subscription_id: String,
-    /// Ids of events this subscription received (1 to 1000).
+    /// Ids received by this subscription (1-1000).
     pub event_ids: Vec<String>,
 }
 
@@ -561,10 +555,8 @@ fn check_subscription_id(id: &str) -> Result<(), ToolError> {
 
 #[tool_router(router = events_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Publish one event on a topic. Returns its id and sequence once it is
-    /// stored (it survives a crash of the server). Subscribers polling the
-    /// topic receive it; clients subscribed to the resource
-    /// events://topics/<topic> get an update notification.
+    /// Publish one event on a topic; returns once it is stored (crash-safe). Subscribers and
+    /// resource subscribers of events://topics/<topic> get it.
     #[tool(
         name = "publish_event",
         annotations(
@@ -593,8 +585,7 @@ impl SmartServer {
         }))
     }
 
-    /// Publish up to 10,000 events in one transaction (all or none); they get
-    /// consecutive sequences. Much faster than one call per event.
+    /// Publish up to 10,000 events at once, all or none, with consecutive sequences.
     #[tool(
         name = "publish_events",
         annotations(
@@ -633,12 +624,8 @@ impl SmartServer {
         }))
     }
 
-    /// Publish one of the platform's NBA events with its standard topic, event
-    /// type and priority: player_stat_update (nba.players,
-    /// player.stat.update), game_started / game_ended (nba.games, high
-    /// priority), score_update (nba.games), prediction_generated and
-    /// model_trained (nba.ml). Checks the fields each kind needs; the fields
-    /// given become the payload.
+    /// Publish a platform NBA event with its standard topic, type and priority; checks the fields
+    /// its `kind` needs.
     #[tool(
         name = "publish_nba_event",
         annotations(
@@ -705,12 +692,9 @@ impl SmartServer {
         }))
     }
 
-    /// Create a durable subscription (it survives server restarts) with
-    /// optional filters, then read it with poll_events and ack_events.
-    /// Subscriptions naming the same `group` share the work: each event goes
-    /// to one member. Delivery is at-least-once: an event not acked within
-    /// ack_wait_ms is delivered again, and after max_deliveries it moves to
-    /// the topic dlq.<topic>.
+    /// Create a durable subscription (survives restarts), read with poll_events and ack_events.
+    /// Members of one `group` share events. Unacked events are redelivered after ack_wait_ms, then
+    /// moved to dlq.<topic> after max_deliveries.
     #[tool(
         name = "subscribe",
         annotations(
@@ -766,9 +750,8 @@ impl SmartServer {
         }))
     }
 
-    /// Receive events for a subscription: higher priority first, then by
-    /// sequence. With wait_ms, waits for the first event (long-poll) and
-    /// returns as soon as one is there. Ack each event after handling it.
+    /// Receive a subscription's events, higher priority first. `wait_ms` long-polls. Ack each after
+    /// handling.
     #[tool(
         name = "poll_events",
         annotations(
@@ -817,8 +800,7 @@ impl SmartServer {
         }))
     }
 
-    /// Acknowledge events received from poll_events so they are not delivered
-    /// again.
+    /// Acknowledge polled events so they are not redelivered.
     #[tool(
         name = "ack_events",
         annotations(
@@ -867,8 +849,7 @@ impl SmartServer {
         }))
     }
 
-    /// Delete a subscription. Its unacked events go back to the other members
-    /// of its group; the last member of a group deletes the group's position.
+    /// Delete a subscription; its unacked events go back to its group.
     #[tool(
         name = "unsubscribe",
         annotations(
@@ -892,9 +873,8 @@ impl SmartServer {
         }))
     }
 
-    /// Read stored event history by filter and sequence or time range, in
-    /// sequence order, a page at a time (pass next_cursor back as cursor).
-    /// Does not affect subscriptions.
+    /// Read stored events by filter and sequence or time range, paged. Does not affect
+    /// subscriptions.
     #[tool(
         name = "replay_events",
         annotations(
@@ -981,10 +961,7 @@ impl SmartServer {
         }))
     }
 
-    /// Counters per topic (published, stored, delivered, pending,
-    /// dead-lettered, trimmed) and per subscription (delivered, acked,
-    /// pending, awaiting ack, dead-lettered), subscriptions paged with
-    /// limit/cursor.
+    /// Counters per topic and per subscription (delivered, acked, pending, dead-lettered), paged.
     #[tool(
         name = "event_stats",
         annotations(

@@ -175,8 +175,15 @@ fn compact_input(schema: &mut Value) {
                             children.values_mut().for_each(compact_input);
                         }
                     }
-                    "items" | "prefixItems" | "anyOf" | "oneOf" | "allOf" | "not"
-                    | "additionalProperties" | "contains" | "propertyNames" => compact_input(value),
+                    "items"
+                    | "prefixItems"
+                    | "anyOf"
+                    | "oneOf"
+                    | "allOf"
+                    | "not"
+                    | "additionalProperties"
+                    | "contains"
+                    | "propertyNames" => compact_input(value),
                     _ => {}
                 }
             }
@@ -186,13 +193,13 @@ fn compact_input(schema: &mut Value) {
     }
 }
 
-/// The output schema as `tools/list` carries it: the result's fields and
-/// the fields of the objects they hold (two levels; deeper values keep only
-/// their type), with types, enums and the top level's `required`; no
-/// descriptions, titles, defaults, bounds or `$defs`. What each field means
-/// is in `docs/tools.md` and in `generate_api_spec {source: "mcp_tools"}`,
-/// which carry the full schema; a client checking `structuredContent` needs
-/// only the shape, and a model reads the answer itself.
+/// The output schema as `tools/list` carries it: the result's top-level
+/// fields with their types (objects and array items keep only their type),
+/// enums and `required`; no descriptions, titles, defaults, bounds or
+/// `$defs`. Field by field, the full schema is in `docs/tools.md` and in
+/// `generate_api_spec {source: "mcp_tools"}`: a client checking
+/// `structuredContent` needs the shape, a model reads the answer itself,
+/// and the full schemas would cost every session about 10k tokens.
 pub fn lean_output(schema: &Value) -> Value {
     let empty = Map::new();
     let defs = schema
@@ -206,8 +213,9 @@ pub fn lean_output(schema: &Value) -> Value {
     lean
 }
 
-/// Levels of `properties` [`lean_output`] keeps.
-const LEAN_DEPTH: usize = 2;
+/// Levels of `properties` [`lean_output`] keeps (the top level only: two
+/// levels cost about 3.5k tokens more over all tools).
+const LEAN_DEPTH: usize = 1;
 
 fn shape(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     let Value::Object(map) = schema else {

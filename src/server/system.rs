@@ -44,8 +44,7 @@ pub struct ServerInfo {
 
 #[tool_router(router = system_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Health check: version, enabled toolsets, data dir, store schema version
-    /// and uptime of this server process.
+    /// Health check: version, toolsets, data dir, schema versions, roots, uptime.
     #[tool(
         name = "server_info",
         annotations(title = "Server info", read_only_hint = true, open_world_hint = false)
