@@ -1082,8 +1082,14 @@ fn mcp_tools_source_documents_every_tool_of_this_server_with_its_schemas() {
     let tmp = temp_dir();
     let mut s = Server::started(&tmp.path().join("data"), &[]);
     let listed = s.request_ok("tools/list", json!({}));
-    let result = s.call_ok("generate_api_spec", json!({"source": "mcp_tools"}));
-    let md = result["markdown"].as_str().unwrap();
+    let mut result = s.call_ok("generate_api_spec", json!({"source": "mcp_tools"}));
+    let mut whole = result["markdown"].as_str().unwrap().to_string();
+    while let Some(c) = result["next_cursor"].as_str() {
+        let args = json!({"source": "mcp_tools", "cursor": c});
+        result = s.call_ok("generate_api_spec", args);
+        whole.push_str(result["markdown"].as_str().unwrap());
+    }
+    let md = whole.as_str();
     let tools = listed["tools"].as_array().unwrap();
     assert_eq!(result["count"], tools.len());
     for t in tools {

@@ -21,9 +21,9 @@ use crate::fsroot::{DirHandle, EntryKind, FsError, Roots};
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
 /// Characters of Markdown returned per call when no `output_dir` is given.
-pub const PAGE_CHARS: usize = 40_000;
+pub const PAGE_CHARS: usize = 24_000;
 /// Items listed per call with `list_items`.
-pub const ITEMS_PER_PAGE: usize = 400;
+pub const ITEMS_PER_PAGE: usize = 200;
 /// Undocumented items named in the result (the index lists more).
 pub const UNDOCUMENTED_LISTED: usize = 200;
 

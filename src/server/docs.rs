@@ -28,18 +28,16 @@ pub struct GenerateDocsArgs {
     /// file, under the workspace roots. A relative path is taken from the
     /// first root. At most 4096 characters.
     pub path: String,
-    /// Directory (under the roots; created if missing) to write one Markdown
-    /// file per module plus `index.md` into; only files a previous
-    /// generate_docs run wrote are replaced. Without it the Markdown is
-    /// returned in `pages`, about 40,000 characters per call.
+    /// Directory under the roots to write one Markdown file per module and `index.md` into
+    /// (replacing only files generate_docs wrote); without it the Markdown comes back in `pages`,
+    /// about 24,000 characters per call.
     #[serde(default)]
     pub output_dir: Option<String>,
     /// Document private and `#[doc(hidden)]` items too. Default false: the
     /// public API only (coverage always counts public items).
     #[serde(default)]
     pub include_private: bool,
-    /// Return `items`: every documented item as `{kind, path, documented}`,
-    /// 400 per call.
+    /// Return `items` (`{kind, path, documented}`), 200 per call.
     #[serde(default)]
     pub list_items: bool,
     /// `next_cursor` from the previous call, to get the next pages/items.

@@ -9,7 +9,6 @@
 pub mod alerting;
 pub mod args;
 pub mod audit;
-pub mod bounded;
 pub mod bulk_args;
 pub mod bulk_out;
 pub mod cost;
@@ -216,10 +215,8 @@ impl ServerHandler for SmartServer {
                 None,
             ));
         }
-        let name = request.name.clone();
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let response = self.tool_router.call(call).await?;
-        Ok(bounded::bound(&name, response))
+        self.tool_router.call(call).await
     }
 
     /// The client's roots changed: the next file tool asks again.

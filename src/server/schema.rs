@@ -207,8 +207,16 @@ pub fn lean_output(schema: &Value) -> Value {
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     let mut lean = shape(schema, defs, 0);
-    if let (Value::Object(lean), Some(required)) = (&mut lean, schema.get("required")) {
-        lean.insert("required".into(), required.clone());
+    if let Value::Object(lean) = &mut lean {
+        if let Some(required) = schema.get("required") {
+            lean.insert("required".into(), required.clone());
+        }
+        // Kept on outputs: Claude clients reject output schemas that they
+        // take for draft-07, and an absent `$schema` is read as such by some.
+        lean.insert(
+            "$schema".into(),
+            Value::String("https://json-schema.org/draft/2020-12/schema".into()),
+        );
     }
     lean
 }
