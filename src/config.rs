@@ -92,6 +92,9 @@ pub struct ToolSelection {
     pub only: Option<Vec<String>>,
     /// These tools are not served (names).
     pub disabled: Vec<String>,
+    /// `tools/list` carries each tool's full output schema (field
+    /// descriptions and nesting) instead of its lean shape.
+    pub full_output_schemas: bool,
 }
 
 impl ToolSelection {

@@ -29,6 +29,12 @@ struct Cli {
     #[arg(long, env = "SMART_SYSTEMS_READ_ONLY")]
     read_only: bool,
 
+    /// List each tool's full output schema (every field described, nested
+    /// objects spelled out) instead of the lean shape that keeps the tool
+    /// list small: for code generators and validating clients.
+    #[arg(long, env = "SMART_SYSTEMS_FULL_OUTPUT_SCHEMAS")]
+    full_output_schemas: bool,
+
     /// Serve only these tools of the enabled toolsets, comma-separated
     /// (`server_info` always); an unknown name is a startup error.
     #[arg(
@@ -342,6 +348,7 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         read_only: cli.read_only,
         only: (!only.is_empty()).then_some(only),
         disabled: names(cli.disable_tools),
+        full_output_schemas: cli.full_output_schemas,
     };
     let available = SmartServer::available_tools(&config.toolsets);
     let unknown = config.tools.unknown(&available);

@@ -86,7 +86,9 @@ impl SmartServer {
         let mut full_outputs = std::collections::HashMap::new();
         for route in tool_router.map.values_mut() {
             schema::make_portable(&mut route.attr);
-            if let Some(out) = route.attr.output_schema.clone() {
+            if let Some(out) = route.attr.output_schema.clone()
+                && !app.config.tools.full_output_schemas
+            {
                 let full = serde_json::Value::Object((*out).clone());
                 if let serde_json::Value::Object(lean) = schema::lean_output(&full) {
                     route.attr.output_schema = Some(Arc::new(lean));

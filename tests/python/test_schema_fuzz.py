@@ -299,7 +299,8 @@ def test_every_tool_survives_schema_driven_fuzzing(binary, data_dir, tmp_path):
     (ws / "crate" / "src" / "lib.rs").write_text(
         "//! Demo.\n/// A point.\npub struct Point { pub x: i32 }\n/// Adds.\npub fn add(a: i32) -> i32 { a }\n"
     )
-    args = [binary, "--data-dir", str(data_dir), "--root", str(ws), "--log-level", "warn"]
+    # Full output schemas: every answer is checked field by field.
+    args = [binary, "--data-dir", str(data_dir), "--root", str(ws), "--log-level", "warn", "--full-output-schemas"]
     env = dict(os.environ)
     moto = os.environ.get("SMART_SYSTEMS_TEST_MOTO_URL")
     if moto:
