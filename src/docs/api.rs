@@ -48,10 +48,10 @@ impl ParamIn {
 pub struct Parameter {
     /// Parameter name.
     pub name: String,
-    /// path, query, header or cookie.
+    /// Where it goes.
     #[serde(rename = "in")]
     pub location: ParamIn,
-    /// string, integer, number, boolean, array (of strings), object.
+    /// string, integer, number, boolean, array or object.
     #[serde(rename = "type")]
     pub ty: String,
     /// Default false (path parameters: true).
@@ -79,7 +79,7 @@ pub struct RequestBody {
 pub struct Response {
     /// What the response means.
     pub description: String,
-    /// JSON Schema of an `application/json` body, if there is one.
+    /// JSON Schema of a JSON body.
     #[serde(default)]
     #[schemars(extend("type" = "object"))]
     pub schema: Option<Value>,
@@ -91,7 +91,7 @@ pub struct Response {
 pub struct Endpoint {
     /// E.g. `/players/{id}`.
     pub path: String,
-    /// get, put, post, delete, options, head, patch or trace.
+    /// HTTP method, e.g. `get`.
     pub method: String,
     /// One-line summary.
     #[serde(default)]
@@ -99,7 +99,7 @@ pub struct Endpoint {
     /// Longer description (Markdown).
     #[serde(default)]
     pub description: Option<String>,
-    /// Parameters (path ones are declared automatically).
+    /// Parameters (path ones are implied).
     #[serde(default)]
     pub parameters: Vec<Parameter>,
     /// Request body.

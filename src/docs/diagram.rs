@@ -92,7 +92,7 @@ pub struct Component {
     pub id: String,
     /// Label shown in the box.
     pub name: String,
-    /// service, database, queue, cache or external.
+    /// Sets the shape.
     #[serde(rename = "type")]
     pub kind: ComponentType,
 }
@@ -133,7 +133,7 @@ pub struct Interaction {
     pub to: String,
     /// Message text.
     pub message: String,
-    /// sync (default), async or reply.
+    /// Default sync.
     #[serde(default)]
     pub kind: MessageKind,
 }

@@ -338,17 +338,15 @@ pub struct AddRuleArgs {
     pub rule_id: String,
     /// Metric the rule watches, e.g. `api.latency_ms`.
     pub metric_name: String,
-    /// When to fire: an expression over `value`, `labels.<name>`, `metric`, `source` with
-    /// comparisons (> >= < <= == !=), `and`/`or`/`not`, `abs()`, + - * /, numbers and
-    /// strings. Examples: `value > 80`, `value > 80 and labels.env == "prod"`. At most 2048
-    /// characters.
+    /// Expression over `value`, `labels.<name>`, `metric`, `source` with comparisons,
+    /// `and`/`or`/`not`, `abs()`, + - * /: `value > 80 and labels.env == "prod"`.
     pub condition: String,
     /// info, warning, error or critical.
     pub severity: String,
-    /// Fire only once the condition has held this long (seconds, by the points' timestamps; default 0).
+    /// Fire once the condition has held this many seconds (default 0).
     pub for_seconds: Option<f64>,
-    /// Hysteresis: once firing, the alert clears only when this holds (e.g. `value < 70`
-    /// for a `value > 80` rule; at most 2048 characters). Default: when `condition` stops holding.
+    /// Hysteresis: a firing alert clears only when this holds (`value < 70`); default: when
+    /// `condition` stops holding.
     pub recovery_condition: Option<String>,
     /// Alert title; placeholders {metric}, {value}, {threshold}, {source}, {severity}, {labels.x}.
     pub title_template: Option<String>,
@@ -356,8 +354,7 @@ pub struct AddRuleArgs {
     pub description_template: Option<String>,
     /// Labels added to this rule's alerts (e.g. {"team": "db"}).
     pub labels: Option<BTreeMap<String, String>>,
-    /// Seconds the condition must stay clear before the alert auto-resolves (default: the
-    /// engine's, 0 = at the first clear point).
+    /// Seconds clear before auto-resolve (default: the engine's).
     pub resolve_after_seconds: Option<f64>,
 }
 
@@ -418,13 +415,12 @@ pub struct AddRuleOut {
 pub struct AddDynamicArgs {
     /// Metric to learn; each (source, labels) combination gets its own baseline.
     pub metric_name: String,
-    /// auto (default, best on the NAB benchmark: a long-memory level checked against the same
-    /// time yesterday, so a broken daily pattern alerts and a daily job's spike does not after
-    /// its first day), zscore, ewma, mad or seasonal (per hour of day).
+    /// auto (default; best on NAB, see docs/alerting.md), zscore, ewma, mad or seasonal
+    /// (per hour of day).
     pub method: Option<String>,
     /// Points in the rolling baseline (default 100, 2-100000).
     pub window_size: Option<u64>,
-    /// How many robust standard deviations from the baseline alert (default 3.0).
+    /// Robust standard deviations from the baseline that alert (default 3).
     pub sensitivity: Option<f64>,
     /// up, down or both (default both).
     pub direction: Option<String>,
@@ -523,9 +519,9 @@ pub struct CheckMetricArgs {
     pub value: f64,
     /// When it was observed (RFC 3339 or Unix seconds); default now.
     pub timestamp: Option<TimeArg>,
-    /// Where it came from (host, service; at most 200 characters); alerts are grouped by it.
+    /// Host or service it came from; alerts are grouped by it.
     pub source: Option<String>,
-    /// Labels such as {"env": "production", "customer_facing": "true"}.
+    /// Labels, e.g. {"env": "prod"}.
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -573,7 +569,7 @@ pub struct PointArg {
     pub value: f64,
     /// RFC 3339 or Unix seconds; default now.
     pub timestamp: Option<TimeArg>,
-    /// Where it came from (at most 200 characters).
+    /// Host or service it came from.
     pub source: Option<String>,
     /// Labels.
     pub labels: Option<BTreeMap<String, String>>,
@@ -707,7 +703,7 @@ pub struct AlertResult {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelArg {
-    /// Seconds an alert has been unacknowledged before this level applies.
+    /// Seconds unacknowledged before this level applies.
     pub after_seconds: f64,
     /// Who to notify (people, rotations, channels).
     pub notify: Vec<String>,
@@ -719,7 +715,7 @@ pub struct LevelArg {
 pub struct PolicyArgs {
     /// Severity the policy applies to: info, warning, error, critical.
     pub severity: String,
-    /// Levels (any order; sorted by after_seconds). An empty list removes escalation.
+    /// Levels, in any order; an empty list removes escalation.
     pub levels: Vec<LevelArg>,
 }
 
@@ -909,16 +905,15 @@ pub struct ConfigArgs {
     pub dedup_window_seconds: Option<f64>,
     /// Alerts of one group key within this many seconds form one group (default 300).
     pub group_window_seconds: Option<f64>,
-    /// Labels forming the group key (default ["source"]; `metric` and any label work; at most
-    /// 16 names of at most 200 characters).
+    /// Labels forming the group key, `metric` included (default ["source"]; at most 16).
     pub group_by: Option<Vec<String>>,
     /// Seconds a condition must stay clear before auto-resolve (default 0).
     pub resolve_after_seconds: Option<f64>,
-    /// Business hours, first hour of the working day 0-23 (default 9).
+    /// First business hour, 0-23 (default 9).
     pub business_hours_start: Option<u32>,
-    /// Business hours, hour the working day ends 1-24, exclusive (default 17).
+    /// Hour business ends, 1-24, exclusive (default 17).
     pub business_hours_end: Option<u32>,
-    /// Time zone of business hours as minutes east of UTC, e.g. -300 for US Eastern winter (default 0).
+    /// Business hours' time zone, minutes east of UTC (default 0).
     pub utc_offset_minutes: Option<i32>,
     /// Whether Saturday and Sunday are business days (default false).
     pub weekends: Option<bool>,
@@ -1341,9 +1336,8 @@ impl SmartServer {
 
 #[tool_router(router = alerting_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Add (or replace) a static alert rule on a metric. The condition is parsed now; a bad
-    /// one is rejected with the position of the error. Use for_seconds to require the
-    /// condition to hold for a while, recovery_condition for hysteresis.
+    /// Add (or replace) a static alert rule on a metric; a bad condition is rejected with the
+    /// position of the error.
     #[tool(
         name = "add_alert_rule",
         output_schema = output_schema::<AddRuleOut>(),
@@ -1406,9 +1400,8 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Learn a metric's normal range and alert on points outside it. Each (source, labels)
-    /// combination gets its own baseline; the tested point is never part of its own
-    /// baseline. sensitivity = robust standard deviations; nothing alerts before min_samples.
+    /// Learn a metric's normal range, per (source, labels), and alert on points outside it;
+    /// nothing alerts before min_samples.
     #[tool(
         name = "add_dynamic_threshold",
         output_schema = output_schema::<AddDynamicOut>(),
@@ -1569,9 +1562,9 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Check one metric point against the rules and learned thresholds of its metric.
-    /// Returns alerts created or updated (repeats within the dedup window update the open
-    /// alert), the anomaly score and the thresholds; `suppressed` when silenced/inhibited.
+    /// Check one metric point against its metric's rules and learned thresholds: alerts
+    /// created or updated (repeats within the dedup window update the open one), anomaly
+    /// score, thresholds.
     #[tool(
         name = "check_metric",
         input_schema = input_schema::<CheckMetricArgs>(),
@@ -1625,9 +1618,8 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Check up to 10,000 points in one call, in order (the fast path for batches and
-    /// replays). Returns each point's anomaly score and alert ids, plus every alert the batch
-    /// created or updated.
+    /// Check up to 10,000 points in order (batches, replays): each point's anomaly score and
+    /// alert ids, and every alert created or updated.
     #[tool(
         name = "check_metrics",
         input_schema = input_schema::<CheckMetricsArgs>(),
@@ -1765,8 +1757,8 @@ impl SmartServer {
         Ok(Summarized::new(out, summary))
     }
 
-    /// List alerts, highest priority first. Default: active ones (firing and acknowledged);
-    /// silenced alerts appear only with status=silenced. Paged with limit/cursor.
+    /// List alerts, highest priority first, paged; default the active ones (firing,
+    /// acknowledged).
     #[tool(
         name = "list_alerts",
         output_schema = output_schema::<ListAlertsOut>(),
@@ -2042,9 +2034,8 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Silence alerts whose labels match every matcher (label/op/value, op `=`, `!=`, `=~`)
-    /// for duration_seconds. Silenced alerts are recorded (list_alerts status=silenced) but not
-    /// active. `metric`, `source`, `severity`, `rule_id` can be matched like labels.
+    /// Silence, for duration_seconds, alerts whose labels match every matcher; they are
+    /// still recorded (list_alerts status=silenced) but not active.
     #[tool(
         name = "silence_alerts",
         output_schema = output_schema::<SilenceOut>(),
@@ -2229,9 +2220,8 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Change engine settings: dedup window, group window and group_by labels, default
-    /// auto-resolve delay, business hours (and their time zone) for priority. Omitted fields
-    /// keep their value; returns the settings in force.
+    /// Change engine settings (dedup and grouping, auto-resolve, business hours for
+    /// priority); omitted fields keep their value. Returns the settings in force.
     #[tool(
         name = "configure_alerting",
         output_schema = output_schema::<ConfigOut>(),

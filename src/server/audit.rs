@@ -50,12 +50,11 @@ pub struct LogArgs {
     /// Outcome (default success).
     #[schemars(extend("enum" = ["success", "failure"]))]
     pub outcome: Option<String>,
-    /// E-mail of the acting user. Personal data: stored apart from the hash
-    /// chain and removed by erase_subject.
+    /// E-mail of the acting user (personal data: kept off the hash chain, erasable).
     pub user_email: Option<String>,
     /// Client IP (personal data).
     pub ip_address: Option<String>,
-    /// Client user agent. Personal data (erasable).
+    /// Client user agent (personal data).
     pub user_agent: Option<String>,
     /// Session id.
     pub session_id: Option<String>,
@@ -615,9 +614,8 @@ impl SmartServer {
         }))
     }
 
-    /// RFC 9162 Merkle proofs: an entry is in the log (`sequence` or `audit_id`, optional
-    /// `tree_size`), or a newer log extends an older one (`old_size`, optional `new_size`). See
-    /// `how_to_verify`.
+    /// RFC 9162 Merkle proofs: an entry is in the log (`sequence` or `audit_id`), or a newer
+    /// log extends an older one (`old_size`). See `how_to_verify`.
     #[tool(
         name = "audit_proof",
         annotations(title = "Merkle proof", read_only_hint = true, open_world_hint = false)
@@ -737,9 +735,8 @@ impl SmartServer {
         }))
     }
 
-    /// Compliance report (GDPR, HIPAA or SOC 2) for a period, optionally one tenant: access,
-    /// changes, failures, privileged actions, exports, erasures, per-subject access and a verified
-    /// chain with a signed checkpoint.
+    /// Compliance report (GDPR, HIPAA or SOC 2) for a period, optionally one tenant, with a
+    /// verified chain and a signed checkpoint.
     #[tool(
         name = "compliance_report",
         annotations(
@@ -876,9 +873,8 @@ impl SmartServer {
         }))
     }
 
-    /// Erase a person's personal data (e-mail, IP, user agent, personal detail keys) from all their
-    /// entries, by user_id and/or user_email. Proofs stay valid; the erasure is itself audited.
-    /// Irreversible.
+    /// Erase a person's personal data from all their entries, by user_id and/or user_email;
+    /// proofs stay valid and the erasure is audited. Irreversible.
     #[tool(
         name = "erase_subject",
         annotations(

@@ -82,7 +82,7 @@ pub struct CostReportArgs {
     pub min_savings: Option<f64>,
     /// Most recommendations returned, largest first, 1-1000; totals cover all (default 100).
     pub limit: Option<usize>,
-    /// Describe page size, 5-1000, for testing pagination (default: the API's).
+    /// AWS page size, 5-1000 (default: the API's).
     pub page_size: Option<i32>,
     /// Regions scanned at once, 1-16 (default 4).
     pub max_concurrent_regions: Option<usize>,
@@ -470,10 +470,9 @@ fn parse_day(field: &str, value: &str) -> Result<NaiveDate, ToolError> {
 
 #[tool_router(router = cost_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Scan AWS regions for waste (idle, oversized, unattached, old) and
-    /// return recommendations with monthly savings at list prices. Failures
-    /// go to `errors`; resources with too little metric history to
-    /// `insufficient_data`, never idle. Changes nothing.
+    /// Scan AWS regions for waste and return recommendations with monthly savings at list
+    /// prices; too little metric history goes to `insufficient_data`, failures to `errors`.
+    /// Changes nothing.
     #[tool(
         name = "cost_report",
         annotations(

@@ -372,27 +372,24 @@ impl DiagramKind {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateDiagramArgs {
-    /// architecture, sequence, module_graph or type_graph.
+    /// Which diagram; the arguments below say which kind uses them.
     pub kind: DiagramKind,
-    /// architecture: the boxes, `{id, name, type: service|database|queue|cache|external}`.
+    /// architecture: the boxes.
     #[serde(default)]
     pub components: Vec<Component>,
-    /// architecture: arrows `{from, to, label?}` between component ids.
+    /// architecture: arrows between component ids.
     #[serde(default)]
     pub connections: Vec<Connection>,
-    /// sequence: participant names in display order; when omitted, taken
-    /// from the interactions in order of appearance.
+    /// sequence: participants in display order (default: as they appear).
     #[serde(default)]
     pub participants: Vec<String>,
-    /// sequence: messages `{from, to, message, kind?: sync|async|reply}`.
+    /// sequence: the messages.
     #[serde(default)]
     pub interactions: Vec<Interaction>,
-    /// module_graph, type_graph: crate directory, `src/` directory or `.rs`
-    /// file under the workspace roots.
+    /// module_graph, type_graph: crate, `src/` directory or `.rs` file under the roots.
     #[serde(default)]
     pub path: Option<String>,
-    /// type_graph: only this module and its submodules (`docs::model` or
-    /// `crate::docs::model`).
+    /// type_graph: only this module and its submodules (`docs::model`).
     #[serde(default)]
     pub module: Option<String>,
 }
@@ -462,16 +459,9 @@ fn only_for(args: &GenerateDiagramArgs) -> Result<(), ToolError> {
 
 #[tool_router(router = docs_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Documents a Rust crate from source (parsed with syn, nothing is
-    /// compiled): follows `mod` declarations from lib.rs/main.rs like the
-    /// compiler, records modules, structs, enums, unions, traits, functions,
-    /// consts, statics, type aliases, exported macros, impls and re-exports
-    /// with signature, docs, deprecation and doc examples. Writes one Markdown
-    /// file per module plus index.md to `output_dir`, or returns the Markdown
-    /// in pages. Reports item counts, doc coverage of the public API and the
-    /// undocumented public items. Files that do not parse are reported with
-    /// file:line:column and skipped. Sends progress per parsed file when the
-    /// request has a progressToken.
+    /// Documents a Rust crate from source (nothing is compiled) as Markdown files in
+    /// `output_dir` or pages in the answer, with doc coverage and the undocumented public
+    /// items.
     #[tool(
         name = "generate_docs",
         annotations(
@@ -593,9 +583,8 @@ impl SmartServer {
         }))
     }
 
-    /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown
-    /// reference from endpoints; errors name the endpoint at fault. Source
-    /// `mcp_tools` documents this server's own tools, with full schemas.
+    /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown reference from
+    /// endpoints, or (`mcp_tools`) documents this server's tools.
     #[tool(
         name = "generate_api_spec",
         annotations(
@@ -673,16 +662,9 @@ impl SmartServer {
         }))
     }
 
-    /// Draws a Mermaid diagram. kind "architecture": components
-    /// [{id, name, type: service|database|queue|cache|external}] and
-    /// connections [{from, to, label?}] as a flowchart, shapes by type.
-    /// kind "sequence": interactions [{from, to, message, kind?:
-    /// sync|async|reply}] (participants optional) as a sequenceDiagram.
-    /// kind "module_graph": the modules of the Rust crate at `path` and their
-    /// `use crate::...` dependencies. kind "type_graph": classDiagram of the
-    /// crate's structs/enums/traits (optionally one `module`) with fields,
-    /// methods, trait impls and field-type associations. Any text is escaped,
-    /// so every diagram parses.
+    /// Draws a Mermaid diagram that always parses: an architecture
+    /// flowchart, a sequence diagram, or a Rust crate's module graph or type
+    /// graph (classDiagram) read from `path`.
     #[tool(
         name = "generate_diagram",
         annotations(

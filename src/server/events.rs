@@ -155,18 +155,18 @@ pub struct PublishNbaArgs {
     pub home_team: Option<String>,
     /// Away team code.
     pub away_team: Option<String>,
-    /// Home team score (non-negative integer).
+    /// Home team score.
     #[schemars(with = "Option<u64>")]
     pub home_score: Option<Value>,
-    /// Away team score (non-negative integer).
+    /// Away team score.
     #[schemars(with = "Option<u64>")]
     pub away_score: Option<Value>,
-    /// Period / quarter (non-negative integer).
+    /// Period (quarter).
     #[schemars(with = "Option<u64>")]
     pub period: Option<Value>,
     /// Winning team code (game_ended).
     pub winner: Option<String>,
-    /// Player statistics object, e.g. {"points": 31, "rebounds": 9}.
+    /// Player statistics, e.g. {"points": 31}.
     #[schemars(with = "Option<Map<String, Value>>")]
     pub stats: Option<Value>,
     /// Model id (string or integer).
@@ -177,10 +177,10 @@ pub struct PublishNbaArgs {
     /// The prediction (any JSON value).
     #[schemars(extend("type" = ["object", "array", "string", "number", "boolean"]))]
     pub prediction: Option<Value>,
-    /// Confidence of the prediction, 0 to 1.
+    /// Confidence, 0 to 1.
     #[schemars(with = "Option<f64>")]
     pub confidence: Option<Value>,
-    /// Training metrics object, e.g. {"rmse": 4.2}.
+    /// Training metrics, e.g. {"rmse": 4.2}.
     #[schemars(with = "Option<Map<String, Value>>")]
     pub metrics: Option<Value>,
     /// Overrides the kind's priority (`low|normal|high|critical`).
@@ -692,9 +692,8 @@ impl SmartServer {
         }))
     }
 
-    /// Create a durable subscription (survives restarts), read with poll_events and ack_events.
-    /// Members of one `group` share events. Unacked events are redelivered after ack_wait_ms, then
-    /// moved to dlq.<topic> after max_deliveries.
+    /// Create a durable subscription, read with poll_events and ack_events; unacked events
+    /// are redelivered after ack_wait_ms, then go to dlq.<topic>.
     #[tool(
         name = "subscribe",
         annotations(

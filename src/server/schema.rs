@@ -81,6 +81,7 @@ pub fn make_portable(tool: &mut rmcp::model::Tool) {
     let mut input = Value::Object((*tool.input_schema).clone());
     rewrite(&mut input, Side::Input);
     compact_root(&mut input);
+    inline_single_use_defs(&mut input);
     compact_input(&mut input);
     if let Value::Object(map) = input {
         tool.input_schema = std::sync::Arc::new(map);
@@ -149,6 +150,76 @@ fn compact_root(schema: &mut Value) {
     }
 }
 
+/// Definitions used once, written in place: a `$ref` and the entry's name
+/// cost tokens and a lookup (some clients do not follow `$ref` at all) for
+/// nothing shared. Definitions used twice or more, or by themselves, stay.
+fn inline_single_use_defs(schema: &mut Value) {
+    let Some(Value::Object(defs)) = schema.get("$defs").cloned() else {
+        return;
+    };
+    let mut uses = std::collections::HashMap::<String, usize>::new();
+    count_refs(schema, &mut uses);
+    let inline: Map<String, Value> = defs
+        .into_iter()
+        .filter(|(name, def)| {
+            let mut own = std::collections::HashMap::new();
+            count_refs(def, &mut own);
+            uses.get(name) == Some(&1) && !own.contains_key(name)
+        })
+        .collect();
+    if inline.is_empty() {
+        return;
+    }
+    if let Value::Object(map) = schema {
+        if let Some(Value::Object(defs)) = map.get_mut("$defs") {
+            defs.retain(|name, _| !inline.contains_key(name));
+            if defs.is_empty() {
+                map.remove("$defs");
+            }
+        }
+    }
+    replace_refs(schema, &inline);
+}
+
+fn def_name(r: &Value) -> Option<&str> {
+    r.as_str().and_then(|r| r.strip_prefix("#/$defs/"))
+}
+
+fn count_refs(v: &Value, uses: &mut std::collections::HashMap<String, usize>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(name) = map.get("$ref").and_then(def_name) {
+                *uses.entry(name.to_string()).or_default() += 1;
+            }
+            map.values().for_each(|x| count_refs(x, uses));
+        }
+        Value::Array(items) => items.iter().for_each(|x| count_refs(x, uses)),
+        _ => {}
+    }
+}
+
+/// Replaces each `$ref` to an entry of `inline` by the entry, keeping the
+/// referring schema's own keywords (its description) over the entry's.
+fn replace_refs(v: &mut Value, inline: &Map<String, Value>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(def)) = map
+                .get("$ref")
+                .and_then(def_name)
+                .and_then(|n| inline.get(n))
+            {
+                let mut merged = def.clone();
+                map.remove("$ref");
+                merged.extend(std::mem::take(map));
+                *map = merged;
+            }
+            map.values_mut().for_each(|x| replace_refs(x, inline));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|x| replace_refs(x, inline)),
+        _ => {}
+    }
+}
+
 /// Doc comments' line breaks as spaces: a model reads the same sentence,
 /// and a newline is a token of its own.
 fn one_line(text: &str) -> String {
@@ -156,13 +227,14 @@ fn one_line(text: &str) -> String {
 }
 
 /// Input schemas as `tools/list` carries them: descriptions on one line,
-/// and no `additionalProperties: false` (the server refuses unknown
-/// arguments by name whatever the schema says; saying so on every object
-/// costs tokens on every request a model makes).
+/// no `additionalProperties: false` (the server refuses unknown arguments
+/// by name whatever the schema says; saying so on every object costs tokens
+/// on every request a model makes) and no `additionalProperties: true`
+/// (what JSON Schema assumes when it is absent).
 fn compact_input(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
-            if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+            if matches!(map.get("additionalProperties"), Some(Value::Bool(_))) {
                 map.remove("additionalProperties");
             }
             if let Some(Value::String(d)) = map.get_mut("description") {
@@ -385,6 +457,34 @@ mod tests {
                 "t": {"anyOf": [{"type": "string", "maxLength": 40}, {"type": "number"}]},
                 "s": {"$ref": "#/$defs/S", "description": "d"},
                 "when": {"type": "string", "format": "date-time"}
+            }})
+        );
+    }
+
+    #[test]
+    fn definitions_used_once_are_written_in_place() {
+        let mut schema = json!({"type": "object", "properties": {
+            "kind": {"$ref": "#/$defs/Kind", "description": "which"},
+            "a": {"$ref": "#/$defs/Shared"},
+            "b": {"items": {"$ref": "#/$defs/Shared"}},
+            "tree": {"$ref": "#/$defs/Tree"}
+        }, "$defs": {
+            "Kind": {"type": "string", "enum": ["x", "y"]},
+            "Shared": {"type": "object", "properties": {"n": {"$ref": "#/$defs/Leaf"}}},
+            "Leaf": {"type": "integer"},
+            "Tree": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/Tree"}}}}
+        }});
+        inline_single_use_defs(&mut schema);
+        assert_eq!(
+            schema,
+            json!({"type": "object", "properties": {
+                "kind": {"type": "string", "enum": ["x", "y"], "description": "which"},
+                "a": {"$ref": "#/$defs/Shared"},
+                "b": {"items": {"$ref": "#/$defs/Shared"}},
+                "tree": {"$ref": "#/$defs/Tree"}
+            }, "$defs": {
+                "Shared": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                "Tree": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/Tree"}}}}
             }})
         );
     }
