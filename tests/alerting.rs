@@ -1410,3 +1410,82 @@ fn anyof_with_ref(schema: &Value) -> bool {
         _ => false,
     }
 }
+
+#[test]
+fn the_acting_person_is_user_id_in_every_tool_and_the_old_spellings_still_work() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    let listed = s.request_ok("tools/list", json!({}));
+    let props = |name: &str| -> Vec<String> {
+        let t = listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        t["inputSchema"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for tool in ["acknowledge_alert", "resolve_alert", "silence_alerts"] {
+        let p = props(tool);
+        assert!(p.contains(&"user_id".to_string()), "{tool}: {p:?}");
+        assert!(!p.contains(&"user".to_string()) && !p.contains(&"created_by".to_string()));
+    }
+
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "q", "metric_name": "queue", "condition": "value > 1000", "severity": "warning"}),
+    );
+    let fire = |s: &mut Server, ts: f64| -> String {
+        let r = point(s, "queue", 5000.0, ts, "w", json!({}));
+        r["alerts"][0]["alert_id"].as_str().unwrap().to_string()
+    };
+    // The new name...
+    let id = fire(&mut s, T0);
+    let acked = s.call_ok(
+        "acknowledge_alert",
+        json!({"alert_id": id, "user_id": "ana", "at": T0 + 1.0}),
+    );
+    assert_eq!(acked["alert"]["history"][1]["by"], "ana");
+    let done = s.call_ok(
+        "resolve_alert",
+        json!({"alert_id": id, "user_id": "bo", "at": T0 + 2.0}),
+    );
+    assert_eq!(done["alert"]["history"][2]["by"], "bo");
+    // ...and the old ones, as scripts written before still send them.
+    let id = fire(&mut s, T0 + 1000.0);
+    let acked = s.call_ok(
+        "acknowledge_alert",
+        json!({"alert_id": id, "user": "cy", "at": T0 + 1001.0}),
+    );
+    assert_eq!(acked["alert"]["history"][1]["by"], "cy");
+    let done = s.call_ok(
+        "resolve_alert",
+        json!({"alert_id": id, "user": "di", "at": T0 + 1002.0}),
+    );
+    assert_eq!(done["alert"]["history"][2]["by"], "di");
+    for who in [json!({"user_id": "ana"}), json!({"created_by": "ana"})] {
+        let mut args = json!({"matchers": [{"label": "source", "op": "=", "value": "w"}],
+                              "duration_seconds": 60, "comment": "deploy", "starts_at": T0});
+        args.as_object_mut()
+            .unwrap()
+            .extend(who.as_object().unwrap().clone());
+        let out = s.call_ok("silence_alerts", args);
+        assert!(
+            out["silence_id"].as_str().unwrap().starts_with("s-"),
+            "{out}"
+        );
+    }
+    // Missing or given twice: the error names the field.
+    let err = s.call_err("acknowledge_alert", json!({"alert_id": "a-1"}));
+    assert!(err.contains("user_id"), "{err}");
+    let err = s.call_err(
+        "acknowledge_alert",
+        json!({"alert_id": "a-1", "user_id": "x", "user": "y"}),
+    );
+    assert!(err.contains("user_id"), "{err}");
+}

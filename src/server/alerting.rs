@@ -670,8 +670,9 @@ pub struct ListAlertsOut {
 pub struct AckArgs {
     /// Alert id (`a-<n>`; at most 200 characters).
     pub alert_id: String,
-    /// Who takes it (at most 200 characters).
-    pub user: String,
+    /// Who takes it (`user` is accepted too).
+    #[serde(alias = "user")]
+    pub user_id: String,
     /// When (RFC 3339 or Unix seconds); default now.
     pub at: Option<TimeArg>,
 }
@@ -682,8 +683,9 @@ pub struct AckArgs {
 pub struct ResolveArgs {
     /// Alert id (`a-<n>`; at most 200 characters).
     pub alert_id: String,
-    /// Who resolves it (default `unknown`; at most 200 characters).
-    pub user: Option<String>,
+    /// Who resolves it (default `unknown`; `user` is accepted too).
+    #[serde(alias = "user")]
+    pub user_id: Option<String>,
     /// Why / what was done (at most 2048 characters).
     pub note: Option<String>,
     /// When (RFC 3339 or Unix seconds); default now.
@@ -809,8 +811,9 @@ pub struct SilenceArgs {
     pub matchers: Vec<MatcherArg>,
     /// How long it lasts, seconds.
     pub duration_seconds: f64,
-    /// Who creates it (at most 200 characters).
-    pub created_by: String,
+    /// Who creates it (`created_by` is accepted too).
+    #[serde(alias = "created_by")]
+    pub user_id: String,
     /// Why (at most 2048 characters).
     pub comment: String,
     /// When it starts (RFC 3339 or Unix seconds); default now. Alerts are judged at their points' timestamps.
@@ -1854,11 +1857,11 @@ impl SmartServer {
         Parameters(a): Parameters<AckArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
         max_chars("alert_id", &a.alert_id, MAX_NAME)?;
-        name_arg("user", &a.user)?;
+        name_arg("user_id", &a.user_id)?;
         let at = parse_time("at", &a.at)?;
         let out = self
             .on_engine(move |e| {
-                let alert = AlertOut::from(e.acknowledge(&a.alert_id, &a.user, at)?);
+                let alert = AlertOut::from(e.acknowledge(&a.alert_id, &a.user_id, at)?);
                 Ok((AlertResult { alert }, vec![]))
             })
             .await?;
@@ -1882,12 +1885,12 @@ impl SmartServer {
         Parameters(a): Parameters<ResolveArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
         max_chars("alert_id", &a.alert_id, MAX_NAME)?;
-        if let Some(u) = &a.user {
-            name_arg("user", u)?;
+        if let Some(u) = &a.user_id {
+            name_arg("user_id", u)?;
         }
         max_chars_opt("note", &a.note, MAX_NOTE)?;
         let at = parse_time("at", &a.at)?;
-        let user = a.user.clone().unwrap_or_else(|| "unknown".into());
+        let user = a.user_id.clone().unwrap_or_else(|| "unknown".into());
         let out = self
             .on_engine(move |e| {
                 let alert = AlertOut::from(e.resolve(&a.alert_id, &user, a.note.clone(), at)?);
@@ -2082,7 +2085,7 @@ impl SmartServer {
             );
         }
         seconds("duration_seconds", a.duration_seconds, 1.0)?;
-        name_arg("created_by", &a.created_by)?;
+        name_arg("user_id", &a.user_id)?;
         max_chars("comment", &a.comment, MAX_NOTE)?;
         let starts = parse_time("starts_at", &a.starts_at)?;
         let silence = Silence {
@@ -2090,7 +2093,7 @@ impl SmartServer {
             matchers,
             starts_at: starts,
             ends_at: starts + a.duration_seconds,
-            created_by: a.created_by,
+            created_by: a.user_id,
             comment: a.comment,
             expired: false,
         };
