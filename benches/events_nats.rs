@@ -144,7 +144,7 @@ fn consume(rt: &tokio::runtime::Runtime, bus: Arc<dyn EventBackend>, label: &str
                     (Instant::now(), bus.publish_events(vec![one(i)]).await)
                 },
                 async {
-                    let p = bus.poll(&id, 100, Duration::from_secs(5)).await;
+                    let p = bus.poll(&id, 100.into(), Duration::from_secs(5)).await;
                     (Instant::now(), p)
                 }
             );
@@ -164,7 +164,7 @@ fn consume(rt: &tokio::runtime::Runtime, bus: Arc<dyn EventBackend>, label: &str
             let batch = (0..100).map(|i| one(r * 100 + i)).collect();
             bus.publish_events(batch).await.expect("publish");
             let t = Instant::now();
-            let polled = bus.poll(&id, 100, Duration::ZERO).await.expect("poll");
+            let polled = bus.poll(&id, 100.into(), Duration::ZERO).await.expect("poll");
             poll100.push(t.elapsed());
             assert_eq!(polled.events.len(), 100, "a full batch");
             let ids = polled.events.iter().map(|d| d.event.event_id).collect();

@@ -78,7 +78,13 @@ pub struct Config {
     pub tools: ToolSelection,
     /// How many open and resolved alerts alerting keeps.
     pub alert_limits: crate::alerting::engine::AlertLimits,
+    /// Most o200k tokens one tool answer carries (0: no bound).
+    pub max_answer_tokens: usize,
 }
+
+/// Default of `--max-answer-tokens`: under Claude Code's 25k refusal, with
+/// room for the client's own wrapping.
+pub const DEFAULT_MAX_ANSWER_TOKENS: usize = 20_000;
 
 /// Which tools of the enabled toolsets a server lists and answers: all by
 /// default; `--read-only` keeps those annotated read-only, `--tools` names
@@ -169,6 +175,7 @@ impl Config {
             wal_limit: crate::store::wal::DEFAULT_WAL_LIMIT,
             tools: ToolSelection::default(),
             alert_limits: Default::default(),
+            max_answer_tokens: DEFAULT_MAX_ANSWER_TOKENS,
         }
     }
 

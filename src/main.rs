@@ -205,6 +205,31 @@ struct Cli {
         value_name = "MIB"
     )]
     wal_limit_mib: u64,
+
+    /// Most tokens (o200k) one tool answer carries: list tools end their
+    /// page early (the rest comes with `next_cursor` or the next poll),
+    /// batch answers cut their per-item lists, and any other answer over it
+    /// is refused with how to ask for less. 0 lifts the bound (scripts that
+    /// want whole pages).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_MAX_ANSWER_TOKENS",
+        default_value_t = smart_systems_mcp::config::DEFAULT_MAX_ANSWER_TOKENS,
+        value_parser = answer_tokens,
+        value_name = "N"
+    )]
+    max_answer_tokens: usize,
+}
+
+/// `--max-answer-tokens`: 0, or at least 1,000 (less would refuse even a
+/// short page).
+fn answer_tokens(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n == 0 || n >= 1000 => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not 0 (no bound) or a number of tokens from 1000 up"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -337,6 +362,7 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         .with_aws(aws);
     config.cluster = cluster;
     config.wal_limit = cli.wal_limit_mib << 20;
+    config.max_answer_tokens = cli.max_answer_tokens;
     let names = |v: Vec<String>| -> Vec<String> {
         v.into_iter()
             .map(|n| n.trim().to_string())

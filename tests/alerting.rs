@@ -734,7 +734,11 @@ fn absurd_sizes_and_durations_are_refused_naming_the_field() {
 #[test]
 fn answers_stay_bounded_when_titles_or_alert_counts_grow() {
     let tmp = temp_dir();
-    let mut s = start(&tmp.path().join("d"));
+    // The count cap, apart from the token bound (tests/result_bounds.rs).
+    let mut s = Server::started(
+        &tmp.path().join("d"),
+        &["--toolsets", "alerting", "--max-answer-tokens", "0"],
+    );
     s.call_ok(
         "add_alert_rule",
         json!({"rule_id": "r", "metric_name": "m", "condition": "value > 0", "severity": "warning",

@@ -213,10 +213,12 @@ fn event_stats_counts_matching_events_never_polled() {
     assert_eq!(st["pending"], 3000, "{st}");
     assert_eq!(st["pending_at_least"], false, "{st}");
     let polled = s.call_ok("poll_events", json!({"subscription_id": id, "max": 100}));
-    assert_eq!(polled["events"].as_array().unwrap().len(), 100);
+    // As many as fit the answer bound, at most 100.
+    let n = polled["events"].as_array().unwrap().len();
+    assert!((1..=100).contains(&n), "{n}");
     let st = sub_stats(&mut s, &id);
-    assert_eq!(st["pending"], 2900, "{st}");
-    assert_eq!(st["awaiting_ack"], 100, "{st}");
+    assert_eq!(st["pending"], 3000 - n, "{st}");
+    assert_eq!(st["awaiting_ack"], n, "{st}");
 }
 
 #[test]

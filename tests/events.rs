@@ -554,7 +554,9 @@ fn replay_reads_history_by_sequence_and_time_in_pages() {
 #[test]
 fn big_events_come_in_pages_of_at_most_a_few_megabytes() {
     let tmp = temp_dir();
-    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    // The store's own page cap, without the answer bound (which alone
+    // would send these one by one: tests/result_bounds.rs).
+    let mut s = Server::started(&tmp.path().join("data"), &["--max-answer-tokens", "0"]);
     let sub = subscribe(&mut s, json!({"name": "big", "topics": ["blobs"]}));
     let blob = "x".repeat(200_000);
     let events: Vec<Value> = (0..40)

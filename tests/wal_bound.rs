@@ -136,7 +136,7 @@ fn publishes_and_audit_entries_back_to_back_keep_the_wal_under_its_bound() {
     // Everything written is there.
     let mut replayed = 0;
     let mut cursor = json!(null);
-    for _ in 0..100 {
+    for _ in 0..2000 {
         let page = publisher.call_ok(
             "replay_events",
             json!({"topics": ["nba.>"], "limit": 1000, "cursor": cursor}),

@@ -505,7 +505,9 @@ impl LogReader for PgReader {
         let mut entries = self.entries(&sql, &params)?;
         let next_cursor = if entries.len() > limit as usize {
             entries.truncate(limit as usize);
-            entries.last().map(|e| format!("before:{}", e.sequence))
+            entries
+                .last()
+                .map(|e| super::query::cursor_before(e.sequence))
         } else {
             None
         };

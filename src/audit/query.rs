@@ -175,6 +175,11 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// The cursor of the page after one that ends with entry `sequence`.
+pub fn cursor_before(sequence: u64) -> String {
+    format!("before:{sequence}")
+}
+
 /// Parses an `audit_query` cursor.
 pub fn parse_cursor(cursor: &str) -> Result<u64, AuditError> {
     cursor
@@ -214,7 +219,7 @@ pub fn query(
     }
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
-        entries.last().map(|e| format!("before:{}", e.sequence))
+        entries.last().map(|e| cursor_before(e.sequence))
     } else {
         None
     };

@@ -373,7 +373,12 @@ fn parent(path: &str) -> &str {
 
 /// classDiagram of the structs, enums, unions and traits in `module` (and
 /// its submodules; the whole crate when `None`).
-pub fn type_graph(docs: &CrateDocs, module: Option<&str>) -> Result<Diagram, super::DocsError> {
+pub fn type_graph(
+    docs: &CrateDocs,
+    module: Option<&str>,
+    max_classes: usize,
+) -> Result<Diagram, super::DocsError> {
+    let max_classes = max_classes.clamp(1, MAX_CLASSES);
     let scope = match module {
         None => "crate".to_string(),
         Some(m) => {
@@ -401,8 +406,8 @@ pub fn type_graph(docs: &CrateDocs, module: Option<&str>) -> Result<Diagram, sup
                 && in_scope(&i.module)
         })
         .collect();
-    let truncated = types.len() > MAX_CLASSES;
-    types.truncate(MAX_CLASSES);
+    let truncated = types.len() > max_classes;
+    types.truncate(max_classes);
     // Class ids by name; a name used twice is labelled with its path.
     let mut name_count: HashMap<&str, usize> = HashMap::new();
     for t in &types {

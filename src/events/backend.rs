@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::Appended;
-use super::model::{Event, NewEvent};
+use super::model::{Event, NewEvent, PageLimit};
 use super::query::{ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use crate::bus::EventSink;
 
@@ -45,11 +45,11 @@ pub trait EventBackend: EventSink + Send + Sync + std::fmt::Debug {
     fn publish_events(&self, events: Vec<NewEvent>) -> BackendFuture<'_, Vec<Appended>>;
     /// Creates a durable subscription (or joins its group).
     fn subscribe(&self, spec: SubscriptionSpec) -> BackendFuture<'_, Subscribed>;
-    /// Delivers up to `max` events, waiting up to `wait` for the first one.
+    /// Delivers up to `limit`, waiting up to `wait` for the first event.
     fn poll<'a>(
         &'a self,
         subscription_id: &'a str,
-        max: i64,
+        limit: PageLimit,
         wait: Duration,
     ) -> BackendFuture<'a, Polled>;
     /// Acknowledges deliveries of a subscription.

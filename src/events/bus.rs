@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::log::{Appended, Stored};
-use super::model::NewEvent;
+use super::model::{NewEvent, PageLimit};
 use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
@@ -206,14 +206,16 @@ impl EventBus {
         self.call(|reply| Command::Subscribe { spec, reply }).await
     }
 
-    /// Delivers up to `max` events; with `wait` > 0, waits (up to `wait`) for
-    /// the first one to arrive, from this process or another.
+    /// Delivers up to `limit` (a count of events, or a [`PageLimit`]); with
+    /// `wait` > 0, waits (up to `wait`) for the first one to arrive, from
+    /// this process or another.
     pub async fn poll(
         &self,
         subscription_id: &str,
-        max: i64,
+        limit: impl Into<PageLimit>,
         wait: Duration,
     ) -> Result<Polled, EventsError> {
+        let limit = limit.into();
         let deadline = Instant::now() + wait;
         let _waiter = (!wait.is_zero()).then(|| self.signal.waiter());
         // Dead-lettered over every round of the wait, not just the last.
@@ -228,7 +230,7 @@ impl EventBus {
             let polled = self
                 .call(|reply| Command::Poll {
                     subscription_id: id,
-                    max,
+                    limit,
                     reply,
                 })
                 .await?;

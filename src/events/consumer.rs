@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::{self, EVENT_COLUMNS, event_from_row, stored_size};
-use super::model::{Event, MAX_PAGE_BYTES, NewEvent, Priority, now_us};
+use super::model::{Event, NewEvent, PageLimit, Priority, now_us};
 use super::retention::Retention;
 
 /// Matched events a consumer buffers before it stops scanning the log;
@@ -461,7 +461,7 @@ fn look_ahead(conn: &Connection, c: &mut Consumer, buffered: i64) -> Result<(), 
 pub fn poll(
     conn: &Connection,
     sub_id: &str,
-    max: i64,
+    limit: PageLimit,
     ts_us: i64,
     retention: &Retention,
 ) -> Result<Polled, EventsError> {
@@ -471,7 +471,7 @@ pub fn poll(
     let mut out = Polled::default();
     // Expired deliveries out of attempts go to the dead-letter topic first
     // (an index range on visible_us), then the claim reads the priority
-    // index and stops after `max` rows. INDEXED BY pins the plans: without
+    // index and stops after `limit.events` rows. INDEXED BY pins the plans: without
     // statistics SQLite picks the primary key and sorts the whole buffer.
     let dead: Vec<(i64, i64)> = conn
         .prepare_cached(
@@ -488,7 +488,7 @@ pub fn poll(
              WHERE consumer = ?1 AND visible_us <= ?2 AND deliveries < ?3
              ORDER BY priority DESC, seq LIMIT ?4",
         )?
-        .query_map(params![c.key, now, c.max_deliveries, max], |r| {
+        .query_map(params![c.key, now, c.max_deliveries, limit.events], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
@@ -507,10 +507,6 @@ pub fn poll(
         let mut redelivered = 0;
         let mut bytes = 0;
         for (seq, before) in claimed {
-            if bytes >= MAX_PAGE_BYTES {
-                // The rest stays pending, visible to the next poll.
-                break;
-            }
             let row = get
                 .query_row([seq], |r| Ok((event_from_row(r, 0)?, stored_size(r, 0)?)))
                 .optional()?;
@@ -520,7 +516,12 @@ pub fn poll(
                 Skipped::add(&mut skipped, seq, seq);
                 continue;
             };
-            bytes += size;
+            let cost = PageLimit::cost(&event, size);
+            if !limit.admits(out.events.len(), bytes, cost) {
+                // The rest stays pending, visible to the next poll.
+                break;
+            }
+            bytes += cost;
             mark.execute(params![c.key, seq, visible, sub_id])?;
             if before > 0 {
                 redelivered += 1;
@@ -728,7 +729,7 @@ mod tests {
         let (_t, c, watcher) = setup();
         let sub = subscribe(&c, &spec(None)).unwrap().subscription_id;
         let before = data_version(&watcher);
-        let p = poll(&c, &sub, 10, now_us(), &Retention::default()).unwrap();
+        let p = poll(&c, &sub, 10.into(), now_us(), &Retention::default()).unwrap();
         assert!(p.events.is_empty());
         assert_eq!(data_version(&watcher), before);
         publish(&c, "normal");
@@ -745,8 +746,8 @@ mod tests {
             publish(&c, "normal");
         }
         let r = Retention::default();
-        let pa = poll(&c, &a, 4, now_us(), &r).unwrap();
-        let pb = poll(&c, &b.subscription_id, 100, now_us(), &r).unwrap();
+        let pa = poll(&c, &a, 4.into(), now_us(), &r).unwrap();
+        let pb = poll(&c, &b.subscription_id, 100.into(), now_us(), &r).unwrap();
         let sa: Vec<i64> = pa.events.iter().map(|d| d.event.sequence).collect();
         let sb: Vec<i64> = pb.events.iter().map(|d| d.event.sequence).collect();
         assert_eq!(sa, vec![1, 2, 3, 4]);
@@ -756,7 +757,7 @@ mod tests {
     #[test]
     fn unknown_subscription_is_its_own_error() {
         let (_t, c, _) = setup();
-        let e = poll(&c, "sub_x", 1, now_us(), &Retention::default()).unwrap_err();
+        let e = poll(&c, "sub_x", 1.into(), now_us(), &Retention::default()).unwrap_err();
         assert_eq!(e, EventsError::UnknownSubscription("sub_x".into()));
     }
 }

@@ -22,6 +22,63 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// a message at 16 MiB (as this server does) drop, and then wait forever;
 /// the rest comes with the next poll or page.
 pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes counted for an event besides its stored payload and metadata: its
+/// other fields as an answer spells them (ids, names, times, counters), a
+/// generous upper bound for names of ordinary length.
+pub const EVENT_FIELD_BYTES: usize = 300;
+
+/// How much one poll or replay page carries: at most `events` events and
+/// `bytes` bytes (payload, metadata and [`EVENT_FIELD_BYTES`] for each
+/// event, the names besides), except that a page always holds its first
+/// event, however large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Most events.
+    pub events: i64,
+    /// Most bytes.
+    pub bytes: usize,
+}
+
+impl PageLimit {
+    /// `events` events within [`MAX_PAGE_BYTES`].
+    pub fn events(events: i64) -> Self {
+        PageLimit {
+            events,
+            bytes: MAX_PAGE_BYTES,
+        }
+    }
+
+    /// `self` with at most `bytes` bytes (never above [`MAX_PAGE_BYTES`]).
+    pub fn with_bytes(self, bytes: Option<usize>) -> Self {
+        PageLimit {
+            bytes: bytes.map_or(self.bytes, |b| b.min(MAX_PAGE_BYTES)),
+            ..self
+        }
+    }
+
+    /// Bytes counted for `event`, whose payload and metadata take `stored`.
+    pub fn cost(event: &Event, stored: usize) -> usize {
+        stored
+            + EVENT_FIELD_BYTES
+            + event.topic.len()
+            + event.event_type.len()
+            + event.source.len()
+            + event.correlation_id.len()
+    }
+
+    /// Whether an event costing `cost` joins a page of `count` events that
+    /// has used `used` bytes.
+    pub fn admits(&self, count: usize, used: usize, cost: usize) -> bool {
+        count == 0 || (count as i64) < self.events && used + cost <= self.bytes
+    }
+}
+
+impl From<i64> for PageLimit {
+    fn from(events: i64) -> Self {
+        PageLimit::events(events)
+    }
+}
 /// Largest serialized metadata accepted, in bytes (16 KiB).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Longest event type, source or correlation id, in bytes.

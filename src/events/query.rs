@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::{self, EVENT_COLUMNS, event_from_row, topic_is};
-use super::model::{Event, MAX_PAGE_BYTES};
+use super::model::{Event, PageLimit};
 use super::topic::is_literal;
 
 /// Default and largest page of a replay.
@@ -30,6 +30,8 @@ pub struct ReplayQuery {
     pub until_us: Option<i64>,
     /// Page size.
     pub limit: i64,
+    /// Most bytes of a page, counted as [`PageLimit`] does.
+    pub bytes: usize,
     /// Continue after this sequence (from a previous page's cursor).
     pub after: Option<i64>,
 }
@@ -70,6 +72,10 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
     let mut page = ReplayPage::default();
     let mut scanned = 0;
     let mut bytes = 0;
+    let limit = PageLimit {
+        events: q.limit,
+        bytes: q.bytes,
+    };
     let chunk = 2000;
     loop {
         // Rows are read one at a time: a chunk collected first held 2,000
@@ -95,9 +101,15 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
             if q.filter.matches_head(head)
                 && (!q.filter.needs_payload() || q.filter.matches_payload(&e.payload.to_string()))
             {
+                let cost = PageLimit::cost(&e, size);
+                if !limit.admits(page.events.len(), bytes, cost) {
+                    // Not taken: the next page starts with it.
+                    page.next_after = Some(e.sequence - 1);
+                    return Ok(page);
+                }
                 page.events.push(e);
-                bytes += size;
-                if page.events.len() as i64 >= q.limit || bytes >= MAX_PAGE_BYTES {
+                bytes += cost;
+                if page.events.len() as i64 >= q.limit {
                     page.next_after = Some(start - 1);
                     return Ok(page);
                 }

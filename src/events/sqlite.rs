@@ -14,7 +14,7 @@ use super::EventBus;
 use super::backend::{BackendFuture, EventBackend};
 use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::log::Appended;
-use super::model::{Event, NewEvent};
+use super::model::{Event, NewEvent, PageLimit};
 use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use crate::bus::{EventSink, OutboundEvent, StoredFuture};
 
@@ -62,10 +62,10 @@ impl EventBackend for SqliteBackend {
     fn poll<'a>(
         &'a self,
         subscription_id: &'a str,
-        max: i64,
+        limit: PageLimit,
         wait: Duration,
     ) -> BackendFuture<'a, Polled> {
-        Box::pin(self.bus.poll(subscription_id, max, wait))
+        Box::pin(self.bus.poll(subscription_id, limit, wait))
     }
 
     fn ack<'a>(&'a self, subscription_id: &'a str, ids: Vec<Uuid>) -> BackendFuture<'a, Acked> {

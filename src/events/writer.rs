@@ -65,7 +65,7 @@ pub enum Command {
     /// Deliver events to a subscription.
     Poll {
         subscription_id: String,
-        max: i64,
+        limit: super::model::PageLimit,
         reply: Reply<Polled>,
     },
     /// Acknowledge deliveries.
@@ -421,11 +421,11 @@ fn run_one(conn: &Connection, cmd: Command, ts: i64, retention: &Retention) -> D
         }
         Command::Poll {
             subscription_id,
-            max,
+            limit,
             reply,
         } => Done::Poll(
             reply,
-            consumer::poll(conn, &subscription_id, max, ts, retention),
+            consumer::poll(conn, &subscription_id, limit, ts, retention),
         ),
         Command::Ack {
             subscription_id,

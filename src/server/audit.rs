@@ -542,7 +542,16 @@ impl SmartServer {
             ));
         }
         let cursor = args.cursor;
-        let page = blocking(move || trail.query(&filter, limit, cursor.as_deref())).await?;
+        let mut page = blocking(move || trail.query(&filter, limit, cursor.as_deref())).await?;
+        // A page within the answer bound ends early; the rest is the next page.
+        let fit = self.budget.prefix(&page.entries, 100);
+        if fit < page.entries.len() {
+            page.entries.truncate(fit);
+            page.next_cursor = page
+                .entries
+                .last()
+                .map(|e| crate::audit::query::cursor_before(e.sequence));
+        }
         Ok(Json(QueryResult {
             entries: page.entries,
             next_cursor: page.next_cursor,

@@ -524,6 +524,15 @@ impl SmartServer {
         recommendations.truncate(limit);
         let mut insufficient_data = report.insufficient_data;
         insufficient_data.truncate(limit);
+        // Within the answer bound: the largest savings stay, and the
+        // `_total` fields count what was left out.
+        recommendations.truncate(self.budget.prefix(&recommendations, 2000));
+        if self.budget.max_tokens().is_some() {
+            let used = super::budget::AnswerBudget::tokens(
+                &serde_json::to_string(&recommendations).unwrap_or_default(),
+            );
+            insufficient_data.truncate(self.budget.prefix(&insufficient_data, used + 2000));
+        }
         Ok(Json(CostReport {
             account_id: report.account_id,
             regions_scanned: report.regions_scanned,

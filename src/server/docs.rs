@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
+use super::budget::AnswerBudget;
 use super::error::{ToolError, max_chars, max_chars_opt};
 use crate::docs::api::{self, Endpoint, OpenApiVersion, SpecFormat};
 use crate::docs::diagram::{self, Component, Connection, Interaction};
@@ -368,6 +369,31 @@ impl DiagramKind {
     }
 }
 
+/// The type graph with as many classes as the answer bound allows (the
+/// answer carries the Mermaid text twice: `mermaid` and `markdown`);
+/// `truncated` says when classes were left out, and `module` draws a part.
+fn type_graph_within(
+    docs: &docs::model::CrateDocs,
+    module: Option<&str>,
+    budget: AnswerBudget,
+) -> Result<diagram::Diagram, DocsError> {
+    let mut classes = diagram::MAX_CLASSES;
+    loop {
+        let d = diagram::type_graph(docs, module, classes)?;
+        let Some(max) = budget.max_tokens() else {
+            return Ok(d);
+        };
+        // As the answer spells it: a JSON string, escapes included.
+        let quoted = serde_json::to_string(&d.mermaid).unwrap_or_default();
+        let needed = 2 * AnswerBudget::tokens(&quoted) + 500;
+        if needed <= max * 95 / 100 || classes == 1 {
+            return Ok(d);
+        }
+        classes =
+            ((classes as f64 * max as f64 / needed as f64 * 0.9) as usize).clamp(1, classes - 1);
+    }
+}
+
 /// Arguments of `generate_diagram`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -407,7 +433,8 @@ pub struct GenerateDiagramOutput {
     pub nodes: usize,
     /// Edges, messages or relations drawn.
     pub edges: usize,
-    /// The code graph was larger than the limit (150 classes) and was cut.
+    /// The code graph was larger than the limit (150 classes, fewer when the
+    /// answer bound needs it) and was cut: `module` draws a part whole.
     pub truncated: bool,
 }
 
@@ -698,11 +725,12 @@ impl SmartServer {
                     .ok_or_else(|| ToolError::invalid("path", "required for module_graph and type_graph: a crate directory, src/ directory or .rs file"))?;
                 let roots = self.workspace(&ctx.peer).await?;
                 let module = args.module;
+                let budget = self.budget;
                 with_progress(&ctx, "generate_diagram", move |on_file| {
                     let docs = docs::generate::analyze(&path, &roots, on_file)?;
                     match kind {
                         DiagramKind::ModuleGraph => Ok(diagram::module_graph(&docs)),
-                        _ => diagram::type_graph(&docs, module.as_deref()),
+                        _ => type_graph_within(&docs, module.as_deref(), budget),
                     }
                 })
                 .await

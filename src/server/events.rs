@@ -31,7 +31,7 @@ use crate::events::consumer::{
     DEFAULT_ACK_WAIT_MS, DEFAULT_MAX_DELIVERIES, Start, SubscriptionSpec,
 };
 use crate::events::filter::FilterInput;
-use crate::events::model::{Event, EventInput, MAX_BATCH, parse_rfc3339_us};
+use crate::events::model::{Event, EventInput, MAX_BATCH, MAX_PAGE_BYTES, parse_rfc3339_us};
 use crate::events::query::{DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayQuery};
 use crate::events::topic::{matches, validate_pattern, validate_topic};
 use crate::events::{EventBackend, EventsError, nba};
@@ -775,10 +775,12 @@ impl SmartServer {
             0,
             crate::events::bus::MAX_WAIT_MS as i64,
         )?;
+        // Within the answer bound: the rest stays pending for the next poll.
+        let limit = crate::events::model::PageLimit::events(max).with_bytes(self.budget.bytes());
         let p = bus
             .poll(
                 &args.subscription_id,
-                max,
+                limit,
                 Duration::from_millis(wait as u64),
             )
             .await?;
@@ -947,16 +949,30 @@ impl SmartServer {
                 1,
                 MAX_REPLAY_LIMIT,
             )?,
+            // Read a few times what usually fits (JSON is 3-4 bytes a
+            // token), then keep what does, counted below.
+            bytes: self
+                .budget
+                .bytes()
+                .map_or(MAX_PAGE_BYTES, |b| (4 * b).min(MAX_PAGE_BYTES)),
             after,
         };
         let page = bus.replay(q).await?;
+        let mut events: Vec<EventOut> = page
+            .events
+            .into_iter()
+            .map(|e| event_out(e, None))
+            .collect();
+        let mut next_after = page.next_after;
+        // Within the answer bound; the next page starts after the last kept.
+        let fit = self.budget.prefix(&events, 100);
+        if fit < events.len() {
+            events.truncate(fit);
+            next_after = events.last().map(|e| e.sequence);
+        }
         Ok(Json(ReplayOut {
-            events: page
-                .events
-                .into_iter()
-                .map(|e| event_out(e, None))
-                .collect(),
-            next_cursor: page.next_after.map(|n| format!("after:{n}")),
+            events,
+            next_cursor: next_after.map(|n| format!("after:{n}")),
         }))
     }
 

@@ -9,6 +9,7 @@
 pub mod alerting;
 pub mod args;
 pub mod audit;
+pub mod budget;
 pub mod bulk_args;
 pub mod bulk_out;
 pub mod cost;
@@ -55,6 +56,8 @@ pub struct SmartServer {
     /// `generate_api_spec {source: "mcp_tools"}` documents it (`tools/list`
     /// carries the lean shape: see [`schema::lean_output`]).
     pub(crate) full_outputs: Arc<std::collections::HashMap<String, Arc<rmcp::model::JsonObject>>>,
+    /// The bound on one answer (`--max-answer-tokens`).
+    pub(crate) budget: budget::AnswerBudget,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -97,6 +100,7 @@ impl SmartServer {
             }
         }
         SmartServer {
+            budget: budget::AnswerBudget::new(app.config.max_answer_tokens),
             app,
             tool_router,
             events_push: Arc::default(),
@@ -217,8 +221,17 @@ impl ServerHandler for SmartServer {
                 None,
             ));
         }
+        let name = request.name.clone();
+        let read_only = self
+            .tool_router
+            .map
+            .get(&name)
+            .and_then(|r| r.attr.annotations.as_ref())
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).await
+        let response = self.tool_router.call(call).await?;
+        Ok(self.budget.check(&name, read_only, response))
     }
 
     /// The client's roots changed: the next file tool asks again.

@@ -170,12 +170,12 @@ fn inline_single_use_defs(schema: &mut Value) {
     if inline.is_empty() {
         return;
     }
-    if let Value::Object(map) = schema {
-        if let Some(Value::Object(defs)) = map.get_mut("$defs") {
-            defs.retain(|name, _| !inline.contains_key(name));
-            if defs.is_empty() {
-                map.remove("$defs");
-            }
+    if let Value::Object(map) = schema
+        && let Some(Value::Object(defs)) = map.get_mut("$defs")
+    {
+        defs.retain(|name, _| !inline.contains_key(name));
+        if defs.is_empty() {
+            map.remove("$defs");
         }
     }
     replace_refs(schema, &inline);

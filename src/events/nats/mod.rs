@@ -47,7 +47,7 @@ use super::consumer::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
 use super::log::Appended;
-use super::model::{Event, MAX_PAGE_BYTES, NewEvent};
+use super::model::{Event, MAX_PAGE_BYTES, NewEvent, PageLimit};
 use super::query::{
     REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats,
 };
@@ -498,10 +498,16 @@ impl Inner {
         Ok(out)
     }
 
-    async fn poll(&self, id: &str, max: i64, wait: Duration) -> Result<Polled, EventsError> {
+    async fn poll(
+        &self,
+        id: &str,
+        limit: impl Into<PageLimit>,
+        wait: Duration,
+    ) -> Result<Polled, EventsError> {
         self.connected()?;
         let sub = self.sub(id).await?;
-        let max = max.max(1) as usize;
+        let limit = limit.into();
+        let max = limit.events.max(1) as usize;
         let deadline = Instant::now() + wait;
         let mut t = Taken::default();
         loop {
@@ -510,14 +516,26 @@ impl Inner {
             // more, so a poll without wait returns what the embedded bus
             // would; bounded by the embedded bus's scan limit.
             let mut scanned = 0;
-            while t.out.len() < max && t.bytes < MAX_PAGE_BYTES {
+            while t.out.len() < max && t.bytes < limit.bytes {
                 // The server stops the batch at the byte budget (a message
                 // fetched but not returned would wait out its ack time).
+                // The first event comes alone under a small budget, so one
+                // larger than the budget still goes (and is not refused by
+                // the server); then each batch holds at most half the room
+                // in message bytes and one event per two field allowances,
+                // so with the fields counted it stays within the room.
+                let room = limit.bytes - t.bytes;
+                let (n, bytes) = if t.out.is_empty() && room < MAX_PAGE_BYTES {
+                    (1, MAX_PAGE_BYTES)
+                } else {
+                    let n = (room / (2 * super::model::EVENT_FIELD_BYTES)).max(1);
+                    (n.min(max - t.out.len()), (room / 2).max(1))
+                };
                 let batch = sub
                     .consumer
                     .fetch()
-                    .max_messages(max - t.out.len())
-                    .max_bytes(MAX_PAGE_BYTES - t.bytes)
+                    .max_messages(n)
+                    .max_bytes(bytes)
                     .messages()
                     .await
                     .map_err(|e| nats_err("poll")(e.to_string()))?;
@@ -681,7 +699,7 @@ impl Inner {
             if let Some(reply) = &m.reply {
                 t.replies.insert(event.event_id, (reply.to_string(), seq));
             }
-            t.bytes += m.payload.len();
+            t.bytes += m.payload.len() + super::model::EVENT_FIELD_BYTES;
             t.out.push(Delivery {
                 event,
                 delivery_count: delivered,
@@ -912,6 +930,10 @@ impl Inner {
             .await
             .map_err(|e| nats_err("replay")(e.to_string()))?;
         let (mut scanned, mut bytes) = (0, 0);
+        let limit = PageLimit {
+            events: q.limit,
+            bytes: q.bytes,
+        };
         loop {
             let next = tokio::time::timeout(REQUEST_TIMEOUT, messages.next())
                 .await
@@ -932,17 +954,20 @@ impl Inner {
                     break;
                 }
                 if q.since_us.is_none_or(|s| e.timestamp_us >= s) && wanted(&q.filter, &e) {
+                    let cost = PageLimit::cost(&e, m.payload.len());
+                    if !limit.admits(page.events.len(), bytes, cost) {
+                        // Not taken: the next page starts with it.
+                        page.next_after = Some(seq as i64 - 1);
+                        break;
+                    }
                     page.events.push(e);
-                    bytes += m.payload.len();
+                    bytes += cost;
                 }
             }
             if pending == 0 {
                 break;
             }
-            if page.events.len() as i64 >= q.limit
-                || scanned >= REPLAY_SCAN_BUDGET
-                || bytes >= MAX_PAGE_BYTES
-            {
+            if page.events.len() as i64 >= q.limit || scanned >= REPLAY_SCAN_BUDGET {
                 page.next_after = Some(seq as i64);
                 break;
             }
@@ -1026,6 +1051,7 @@ impl Inner {
             since_us: None,
             until_us: None,
             limit: i64::MAX,
+            bytes: MAX_PAGE_BYTES,
             after: None,
         };
         let mut events = self.replay(q).await?.events;
@@ -1183,10 +1209,10 @@ impl EventBackend for NatsBus {
     fn poll<'a>(
         &'a self,
         subscription_id: &'a str,
-        max: i64,
+        limit: PageLimit,
         wait: Duration,
     ) -> BackendFuture<'a, Polled> {
-        Box::pin(self.inner.poll(subscription_id, max, wait))
+        Box::pin(self.inner.poll(subscription_id, limit, wait))
     }
 
     fn ack<'a>(&'a self, subscription_id: &'a str, ids: Vec<Uuid>) -> BackendFuture<'a, Acked> {

@@ -1,0 +1,160 @@
+//! No answer larger than a client takes. Claude Code refuses tool output
+//! over 25k tokens and other clients cut it silently, so every answer is
+//! held to `--max-answer-tokens` (default 20,000, counted with o200k):
+//!
+//! - list tools end their page early, and the rest comes with `next_cursor`
+//!   (or the next poll): [`AnswerBudget::prefix`] says how many items fit;
+//! - batch answers cut their per-item lists and say how many they left out;
+//! - behind them, [`AnswerBudget::check`] refuses any read-only answer still
+//!   over the bound with an error that says how to ask for less (a tool
+//!   that changed something answers anyway: its work is done, and losing
+//!   the answer would make a client repeat it).
+//!
+//! What is counted is one copy of the answer: its structured content when
+//! it has one (what a validating client parses, and what some hand the
+//! model), else its text. Tokens are counted, not estimated from bytes: no
+//! byte ratio bounds tokens for every input (random printable ASCII is
+//! about 1.3 bytes a token), and one byte is at least one token, so
+//! answers shorter than the bound in bytes are never counted.
+
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use serde::Serialize;
+
+/// The bound on one tool answer, in o200k tokens; 0 means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerBudget {
+    max_tokens: usize,
+}
+
+/// Share of the bound that per-item cuts aim at: tokens of a concatenation
+/// can differ a little from the sum of its parts' tokens.
+const AIM: f64 = 0.95;
+
+impl AnswerBudget {
+    /// A bound of `max_tokens` (0: unbounded).
+    pub fn new(max_tokens: usize) -> Self {
+        AnswerBudget { max_tokens }
+    }
+
+    /// The bound, or `None` when there is none.
+    pub fn max_tokens(&self) -> Option<usize> {
+        (self.max_tokens > 0).then_some(self.max_tokens)
+    }
+
+    /// Bytes of stored data a page may hold so that it fits whatever the
+    /// data: one byte is at least one token. `None` when unbounded.
+    pub fn bytes(&self) -> Option<usize> {
+        self.max_tokens().map(|m| (m as f64 * AIM) as usize)
+    }
+
+    /// o200k tokens of `text`.
+    pub fn tokens(text: &str) -> usize {
+        bpe_openai::o200k_base().count(text)
+    }
+
+    /// Whether `text` is within the bound (counted only when its bytes are
+    /// not already).
+    pub fn fits(&self, text: &str) -> bool {
+        match self.max_tokens() {
+            None => true,
+            Some(m) => text.len() <= m || Self::tokens(text) <= m,
+        }
+    }
+
+    /// How many leading `items` fit in an answer whose other fields take
+    /// `rest` tokens: all when they fit, else the longest prefix within the
+    /// bound, and at least one (a page always moves forward).
+    pub fn prefix<T: Serialize>(&self, items: &[T], rest: usize) -> usize {
+        let Some(max) = self.max_tokens() else {
+            return items.len();
+        };
+        let aim = ((max as f64 * AIM) as usize).saturating_sub(rest);
+        let texts: Vec<String> = items
+            .iter()
+            .map(|i| serde_json::to_string(i).unwrap_or_default())
+            .collect();
+        if texts.iter().map(|t| t.len() + 1).sum::<usize>() <= aim {
+            return items.len();
+        }
+        let mut used = 0;
+        for (n, t) in texts.iter().enumerate() {
+            used += Self::tokens(t) + 1;
+            if used > aim {
+                return n.max(1);
+            }
+        }
+        items.len()
+    }
+
+    /// `response` when within the bound; a read-only tool's answer over it
+    /// becomes an error naming the tool and how to ask for less.
+    pub fn check(
+        &self,
+        tool: &str,
+        read_only: bool,
+        response: CallToolResponse,
+    ) -> CallToolResponse {
+        let Some(max) = self.max_tokens() else {
+            return response;
+        };
+        let CallToolResponse::Complete(result) = &response else {
+            return response;
+        };
+        if result.is_error == Some(true) {
+            return response;
+        }
+        let copy = match &result.structured_content {
+            Some(v) => v.to_string(),
+            None => result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text())
+                .map(|t| t.text.as_str())
+                .collect(),
+        };
+        if self.fits(&copy) {
+            return response;
+        }
+        let n = Self::tokens(&copy);
+        if !read_only {
+            tracing::warn!(tool, tokens = n, max, "answer over --max-answer-tokens");
+            return response;
+        }
+        tracing::info!(
+            tool,
+            tokens = n,
+            max,
+            "answer over --max-answer-tokens refused"
+        );
+        CallToolResult::error(vec![ContentBlock::text(format!(
+            "the answer of `{tool}` would be {n} tokens, more than the {max} this \
+             server sends in one answer (--max-answer-tokens); ask for less: a smaller \
+             `limit`, a narrower filter, the next `cursor` page, or an output file \
+             where the tool has one"
+        ))])
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_fits_and_always_moves_forward() {
+        let b = AnswerBudget::new(1000);
+        let small: Vec<String> = (0..10).map(|i| format!("item {i}")).collect();
+        assert_eq!(b.prefix(&small, 0), 10);
+        // Random-looking text costs about a token per 1-3 bytes.
+        let big: Vec<String> = (0..200)
+            .map(|i| format!("{:x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).repeat(4))
+            .collect();
+        let n = b.prefix(&big, 100);
+        assert!(n > 0 && n < 200, "{n}");
+        let kept = serde_json::to_string(&big[..n]).unwrap();
+        assert!(AnswerBudget::tokens(&kept) <= 1000 - 100, "{n}");
+        let huge = vec!["x ".repeat(5000)];
+        assert_eq!(b.prefix(&huge, 0), 1);
+        assert_eq!(AnswerBudget::new(0).prefix(&big, 0), 200);
+    }
+}
