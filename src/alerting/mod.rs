@@ -41,6 +41,7 @@ pub mod model;
 pub mod persist;
 pub mod postgres;
 pub mod priority;
+pub mod queries;
 pub mod rules;
 pub mod silence;
 pub mod threshold;

@@ -11,12 +11,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
+use super::budget::AnswerBudget;
 use super::bulk_args::{BulkParams, input_schema};
 use super::error::{ToolError, max_chars, max_chars_opt};
 use super::output::{Summarized, Summary, count, list_some, output_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
+use crate::alerting::queries::AlertFilter;
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
 use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
@@ -608,6 +610,47 @@ pub struct CheckMetricsOut {
     /// (`alert_stats` shows the cap); absent when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub alerts_refused: usize,
+    /// Points at the end of the batch whose entries in `results` did not
+    /// fit the answer bound (`--max-answer-tokens`); they were checked all
+    /// the same (their alerts are in `list_alerts`). Absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub results_omitted: usize,
+}
+
+/// Cuts a `check_metrics` answer to the answer bound: the alerts of highest
+/// priority within about half of it, then as many leading `results` as fit.
+fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
+    let Some(max) = budget.max_tokens() else {
+        return;
+    };
+    if budget.fits(&serde_json::to_string(&*out).unwrap_or_default()) {
+        return;
+    }
+    let mut order: Vec<usize> = (0..out.alerts.len()).collect();
+    order.sort_by(|&a, &b| {
+        out.alerts[b]
+            .priority
+            .total_cmp(&out.alerts[a].priority)
+            .then(a.cmp(&b))
+    });
+    let ranked: Vec<&AlertOut> = order.iter().map(|&i| &out.alerts[i]).collect();
+    let keep = budget.prefix(&ranked, max / 2);
+    if keep < out.alerts.len() {
+        let mut kept = vec![false; out.alerts.len()];
+        order[..keep].iter().for_each(|&i| kept[i] = true);
+        let mut i = 0;
+        out.alerts.retain(|_| {
+            i += 1;
+            kept[i - 1]
+        });
+        out.alerts_omitted += order.len() - keep;
+    }
+    let used = AnswerBudget::tokens(&serde_json::to_string(&out.alerts).unwrap_or_default()) + 100;
+    let n = budget.prefix(&out.results, used);
+    if n < out.results.len() {
+        out.results_omitted = out.results.len() - n;
+        out.results.truncate(n);
+    }
 }
 
 /// Most alerts one `check_metrics` answer shows.
@@ -783,7 +826,7 @@ pub struct EscalationsOut {
     /// Moment evaluated (RFC 3339).
     pub at: String,
     /// Unacknowledged firing alerts that reached a level, highest priority
-    /// first (at most `limit`).
+    /// first (at most `limit`, and within the answer bound).
     pub escalations: Vec<EscalationOut>,
     /// How many alerts reached a level in all.
     pub total: usize,
@@ -1744,6 +1787,7 @@ impl SmartServer {
                             alerts,
                             alerts_omitted,
                             alerts_refused,
+                            results_omitted: 0,
                         },
                         new_alerts,
                     ),
@@ -1756,7 +1800,16 @@ impl SmartServer {
             micros = started.elapsed().as_micros() as u64,
             "check_metrics engine and store done"
         );
-        let summary = out.summary_with(new_alerts);
+        let mut summary = out.summary_with(new_alerts);
+        let mut out = out;
+        fit_check_metrics(&mut out, self.budget);
+        if out.results_omitted > 0 || out.alerts_omitted > 0 {
+            summary.push_str(&format!(
+                "; the answer lists {} results and {} alerts (--max-answer-tokens): send fewer points per call, or see list_alerts",
+                out.results.len(),
+                out.alerts.len()
+            ));
+        }
         Ok(Summarized::new(out, summary))
     }
 
@@ -1792,40 +1845,30 @@ impl SmartServer {
             })?,
         };
         max_chars_opt("group_id", &a.group_id, MAX_NAME)?;
+        let budget = self.budget;
         if let Some(p) = a.min_priority
             && !(0.0..=100.0).contains(&p)
         {
             return Err(ToolError::invalid("min_priority", "must be 0-100"));
         }
+        let filter = AlertFilter {
+            status,
+            severity,
+            min_priority: a.min_priority,
+            group_id: a.group_id,
+        };
         let out = self
             .on_engine(move |e| {
-                let mut hits: Vec<&Alert> = e
-                    .alerts()
-                    .iter()
-                    .filter(|x| match status {
-                        Some(s) => x.status == s,
-                        None => x.status.is_active(),
-                    })
-                    .filter(|x| severity.is_none_or(|s| x.severity == s))
-                    .filter(|x| a.min_priority.is_none_or(|p| x.priority >= p))
-                    .filter(|x| {
-                        a.group_id
-                            .as_ref()
-                            .is_none_or(|g| x.group_id.as_ref() == Some(g))
-                    })
-                    .collect();
-                hits.sort_by(|x, y| {
-                    y.priority
-                        .total_cmp(&x.priority)
-                        .then(y.started_at.total_cmp(&x.started_at))
-                });
+                let hits = e.list_alerts(&filter);
                 let total = hits.len();
-                let page: Vec<AlertOut> = hits
+                let mut page: Vec<AlertOut> = hits
                     .iter()
                     .skip(offset)
                     .take(limit as usize)
                     .map(|x| AlertOut::from(*x))
                     .collect();
+                // Within the answer bound; the rest is the next page.
+                page.truncate(budget.prefix(&page, 100));
                 let end = offset + page.len();
                 Ok((
                     ListAlertsOut {
@@ -1984,46 +2027,26 @@ impl SmartServer {
             Some(n @ 1..=500) => n as usize,
             Some(_) => return Err(ToolError::invalid("limit", "use 1 to 500")),
         };
+        let budget = self.budget;
         let out = self
             .on_engine(move |e| {
-                // Rank first, then build only what is returned: 100,000
-                // firing alerts once made a 20 GB answer.
-                let mut due: Vec<_> = e
-                    .alerts()
-                    .iter()
-                    .filter(|x| x.status == Status::Firing)
-                    .filter_map(|x| {
-                        let policy = e.policies().get(&x.severity)?;
-                        let unacked = at - x.started_at;
-                        let (idx, level) = policy.level_at(unacked)?;
-                        Some((x, policy, unacked, idx, level))
+                let (due, total) = e.escalations_due(at, limit);
+                let mut list: Vec<EscalationOut> = due
+                    .into_iter()
+                    .map(|d| EscalationOut {
+                        alert_id: d.alert.id.clone(),
+                        severity: d.alert.severity.name().into(),
+                        priority: d.alert.priority,
+                        title: d.alert.title.clone(),
+                        unacknowledged_seconds: d.unacknowledged_seconds,
+                        level: d.level as u64,
+                        notify: d.notify,
+                        notified_so_far: d.notified_so_far,
+                        next_level_in_seconds: d.next_level_in_seconds,
                     })
                     .collect();
-                let total = due.len();
-                due.sort_by(|a, b| b.0.priority.total_cmp(&a.0.priority));
-                due.truncate(limit);
-                let mut list = Vec::with_capacity(due.len());
-                for (x, policy, unacked, idx, level) in due {
-                    let mut so_far: Vec<String> = Vec::new();
-                    for l in &policy.levels[..=idx] {
-                        for n in &l.notify {
-                            if !so_far.contains(n) {
-                                so_far.push(n.clone());
-                            }
-                        }
-                    }
-                    list.push(EscalationOut {
-                        alert_id: x.id.clone(),
-                        severity: x.severity.name().into(),
-                        priority: x.priority,
-                        title: x.title.clone(),
-                        unacknowledged_seconds: unacked,
-                        level: idx as u64 + 1,
-                        notify: level.notify.clone(),
-                        notified_so_far: so_far,
-                        next_level_in_seconds: policy.next_in(unacked),
-                    });
-                }
+                // Within the answer bound (the highest priorities stay).
+                list.truncate(budget.prefix(&list, 100));
                 Ok((
                     EscalationsOut {
                         at: fmt_time(at),
@@ -2166,55 +2189,39 @@ impl SmartServer {
         let at = now();
         let out = self
             .on_engine(move |e| {
-                let c = e.counters().clone();
-                let mut by_sev: BTreeMap<String, u64> = Severity::ALL
-                    .iter()
-                    .map(|s| (s.name().to_string(), 0))
-                    .collect();
-                for x in e.alerts().iter().filter(|x| x.status.is_active()) {
-                    *by_sev.entry(x.severity.name().to_string()).or_insert(0) += 1;
-                }
-                let mut groups: Vec<GroupOut> = e
-                    .groups()
-                    .iter()
-                    .filter(|g| {
-                        g.members
-                            .iter()
-                            .any(|m| e.alert_by_id(m).is_some_and(|x| x.status.is_active()))
-                    })
-                    .map(|g| GroupOut {
-                        group_id: g.id.clone(),
-                        key: g.key.clone(),
-                        members: g.members.clone(),
-                        summary: g.summary(),
-                        started_at: fmt_time(g.started_at),
-                    })
-                    .collect();
-                groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
-                groups.truncate(20);
-                let denom = c.alerts_created + c.deduplicated;
+                let st = e.stats(at);
+                let c = &st.counters;
                 Ok((
                     StatsOut {
                         points_checked: c.points_checked,
                         alerts_created: c.alerts_created,
                         deduplicated: c.deduplicated,
-                        deduplication_rate: if denom == 0 {
-                            0.0
-                        } else {
-                            round4(c.deduplicated as f64 / denom as f64)
-                        },
+                        deduplication_rate: round4(st.deduplication_rate),
                         silenced: c.silenced,
                         resolved: c.resolved,
-                        active_by_severity: by_sev,
-                        groups,
-                        rules: e.rules().len() as u64,
-                        detectors: e.dynamics().len() as u64,
-                        active_silences: e.silences().iter().filter(|s| s.active_at(at)).count()
-                            as u64,
-                        open_alerts: e.open_alerts() as u64,
-                        max_open_alerts: e.limits().max_open as u64,
+                        active_by_severity: st
+                            .active_by_severity
+                            .iter()
+                            .map(|(s, n)| (s.name().to_string(), *n))
+                            .collect(),
+                        groups: st
+                            .groups
+                            .iter()
+                            .map(|g| GroupOut {
+                                group_id: g.id.clone(),
+                                key: g.key.clone(),
+                                members: g.members.clone(),
+                                summary: g.summary(),
+                                started_at: fmt_time(g.started_at),
+                            })
+                            .collect(),
+                        rules: st.rules as u64,
+                        detectors: st.detectors as u64,
+                        active_silences: st.active_silences as u64,
+                        open_alerts: st.open_alerts as u64,
+                        max_open_alerts: st.max_open_alerts as u64,
                         refused_at_cap: c.refused_at_cap,
-                        resolved_kept: (e.alerts().len() - e.open_alerts()) as u64,
+                        resolved_kept: st.resolved_kept as u64,
                     },
                     vec![],
                 ))
