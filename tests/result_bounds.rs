@@ -41,6 +41,21 @@ fn bounded(s: &mut Server, tool: &str, args: Value) -> Value {
     result
 }
 
+/// Follows `next_cursor` from `args`, asserting the bound on every page;
+/// returns how many items of `field` the pages held in all.
+fn all_pages(s: &mut Server, tool: &str, mut args: Value, field: &str) -> usize {
+    let mut n = 0;
+    for _ in 0..2000 {
+        let r = bounded(s, tool, args.clone());
+        n += r["structuredContent"][field].as_array().map_or(0, Vec::len);
+        match r["structuredContent"]["next_cursor"].as_str() {
+            Some(c) => args["cursor"] = json!(c),
+            None => return n,
+        }
+    }
+    panic!("{tool}: no last page after 2000 pages");
+}
+
 /// Text that tokenizes badly (about 1.3 characters a token): printable
 /// ASCII from a fixed pseudo-random sequence.
 fn noise(seed: u64, len: usize) -> String {
@@ -68,26 +83,22 @@ fn the_tool_reference_and_crate_docs_come_in_pages_within_the_bound() {
     let mut s = Server::started(&tmp.path().join("data"), &[]);
 
     // The server's own tool reference: paged, every page within the bound.
-    let mut args = json!({"source": "mcp_tools"});
-    for _ in 0..100 {
-        let r = bounded(&mut s, "generate_api_spec", args.clone());
-        match r["structuredContent"]["next_cursor"].as_str() {
-            Some(c) => args["cursor"] = json!(c),
-            None => break,
-        }
-    }
+    all_pages(
+        &mut s,
+        "generate_api_spec",
+        json!({"source": "mcp_tools"}),
+        "markdown",
+    );
 
     // This crate's documentation and diagrams.
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-    let mut args = json!({"path": src, "list_items": true});
-    for _ in 0..200 {
-        let r = bounded(&mut s, "generate_docs", args.clone());
-        assert_ne!(r["isError"], json!(true), "{r}");
-        match r["structuredContent"]["next_cursor"].as_str() {
-            Some(c) => args["cursor"] = json!(c),
-            None => break,
-        }
-    }
+    let items = all_pages(
+        &mut s,
+        "generate_docs",
+        json!({"path": src, "list_items": true}),
+        "items",
+    );
+    assert!(items > 500, "{items} items of this crate listed");
 }
 
 #[test]
@@ -134,15 +145,12 @@ fn event_pages_stay_within_the_bound_and_lose_nothing() {
     assert_eq!(seen.len(), 400, "every event delivered");
 
     // replay_events at its maximum: bounded pages that reach the end.
-    let (mut args, mut n) = (json!({"topics": ["big.>"], "limit": 1000}), 0);
-    for _ in 0..400 {
-        let r = bounded(&mut s, "replay_events", args.clone());
-        n += r["structuredContent"]["events"].as_array().unwrap().len();
-        match r["structuredContent"]["next_cursor"].as_str() {
-            Some(c) => args["cursor"] = json!(c),
-            None => break,
-        }
-    }
+    let n = all_pages(
+        &mut s,
+        "replay_events",
+        json!({"topics": ["big.>"], "limit": 1000}),
+        "events",
+    );
     assert_eq!(n, 400, "replay reaches every event");
 }
 
@@ -157,15 +165,7 @@ fn audit_and_alert_lists_stay_within_the_bound_and_page_through_everything() {
                    "resource_id": format!("p{i}"), "details": {"note": noise(i, 600)}}),
         );
     }
-    let (mut args, mut n) = (json!({"limit": 500}), 0);
-    for _ in 0..300 {
-        let r = bounded(&mut s, "audit_query", args.clone());
-        n += r["structuredContent"]["entries"].as_array().unwrap().len();
-        match r["structuredContent"]["next_cursor"].as_str() {
-            Some(c) => args["cursor"] = json!(c),
-            None => break,
-        }
-    }
+    let n = all_pages(&mut s, "audit_query", json!({"limit": 500}), "entries");
     assert_eq!(n, 300, "audit_query pages reach every entry");
 
     // 10,000 points, each source its own alert with long labels.
@@ -191,15 +191,7 @@ fn audit_and_alert_lists_stay_within_the_bound_and_page_through_everything() {
     assert_eq!(listed + omitted, 10_000, "every point accounted for");
     assert!(omitted > 0, "10,000 results do not fit in 20k tokens");
 
-    let (mut args, mut n) = (json!({"limit": 500}), 0);
-    for _ in 0..700 {
-        let r = bounded(&mut s, "list_alerts", args.clone());
-        n += r["structuredContent"]["alerts"].as_array().unwrap().len();
-        match r["structuredContent"]["next_cursor"].as_str() {
-            Some(c) => args["cursor"] = json!(c),
-            None => break,
-        }
-    }
+    let n = all_pages(&mut s, "list_alerts", json!({"limit": 500}), "alerts");
     assert!(n >= 700, "list_alerts pages reach every alert: {n}");
     let e = bounded(&mut s, "escalations", json!({"limit": 500}));
     assert!(e["structuredContent"]["total"].as_u64().unwrap() >= 700);

@@ -103,6 +103,26 @@ impl AnswerBudget {
         if result.is_error == Some(true) {
             return response;
         }
+        // Most answers are shorter in bytes than the bound: measured
+        // without building the text, and then never counted.
+        let short = match &result.structured_content {
+            Some(v) => {
+                let mut w = ByteCount { n: 0, cap: max };
+                serde_json::to_writer(&mut w, v).is_ok()
+            }
+            None => {
+                let n: usize = result
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text())
+                    .map(|t| t.text.len())
+                    .sum();
+                n <= max
+            }
+        };
+        if short {
+            return response;
+        }
         let copy = match &result.structured_content {
             Some(v) => v.to_string(),
             None => result
@@ -133,6 +153,26 @@ impl AnswerBudget {
              where the tool has one"
         ))])
         .into()
+    }
+}
+
+/// A writer that counts bytes and fails once past `cap`.
+struct ByteCount {
+    n: usize,
+    cap: usize,
+}
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.n += buf.len();
+        if self.n > self.cap {
+            return Err(std::io::Error::other("over the bound"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
