@@ -340,8 +340,8 @@ pub struct AddRuleArgs {
     pub rule_id: String,
     /// Metric the rule watches, e.g. `api.latency_ms`.
     pub metric_name: String,
-    /// Expression over `value`, `labels.<name>`, `metric`, `source` with comparisons,
-    /// `and`/`or`/`not`, `abs()`, + - * /: `value > 80 and labels.env == "prod"`.
+    /// E.g. `value > 80 and labels.env == "prod"`: comparisons, and/or/not, abs(), + - * /
+    /// over value, labels.<name>, metric, source.
     pub condition: String,
     /// info, warning, error or critical.
     pub severity: String,
@@ -791,8 +791,7 @@ const MAX_NOTIFY: usize = 20;
 pub struct EscalationsArgs {
     /// Moment to evaluate (RFC 3339 or Unix seconds); default now.
     pub at: Option<TimeArg>,
-    /// Most escalations returned, highest priority first (default 100, at
-    /// most 500); `total` counts them all.
+    /// Most escalations returned, 1-500 (default 100); `total` counts all.
     pub limit: Option<u64>,
 }
 
@@ -838,7 +837,7 @@ pub struct EscalationsOut {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatcherArg {
-    /// Label name; also `metric`, `source`, `severity`, `rule_id` (at most 200 characters).
+    /// Label name, or `metric`, `source`, `severity`, `rule_id`.
     pub label: String,
     /// `=`, `!=` or `=~` (regular expression, whole value).
     pub op: String,
@@ -859,7 +858,7 @@ pub struct SilenceArgs {
     pub user_id: String,
     /// Why (at most 2048 characters).
     pub comment: String,
-    /// When it starts (RFC 3339 or Unix seconds); default now. Alerts are judged at their points' timestamps.
+    /// Start, RFC 3339 or Unix seconds (default now).
     pub starts_at: Option<TimeArg>,
 }
 
@@ -1608,9 +1607,8 @@ impl SmartServer {
         Ok(Summarized::of(out))
     }
 
-    /// Check one metric point against its metric's rules and learned thresholds: alerts
-    /// created or updated (repeats within the dedup window update the open one), anomaly
-    /// score, thresholds.
+    /// Check one metric point against its metric's rules and learned thresholds: the alerts
+    /// created or updated, the anomaly score and the thresholds.
     #[tool(
         name = "check_metric",
         input_schema = input_schema::<CheckMetricArgs>(),

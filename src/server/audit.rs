@@ -599,8 +599,8 @@ impl SmartServer {
         }))
     }
 
-    /// Sign a checkpoint (tree size, root, time; Ed25519, C2SP signed note). Keep it outside the
-    /// server: verify_chain with it later proves the log was not rewritten.
+    /// Sign a checkpoint of the log (Ed25519, C2SP signed note); kept outside the server, it
+    /// lets verify_chain prove the log was not rewritten.
     #[tool(
         name = "audit_checkpoint",
         annotations(

@@ -25,17 +25,14 @@ use crate::docs::{self, DocsError, ItemKind};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateDocsArgs {
-    /// Crate directory (with Cargo.toml), a `src/` directory, or one `.rs`
-    /// file, under the workspace roots. A relative path is taken from the
-    /// first root. At most 4096 characters.
+    /// Crate directory, `src/` directory or `.rs` file under the roots
+    /// (relative: from the first root).
     pub path: String,
-    /// Directory under the roots to write one Markdown file per module and `index.md` into
-    /// (replacing only files generate_docs wrote); without it the Markdown comes back in `pages`,
-    /// about 24,000 characters per call.
+    /// Directory under the roots for one Markdown file per module and
+    /// `index.md`; without it the Markdown comes back in `pages`.
     #[serde(default)]
     pub output_dir: Option<String>,
-    /// Document private and `#[doc(hidden)]` items too. Default false: the
-    /// public API only (coverage always counts public items).
+    /// Private and `#[doc(hidden)]` items too (default: the public API).
     #[serde(default)]
     pub include_private: bool,
     /// Return `items` (`{kind, path, documented}`), 200 per call.

@@ -555,8 +555,7 @@ fn check_subscription_id(id: &str) -> Result<(), ToolError> {
 
 #[tool_router(router = events_router, vis = "pub(crate)")]
 impl SmartServer {
-    /// Publish one event on a topic; returns once it is stored (crash-safe). Subscribers and
-    /// resource subscribers of events://topics/<topic> get it.
+    /// Publish one event on a topic; returns once it is stored (crash-safe).
     #[tool(
         name = "publish_event",
         annotations(
