@@ -18,7 +18,7 @@ use super::output::{Summarized, Summary, count, list_some, output_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
-use crate::alerting::queries::AlertFilter;
+use crate::alerting::queries::{AlertFilter, BatchPoint};
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
 use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
@@ -658,21 +658,6 @@ const MAX_ANSWER_ALERTS: usize = 1000;
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
-}
-
-struct ResolvedPoint {
-    series: Option<u32>,
-    value: f64,
-    ts: f64,
-}
-
-fn resolve_point(
-    e: &mut Engine,
-    metric: &str,
-    source: &Option<String>,
-    labels: &[(String, String)],
-) -> Option<u32> {
-    e.series_for(metric, source.as_deref().unwrap_or(""), labels)
 }
 
 // ---- listing and lifecycle ----------------------------------------------------------
@@ -1635,7 +1620,8 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let mut touched = Vec::new();
-                let o = match resolve_point(e, &a.metric_name, &a.source, &labels) {
+                let source = a.source.as_deref().unwrap_or("");
+                let o = match e.series_for(&a.metric_name, source, &labels) {
                     Some(sid) => e.check(sid, a.value, ts, &mut touched),
                     None => PointOutcome::default(),
                 };
@@ -1719,75 +1705,46 @@ impl SmartServer {
         let n_points = a.points.len();
         let (out, new_alerts) = self
             .on_engine(move |e| {
-                let created_before = e.counters().alerts_created;
-                let refused_before = e.counters().refused_at_cap;
-                // Resolve every point to its series id first (one lookup per point),
-                // then run the hot loop on ids only.
-                let mut pts = Vec::with_capacity(a.points.len());
-                for (p, (labels, ts)) in a.points.iter().zip(prepared.iter()) {
-                    pts.push(ResolvedPoint {
-                        series: resolve_point(e, &p.metric_name, &p.source, labels),
+                let points = a
+                    .points
+                    .iter()
+                    .zip(prepared.iter())
+                    .map(|(p, (labels, ts))| BatchPoint {
+                        metric: &p.metric_name,
+                        source: p.source.as_deref().unwrap_or(""),
+                        labels,
                         value: p.value,
                         ts: *ts,
                     });
-                }
-                let mut touched = Vec::new();
-                let mut spans = Vec::with_capacity(pts.len());
-                let mut scores = Vec::with_capacity(pts.len());
-                for p in &pts {
-                    match p.series {
-                        Some(sid) => {
-                            let o = e.check(sid, p.value, p.ts, &mut touched);
-                            scores.push(o.anomaly_score);
-                            spans.push(o.alerts);
-                        }
-                        None => {
-                            scores.push(0.0);
-                            spans.push(touched.len()..touched.len());
-                        }
-                    }
-                }
-                let results = scores
+                let b = e.check_batch(points, MAX_ANSWER_ALERTS);
+                let results = b
+                    .scores
                     .iter()
-                    .zip(spans)
+                    .zip(&b.spans)
                     .map(|(s, span)| PointResult {
                         anomaly_score: round4(*s),
-                        alert_ids: touched[span]
+                        alert_ids: b.touched[span.clone()]
                             .iter()
                             .filter_map(|&i| e.alert(i).map(|x| x.id.clone()))
                             .collect(),
                     })
                     .collect();
-                let mut unique = touched.clone();
-                unique.sort_unstable();
-                unique.dedup();
-                // The answer shows the highest-priority alerts, in creation
-                // order: 10,000 new alerts made a 522 MB line, which a
-                // client capping messages at 16 MiB drops.
-                let alerts_omitted = unique.len().saturating_sub(MAX_ANSWER_ALERTS);
-                if alerts_omitted > 0 {
-                    let priority = |i: u32| e.alert(i).map_or(0.0, |a| a.priority);
-                    unique.sort_by(|&a, &b| priority(b).total_cmp(&priority(a)).then(a.cmp(&b)));
-                    unique.truncate(MAX_ANSWER_ALERTS);
-                    unique.sort_unstable();
-                }
-                let alerts = unique
+                let alerts = b
+                    .shown
                     .iter()
                     .filter_map(|&i| e.alert(i))
                     .map(AlertOut::from)
                     .collect();
-                let new_alerts = e.counters().alerts_created - created_before;
-                let alerts_refused = (e.counters().refused_at_cap - refused_before) as usize;
                 Ok((
                     (
                         CheckMetricsOut {
                             results,
                             alerts,
-                            alerts_omitted,
-                            alerts_refused,
+                            alerts_omitted: b.omitted,
+                            alerts_refused: b.refused as usize,
                             results_omitted: 0,
                         },
-                        new_alerts,
+                        b.created,
                     ),
                     vec![],
                 ))
