@@ -43,6 +43,7 @@ pub mod postgres;
 pub mod priority;
 pub mod queries;
 pub mod rules;
+pub mod settings;
 pub mod silence;
 pub mod threshold;
 

@@ -19,6 +19,7 @@ use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec}
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::model::{Alert, Severity, Status};
 use crate::alerting::queries::{AlertFilter, BatchPoint};
+use crate::alerting::settings::ConfigPatch;
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
 use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
 use crate::alerting::{AlertError, Engine, EngineError, Write};
@@ -983,10 +984,6 @@ fn config_out(c: &EngineConfig) -> ConfigOut {
     }
 }
 
-/// Longest duration any alerting setting takes: 100 years. Beyond it a
-/// time is no longer a date (`ends_at` printed 300 digits).
-const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
-
 fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
     match v {
         Some(x) => seconds(field, x, 0.0).map(Some),
@@ -994,16 +991,9 @@ fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
     }
 }
 
-/// A duration in seconds between `min` and [`MAX_SECONDS`].
+/// A duration in seconds between `min` and 100 years.
 fn seconds(field: &str, x: f64, min: f64) -> Result<f64, ToolError> {
-    if (min..=MAX_SECONDS).contains(&x) {
-        Ok(x)
-    } else {
-        Err(ToolError::invalid(
-            field,
-            format!("must be a number of seconds from {min} to {MAX_SECONDS} (100 years)"),
-        ))
-    }
+    crate::alerting::settings::seconds(field, x, min).map_err(|e| engine_err(e.into()))
 }
 
 /// Longest template (title or description), in characters.
@@ -2202,72 +2192,20 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<ConfigArgs>,
     ) -> Result<Summarized<ConfigOut>, ToolError> {
-        let dedup = non_negative("dedup_window_seconds", a.dedup_window_seconds)?;
-        let group = non_negative("group_window_seconds", a.group_window_seconds)?;
-        let resolve = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
-        if let Some(g) = &a.group_by
-            && (g.len() > 16 || g.iter().any(|x| x.trim().is_empty() || x.len() > MAX_NAME))
-        {
-            return Err(ToolError::invalid(
-                "group_by",
-                "at most 16 non-empty label names of at most 200 characters",
-            ));
-        }
-        if a.business_hours_start.is_some_and(|h| h > 23) {
-            return Err(ToolError::invalid(
-                "business_hours_start",
-                "must be an hour 0-23",
-            ));
-        }
-        if a.business_hours_end.is_some_and(|h| h == 0 || h > 24) {
-            return Err(ToolError::invalid(
-                "business_hours_end",
-                "must be an hour 1-24",
-            ));
-        }
-        if a.utc_offset_minutes.is_some_and(|m| m.abs() > 14 * 60) {
-            return Err(ToolError::invalid(
-                "utc_offset_minutes",
-                "must be within -840..840",
-            ));
-        }
+        let patch = ConfigPatch {
+            dedup_window_seconds: a.dedup_window_seconds,
+            group_window_seconds: a.group_window_seconds,
+            group_by: a.group_by,
+            resolve_after_seconds: a.resolve_after_seconds,
+            business_hours_start: a.business_hours_start,
+            business_hours_end: a.business_hours_end,
+            utc_offset_minutes: a.utc_offset_minutes,
+            weekends: a.weekends,
+        };
+        patch.validate().map_err(|e| engine_err(e.into()))?;
         let out = self
             .on_engine(move |e| {
-                let c = &mut e.config;
-                if let Some(x) = dedup {
-                    c.dedup_window_seconds = x;
-                }
-                if let Some(x) = group {
-                    c.group_window_seconds = x;
-                }
-                if let Some(x) = resolve {
-                    c.resolve_after_seconds = x;
-                }
-                if let Some(g) = a.group_by {
-                    c.group_by = g;
-                }
-                let mut h = c.business_hours;
-                if let Some(x) = a.business_hours_start {
-                    h.start_hour = x;
-                }
-                if let Some(x) = a.business_hours_end {
-                    h.end_hour = x;
-                }
-                if let Some(x) = a.utc_offset_minutes {
-                    h.utc_offset_minutes = x;
-                }
-                if let Some(x) = a.weekends {
-                    h.weekends = x;
-                }
-                if h.end_hour <= h.start_hour {
-                    return Err(EngineError::Invalid {
-                        field: "business_hours_end".into(),
-                        message: format!("must be after business_hours_start ({})", h.start_hour),
-                    }
-                    .into());
-                }
-                c.business_hours = h;
-                let c = c.clone();
+                let c = e.configure(patch)?;
                 Ok((config_out(&c), vec![Write::Config(c)]))
             })
             .await?;
