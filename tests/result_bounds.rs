@@ -235,3 +235,37 @@ fn diagrams_fit_and_inputs_too_large_to_answer_get_an_error_saying_so() {
     assert_ne!(r["isError"], json!(true));
     assert!(tokens(&r) > MAX_RESULT_TOKENS);
 }
+
+#[test]
+fn a_crate_with_thousands_of_broken_modules_gets_a_bounded_report() {
+    let tmp = temp_dir();
+    let krate = tmp.path().join("krate");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let mut lib = String::new();
+    for i in 0..3000 {
+        lib.push_str(&format!("pub mod m{i};\n"));
+        std::fs::write(
+            krate.join(format!("src/m{i}.rs")),
+            format!("pub fn f{i}( {{ {}\n", noise(i, 40)),
+        )
+        .unwrap();
+    }
+    std::fs::write(krate.join("src/lib.rs"), lib).unwrap();
+    let root = tmp.path().to_str().unwrap().to_string();
+    let mut s = Server::started(&tmp.path().join("data"), &["--root", &root]);
+    let out = tmp.path().join("out");
+    let r = bounded(
+        &mut s,
+        "generate_docs",
+        json!({"path": krate.to_str().unwrap(), "output_dir": out.to_str().unwrap()}),
+    );
+    let o = &r["structuredContent"];
+    assert_eq!(o["problems_total"], 3000, "{}", o["problems_total"]);
+    let listed = o["problems"].as_array().unwrap().len();
+    assert!(listed > 0 && listed < 3000, "{listed}");
+}

@@ -134,10 +134,16 @@ pub struct GenerateDocsOutput {
     pub undocumented: Vec<String>,
     /// How many public items are undocumented.
     pub undocumented_total: usize,
-    /// Files that did not parse, missing module files, `#[path]` cycles.
+    /// Files that did not parse, missing module files, `#[path]` cycles
+    /// (the first ones, when the answer bound cuts the list).
     pub problems: Vec<ProblemOut>,
-    /// Markdown files written (with `output_dir`).
+    /// How many problems there are in all.
+    pub problems_total: usize,
+    /// Markdown files written (with `output_dir`; the first ones, when the
+    /// answer bound cuts the list).
     pub files_written: Vec<String>,
+    /// How many files were written in all.
+    pub files_written_total: usize,
     /// Markdown of this call (without `output_dir`).
     pub pages: Vec<PageOut>,
     /// Markdown chunks in total (without `output_dir`).
@@ -150,6 +156,40 @@ pub struct GenerateDocsOutput {
     /// Pass as `cursor` to get the next pages and items; absent when done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// Cuts the lists of a `generate_docs` answer to the answer bound (pages
+/// and items are paged already): problems first kept, then undocumented
+/// items, then written files; the `_total` fields count them all.
+fn fit_docs_answer(out: &mut GenerateDocsOutput, budget: AnswerBudget) {
+    if budget.max_tokens().is_none()
+        || budget.fits(&serde_json::to_string(&*out).unwrap_or_default())
+    {
+        return;
+    }
+    let problems = std::mem::take(&mut out.problems);
+    let undocumented = std::mem::take(&mut out.undocumented);
+    let files = std::mem::take(&mut out.files_written);
+    fn tokens<T: Serialize>(v: &T) -> usize {
+        AnswerBudget::tokens(&serde_json::to_string(v).unwrap_or_default())
+    }
+    let mut used = tokens(&*out) + 200;
+    if budget.max_tokens().is_some_and(|m| used >= m) {
+        // The page itself is over the bound (one item longer than a page,
+        // like a 160 KB type): cutting the lists would not bring it under.
+        out.problems = problems;
+        out.undocumented = undocumented;
+        out.files_written = files;
+        return;
+    }
+    let n = budget.prefix(&problems, used).min(problems.len());
+    out.problems = problems.into_iter().take(n).collect();
+    used += tokens(&out.problems);
+    let n = budget.prefix(&undocumented, used).min(undocumented.len());
+    out.undocumented = undocumented.into_iter().take(n).collect();
+    used += tokens(&out.undocumented);
+    let n = budget.prefix(&files, used).min(files.len());
+    out.files_written = files.into_iter().take(n).collect();
 }
 
 /// Longest path argument (`path`, `output_dir`) or module path, in
@@ -549,7 +589,7 @@ impl SmartServer {
                 ItemKind::Impl | ItemKind::Reexport => {}
             }
         }
-        Ok(Json(GenerateDocsOutput {
+        let mut out = GenerateDocsOutput {
             crate_name: run.crate_name,
             root_file: run.root_file.display().to_string(),
             files_read: run.files_read,
@@ -565,6 +605,8 @@ impl SmartServer {
                 .take(docs::generate::UNDOCUMENTED_LISTED)
                 .map(|(k, p)| format!("{} {p}", k.name()))
                 .collect(),
+            problems_total: run.problems.len(),
+            files_written_total: run.files_written.len(),
             problems: run
                 .problems
                 .into_iter()
@@ -604,7 +646,9 @@ impl SmartServer {
             }),
             total_items: run.total_items,
             next_cursor: run.next_cursor,
-        }))
+        };
+        fit_docs_answer(&mut out, self.budget);
+        Ok(Json(out))
     }
 
     /// Builds an OpenAPI document (3.1 or 3.0, JSON or YAML) and a Markdown reference from
