@@ -96,33 +96,36 @@ pub fn make_portable(tool: &mut rmcp::model::Tool) {
     }
 }
 
+/// Calls `f` on each schema directly inside `map`: the members of maps of
+/// schemas (`properties`, `$defs`), and the value of each keyword that
+/// holds a schema or a list of them (`f` is given the list whole).
+fn each_subschema(map: &mut Map<String, Value>, mut f: impl FnMut(&mut Value)) {
+    for (key, value) in map.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "patternProperties" => {
+                if let Value::Object(children) = value {
+                    children.values_mut().for_each(&mut f);
+                }
+            }
+            "items"
+            | "prefixItems"
+            | "anyOf"
+            | "oneOf"
+            | "allOf"
+            | "not"
+            | "additionalProperties"
+            | "contains"
+            | "propertyNames" => f(value),
+            _ => {}
+        }
+    }
+}
+
 /// Rewrites `schema` and every schema inside it.
 pub fn rewrite(schema: &mut Value, side: Side) {
     match schema {
         Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                match key.as_str() {
-                    // Maps of schemas.
-                    "properties" | "$defs" | "patternProperties" => {
-                        if let Value::Object(children) = value {
-                            for child in children.values_mut() {
-                                rewrite(child, side);
-                            }
-                        }
-                    }
-                    // Lists of schemas, or a schema.
-                    "items"
-                    | "prefixItems"
-                    | "anyOf"
-                    | "oneOf"
-                    | "allOf"
-                    | "not"
-                    | "additionalProperties"
-                    | "contains"
-                    | "propertyNames" => rewrite(value, side),
-                    _ => {}
-                }
-            }
+            each_subschema(map, |v| rewrite(v, side));
             rewrite_node(map, side);
         }
         Value::Array(items) => {
@@ -240,25 +243,7 @@ fn compact_input(schema: &mut Value) {
             if let Some(Value::String(d)) = map.get_mut("description") {
                 *d = one_line(d);
             }
-            for (key, value) in map.iter_mut() {
-                match key.as_str() {
-                    "properties" | "$defs" | "patternProperties" => {
-                        if let Value::Object(children) = value {
-                            children.values_mut().for_each(compact_input);
-                        }
-                    }
-                    "items"
-                    | "prefixItems"
-                    | "anyOf"
-                    | "oneOf"
-                    | "allOf"
-                    | "not"
-                    | "additionalProperties"
-                    | "contains"
-                    | "propertyNames" => compact_input(value),
-                    _ => {}
-                }
-            }
+            each_subschema(map, compact_input);
         }
         Value::Array(items) => items.iter_mut().for_each(compact_input),
         _ => {}
