@@ -269,3 +269,31 @@ fn a_crate_with_thousands_of_broken_modules_gets_a_bounded_report() {
     let listed = o["problems"].as_array().unwrap().len();
     assert!(listed > 0 && listed < 3000, "{listed}");
 }
+
+#[test]
+fn event_stats_of_a_bus_with_thousands_of_topics_fits() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    let events: Vec<Value> = (0..3000)
+        .map(|i| json!({"topic": format!("nba.games.{i}"), "event_type": "game.started"}))
+        .collect();
+    s.call_ok("publish_events", json!({"events": events}));
+    for i in 0..5 {
+        s.call_ok(
+            "subscribe",
+            json!({"name": format!("s{i}"), "topics": ["nba.>"]}),
+        );
+    }
+    let r = bounded(&mut s, "event_stats", json!({"limit": 1000}));
+    let o = &r["structuredContent"];
+    assert_eq!(o["total_topics"], 3000, "{}", o["total_topics"]);
+    let listed = o["topics"].as_array().unwrap();
+    assert!(
+        !listed.is_empty() && listed.len() < 3000,
+        "{}",
+        listed.len()
+    );
+    // The most recently written ones, by name.
+    assert!(listed.iter().any(|t| t["topic"] == "nba.games.2999"));
+    assert_eq!(o["subscriptions"].as_array().unwrap().len(), 5);
+}

@@ -474,8 +474,11 @@ pub struct SubscriptionStatsOut {
 /// Result of `event_stats`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StatsOut {
-    /// Per topic, by name.
+    /// Per topic, by name (the most recently written ones when the answer
+    /// bound cannot hold them all).
     pub topics: Vec<TopicStatsOut>,
+    /// Topics in all.
+    pub total_topics: usize,
     /// Per subscription, oldest first: one page (`limit`, default 100).
     pub subscriptions: Vec<SubscriptionStatsOut>,
     /// Subscriptions in all pages.
@@ -997,42 +1000,59 @@ impl SmartServer {
         };
         let bus = self.bus()?;
         let (topics, page) = (bus.topics().await?, bus.subscriptions(offset, limit).await?);
-        let end = offset + page.subscriptions.len();
-        let next_cursor = (end < page.total).then(|| end.to_string());
         let total_subscriptions = page.total;
         let subs = page.subscriptions;
+        let mut topics: Vec<TopicStatsOut> = topics
+            .into_iter()
+            .map(|t| TopicStatsOut {
+                last_timestamp: crate::events::model::rfc3339_us(t.last_timestamp_us),
+                topic: t.topic,
+                published: t.published,
+                stored: t.stored,
+                delivered: t.delivered,
+                pending: t.pending,
+                dead_lettered: t.dead_lettered,
+                trimmed: t.trimmed,
+                last_sequence: t.last_sequence,
+            })
+            .collect();
+        let mut subs: Vec<SubscriptionStatsOut> = subs
+            .into_iter()
+            .map(|s| SubscriptionStatsOut {
+                subscription_id: s.subscription_id,
+                name: s.name,
+                group: s.group,
+                topics: s.topics,
+                next_sequence: s.next_sequence,
+                delivered: s.delivered,
+                redelivered: s.redelivered,
+                acked: s.acked,
+                pending: s.pending,
+                pending_at_least: s.pending_at_least,
+                awaiting_ack: s.awaiting_ack,
+                dead_lettered: s.dead_lettered,
+            })
+            .collect();
+        let total_topics = topics.len();
+        if self.budget.max_tokens().is_some() {
+            // Within the answer bound: subscriptions in about half of it
+            // (the rest is the next page), then the most recently written
+            // topics, listed by name.
+            let half = self.budget.max_tokens().unwrap_or(0) / 2;
+            subs.truncate(self.budget.prefix(&subs, half));
+            let used = crate::server::budget::AnswerBudget::tokens(
+                &serde_json::to_string(&subs).unwrap_or_default(),
+            ) + 200;
+            topics.sort_by_key(|t| std::cmp::Reverse(t.last_sequence));
+            topics.truncate(self.budget.prefix(&topics, used));
+            topics.sort_by(|a, b| a.topic.cmp(&b.topic));
+        }
+        let end = offset + subs.len();
+        let next_cursor = (end < total_subscriptions).then(|| end.to_string());
         Ok(Json(StatsOut {
-            topics: topics
-                .into_iter()
-                .map(|t| TopicStatsOut {
-                    last_timestamp: crate::events::model::rfc3339_us(t.last_timestamp_us),
-                    topic: t.topic,
-                    published: t.published,
-                    stored: t.stored,
-                    delivered: t.delivered,
-                    pending: t.pending,
-                    dead_lettered: t.dead_lettered,
-                    trimmed: t.trimmed,
-                    last_sequence: t.last_sequence,
-                })
-                .collect(),
-            subscriptions: subs
-                .into_iter()
-                .map(|s| SubscriptionStatsOut {
-                    subscription_id: s.subscription_id,
-                    name: s.name,
-                    group: s.group,
-                    topics: s.topics,
-                    next_sequence: s.next_sequence,
-                    delivered: s.delivered,
-                    redelivered: s.redelivered,
-                    acked: s.acked,
-                    pending: s.pending,
-                    pending_at_least: s.pending_at_least,
-                    awaiting_ack: s.awaiting_ack,
-                    dead_lettered: s.dead_lettered,
-                })
-                .collect(),
+            topics,
+            total_topics,
+            subscriptions: subs,
             total_subscriptions,
             next_cursor,
         }))
