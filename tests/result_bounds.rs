@@ -286,14 +286,26 @@ fn event_stats_of_a_bus_with_thousands_of_topics_fits() {
     }
     let r = bounded(&mut s, "event_stats", json!({"limit": 1000}));
     let o = &r["structuredContent"];
-    assert_eq!(o["total_topics"], 3000, "{}", o["total_topics"]);
+    // All 3,000 on SQLite; NATS reports at most 1,000 subjects of a stream.
+    let total = o["total_topics"].as_u64().unwrap();
+    assert!(total >= 1000, "{total}");
+    if common::events_backend() == "sqlite" {
+        assert_eq!(total, 3000);
+    }
     let listed = o["topics"].as_array().unwrap();
     assert!(
-        !listed.is_empty() && listed.len() < 3000,
+        !listed.is_empty() && (listed.len() as u64) < total,
         "{}",
         listed.len()
     );
-    // The most recently written ones, by name.
-    assert!(listed.iter().any(|t| t["topic"] == "nba.games.2999"));
+    let names: Vec<&str> = listed
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap())
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "listed by name");
+    if common::events_backend() == "sqlite" {
+        // The most recently written ones.
+        assert!(names.contains(&"nba.games.2999"), "{names:?}");
+    }
     assert_eq!(o["subscriptions"].as_array().unwrap().len(), 5);
 }
