@@ -646,7 +646,7 @@ fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
         });
         out.alerts_omitted += order.len() - keep;
     }
-    let used = AnswerBudget::tokens(&serde_json::to_string(&out.alerts).unwrap_or_default()) + 100;
+    let used = AnswerBudget::tokens_of(&out.alerts) + 100;
     let n = budget.prefix(&out.results, used);
     if n < out.results.len() {
         out.results_omitted = out.results.len() - n;

@@ -52,6 +52,11 @@ impl AnswerBudget {
         bpe_openai::o200k_base().count(text)
     }
 
+    /// o200k tokens of `value` as JSON (what the answer spells).
+    pub fn tokens_of<T: Serialize + ?Sized>(value: &T) -> usize {
+        Self::tokens(&serde_json::to_string(value).unwrap_or_default())
+    }
+
     /// Whether `text` is within the bound (counted only when its bytes are
     /// not already).
     pub fn fits(&self, text: &str) -> bool {

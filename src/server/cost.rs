@@ -528,9 +528,7 @@ impl SmartServer {
         // `_total` fields count what was left out.
         recommendations.truncate(self.budget.prefix(&recommendations, 2000));
         if self.budget.max_tokens().is_some() {
-            let used = super::budget::AnswerBudget::tokens(
-                &serde_json::to_string(&recommendations).unwrap_or_default(),
-            );
+            let used = super::budget::AnswerBudget::tokens_of(&recommendations);
             insufficient_data.truncate(self.budget.prefix(&insufficient_data, used + 2000));
         }
         Ok(Json(CostReport {

@@ -170,10 +170,7 @@ fn fit_docs_answer(out: &mut GenerateDocsOutput, budget: AnswerBudget) {
     let problems = std::mem::take(&mut out.problems);
     let undocumented = std::mem::take(&mut out.undocumented);
     let files = std::mem::take(&mut out.files_written);
-    fn tokens<T: Serialize>(v: &T) -> usize {
-        AnswerBudget::tokens(&serde_json::to_string(v).unwrap_or_default())
-    }
-    let mut used = tokens(&*out) + 200;
+    let mut used = AnswerBudget::tokens_of(&*out) + 200;
     if budget.max_tokens().is_some_and(|m| used >= m) {
         // The page itself is over the bound (one item longer than a page,
         // like a 160 KB type): cutting the lists would not bring it under.
@@ -184,10 +181,10 @@ fn fit_docs_answer(out: &mut GenerateDocsOutput, budget: AnswerBudget) {
     }
     let n = budget.prefix(&problems, used).min(problems.len());
     out.problems = problems.into_iter().take(n).collect();
-    used += tokens(&out.problems);
+    used += AnswerBudget::tokens_of(&out.problems);
     let n = budget.prefix(&undocumented, used).min(undocumented.len());
     out.undocumented = undocumented.into_iter().take(n).collect();
-    used += tokens(&out.undocumented);
+    used += AnswerBudget::tokens_of(&out.undocumented);
     let n = budget.prefix(&files, used).min(files.len());
     out.files_written = files.into_iter().take(n).collect();
 }
@@ -421,8 +418,7 @@ fn type_graph_within(
             return Ok(d);
         };
         // As the answer spells it: a JSON string, escapes included.
-        let quoted = serde_json::to_string(&d.mermaid).unwrap_or_default();
-        let needed = 2 * AnswerBudget::tokens(&quoted) + 500;
+        let needed = 2 * AnswerBudget::tokens_of(&d.mermaid) + 500;
         if needed <= max * 95 / 100 || classes == 1 {
             return Ok(d);
         }

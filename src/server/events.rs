@@ -1034,15 +1034,12 @@ impl SmartServer {
             })
             .collect();
         let total_topics = topics.len();
-        if self.budget.max_tokens().is_some() {
+        if let Some(max) = self.budget.max_tokens() {
             // Within the answer bound: subscriptions in about half of it
             // (the rest is the next page), then the most recently written
             // topics, listed by name.
-            let half = self.budget.max_tokens().unwrap_or(0) / 2;
-            subs.truncate(self.budget.prefix(&subs, half));
-            let used = crate::server::budget::AnswerBudget::tokens(
-                &serde_json::to_string(&subs).unwrap_or_default(),
-            ) + 200;
+            subs.truncate(self.budget.prefix(&subs, max / 2));
+            let used = crate::server::budget::AnswerBudget::tokens_of(&subs) + 200;
             topics.sort_by_key(|t| std::cmp::Reverse(t.last_sequence));
             topics.truncate(self.budget.prefix(&topics, used));
             topics.sort_by(|a, b| a.topic.cmp(&b.topic));
