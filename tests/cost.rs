@@ -11,13 +11,12 @@ mod common;
 mod cost_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate, Utc};
 use common::{Server, temp_dir};
 use cost_support::{
-    Account, Series, db, ec2_series, launch, moto_url, new_account, put_series, rds_series,
-    server_args, volume,
+    Account, Series, db, ec2_series, launch, money, new_account, put_series, queue_cost_results,
+    rds_series, server_args, volume,
 };
 use serde_json::{Value, json};
 
@@ -964,38 +963,6 @@ fn cost_tools_are_listed_read_only_with_output_schemas_and_hidden_when_disabled(
     let mut s = Server::started(&tmp.path().join("data"), &["--toolsets", "events"]);
     assert!(!s.tool_names().iter().any(|n| n.starts_with("cost_")));
     assert!(s.close().success());
-}
-
-/// Queues canned GetCostAndUsage results for an account in moto; each
-/// request with a new body takes the next one.
-fn queue_cost_results(account: &Account, results: Vec<Value>) {
-    let body = json!({"results": results, "account_id": account.id}).to_string();
-    let url = format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url());
-    // A plain HTTP POST over std (no HTTP client crate needed for one call).
-    let stripped = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = stripped.split_once('/').expect("path");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to moto");
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(
-        answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"),
-        "{answer}"
-    );
-}
-
-fn money(amount: f64) -> Value {
-    json!({"Amount": format!("{amount}"), "Unit": "USD"})
 }
 
 fn service_groups(items: &[(&str, f64)]) -> Value {

@@ -8,11 +8,9 @@
 mod common;
 mod cost_support;
 
-use std::time::Duration;
-
 use chrono::{Datelike, Duration as ChronoDuration, NaiveDate};
 use common::{Server, temp_dir};
-use cost_support::{Account, moto_url, new_account, server_args};
+use cost_support::{money, new_account, queue_cost_results, start_server};
 use serde_json::{Value, json};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -21,43 +19,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
-}
-
-fn start_server(account: &Account, data: &std::path::Path) -> Server {
-    let args = server_args("us-east-1");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env = account.server_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut s = Server::start_with_env(data, &args, &env);
-    s.initialize();
-    s
-}
-
-/// Queues canned GetCostAndUsage results for an account in moto.
-fn queue_cost_results(account: &Account, results: Vec<Value>) {
-    let body = json!({"results": results, "account_id": account.id}).to_string();
-    let url = format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url());
-    let stripped = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = stripped.split_once('/').expect("path");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to moto");
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-}
-
-fn money(amount: f64) -> Value {
-    json!({"Amount": format!("{amount}"), "Unit": "USD"})
 }
 
 #[test]

@@ -15,6 +15,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use chrono::{Duration as ChronoDuration, Utc};
+use serde_json::{Value, json};
+
+use crate::common::Server;
 
 /// The moto_server URL tools/test exported.
 pub fn moto_url() -> String {
@@ -327,4 +330,48 @@ pub fn rds_series(id: &str, days: usize, connections: f64, cpu_max: f64) -> Vec<
             values: vec![cpu_max; days],
         },
     ]
+}
+
+/// The server against moto as `account`, initialized.
+pub fn start_server(account: &Account, data: &std::path::Path) -> Server {
+    let args = server_args("us-east-1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = account.server_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut s = Server::start_with_env(data, &args, &env);
+    s.initialize();
+    s
+}
+
+/// Queues canned GetCostAndUsage results for an account in moto; each
+/// request with a new body takes the next one (a plain HTTP POST over std:
+/// no HTTP client crate for one call).
+pub fn queue_cost_results(account: &Account, results: Vec<Value>) {
+    let body = json!({"results": results, "account_id": account.id}).to_string();
+    let url = format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url());
+    let stripped = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = stripped.split_once('/').expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to moto");
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"),
+        "{answer}"
+    );
+}
+
+/// A Cost Explorer amount in USD.
+pub fn money(amount: f64) -> Value {
+    json!({"Amount": format!("{amount}"), "Unit": "USD"})
 }
