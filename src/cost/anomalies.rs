@@ -89,6 +89,9 @@ pub struct AnomalyReport {
     pub published: usize,
 }
 
+/// Daily spend per service (service, day, USD).
+pub type DailySpend = BTreeMap<String, BTreeMap<NaiveDate, f64>>;
+
 /// Finds anomalies between `start` and `end` (exclusive).
 pub async fn anomalies(
     ce: &aws_sdk_costexplorer::Client,
@@ -97,11 +100,49 @@ pub async fn anomalies(
     min_impact: f64,
     min_score: f64,
 ) -> Result<AnomalyReport, String> {
+    anomalies_with_spend(ce, start, end, min_impact, min_score, false)
+        .await
+        .map(|(r, _)| r)
+}
+
+/// The anomalies and the daily spend per service from the
+/// [`REFERENCE_WEEKS`] before `start` to `end` (what a chart draws). Our
+/// own detection reads that spend anyway; after Cost Explorer's anomalies
+/// it is read only when `with_spend` (one more GetCostAndUsage call), and
+/// when that fails it is empty.
+pub async fn anomalies_with_spend(
+    ce: &aws_sdk_costexplorer::Client,
+    start: NaiveDate,
+    end: NaiveDate,
+    min_impact: f64,
+    min_score: f64,
+    with_spend: bool,
+) -> Result<(AnomalyReport, DailySpend), String> {
+    let history_start = start - Duration::days(7 * REFERENCE_WEEKS);
     let reason = match monitors(ce).await {
         Ok(0) => "the account has no Cost Explorer anomaly monitor".to_string(),
         Ok(_) => {
             let found = aws_anomalies(ce, start, end, min_impact).await?;
-            return Ok(report(
+            let spend = if with_spend {
+                match fetch_periods(
+                    ce,
+                    history_start,
+                    end,
+                    Granularity::Daily,
+                    Some(&GroupBy::Service),
+                )
+                .await
+                {
+                    Ok((periods, _)) => by_service(&periods),
+                    Err(e) => {
+                        tracing::info!("no daily spend for the anomaly chart: {e}");
+                        DailySpend::new()
+                    }
+                }
+            } else {
+                DailySpend::new()
+            };
+            let r = report(
                 "cost_explorer",
                 "AWS Cost Anomaly Detection (GetAnomalies): anomalies whose total impact \
                  reaches min_impact"
@@ -112,12 +153,12 @@ pub async fn anomalies(
                 min_impact,
                 min_score,
                 found,
-            ));
+            );
+            return Ok((r, spend));
         }
         Err(e) => e,
     };
     tracing::info!("Cost Explorer anomalies unavailable, detecting our own: {reason}");
-    let history_start = start - Duration::days(7 * REFERENCE_WEEKS);
     let (periods, _) = fetch_periods(
         ce,
         history_start,
@@ -127,21 +168,9 @@ pub async fn anomalies(
     )
     .await
     .map_err(|e| format!("{reason}, and daily spend could not be read: {e}"))?;
-    let mut series: BTreeMap<String, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
-    for p in &periods {
-        let Ok(day) = NaiveDate::parse_from_str(&p.start, "%Y-%m-%d") else {
-            continue;
-        };
-        for g in &p.groups {
-            *series
-                .entry(g.key.clone())
-                .or_default()
-                .entry(day)
-                .or_default() += g.amount;
-        }
-    }
+    let series = by_service(&periods);
     let found = detect(&series, history_start, start, end, min_impact, min_score);
-    Ok(report(
+    let r = report(
         "own",
         format!(
             "per service, each day's UnblendedCost against the median of the same weekday \
@@ -156,7 +185,25 @@ pub async fn anomalies(
         min_impact,
         min_score,
         found,
-    ))
+    );
+    Ok((r, series))
+}
+
+fn by_service(periods: &[super::spend::SpendPeriod]) -> DailySpend {
+    let mut series = DailySpend::new();
+    for p in periods {
+        let Ok(day) = NaiveDate::parse_from_str(&p.start, "%Y-%m-%d") else {
+            continue;
+        };
+        for g in &p.groups {
+            *series
+                .entry(g.key.clone())
+                .or_default()
+                .entry(day)
+                .or_default() += g.amount;
+        }
+    }
+    series
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -451,5 +498,58 @@ mod tests {
             (e.topic.as_str(), e.event_type.as_str()),
             ("cost", "cost.anomaly")
         );
+    }
+
+    /// With a chart asked for, Cost Explorer's path also reads daily spend
+    /// per service (GetCostAndUsage from the reference weeks on), which
+    /// the chart draws the anomaly on.
+    #[tokio::test]
+    async fn a_chart_after_cost_explorer_anomalies_reads_daily_spend_per_service() {
+        let monitors = r#"{"AnomalyMonitors": [{"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1",
+            "MonitorName": "services", "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE"}]}"#;
+        let found = r#"{"Anomalies": [
+          {"AnomalyId": "a-1", "AnomalyStartDate": "2026-11-03", "AnomalyEndDate": "2026-11-03",
+           "DimensionValue": "Amazon Simple Storage Service", "RootCauses": [],
+           "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.9},
+           "Impact": {"MaxImpact": 90.0, "TotalImpact": 90.0, "TotalActualSpend": 100.0, "TotalExpectedSpend": 10.0},
+           "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1"}]}"#;
+        let days: Vec<String> = (0..35)
+            .map(|t| {
+                let d = day("2026-10-04") + Duration::days(t);
+                let v = if d == day("2026-11-03") { 100.0 } else { 10.0 };
+                format!(
+                    r#"{{"TimePeriod": {{"Start": "{d}", "End": "{}"}}, "Total": {{}}, "Estimated": false,
+                     "Groups": [{{"Keys": ["Amazon Simple Storage Service"],
+                                 "Metrics": {{"UnblendedCost": {{"Amount": "{v}", "Unit": "USD"}}}}}}]}}"#,
+                    d + Duration::days(1)
+                )
+            })
+            .collect();
+        let usage = format!(r#"{{"ResultsByTime": [{}]}}"#, days.join(","));
+        let r = replay(&[monitors, found, &usage]);
+        let conf = aws_sdk_costexplorer::Config::builder()
+            .behavior_version(aws_sdk_costexplorer::config::BehaviorVersion::latest())
+            .region(aws_sdk_costexplorer::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_costexplorer::config::Credentials::for_tests())
+            .http_client(r.clone())
+            .build();
+        let ce = aws_sdk_costexplorer::Client::from_conf(conf);
+        let (report, spend) =
+            anomalies_with_spend(&ce, day("2026-11-01"), day("2026-11-08"), 10.0, 3.5, true)
+                .await
+                .unwrap();
+        assert_eq!(report.method, "cost_explorer");
+        let s3 = &spend["Amazon Simple Storage Service"];
+        assert_eq!(s3.len(), 35);
+        assert_eq!(s3[&day("2026-11-03")], 100.0);
+        let sent: Vec<_> = r.actual_requests().collect();
+        assert_eq!(
+            sent[2].headers().get("x-amz-target"),
+            Some("AWSInsightsIndexService.GetCostAndUsage")
+        );
+        let body = std::str::from_utf8(sent[2].body().bytes().unwrap()).unwrap();
+        assert!(body.contains("\"Start\":\"2026-10-04\""), "{body}");
+        let png = super::super::charts::anomalies(&report, &spend).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
     }
 }

@@ -34,6 +34,10 @@ pub struct ForecastDay {
     pub date: String,
     /// Expected spend, USD.
     pub mean: f64,
+    /// Lower bound of the day's 80 % interval, USD.
+    pub lower_80: f64,
+    /// Upper bound of the day's 80 % interval, USD.
+    pub upper_80: f64,
 }
 
 /// A spend forecast.
@@ -70,9 +74,35 @@ pub async fn forecast(
     today: NaiveDate,
     days: u32,
 ) -> Result<Forecast, String> {
+    forecast_with_history(ce, today, days, 0)
+        .await
+        .map(|(f, _)| f)
+}
+
+/// The forecast and the actual daily spend of up to `history_days` days
+/// before `today` (what a chart draws before it). The fallback's own
+/// history is reused; after AWS's forecast, reading it costs one more
+/// GetCostAndUsage call, and when that fails the history is empty.
+pub async fn forecast_with_history(
+    ce: &aws_sdk_costexplorer::Client,
+    today: NaiveDate,
+    days: u32,
+    history_days: i64,
+) -> Result<(Forecast, Vec<(NaiveDate, f64)>), String> {
     let end = today + Duration::days(i64::from(days));
+    let since = today - Duration::days(history_days);
     let reason = match aws_forecast(ce, today, end).await {
-        Ok(f) => return Ok(f),
+        Ok(f) if history_days > 0 => {
+            let history = match fetch_periods(ce, since, today, Granularity::Daily, None).await {
+                Ok((periods, _)) => daily_totals(&periods),
+                Err(e) => {
+                    tracing::info!("no spend history for the forecast chart: {e}");
+                    Vec::new()
+                }
+            };
+            return Ok((f, history));
+        }
+        Ok(f) => return Ok((f, Vec::new())),
         Err(e) => e,
     };
     tracing::info!("GetCostForecast unavailable, forecasting from history: {reason}");
@@ -80,17 +110,22 @@ pub async fn forecast(
     let (periods, _) = fetch_periods(ce, history_start, today, Granularity::Daily, None)
         .await
         .map_err(|e| format!("GetCostForecast failed ({reason}) and so did the history: {e}"))?;
-    let history: Vec<(NaiveDate, f64)> = periods
+    let history = daily_totals(&periods);
+    let mut f = trend_forecast(&history, today, days)?;
+    f.fallback_reason = Some(reason);
+    let recent = history.into_iter().filter(|(d, _)| *d >= since).collect();
+    Ok((f, recent))
+}
+
+fn daily_totals(periods: &[super::spend::SpendPeriod]) -> Vec<(NaiveDate, f64)> {
+    periods
         .iter()
         .filter_map(|p| {
             NaiveDate::parse_from_str(&p.start, "%Y-%m-%d")
                 .ok()
                 .map(|d| (d, p.total))
         })
-        .collect();
-    let mut f = trend_forecast(&history, today, days)?;
-    f.fallback_reason = Some(reason);
-    Ok(f)
+        .collect()
 }
 
 async fn aws_forecast(
@@ -117,15 +152,19 @@ async fn aws_forecast(
     let (mut lower, mut upper, mut sum) = (0.0, 0.0, 0.0);
     for r in out.forecast_results_by_time() {
         let mean = num(r.mean_value()).unwrap_or(0.0);
+        let low = num(r.prediction_interval_lower_bound()).unwrap_or(mean);
+        let high = num(r.prediction_interval_upper_bound()).unwrap_or(mean);
         sum += mean;
-        lower += num(r.prediction_interval_lower_bound()).unwrap_or(mean);
-        upper += num(r.prediction_interval_upper_bound()).unwrap_or(mean);
+        lower += low;
+        upper += high;
         daily.push(ForecastDay {
             date: r
                 .time_period()
                 .map(|p| p.start().to_string())
                 .unwrap_or_default(),
             mean: cents(mean),
+            lower_80: cents(low),
+            upper_80: cents(high),
         });
     }
     let total = out.total().and_then(|t| num(t.amount())).unwrap_or(sum);
@@ -236,6 +275,8 @@ pub fn trend_forecast(
                 .format("%Y-%m-%d")
                 .to_string(),
             mean: cents(mean),
+            lower_80: cents((mean - Z80 * sigma).max(0.0)),
+            upper_80: cents(mean + Z80 * sigma),
         });
     }
     let half = Z80 * sigma * (f64::from(days)).sqrt();
@@ -245,7 +286,7 @@ pub fn trend_forecast(
         method_description: format!(
             "linear trend (least squares, {slope:+.2} USD/day per day) plus day-of-week \
              offsets fitted to {n_hist} days of daily UnblendedCost; 80 % interval = total \
-             +- 1.2816 x residual sd ({sigma:.2}) x sqrt({days})"
+             +- 1.2816 x residual sd ({sigma:.2}) x sqrt({days}), per day +- 1.2816 x sd"
         ),
         fallback_reason: None,
         start: today.format("%Y-%m-%d").to_string(),
@@ -369,6 +410,7 @@ mod tests {
         assert_eq!(f.lower_80, 55.5);
         assert_eq!(f.upper_80, 67.5);
         assert_eq!(f.daily.len(), 3);
+        assert_eq!((f.daily[0].lower_80, f.daily[0].upper_80), (18.0, 23.0));
         assert_eq!(f.fallback_reason, None);
         let sent = r.actual_requests().next().unwrap();
         assert_eq!(

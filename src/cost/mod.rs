@@ -13,6 +13,7 @@
 
 pub mod anomalies;
 pub mod aws;
+pub mod charts;
 pub mod checks;
 pub mod collect;
 pub mod commitments;

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::error::ToolError;
+use super::output::{Charted, output_schema};
 use crate::cost::anomalies::AnomalyReport;
+use crate::cost::charts;
 use crate::cost::checks::{CheckId, InsufficientData, Recommendation, Thresholds};
 use crate::cost::forecast::Forecast;
 use crate::cost::report::{
@@ -135,6 +137,8 @@ pub struct CostByServiceArgs {
     pub granularity: Option<String>,
     /// SERVICE, REGION, LINKED_ACCOUNT or TAG:<key>. Default SERVICE.
     pub group_by: Option<String>,
+    /// Also return a PNG chart.
+    pub chart: Option<bool>,
 }
 
 /// What `cost_by_service` returns.
@@ -166,6 +170,8 @@ pub struct CostByService {
 pub struct CostForecastArgs {
     /// Days ahead, 1-90 (default 30).
     pub days: Option<u32>,
+    /// Also return a PNG chart.
+    pub chart: Option<bool>,
 }
 
 /// Arguments of `cost_anomalies`.
@@ -180,6 +186,8 @@ pub struct CostAnomaliesArgs {
     pub min_impact: Option<f64>,
     /// Own detection: minimum robust z-score, 1-100 (default 3.5).
     pub min_score: Option<f64>,
+    /// Also return a PNG chart.
+    pub chart: Option<bool>,
 }
 
 /// Arguments of `cost_commitments`.
@@ -552,6 +560,7 @@ impl SmartServer {
     /// account or a tag.
     #[tool(
         name = "cost_by_service",
+        output_schema = output_schema::<CostByService>(),
         annotations(
             title = "AWS spend by service",
             read_only_hint = true,
@@ -562,7 +571,7 @@ impl SmartServer {
     pub async fn cost_by_service(
         &self,
         Parameters(args): Parameters<CostByServiceArgs>,
-    ) -> Result<Json<CostByService>, ToolError> {
+    ) -> Result<Charted<CostByService>, ToolError> {
         let today = Utc::now().date_naive();
         let start = match &args.start {
             Some(s) => parse_day("start", s)?,
@@ -622,7 +631,15 @@ impl SmartServer {
         .map_err(ToolError::failed)?;
         let totals_by_group = spend::totals_by_group(&periods);
         let total = crate::cost::pricing::cents(periods.iter().map(|p| p.total).sum());
-        Ok(Json(CostByService {
+        let periods = spend::rounded(periods);
+        let png = match args.chart {
+            Some(true) => Some(
+                charts::spend(&periods, &group_by.name(), granularity.as_str())
+                    .map_err(ToolError::failed)?,
+            ),
+            _ => None,
+        };
+        let value = CostByService {
             start: start.to_string(),
             end: end.to_string(),
             granularity: granularity.as_str().to_string(),
@@ -630,15 +647,17 @@ impl SmartServer {
             metric: spend::METRIC.into(),
             total,
             totals_by_group,
-            periods: spend::rounded(periods),
+            periods,
             pages,
-        }))
+        };
+        Ok(Charted { value, png })
     }
 
     /// Forecast AWS spend with an 80 % interval: Cost Explorer's forecast,
     /// else trend + weekly seasonality over 90 days (`method` says which).
     #[tool(
         name = "cost_forecast",
+        output_schema = output_schema::<Forecast>(),
         annotations(
             title = "AWS spend forecast",
             read_only_hint = true,
@@ -649,17 +668,28 @@ impl SmartServer {
     pub async fn cost_forecast(
         &self,
         Parameters(args): Parameters<CostForecastArgs>,
-    ) -> Result<Json<Forecast>, ToolError> {
+    ) -> Result<Charted<Forecast>, ToolError> {
         let days = in_range("days", args.days, 30, 1, 90)?;
+        let chart = args.chart == Some(true);
         let session = self.aws_session().await?;
-        let f = crate::cost::forecast::forecast(
+        let (f, history) = crate::cost::forecast::forecast_with_history(
             &session.cost_explorer(),
             Utc::now().date_naive(),
             days,
+            if chart {
+                charts::FORECAST_HISTORY_DAYS
+            } else {
+                0
+            },
         )
         .await
         .map_err(ToolError::failed)?;
-        Ok(Json(f))
+        let png = if chart {
+            Some(charts::forecast(&f, &history).map_err(ToolError::failed)?)
+        } else {
+            None
+        };
+        Ok(Charted { value: f, png })
     }
 
     /// Savings Plans coverage and utilisation, RI coverage, and the Compute
@@ -703,6 +733,7 @@ impl SmartServer {
     /// Each is also published as `cost.anomaly` on topic `cost`.
     #[tool(
         name = "cost_anomalies",
+        output_schema = output_schema::<AnomalyReport>(),
         annotations(
             title = "AWS spend anomalies",
             read_only_hint = true,
@@ -713,7 +744,7 @@ impl SmartServer {
     pub async fn cost_anomalies(
         &self,
         Parameters(args): Parameters<CostAnomaliesArgs>,
-    ) -> Result<Json<AnomalyReport>, ToolError> {
+    ) -> Result<Charted<AnomalyReport>, ToolError> {
         use crate::cost::anomalies;
         let today = Utc::now().date_naive();
         let end = match &args.end {
@@ -750,17 +781,29 @@ impl SmartServer {
             1.0,
             100.0,
         )?;
+        let chart = args.chart == Some(true);
         let session = self.aws_session().await?;
-        let mut report =
-            anomalies::anomalies(&session.cost_explorer(), start, end, min_impact, min_score)
-                .await
-                .map_err(ToolError::failed)?;
+        let (mut report, spend) = anomalies::anomalies_with_spend(
+            &session.cost_explorer(),
+            start,
+            end,
+            min_impact,
+            min_score,
+            chart,
+        )
+        .await
+        .map_err(ToolError::failed)?;
         report.published = report
             .anomalies
             .iter()
             .filter(|a| self.app.publish(anomalies::bus_event(a)))
             .count();
-        Ok(Json(report))
+        let png = if chart {
+            Some(charts::anomalies(&report, &spend).map_err(ToolError::failed)?)
+        } else {
+            None
+        };
+        Ok(Charted { value: report, png })
     }
 
     /// Spend change per service between the last two complete months, with

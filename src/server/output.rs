@@ -49,6 +49,33 @@ impl<T: Serialize> IntoCallToolResult for Summarized<T> {
     }
 }
 
+/// A result with a picture: `value` as `structuredContent` and as JSON text
+/// (what `Json<T>` sends), then the PNG, when there is one, as image
+/// content. The token bound counts the structured content, not the image
+/// (clients hand images to the model as pictures, not as text).
+#[derive(Debug)]
+pub struct Charted<T> {
+    /// The typed result.
+    pub value: T,
+    /// The chart, PNG bytes.
+    pub png: Option<Vec<u8>>,
+}
+
+impl<T: Serialize> IntoCallToolResult for Charted<T> {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
+        use base64::Engine;
+        let value = serde_json::to_value(&self.value).map_err(|e| {
+            rmcp::ErrorData::internal_error(format!("could not serialise the result: {e}"), None)
+        })?;
+        let mut result = CallToolResult::structured(value);
+        if let Some(png) = self.png {
+            let data = base64::engine::general_purpose::STANDARD.encode(png);
+            result.content.push(ContentBlock::image(data, "image/png"));
+        }
+        Ok(result.into())
+    }
+}
+
 /// A result that can say in a line or two what it holds.
 pub trait Summary {
     /// The text a model reads beside the structured result.
