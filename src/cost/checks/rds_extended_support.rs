@@ -19,16 +19,27 @@ use crate::cost::pricing::{
     rds_vcpus,
 };
 
-/// The date the end-of-standard-support table was checked against AWS's
-/// RDS release calendars.
-pub const SUPPORT_TABLE_DATE: &str = "2026-11-01";
+/// The date the end-of-standard-support table was last brought up to date
+/// from AWS's release calendars for RDS for MySQL and PostgreSQL and for
+/// Aurora MySQL and PostgreSQL.
+pub const SUPPORT_TABLE_DATE: &str = "2026-12-05";
 
-/// (engine, major version, last day of standard support), RDS for MySQL and
-/// PostgreSQL.
+/// (engine, major version, last day of standard support). Versions whose
+/// standard support ends later are listed too, so the table does not go
+/// stale silently: they are reported from the day after.
 const END_OF_STANDARD_SUPPORT: &[(&str, &str, (i32, u32, u32))] = &[
     ("mysql", "5.7", (2024, 2, 29)),
+    ("mysql", "8.0", (2026, 7, 31)),
     ("postgres", "11", (2024, 2, 29)),
     ("postgres", "12", (2025, 2, 28)),
+    ("postgres", "13", (2026, 2, 28)),
+    ("postgres", "14", (2027, 2, 28)),
+    ("postgres", "15", (2028, 2, 29)),
+    // Aurora MySQL 2 is MySQL 5.7 compatible (`5.7.mysql_aurora.2.11.2`).
+    ("aurora-mysql", "5.7", (2024, 10, 31)),
+    ("aurora-postgresql", "11", (2024, 2, 29)),
+    ("aurora-postgresql", "12", (2025, 2, 28)),
+    ("aurora-postgresql", "13", (2026, 2, 28)),
 ];
 
 /// The major version of an engine version: `5.7` of MySQL `5.7.44`, `12`
@@ -38,8 +49,12 @@ pub fn major_version(engine: &str, version: &str) -> Option<String> {
     let mut parts = version.split('.');
     let first = parts.next().filter(|p| !p.is_empty())?;
     match engine {
-        "postgres" if first.parse::<u32>().is_ok_and(|m| m >= 10) => Some(first.to_string()),
-        "mysql" | "postgres" => Some(format!("{first}.{}", parts.next()?)),
+        "postgres" | "aurora-postgresql" if first.parse::<u32>().is_ok_and(|m| m >= 10) => {
+            Some(first.to_string())
+        }
+        "mysql" | "postgres" | "aurora-mysql" | "aurora-postgresql" => {
+            Some(format!("{first}.{}", parts.next()?))
+        }
         _ => None,
     }
 }
@@ -109,10 +124,11 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
                 String::new(),
             ),
         };
-        let engine_name = if d.engine == "postgres" {
-            "PostgreSQL"
-        } else {
-            "MySQL"
+        let engine_name = match d.engine.as_str() {
+            "postgres" => "PostgreSQL",
+            "aurora-postgresql" => "Aurora PostgreSQL",
+            "aurora-mysql" => "Aurora MySQL",
+            _ => "MySQL",
         };
         out.recommendations.push(
             Rec {
@@ -132,13 +148,24 @@ pub fn run(ctx: &CheckContext<'_>) -> Result<Findings, String> {
                 region: ctx.region.into(),
                 savings,
                 basis,
-                action: format!(
-                    "Test the application against a {engine_name} major version in standard \
-                     support, then upgrade (aws rds modify-db-instance --db-instance-identifier \
-                     {} --engine-version <version> --allow-major-version-upgrade), e.g. \
-                     through a blue/green deployment.",
-                    d.id
-                ),
+                action: if d.engine.starts_with("aurora-") {
+                    format!(
+                        "Test the application against a {engine_name} major version in \
+                         standard support, then upgrade the cluster of {} (aws rds \
+                         modify-db-cluster --db-cluster-identifier <cluster> --engine-version \
+                         <version> --allow-major-version-upgrade), e.g. through a blue/green \
+                         deployment.",
+                        d.id
+                    )
+                } else {
+                    format!(
+                        "Test the application against a {engine_name} major version in \
+                         standard support, then upgrade (aws rds modify-db-instance \
+                         --db-instance-identifier {} --engine-version <version> \
+                         --allow-major-version-upgrade), e.g. through a blue/green deployment.",
+                        d.id
+                    )
+                },
                 risk: Level::Medium,
                 effort: Level::Medium,
                 evidence: vec![
@@ -198,6 +225,23 @@ mod tests {
             NaiveDate::from_ymd_opt(2024, 2, 29)
         );
         assert_eq!(end_of_standard_support("postgres", "16.4"), None);
+        assert_eq!(
+            major_version("aurora-mysql", "5.7.mysql_aurora.2.11.2").as_deref(),
+            Some("5.7")
+        );
+        assert_eq!(
+            end_of_standard_support("aurora-mysql", "5.7.mysql_aurora.2.11.2"),
+            NaiveDate::from_ymd_opt(2024, 10, 31)
+        );
+        assert_eq!(
+            end_of_standard_support("aurora-postgresql", "13.12"),
+            NaiveDate::from_ymd_opt(2026, 2, 28)
+        );
+        assert_eq!(
+            end_of_standard_support("mysql", "8.0.39"),
+            NaiveDate::from_ymd_opt(2026, 7, 31)
+        );
+        assert_eq!(end_of_standard_support("mysql", "8.4.3"), None);
     }
 
     #[test]
