@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smart_systems_mcp::events::consumer::{Start, SubscriptionSpec};
 use smart_systems_mcp::events::filter::FilterInput;
 use smart_systems_mcp::events::model::{EventInput, NewEvent};
 use smart_systems_mcp::events::retention::{Limits, Retention};
-use smart_systems_mcp::events::{EventBus, EventsConfig, FsyncMode};
+use smart_systems_mcp::events::subscription::{Start, SubscriptionSpec};
+use smart_systems_mcp::events::{EventsConfig, FsyncMode, SqliteBus};
 use smart_systems_mcp::store::Store;
 
 fn env_n(name: &str, default: usize) -> usize {
@@ -45,9 +45,9 @@ fn event(i: usize) -> NewEvent {
     .expect("valid bench event")
 }
 
-fn open(dir: &std::path::Path, fsync: FsyncMode, retention: Retention) -> Arc<EventBus> {
+fn open(dir: &std::path::Path, fsync: FsyncMode, retention: Retention) -> Arc<SqliteBus> {
     let store = Store::open(dir, smart_systems_mcp::app::COMPONENTS).expect("store");
-    EventBus::open(&store, EventsConfig { fsync, retention }).expect("bus")
+    SqliteBus::open(&store, EventsConfig { fsync, retention }).expect("bus")
 }
 
 fn rate(n: usize, d: Duration) -> String {

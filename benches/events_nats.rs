@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smart_systems_mcp::events::consumer::{Start, SubscriptionSpec};
 use smart_systems_mcp::events::filter::Filter;
 use smart_systems_mcp::events::model::{EventInput, NewEvent};
 use smart_systems_mcp::events::nats::NatsBus;
 use smart_systems_mcp::events::retention::{Limits, Retention};
 use smart_systems_mcp::events::sqlite::SqliteBackend;
-use smart_systems_mcp::events::{EventBackend, EventBus, EventsConfig, FsyncMode};
+use smart_systems_mcp::events::subscription::{Start, SubscriptionSpec};
+use smart_systems_mcp::events::{EventBackend, EventsConfig, FsyncMode, SqliteBus};
 use smart_systems_mcp::store::Store;
 
 fn env_n(name: &str, default: usize) -> usize {
@@ -194,7 +194,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Store::open(tmp.path(), smart_systems_mcp::app::COMPONENTS).expect("store");
     let sqlite = Arc::new(SqliteBackend::new(
-        EventBus::open(&store, config()).expect("bus"),
+        SqliteBus::open(&store, config()).expect("bus"),
     ));
     run(&rt, sqlite.clone(), "embedded SQLite");
     consume(&rt, sqlite, "embedded SQLite");

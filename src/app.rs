@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::bus::{EventSink, OutboundEvent};
 use crate::config::{Config, Toolset};
-use crate::events::{EventBackend, EventBus};
+use crate::events::{EventBackend, SqliteBus};
 use crate::store::{Component, Store, StoreError};
 
 /// The store components of the subsystems and their migrations, in the order
@@ -142,7 +142,7 @@ fn open_events(config: &Config, store: &Store) -> Result<Arc<dyn EventBackend>, 
         .map_err(failed)?;
         return Ok(bus);
     }
-    let bus = EventBus::open(store, config.events.clone()).map_err(failed)?;
+    let bus = SqliteBus::open(store, config.events.clone()).map_err(failed)?;
     Ok(Arc::new(crate::events::sqlite::SqliteBackend::new(bus)))
 }
 

@@ -1,6 +1,6 @@
 //! [`EventBackend`]: what the MCP tools, the bus contract ([`EventSink`]) and the
 //! resource notifications need from an event bus, so the embedded SQLite bus
-//! ([`super::sqlite::SqliteBackend`] over [`super::EventBus`]) and NATS
+//! ([`super::sqlite::SqliteBackend`] over [`super::SqliteBus`]) and NATS
 //! JetStream ([`super::nats::NatsBus`]) are interchangeable behind `App.events`.
 //!
 //! The trait is object-safe (futures are boxed) because the backend is chosen
@@ -18,12 +18,11 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
-use super::log::Appended;
 use super::model::{Event, NewEvent, PageLimit};
-use super::query::{ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
 use crate::bus::EventSink;
+use crate::events::model::{Appended, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use crate::events::subscription::{Acked, Polled, Subscribed, SubscriptionSpec};
 
 /// A boxed future of a backend call.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EventsError>> + Send + 'a>>;

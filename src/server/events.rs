@@ -27,12 +27,12 @@ use uuid::Uuid;
 
 use super::SmartServer;
 use super::error::ToolError;
-use crate::events::consumer::{
+use crate::events::filter::FilterInput;
+use crate::events::model::{DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayQuery};
+use crate::events::model::{Event, EventInput, MAX_BATCH, MAX_PAGE_BYTES, parse_rfc3339_us};
+use crate::events::subscription::{
     DEFAULT_ACK_WAIT_MS, DEFAULT_MAX_DELIVERIES, Start, SubscriptionSpec,
 };
-use crate::events::filter::FilterInput;
-use crate::events::model::{Event, EventInput, MAX_BATCH, MAX_PAGE_BYTES, parse_rfc3339_us};
-use crate::events::query::{DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, ReplayQuery};
 use crate::events::topic::{matches, validate_pattern, validate_topic};
 use crate::events::{EventBackend, EventsError, nba};
 
@@ -775,7 +775,7 @@ impl SmartServer {
             args.wait_ms,
             0,
             0,
-            crate::events::bus::MAX_WAIT_MS as i64,
+            crate::events::subscription::MAX_WAIT_MS as i64,
         )?;
         // Within the answer bound: the rest stays pending for the next poll.
         let limit = crate::events::model::PageLimit::events(max).with_bytes(self.budget.bytes());

@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Inner, acks, codec, counters};
-use crate::events::consumer::DLQ_PREFIX;
 use crate::events::model::{Event, NewEvent, Priority};
+use crate::events::subscription::DLQ_PREFIX;
 
 /// The fields of the max-deliveries advisory used here.
 #[derive(Debug, Deserialize)]

@@ -43,15 +43,14 @@ use uuid::Uuid;
 
 use super::EventsConfig;
 use super::backend::{BackendFuture, EventBackend};
-use super::consumer::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
 use super::error::EventsError;
 use super::filter::{Filter, Head};
-use super::log::Appended;
-use super::model::{Event, MAX_PAGE_BYTES, NewEvent, PageLimit};
-use super::query::{
-    REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats,
-};
+use super::model::{Event, MAX_PAGE_BYTES, NewEvent, PageLimit, REPLAY_SCAN_BUDGET};
 use crate::bus::{EventSink, OutboundEvent, StoredFuture};
+use crate::events::model::{
+    Appended, ReplayPage, ReplayQuery, SubscriptionStats, SubscriptionsPage, TopicStats,
+};
+use crate::events::subscription::{Acked, Delivery, Polled, Subscribed, SubscriptionSpec};
 use subscriptions::Record;
 
 /// Oldest server accepted: JetStream consumers and the features used here.
@@ -544,7 +543,7 @@ impl Inner {
                 scanned += t.received - before;
                 if t.received == before
                     || t.last_pending == 0
-                    || scanned >= super::consumer::SCAN_LIMIT as usize
+                    || scanned >= crate::events::subscription::SCAN_LIMIT as usize
                 {
                     break;
                 }
@@ -1021,7 +1020,7 @@ impl Inner {
                 |topic: &str, stored: i64| published.get(topic).copied().unwrap_or(0).max(stored);
             let stored = *stored as i64;
             let published = ever(topic, stored);
-            let dlq = format!("{}{topic}", super::consumer::DLQ_PREFIX);
+            let dlq = format!("{}{topic}", crate::events::subscription::DLQ_PREFIX);
             let dlq_stored = by_subject
                 .get(format!("{prefix}{dlq}").as_str())
                 .copied()

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::codec;
-use crate::events::consumer::{Start, SubscriptionSpec};
 use crate::events::filter::Filter;
+use crate::events::subscription::{Start, SubscriptionSpec};
 
 /// Deliveries a consumer may have unacked at once (over all group members).
 pub const MAX_ACK_PENDING: i64 = 20_000;

@@ -1,8 +1,19 @@
-//! The embedded SQLite bus ([`EventBus`]) behind [`EventBackend`].
+//! The embedded SQLite driver: the bus ([`SqliteBus`]: [`bus`], its single
+//! writer thread [`writer`], the log [`log`], consumers [`consumer`],
+//! replay and statistics [`query`], long-poll wake-ups [`watch`], tables
+//! [`schema`]) and [`SqliteBackend`], the bus behind [`EventBackend`].
 //!
-//! A wrapper rather than an `impl` on `EventBus` itself: reads run on a
+//! A wrapper rather than an `impl` on `SqliteBus` itself: reads run on a
 //! reader connection inside `spawn_blocking`, which needs an owned
-//! `Arc<EventBus>` to move into the blocking task.
+//! `Arc<SqliteBus>` to move into the blocking task.
+
+pub mod bus;
+pub mod consumer;
+pub mod log;
+pub mod query;
+pub mod schema;
+pub mod watch;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,28 +21,28 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::EventBus;
-use super::backend::{BackendFuture, EventBackend};
-use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
-use super::log::Appended;
-use super::model::{Event, NewEvent, PageLimit};
-use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
-use crate::bus::{EventSink, OutboundEvent, StoredFuture};
+pub use self::bus::SqliteBus;
 
-/// [`EventBus`] as an [`EventBackend`].
+use crate::bus::{EventSink, OutboundEvent, StoredFuture};
+use crate::events::backend::{BackendFuture, EventBackend};
+use crate::events::model::{Appended, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use crate::events::model::{Event, NewEvent, PageLimit};
+use crate::events::subscription::{Acked, Polled, Subscribed, SubscriptionSpec};
+
+/// [`SqliteBus`] as an [`EventBackend`].
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
-    bus: Arc<EventBus>,
+    bus: Arc<SqliteBus>,
 }
 
 impl SqliteBackend {
     /// Wraps an opened bus.
-    pub fn new(bus: Arc<EventBus>) -> SqliteBackend {
+    pub fn new(bus: Arc<SqliteBus>) -> SqliteBackend {
         SqliteBackend { bus }
     }
 
     /// The bus itself (its SQLite-specific methods).
-    pub fn bus(&self) -> &Arc<EventBus> {
+    pub fn bus(&self) -> &Arc<SqliteBus> {
         &self.bus
     }
 }

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::error::EventsError;
-use super::model::{Event, NewEvent, Priority, now_us};
-use super::retention::Retention;
+use crate::events::error::EventsError;
+use crate::events::model::{Appended, Event, NewEvent, Priority, now_us};
+use crate::events::retention::Retention;
 
 /// Columns selected by [`event_from_row`], in its order.
 pub const EVENT_COLUMNS: &str =
@@ -58,19 +58,6 @@ pub fn write_timestamp(conn: &Connection) -> Result<i64, EventsError> {
         .query_row([], |r| r.get(0))
         .optional()?;
     Ok(now_us().max(last.unwrap_or(0)))
-}
-
-/// One appended event's place in the stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Appended {
-    /// Event id.
-    pub event_id: Uuid,
-    /// Assigned sequence.
-    pub sequence: i64,
-    /// Topic.
-    pub topic: String,
-    /// Correlation id.
-    pub correlation_id: String,
 }
 
 /// One event row; parameters in [`bind_event`] order.

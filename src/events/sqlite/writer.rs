@@ -26,12 +26,14 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::consumer::{self, Acked, Polled, Subscribed, SubscriptionSpec};
-use super::error::EventsError;
+use super::consumer::{self};
+
 use super::log::{self, Stored};
-use super::model::NewEvent;
-use super::retention::Retention;
 use super::watch::Signal;
+use crate::events::error::EventsError;
+use crate::events::model::NewEvent;
+use crate::events::retention::Retention;
+use crate::events::subscription::{Acked, Polled, Subscribed, SubscriptionSpec};
 use crate::store::WriteTx;
 
 /// Most commands grouped into one transaction.
@@ -65,7 +67,7 @@ pub enum Command {
     /// Deliver events to a subscription.
     Poll {
         subscription_id: String,
-        limit: super::model::PageLimit,
+        limit: crate::events::model::PageLimit,
         reply: Reply<Polled>,
     },
     /// Acknowledge deliveries.
@@ -466,7 +468,7 @@ fn void(cmd: Command, e: &EventsError) -> Done {
 #[cfg(test)]
 mod tests {
     use crate::events::model::EventInput;
-    use crate::events::{EventBus, EventsConfig};
+    use crate::events::{EventsConfig, SqliteBus};
 
     fn event(topic: &str) -> crate::events::model::NewEvent {
         EventInput {
@@ -487,7 +489,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
             .unwrap();
-        let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
+        let bus = SqliteBus::open(&store, EventsConfig::default()).unwrap();
         let first = bus.publish_blocking(vec![event("t.a")]).unwrap();
         assert_eq!(first[0].sequence, 1);
         let other = rusqlite::Connection::open(store.path()).unwrap();
@@ -521,7 +523,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(tmp.path(), &[("events", crate::events::MIGRATIONS)])
             .unwrap();
-        let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
+        let bus = SqliteBus::open(&store, EventsConfig::default()).unwrap();
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let bus = bus.clone();

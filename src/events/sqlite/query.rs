@@ -4,46 +4,14 @@
 
 use rusqlite::{Connection, params};
 
-use super::error::EventsError;
-use super::filter::{Filter, Head};
 use super::log::{self, EVENT_COLUMNS, event_from_row, topic_is};
-use super::model::{Event, PageLimit};
-use super::topic::is_literal;
-
-/// Default and largest page of a replay.
-pub const DEFAULT_REPLAY_LIMIT: i64 = 100;
-/// Largest page of a replay.
-pub const MAX_REPLAY_LIMIT: i64 = 1000;
-/// Most log rows one replay call examines before answering with a cursor.
-pub const REPLAY_SCAN_BUDGET: i64 = 100_000;
-
-/// A validated replay request.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReplayQuery {
-    /// What to return (payload conditions are honoured too).
-    pub filter: Filter,
-    /// First sequence to consider.
-    pub from_sequence: Option<i64>,
-    /// Earliest time (µs).
-    pub since_us: Option<i64>,
-    /// Latest time, inclusive (µs).
-    pub until_us: Option<i64>,
-    /// Page size.
-    pub limit: i64,
-    /// Most bytes of a page, counted as [`PageLimit`] does.
-    pub bytes: usize,
-    /// Continue after this sequence (from a previous page's cursor).
-    pub after: Option<i64>,
-}
-
-/// One page of history.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ReplayPage {
-    /// Events in sequence order.
-    pub events: Vec<Event>,
-    /// Pass back as `cursor` to continue; `None` when the range is done.
-    pub next_after: Option<i64>,
-}
+use crate::events::error::EventsError;
+use crate::events::filter::{Filter, Head};
+use crate::events::model::{
+    Event, PageLimit, REPLAY_SCAN_BUDGET, ReplayPage, ReplayQuery, SubscriptionStats,
+    SubscriptionsPage, TopicStats,
+};
+use crate::events::topic::is_literal;
 
 /// Reads one page.
 pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsError> {
@@ -125,29 +93,6 @@ pub fn replay(conn: &Connection, q: &ReplayQuery) -> Result<ReplayPage, EventsEr
     }
 }
 
-/// One topic's counters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TopicStats {
-    /// Topic.
-    pub topic: String,
-    /// Events currently stored.
-    pub stored: i64,
-    /// Events ever published.
-    pub published: i64,
-    /// Deliveries to subscriptions (redeliveries included).
-    pub delivered: i64,
-    /// Matched events waiting for delivery or ack, over all subscriptions.
-    pub pending: i64,
-    /// Events moved to `dlq.<topic>`.
-    pub dead_lettered: i64,
-    /// Events removed by retention.
-    pub trimmed: i64,
-    /// Newest sequence on the topic.
-    pub last_sequence: i64,
-    /// Time of the newest event (µs).
-    pub last_timestamp_us: i64,
-}
-
 /// Every topic with its counters, by name.
 pub fn topics(conn: &Connection) -> Result<Vec<TopicStats>, EventsError> {
     let mut pending: std::collections::HashMap<String, i64> = conn
@@ -198,45 +143,6 @@ pub fn recent(conn: &Connection, topic: &str, n: i64) -> Result<Vec<Event>, Even
     Ok(v)
 }
 
-/// One subscription's counters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SubscriptionStats {
-    /// Id.
-    pub subscription_id: String,
-    /// Name.
-    pub name: String,
-    /// Consumer group, if any.
-    pub group: Option<String>,
-    /// Topic patterns of its filter (empty: all).
-    pub topics: Vec<String>,
-    /// Next sequence its consumer will scan.
-    pub next_sequence: i64,
-    /// Deliveries to this subscription (redeliveries included).
-    pub delivered: i64,
-    /// Of those, redeliveries.
-    pub redelivered: i64,
-    /// Acks from this subscription.
-    pub acked: i64,
-    /// Matched events of its consumer (group) not delivered yet.
-    pub pending: i64,
-    /// `pending` is a lower bound: the log past the consumer was too long
-    /// to count in full.
-    pub pending_at_least: bool,
-    /// Deliveries to this subscription awaiting its ack.
-    pub awaiting_ack: i64,
-    /// Events its consumer (group) dead-lettered.
-    pub dead_lettered: i64,
-}
-
-/// One page of subscriptions, oldest first.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SubscriptionsPage {
-    /// The page.
-    pub subscriptions: Vec<SubscriptionStats>,
-    /// Subscriptions in all pages.
-    pub total: usize,
-}
-
 /// Subscriptions `offset..offset + limit` (oldest first) with their counters.
 /// `pending` counts buffered events plus matching events past the cursor
 /// (see [`super::consumer::unscanned_matches`]).
@@ -245,7 +151,7 @@ pub fn subscriptions(
     offset: usize,
     limit: usize,
 ) -> Result<SubscriptionsPage, EventsError> {
-    let now = super::model::now_us();
+    let now = crate::events::model::now_us();
     let total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM events_subscriptions s
          JOIN events_consumers c ON c.consumer = s.consumer",

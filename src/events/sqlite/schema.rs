@@ -129,10 +129,10 @@ CREATE INDEX events_log_topic_id_seq ON events_log(topic_id, seq);
 mod tests {
     use rusqlite::{Connection, params};
 
+    use super::super::log::append;
+    use super::super::query::recent;
     use super::MIGRATIONS;
-    use crate::events::log::append;
     use crate::events::model::{EventInput, NewEvent};
-    use crate::events::query::recent;
     use crate::events::retention::{Limits, Retention, RetentionRule};
 
     fn ev(topic: &str, n: i64) -> NewEvent {

@@ -21,69 +21,23 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::error::EventsError;
-use super::filter::{Filter, Head};
 use super::log::{self, EVENT_COLUMNS, event_from_row, stored_size};
-use super::model::{Event, NewEvent, PageLimit, Priority, now_us};
-use super::retention::Retention;
+use crate::events::error::EventsError;
+use crate::events::filter::{Filter, Head};
+use crate::events::model::{Event, NewEvent, PageLimit, Priority, now_us};
+use crate::events::retention::Retention;
+use crate::events::subscription::{
+    Acked, DLQ_PREFIX, Delivery, Polled, SCAN_LIMIT, Skipped, Start, Subscribed, SubscriptionSpec,
+};
 
 /// Matched events a consumer buffers before it stops scanning the log;
 /// priority order applies within this window (like JetStream's
 /// `max_ack_pending`).
 pub const BUFFER_TARGET: i64 = 10_000;
-/// Most log rows one poll scans for matches.
-pub const SCAN_LIMIT: i64 = 50_000;
 /// Events of this priority or higher are buffered ahead of a full buffer.
 const LOOKAHEAD_PRIORITY: i64 = Priority::High as i64;
 /// Most events buffered per consumer, counting those taken ahead.
 const BUFFER_MAX: i64 = 2 * BUFFER_TARGET;
-/// Default ack wait.
-pub const DEFAULT_ACK_WAIT_MS: i64 = 30_000;
-/// Default deliveries before dead-lettering.
-pub const DEFAULT_MAX_DELIVERIES: i64 = 5;
-/// Prefix of dead-letter topics.
-pub const DLQ_PREFIX: &str = "dlq.";
-
-/// Where a new subscription starts reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// Only events published after it subscribes.
-    Latest,
-    /// Every stored event.
-    Earliest,
-    /// From this sequence on.
-    Sequence(i64),
-    /// From the first event at or after this time (µs since epoch).
-    Time(i64),
-}
-
-/// A validated subscribe request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SubscriptionSpec {
-    /// Human-readable name.
-    pub name: String,
-    /// What it wants.
-    pub filter: Filter,
-    /// Consumer group to join, if any.
-    pub group: Option<String>,
-    /// Where to start (ignored when joining an existing group).
-    pub start: Start,
-    /// Milliseconds before an unacked delivery is redelivered.
-    pub ack_wait_ms: i64,
-    /// Deliveries before dead-lettering.
-    pub max_deliveries: i64,
-}
-
-/// What `subscribe` answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Subscribed {
-    /// The new subscription's id.
-    pub subscription_id: String,
-    /// The sequence it will read next.
-    pub next_sequence: i64,
-    /// Whether it joined a group that already existed.
-    pub joined_existing_group: bool,
-}
 
 fn consumer_key(sub_id: &str, group: Option<&str>) -> String {
     match group {
@@ -182,67 +136,6 @@ fn load(conn: &Connection, sub_id: &str) -> Result<Consumer, EventsError> {
     })
     .optional()?
     .ok_or_else(|| EventsError::UnknownSubscription(sub_id.to_string()))
-}
-
-/// One delivered event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// The event.
-    pub event: Event,
-    /// How many times it has been delivered, this time included.
-    pub delivery_count: i64,
-}
-
-/// What a poll returns.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Polled {
-    /// Delivered events, highest priority first, then by sequence.
-    pub events: Vec<Delivery>,
-    /// Matched events waiting for delivery after this poll.
-    pub pending: i64,
-    /// Delivered events not acked yet (their ack wait still running).
-    pub awaiting_ack: i64,
-    /// Events moved to a dead-letter topic during this poll.
-    pub dead_lettered: i64,
-    /// When the earliest unacked delivery becomes deliverable again (µs).
-    pub next_redelivery_us: Option<i64>,
-    /// Events retention removed before this consumer read them.
-    pub skipped: Option<Skipped>,
-}
-
-/// Sequences retention removed before a consumer read them: a consumer that
-/// falls behind retention resumes after a gap, and this says where.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Skipped {
-    /// First sequence lost.
-    pub first_sequence: i64,
-    /// Last sequence lost.
-    pub last_sequence: i64,
-    /// Sequences lost between them (of any topic: whether they matched the
-    /// filter is no longer known).
-    pub count: i64,
-}
-
-impl Skipped {
-    /// Adds the lost range `first..=last` to `acc`.
-    pub fn add(acc: &mut Option<Skipped>, first: i64, last: i64) {
-        if last < first {
-            return;
-        }
-        let n = last - first + 1;
-        *acc = Some(match *acc {
-            None => Skipped {
-                first_sequence: first,
-                last_sequence: last,
-                count: n,
-            },
-            Some(s) => Skipped {
-                first_sequence: s.first_sequence.min(first),
-                last_sequence: s.last_sequence.max(last),
-                count: s.count + n,
-            },
-        });
-    }
 }
 
 /// The log columns a scan reads, ending with the payload when the filter
@@ -409,7 +302,7 @@ fn trim_floor(conn: &Connection, filter: &Filter) -> Result<i64, EventsError> {
             && !filter
                 .topics
                 .iter()
-                .any(|p| super::topic::matches(p, &topic))
+                .any(|p| crate::events::topic::matches(p, &topic))
         {
             continue;
         }
@@ -622,16 +515,6 @@ fn dead_letter(
     )?
     .execute([&event.topic])?;
     Ok(())
-}
-
-/// What `ack` answers.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Acked {
-    /// Events acknowledged now.
-    pub acked: i64,
-    /// Ids that were not awaiting an ack from this subscription (unknown,
-    /// already acked, or delivered to another group member).
-    pub not_pending: Vec<String>,
 }
 
 /// Acknowledges events delivered to `sub_id`; `ids` must be valid UUIDs

@@ -1,4 +1,4 @@
-//! [`EventBus`]: the events subsystem's front door, shared by the MCP tools,
+//! [`SqliteBus`]: the events subsystem's front door, shared by the MCP tools,
 //! the other subsystems (through [`crate::bus::EventSink`]) and benchmarks.
 //!
 //! Writes go to the writer thread (group commit, see [`super::writer`]) and
@@ -15,15 +15,16 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use super::consumer::{Acked, Polled, Subscribed, SubscriptionSpec};
-use super::error::EventsError;
-use super::log::{Appended, Stored};
-use super::model::{NewEvent, PageLimit};
-use super::query::{self, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use super::log::Stored;
+use super::query::{self};
 use super::watch::{self, Signal};
 use super::writer::{self, Command};
-use super::{EventsConfig, FsyncMode};
 use crate::bus::{EventSink, OutboundEvent, StoredFuture};
+use crate::events::error::EventsError;
+use crate::events::model::{Appended, ReplayPage, ReplayQuery, SubscriptionsPage, TopicStats};
+use crate::events::model::{NewEvent, PageLimit};
+use crate::events::subscription::{Acked, Polled, Subscribed, SubscriptionSpec};
+use crate::events::{EventsConfig, FsyncMode};
 use crate::store::Store;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
@@ -34,12 +35,10 @@ pub const QUEUE_CAPACITY: usize = 65_536;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// How often WAL frames are checkpointed into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// Longest long-poll wait.
-pub const MAX_WAIT_MS: u64 = 30_000;
 
 /// The event bus of one process.
 #[derive(Debug)]
-pub struct EventBus {
+pub struct SqliteBus {
     sender: Sender<Command>,
     writer: Arc<writer::Writer>,
     readers: Mutex<Vec<Connection>>,
@@ -49,9 +48,9 @@ pub struct EventBus {
     config: EventsConfig,
 }
 
-impl EventBus {
+impl SqliteBus {
     /// Starts the writer and watcher threads over an opened (migrated) store.
-    pub fn open(store: &Store, config: EventsConfig) -> Result<Arc<EventBus>, EventsError> {
+    pub fn open(store: &Store, config: EventsConfig) -> Result<Arc<SqliteBus>, EventsError> {
         // Checkpoints run on their own thread, not on the publish path, until
         // the WAL passes the store's limit; then the commit that crossed it
         // truncates it (see `store::wal`: the checkpointer alone never
@@ -95,7 +94,7 @@ impl EventBus {
             .name("events-watch".into())
             .spawn(move || watch::run(watch_conn, s))
             .map_err(|e| EventsError::Stopped(e.to_string()))?;
-        Ok(Arc::new(EventBus {
+        Ok(Arc::new(SqliteBus {
             sender: tx,
             writer,
             readers: Mutex::new(Vec::new()),
@@ -161,7 +160,7 @@ impl EventBus {
         .map(Stored::into_appended)
     }
 
-    /// As [`EventBus::publish`], blocking the calling (non-async) thread.
+    /// As [`SqliteBus::publish`], blocking the calling (non-async) thread.
     pub fn publish_blocking(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, EventsError> {
         match self.start_publish(events) {
             Started::Written(r) => r,
@@ -244,7 +243,7 @@ impl EventBus {
             }
             let mut until = deadline;
             if let Some(next) = polled.next_redelivery_us {
-                let in_us = (next - super::model::now_us()).max(0) as u64;
+                let in_us = (next - crate::events::model::now_us()).max(0) as u64;
                 until = until.min(now + Duration::from_micros(in_us));
             }
             // The watcher also wakes us for commits by other processes.
@@ -329,7 +328,7 @@ impl EventBus {
     }
 }
 
-impl Drop for EventBus {
+impl Drop for SqliteBus {
     fn drop(&mut self) {
         // The writer finishes what was queued before the shutdown command,
         // so fire-and-forget publishes are not lost at exit.
@@ -381,14 +380,14 @@ fn open_reader(path: &std::path::Path) -> Result<Connection, EventsError> {
     Ok(conn)
 }
 
-impl EventSink for EventBus {
+impl EventSink for SqliteBus {
     fn publish(&self, event: OutboundEvent) -> Result<(), String> {
         let e = NewEvent::from_outbound(event).map_err(|e| e.to_string())?;
         self.publish_nowait(vec![e]).map_err(|e| e.to_string())
     }
 
     fn publish_stored(&self, events: Vec<OutboundEvent>) -> StoredFuture<'_> {
-        let batch = super::model::from_outbound_batch(events);
+        let batch = crate::events::model::from_outbound_batch(events);
         Box::pin(async move {
             if !batch.is_empty() {
                 self.publish(batch).await.map_err(|e| e.to_string())?;
@@ -409,7 +408,7 @@ mod tests {
         let store =
             Store::open_with_wal_limit(tmp.path(), &[("events", crate::events::MIGRATIONS)], limit)
                 .unwrap();
-        let bus = EventBus::open(&store, EventsConfig::default()).unwrap();
+        let bus = SqliteBus::open(&store, EventsConfig::default()).unwrap();
         let event = |i: usize| {
             crate::events::model::EventInput {
                 topic: format!("t.{}", i % 10),
