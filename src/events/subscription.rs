@@ -3,8 +3,11 @@
 //! settles, and the limits both honour. The drivers live in
 //! [`super::sqlite`] and [`super::nats`]; this module holds no storage.
 
+use serde_json::{Value, json};
+use uuid::Uuid;
+
 use super::filter::Filter;
-use super::model::Event;
+use super::model::{Event, NewEvent, Priority};
 
 /// Default ack wait.
 pub const DEFAULT_ACK_WAIT_MS: i64 = 30_000;
@@ -131,3 +134,37 @@ pub struct Acked {
 pub const MAX_WAIT_MS: u64 = 30_000;
 /// Most log rows one poll scans for matches.
 pub const SCAN_LIMIT: i64 = 50_000;
+
+/// The copy of `event` a backend publishes on `dlq.<topic>` once
+/// `sub_id` has had it `deliveries` times without an ack: same type,
+/// payload, source and correlation, priority at least normal, and the
+/// reason with the original's topic, id and sequence in
+/// `metadata.dead_letter`.
+pub fn dead_letter_copy(event: &Event, sub_id: &str, deliveries: i64) -> NewEvent {
+    let mut metadata = match &event.metadata {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let reason = format!("not acknowledged after {deliveries} deliveries to subscription {sub_id}");
+    metadata.insert(
+        "dead_letter".into(),
+        json!({
+            "reason": reason,
+            "original_topic": event.topic,
+            "original_event_id": event.event_id.to_string(),
+            "original_sequence": event.sequence,
+            "deliveries": deliveries,
+            "subscription_id": sub_id,
+        }),
+    );
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        topic: format!("{DLQ_PREFIX}{}", event.topic),
+        event_type: event.event_type.clone(),
+        payload: event.payload.to_string(),
+        priority: event.priority.max(Priority::Normal),
+        source: event.source.clone(),
+        correlation_id: event.correlation_id.clone(),
+        metadata: Value::Object(metadata).to_string(),
+    }
+}

@@ -20,12 +20,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::{Inner, acks, codec, counters};
-use crate::events::model::{Event, NewEvent, Priority};
-use crate::events::subscription::DLQ_PREFIX;
+use crate::events::model::Event;
+use crate::events::subscription::dead_letter_copy;
 
 /// The fields of the max-deliveries advisory used here.
 #[derive(Debug, Deserialize)]
@@ -136,32 +134,7 @@ pub(super) async fn dead_letter(
     sub_id: &str,
     deliveries: i64,
 ) -> Result<(), String> {
-    let mut metadata = match &event.metadata {
-        Value::Object(m) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
-    let reason = format!("not acknowledged after {deliveries} deliveries to subscription {sub_id}");
-    metadata.insert(
-        "dead_letter".into(),
-        json!({
-            "reason": reason,
-            "original_topic": event.topic,
-            "original_event_id": event.event_id.to_string(),
-            "original_sequence": event.sequence,
-            "deliveries": deliveries,
-            "subscription_id": sub_id,
-        }),
-    );
-    let copy = NewEvent {
-        event_id: Uuid::now_v7(),
-        topic: format!("{DLQ_PREFIX}{}", event.topic),
-        event_type: event.event_type.clone(),
-        payload: event.payload.to_string(),
-        priority: event.priority.max(Priority::Normal),
-        source: event.source.clone(),
-        correlation_id: event.correlation_id.clone(),
-        metadata: Value::Object(metadata).to_string(),
-    };
+    let copy = dead_letter_copy(event, sub_id, deliveries);
     let (mut headers, body) = codec::encode(&copy);
     headers.insert(
         "Nats-Msg-Id",

@@ -18,16 +18,16 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::log::{self, EVENT_COLUMNS, event_from_row, stored_size};
 use crate::events::error::EventsError;
 use crate::events::filter::{Filter, Head};
-use crate::events::model::{Event, NewEvent, PageLimit, Priority, now_us};
+use crate::events::model::{Event, PageLimit, Priority, now_us};
 use crate::events::retention::Retention;
 use crate::events::subscription::{
-    Acked, DLQ_PREFIX, Delivery, Polled, SCAN_LIMIT, Skipped, Start, Subscribed, SubscriptionSpec,
+    Acked, Delivery, Polled, SCAN_LIMIT, Skipped, Start, Subscribed, SubscriptionSpec,
+    dead_letter_copy,
 };
 
 /// Matched events a consumer buffers before it stops scanning the log;
@@ -483,32 +483,7 @@ fn dead_letter(
     ts_us: i64,
     retention: &Retention,
 ) -> Result<(), EventsError> {
-    let mut metadata = match &event.metadata {
-        Value::Object(m) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
-    let reason = format!("not acknowledged after {deliveries} deliveries to subscription {sub_id}");
-    metadata.insert(
-        "dead_letter".into(),
-        json!({
-            "reason": reason,
-            "original_topic": event.topic,
-            "original_event_id": event.event_id.to_string(),
-            "original_sequence": event.sequence,
-            "deliveries": deliveries,
-            "subscription_id": sub_id,
-        }),
-    );
-    let copy = NewEvent {
-        event_id: Uuid::now_v7(),
-        topic: format!("{DLQ_PREFIX}{}", event.topic),
-        event_type: event.event_type.clone(),
-        payload: event.payload.to_string(),
-        priority: event.priority.max(Priority::Normal),
-        source: event.source.clone(),
-        correlation_id: event.correlation_id.clone(),
-        metadata: Value::Object(metadata).to_string(),
-    };
+    let copy = dead_letter_copy(event, sub_id, deliveries);
     log::append(conn, vec![copy], ts_us, retention)?;
     conn.prepare_cached(
         "UPDATE events_topics SET dead_lettered = dead_lettered + 1 WHERE topic = ?1",
