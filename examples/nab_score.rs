@@ -29,7 +29,7 @@ use smart_systems_mcp::alerting::model::Severity;
 use smart_systems_mcp::alerting::threshold::{
     AutoTuning, DetectorParams, DetectorState, Direction, Method,
 };
-use smart_systems_mcp::server::alerting::parse_time_text;
+use smart_systems_mcp::time::parse_lenient_seconds as parse_time_text;
 
 #[derive(Clone, Copy)]
 #[allow(dead_code)]

@@ -17,6 +17,7 @@ pub mod fsroot;
 pub mod quote;
 pub mod server;
 pub mod store;
+pub mod time;
 
 pub use app::App;
 pub use config::{Config, Toolset};

@@ -7,7 +7,6 @@
 //! the sequence, a time window is first turned into a sequence range with two
 //! index probes. A page is then a short backwards index scan from the cursor.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde_json::{Map, Value};
@@ -44,17 +43,9 @@ pub struct QueryFilter {
 
 /// Parses an RFC 3339 time argument into the stored format (UTC, micros).
 pub fn parse_time(field: &str, value: &str) -> Result<String, AuditError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| {
-            t.with_timezone(&Utc)
-                .to_rfc3339_opts(SecondsFormat::Micros, true)
-        })
-        .map_err(|e| {
-            AuditError::invalid(
-                field,
-                format!("`{value}` is not an RFC 3339 time such as 2026-11-26T08:00:00Z ({e})"),
-            )
-        })
+    crate::time::parse_rfc3339_us(value)
+        .map(crate::time::rfc3339_us)
+        .map_err(|e| AuditError::invalid(field, e))
 }
 
 impl QueryFilter {

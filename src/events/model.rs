@@ -260,28 +260,11 @@ impl Event {
     }
 }
 
-/// Formats microseconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339_us(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+pub use crate::time::{now_us, rfc3339_us};
 
 /// Parses an RFC 3339 time into microseconds since the epoch.
 pub fn parse_rfc3339_us(field: &str, s: &str) -> Result<i64, EventsError> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_micros())
-        .map_err(|e| {
-            EventsError::invalid(
-                field,
-                format!("`{s}` is not an RFC 3339 time like 2026-11-26T08:00:00Z ({e})"),
-            )
-        })
-}
-
-/// Microseconds since the epoch, now.
-pub fn now_us() -> i64 {
-    chrono::Utc::now().timestamp_micros()
+    crate::time::parse_rfc3339_us(s).map_err(|e| EventsError::invalid(field, e))
 }
 
 impl NewEvent {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::args::Parameters;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -87,9 +86,7 @@ impl JsonSchema for TimeArg {
     }
 }
 
-fn now() -> f64 {
-    Utc::now().timestamp_micros() as f64 / 1e6
-}
+use crate::time::now_seconds as now;
 
 /// What a metric value may be (see `threshold::MAX_ABS_VALUE`).
 const VALUE_RANGE: &str = "must be a finite number between -1e100 and 1e100";
@@ -116,31 +113,7 @@ fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
     }
 }
 
-/// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS[.fff]` as UTC.
-pub fn parse_time_text(s: &str) -> Option<f64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
-        return Some(t.timestamp_micros() as f64 / 1e6);
-    }
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s.trim(), f) {
-            return Some(t.and_utc().timestamp_micros() as f64 / 1e6);
-        }
-    }
-    None
-}
-
-/// Unix seconds as RFC 3339 (UTC, milliseconds).
-pub fn fmt_time(t: f64) -> String {
-    let ms = (t * 1000.0).round() as i64;
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| t.to_string())
-}
+use crate::time::{parse_lenient_seconds as parse_time_text, rfc3339_seconds as fmt_time};
 
 fn labels_vec(
     field: &str,
