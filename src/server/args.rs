@@ -15,6 +15,8 @@ use rmcp::handler::server::tool::ToolCallContext;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use super::error::ToolError;
+
 /// A tool's arguments, deserialised from the call's `arguments` object.
 #[derive(Debug, Clone)]
 pub struct Parameters<T>(pub T);
@@ -99,6 +101,25 @@ fn plain(message: &str) -> String {
         }
     }
     m
+}
+
+/// `value` (or `default`) when within `lo..=hi`; else an error naming
+/// `field` and the accepted range.
+pub fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ToolError> {
+    let v = value.unwrap_or(default);
+    if v < lo || v > hi {
+        return Err(ToolError::invalid(
+            field,
+            format!("{v} is out of range; accepted: {lo} to {hi}"),
+        ));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
 
-use super::args::Parameters;
+use super::args::{Parameters, in_range};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -230,23 +230,6 @@ pub struct MonthOverMonth {
     pub alarms: Vec<ServiceChange>,
     /// Every service's change, largest increase first.
     pub services: Vec<ServiceChange>,
-}
-
-fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
-    field: &str,
-    value: Option<T>,
-    default: T,
-    lo: T,
-    hi: T,
-) -> Result<T, ToolError> {
-    let v = value.unwrap_or(default);
-    if v < lo || v > hi {
-        return Err(ToolError::invalid(
-            field,
-            format!("{v} is out of range; accepted: {lo} to {hi}"),
-        ));
-    }
-    Ok(v)
 }
 
 fn finite(

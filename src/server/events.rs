@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::args::Parameters;
+use super::args::{Parameters, in_range};
 use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam,
@@ -489,17 +489,6 @@ pub struct StatsOut {
 }
 
 // ---------------------------------------------------------------- tools
-
-fn in_range(field: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> Result<i64, ToolError> {
-    let v = v.unwrap_or(default);
-    if v < lo || v > hi {
-        return Err(ToolError::invalid(
-            field,
-            format!("{v} is out of range; use {lo} to {hi}"),
-        ));
-    }
-    Ok(v)
-}
 
 fn parse_start(v: Option<Value>) -> Result<Start, ToolError> {
     let accepted =
