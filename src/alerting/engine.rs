@@ -22,6 +22,7 @@ use super::correlate::{self, Group};
 use super::dedup::{self, DedupIndex};
 use super::escalate::Policy;
 use super::model::{Alert, Severity, Status};
+use super::persist::Write;
 use super::priority::{self, BusinessHours, PriorityInput};
 use super::rules::{CmpOp, Condition, PointView, render_template};
 use super::silence::{AlertLabels, Silence};
@@ -294,6 +295,9 @@ pub struct Engine {
     silences: Vec<Silence>,
     policies: BTreeMap<Severity, Policy>,
     counters: Counters,
+    /// Definitions changed since the last save (rules, thresholds,
+    /// silences, policies, settings), in the order they changed.
+    definitions: Vec<Write>,
     dirty_series: Vec<SeriesId>,
     dirty_alerts: Vec<u32>,
     dirty_alert_flags: Vec<bool>,
@@ -432,8 +436,9 @@ impl Engine {
             None => None,
         };
         if self.rule_slots.contains_key(&spec.rule_id) {
-            self.remove_rule(&spec.rule_id, 0.0, false)?;
+            self.drop_rule(&spec.rule_id, 0.0, false)?;
         }
+        self.definitions.push(Write::Rule(spec.clone()));
         let metric = self.intern(&spec.metric_name);
         let slot = self.rules.len() as u32;
         self.rule_slots.insert(spec.rule_id.clone(), slot);
@@ -448,6 +453,46 @@ impl Engine {
 
     /// Removes a rule; its open alerts resolve at `at` (when `resolve_open`).
     pub fn remove_rule(
+        &mut self,
+        rule_id: &str,
+        at: f64,
+        resolve_open: bool,
+    ) -> Result<RuleSpec, EngineError> {
+        let spec = self.drop_rule(rule_id, at, resolve_open)?;
+        self.definitions
+            .push(Write::RemoveRule(rule_id.to_string()));
+        Ok(spec)
+    }
+
+    /// Removes a static rule, or a learned threshold by its `dynamic:<metric>`
+    /// id; the alerts it had open resolve at `at`. Returns their ids.
+    pub fn remove_any_rule(&mut self, rule_id: &str, at: f64) -> Result<Vec<String>, EngineError> {
+        let open: Vec<String> = self
+            .alerts
+            .iter()
+            .filter(|x| x.rule_id == rule_id && x.status != Status::Resolved)
+            .map(|x| x.id.clone())
+            .collect();
+        match rule_id.strip_prefix("dynamic:") {
+            Some(metric) => {
+                if !self.remove_dynamic(metric) {
+                    return Err(EngineError::NotFound {
+                        what: "rule",
+                        id: rule_id.to_string(),
+                    });
+                }
+                for id in &open {
+                    self.resolve(id, "system", Some("learned threshold removed".into()), at)?;
+                }
+            }
+            None => {
+                self.remove_rule(rule_id, at, true)?;
+            }
+        }
+        Ok(open)
+    }
+
+    fn drop_rule(
         &mut self,
         rule_id: &str,
         at: f64,
@@ -492,6 +537,7 @@ impl Engine {
 
     /// Adds (or replaces, restarting its learning) a learned threshold.
     pub fn add_dynamic(&mut self, spec: DynamicSpec) {
+        self.definitions.push(Write::Dynamic(spec.clone()));
         let m = self.intern(&spec.metric_name) as usize;
         self.metrics[m].dynamic = Some(spec);
         self.metrics[m].generation += 1;
@@ -499,10 +545,15 @@ impl Engine {
 
     /// Removes a learned threshold; returns whether there was one.
     pub fn remove_dynamic(&mut self, metric: &str) -> bool {
-        match self.metric_ids.get(metric) {
+        let removed = match self.metric_ids.get(metric) {
             Some(&m) => self.metrics[m as usize].dynamic.take().is_some(),
             None => false,
+        };
+        if removed {
+            self.definitions
+                .push(Write::RemoveDynamic(metric.to_string()));
         }
+        removed
     }
 
     /// Every learned threshold, sorted by metric.
@@ -1211,6 +1262,7 @@ impl Engine {
         self.counters.next_silence += 1;
         s.id = format!("s-{}", self.counters.next_silence);
         let id = s.id.clone();
+        self.definitions.push(Write::Silence(s.clone()));
         self.silences.push(s);
         id
     }
@@ -1227,6 +1279,7 @@ impl Engine {
             })?;
         s.expired = true;
         s.ends_at = s.ends_at.min(at);
+        self.definitions.push(Write::Silence(s.clone()));
         Ok(s)
     }
 
@@ -1237,6 +1290,8 @@ impl Engine {
 
     /// Sets the escalation policy of a severity.
     pub fn set_policy(&mut self, severity: Severity, policy: Policy) {
+        self.definitions
+            .push(Write::Policy(severity, policy.clone()));
         self.policies.insert(severity, policy);
     }
 
@@ -1251,6 +1306,17 @@ impl Engine {
     }
 
     // ---- persistence -----------------------------------------------------
+
+    /// Records a changed definition for the next save.
+    pub(crate) fn definitions_changed(&mut self, w: Write) {
+        self.definitions.push(w);
+    }
+
+    /// The definitions changed since the last call, to save beside
+    /// [`Engine::take_changes`].
+    pub fn take_definitions(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.definitions)
+    }
 
     /// What changed since the last call, for one store transaction.
     pub fn take_changes(&mut self) -> Changes {

@@ -222,10 +222,14 @@ impl AlertingService {
     /// async worker: it waits only in blocking mode.
     pub fn with<T>(
         &self,
-        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError>,
+        f: impl FnOnce(&mut Engine) -> Result<T, AlertError>,
     ) -> Result<(T, Vec<OutboundEvent>), AlertError> {
         let mut engine = lock(&self.engine);
-        let (out, writes) = f(&mut engine)?;
+        // A call that fails leaves what it changed in the engine, to be
+        // saved with the next call that saves.
+        let out = f(&mut engine)?;
+        // The engine recorded which definitions the call changed.
+        let writes = engine.take_definitions();
         let mut changes = engine.take_changes();
         let events: Vec<OutboundEvent> = engine
             .take_events()

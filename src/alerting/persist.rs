@@ -361,5 +361,7 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
         silences,
         policies,
     });
+    // What was just read is saved already.
+    engine.take_definitions();
     Ok(engine)
 }

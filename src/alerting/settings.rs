@@ -129,7 +129,9 @@ impl Engine {
             c.group_by = g;
         }
         c.business_hours = h;
-        Ok(c.clone())
+        let c = c.clone();
+        self.definitions_changed(super::persist::Write::Config(c.clone()));
+        Ok(c)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::alerting::queries::{AlertFilter, BatchPoint};
 use crate::alerting::settings::ConfigPatch;
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
 use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
-use crate::alerting::{AlertError, Engine, EngineError, Write};
+use crate::alerting::{AlertError, Engine, EngineError};
 
 /// Most points one `check_metrics` call takes.
 pub const MAX_POINTS: usize = 10_000;
@@ -1303,7 +1303,7 @@ impl SmartServer {
     /// events and waits until they are stored.
     async fn on_engine<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Engine) -> Result<(T, Vec<Write>), AlertError> + Send + 'static,
+        f: impl FnOnce(&mut Engine) -> Result<T, AlertError> + Send + 'static,
     ) -> Result<T, ToolError> {
         let svc = self.app.alerting.clone().ok_or_else(|| {
             ToolError::failed(
@@ -1381,13 +1381,10 @@ impl SmartServer {
                 let replaced = e.rules().iter().any(|r| r.rule_id == spec.rule_id);
                 e.add_rule(spec.clone()).map_err(AlertError::from)?;
                 let _ = at;
-                Ok((
-                    AddRuleOut {
-                        rule: RuleOut::from(&spec),
-                        replaced,
-                    },
-                    vec![Write::Rule(spec)],
-                ))
+                Ok(AddRuleOut {
+                    rule: RuleOut::from(&spec),
+                    replaced,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1456,12 +1453,9 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 e.add_dynamic(spec.clone());
-                Ok((
-                    AddDynamicOut {
-                        detector: dynamic_out(&spec, 0),
-                    },
-                    vec![Write::Dynamic(spec)],
-                ))
+                Ok(AddDynamicOut {
+                    detector: dynamic_out(&spec, 0),
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1488,35 +1482,11 @@ impl SmartServer {
         let at = now();
         let out = self
             .on_engine(move |e| {
-                let open: Vec<String> = e
-                    .alerts()
-                    .iter()
-                    .filter(|x| x.rule_id == a.rule_id && x.status != Status::Resolved)
-                    .map(|x| x.id.clone())
-                    .collect();
-                let writes = if let Some(metric) = a.rule_id.strip_prefix("dynamic:") {
-                    if !e.remove_dynamic(metric) {
-                        return Err(EngineError::NotFound {
-                            what: "rule",
-                            id: a.rule_id.clone(),
-                        }
-                        .into());
-                    }
-                    for id in &open {
-                        e.resolve(id, "system", Some("learned threshold removed".into()), at)?;
-                    }
-                    vec![Write::RemoveDynamic(metric.to_string())]
-                } else {
-                    e.remove_rule(&a.rule_id, at, true)?;
-                    vec![Write::RemoveRule(a.rule_id.clone())]
-                };
-                Ok((
-                    RemoveRuleOut {
-                        rule_id: a.rule_id,
-                        resolved_alert_ids: open,
-                    },
-                    writes,
-                ))
+                let open = e.remove_any_rule(&a.rule_id, at)?;
+                Ok(RemoveRuleOut {
+                    rule_id: a.rule_id,
+                    resolved_alert_ids: open,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1539,17 +1509,14 @@ impl SmartServer {
         let out = self
             .on_engine(|e| {
                 let seen = e.detector_samples();
-                Ok((
-                    ListRulesOut {
-                        rules: e.rules().into_iter().map(RuleOut::from).collect(),
-                        dynamic_thresholds: e
-                            .dynamics()
-                            .into_iter()
-                            .map(|d| dynamic_out(d, seen.get(&d.metric_name).copied().unwrap_or(0)))
-                            .collect(),
-                    },
-                    vec![],
-                ))
+                Ok(ListRulesOut {
+                    rules: e.rules().into_iter().map(RuleOut::from).collect(),
+                    dynamic_thresholds: e
+                        .dynamics()
+                        .into_iter()
+                        .map(|d| dynamic_out(d, seen.get(&d.metric_name).copied().unwrap_or(0)))
+                        .collect(),
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1593,19 +1560,16 @@ impl SmartServer {
                     .filter_map(|&i| e.alert(i))
                     .map(AlertOut::from)
                     .collect();
-                Ok((
-                    CheckMetricOut {
-                        alerts,
-                        anomaly_score: round4(o.anomaly_score),
-                        thresholds: Bounds {
-                            lower: o.lower,
-                            upper: o.upper,
-                        },
-                        suppressed: o.suppressed.map(|reason| Suppressed { reason }),
-                        alert_refused: o.refused,
+                Ok(CheckMetricOut {
+                    alerts,
+                    anomaly_score: round4(o.anomaly_score),
+                    thresholds: Bounds {
+                        lower: o.lower,
+                        upper: o.upper,
                     },
-                    vec![],
-                ))
+                    suppressed: o.suppressed.map(|reason| Suppressed { reason }),
+                    alert_refused: o.refused,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1699,17 +1663,14 @@ impl SmartServer {
                     .map(AlertOut::from)
                     .collect();
                 Ok((
-                    (
-                        CheckMetricsOut {
-                            results,
-                            alerts,
-                            alerts_omitted: b.omitted,
-                            alerts_refused: b.refused as usize,
-                            results_omitted: 0,
-                        },
-                        b.created,
-                    ),
-                    vec![],
+                    CheckMetricsOut {
+                        results,
+                        alerts,
+                        alerts_omitted: b.omitted,
+                        alerts_refused: b.refused as usize,
+                        results_omitted: 0,
+                    },
+                    b.created,
                 ))
             })
             .await?;
@@ -1788,14 +1749,11 @@ impl SmartServer {
                 // Within the answer bound; the rest is the next page.
                 page.truncate(budget.prefix(&page, 100));
                 let end = offset + page.len();
-                Ok((
-                    ListAlertsOut {
-                        alerts: page,
-                        total: total as u64,
-                        next_cursor: (end < total).then(|| end.to_string()),
-                    },
-                    vec![],
-                ))
+                Ok(ListAlertsOut {
+                    alerts: page,
+                    total: total as u64,
+                    next_cursor: (end < total).then(|| end.to_string()),
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1823,7 +1781,7 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let alert = AlertOut::from(e.acknowledge(&a.alert_id, &a.user_id, at)?);
-                Ok((AlertResult { alert }, vec![]))
+                Ok(AlertResult { alert })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1855,7 +1813,7 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let alert = AlertOut::from(e.resolve(&a.alert_id, &user, a.note.clone(), at)?);
-                Ok((AlertResult { alert }, vec![]))
+                Ok(AlertResult { alert })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1905,20 +1863,17 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 e.set_policy(severity, policy.clone());
-                Ok((
-                    PolicyOut {
-                        severity: severity.name().into(),
-                        levels: policy
-                            .levels
-                            .iter()
-                            .map(|l| LevelOut {
-                                after_seconds: l.after_seconds,
-                                notify: l.notify.clone(),
-                            })
-                            .collect(),
-                    },
-                    vec![Write::Policy(severity, policy)],
-                ))
+                Ok(PolicyOut {
+                    severity: severity.name().into(),
+                    levels: policy
+                        .levels
+                        .iter()
+                        .map(|l| LevelOut {
+                            after_seconds: l.after_seconds,
+                            notify: l.notify.clone(),
+                        })
+                        .collect(),
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -1965,14 +1920,11 @@ impl SmartServer {
                     .collect();
                 // Within the answer bound (the highest priorities stay).
                 list.truncate(budget.prefix(&list, 100));
-                Ok((
-                    EscalationsOut {
-                        at: fmt_time(at),
-                        escalations: list,
-                        total,
-                    },
-                    vec![],
-                ))
+                Ok(EscalationsOut {
+                    at: fmt_time(at),
+                    escalations: list,
+                    total,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -2041,16 +1993,11 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let id = e.add_silence(silence.clone());
-                let stored = e.silences().iter().find(|s| s.id == id).cloned();
-                let writes = stored.into_iter().map(Write::Silence).collect();
-                Ok((
-                    SilenceOut {
-                        silence_id: id,
-                        starts_at: fmt_time(silence.starts_at),
-                        ends_at: fmt_time(silence.ends_at),
-                    },
-                    writes,
-                ))
+                Ok(SilenceOut {
+                    silence_id: id,
+                    starts_at: fmt_time(silence.starts_at),
+                    ends_at: fmt_time(silence.ends_at),
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -2077,13 +2024,10 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let s = e.expire_silence(&a.silence_id, at)?.clone();
-                Ok((
-                    ExpireOut {
-                        silence_id: s.id.clone(),
-                        expired: true,
-                    },
-                    vec![Write::Silence(s)],
-                ))
+                Ok(ExpireOut {
+                    silence_id: s.id.clone(),
+                    expired: true,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -2109,40 +2053,37 @@ impl SmartServer {
             .on_engine(move |e| {
                 let st = e.stats(at);
                 let c = &st.counters;
-                Ok((
-                    StatsOut {
-                        points_checked: c.points_checked,
-                        alerts_created: c.alerts_created,
-                        deduplicated: c.deduplicated,
-                        deduplication_rate: round4(st.deduplication_rate),
-                        silenced: c.silenced,
-                        resolved: c.resolved,
-                        active_by_severity: st
-                            .active_by_severity
-                            .iter()
-                            .map(|(s, n)| (s.name().to_string(), *n))
-                            .collect(),
-                        groups: st
-                            .groups
-                            .iter()
-                            .map(|g| GroupOut {
-                                group_id: g.id.clone(),
-                                key: g.key.clone(),
-                                members: g.members.clone(),
-                                summary: g.summary(),
-                                started_at: fmt_time(g.started_at),
-                            })
-                            .collect(),
-                        rules: st.rules as u64,
-                        detectors: st.detectors as u64,
-                        active_silences: st.active_silences as u64,
-                        open_alerts: st.open_alerts as u64,
-                        max_open_alerts: st.max_open_alerts as u64,
-                        refused_at_cap: c.refused_at_cap,
-                        resolved_kept: st.resolved_kept as u64,
-                    },
-                    vec![],
-                ))
+                Ok(StatsOut {
+                    points_checked: c.points_checked,
+                    alerts_created: c.alerts_created,
+                    deduplicated: c.deduplicated,
+                    deduplication_rate: round4(st.deduplication_rate),
+                    silenced: c.silenced,
+                    resolved: c.resolved,
+                    active_by_severity: st
+                        .active_by_severity
+                        .iter()
+                        .map(|(s, n)| (s.name().to_string(), *n))
+                        .collect(),
+                    groups: st
+                        .groups
+                        .iter()
+                        .map(|g| GroupOut {
+                            group_id: g.id.clone(),
+                            key: g.key.clone(),
+                            members: g.members.clone(),
+                            summary: g.summary(),
+                            started_at: fmt_time(g.started_at),
+                        })
+                        .collect(),
+                    rules: st.rules as u64,
+                    detectors: st.detectors as u64,
+                    active_silences: st.active_silences as u64,
+                    open_alerts: st.open_alerts as u64,
+                    max_open_alerts: st.max_open_alerts as u64,
+                    refused_at_cap: c.refused_at_cap,
+                    resolved_kept: st.resolved_kept as u64,
+                })
             })
             .await?;
         Ok(Summarized::of(out))
@@ -2179,7 +2120,7 @@ impl SmartServer {
         let out = self
             .on_engine(move |e| {
                 let c = e.configure(patch)?;
-                Ok((config_out(&c), vec![Write::Config(c)]))
+                Ok(config_out(&c))
             })
             .await?;
         Ok(Summarized::of(out))
