@@ -24,6 +24,12 @@ pub const MAX_CLASSES: usize = 150;
 pub const MAX_MEMBERS: usize = 25;
 /// Most components, participants, connections or interactions accepted.
 pub const MAX_ELEMENTS: usize = 2000;
+/// Most edges drawn in a module graph. Mermaid refuses a flowchart with
+/// 500 edges or more unless the page raises `maxEdges`, which renderers such
+/// as GitHub's do not; a larger crate gets its submodule arrows and then its
+/// dependencies up to this many, a `%%` comment saying how many were left
+/// out, and `truncated`.
+pub const MAX_EDGES: usize = 450;
 
 /// Longest text (id, name, label, message, participant) in a drawn
 /// diagram, in characters: each appears several times in the answer, escaped
@@ -323,13 +329,24 @@ pub fn module_graph(docs: &CrateDocs) -> Diagram {
         let _ = writeln!(out, "    n{i}[\"{}\"]", label(&text));
     }
     let mut edges = 0;
+    let mut tree_left_out = 0;
     for (i, m) in modules.iter().enumerate() {
         if *m != "crate"
             && let Some(&p) = index.get(parent(m))
         {
+            if edges == MAX_EDGES {
+                tree_left_out += 1;
+                continue;
+            }
             let _ = writeln!(out, "    n{p} -.-> n{i}");
             edges += 1;
         }
+    }
+    if tree_left_out > 0 {
+        let _ = writeln!(
+            out,
+            "    %% {tree_left_out} submodule arrows left out: Mermaid draws at most {MAX_EDGES} edges here"
+        );
     }
     let mut deps: BTreeSet<(usize, usize)> = BTreeSet::new();
     for m in &docs.modules {
@@ -355,15 +372,24 @@ pub fn module_graph(docs: &CrateDocs) -> Diagram {
             }
         }
     }
-    for (from, to) in &deps {
+    let room = MAX_EDGES.saturating_sub(edges);
+    for (from, to) in deps.iter().take(room) {
         let _ = writeln!(out, "    n{from} --> n{to}");
     }
-    edges += deps.len();
+    let left_out = deps.len().saturating_sub(room);
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "    %% {left_out} of {} dependency arrows left out: Mermaid draws at most {MAX_EDGES} edges here",
+            deps.len()
+        );
+    }
+    edges += deps.len() - left_out;
     Diagram {
         mermaid: out,
         nodes: modules.len(),
         edges,
-        truncated: false,
+        truncated: tree_left_out + left_out > 0,
     }
 }
 
@@ -544,7 +570,10 @@ fn method_line(signature: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::docs::model::{ModuleDoc, Vis};
 
     fn comp(id: &str, kind: ComponentType) -> Component {
         Component {
@@ -608,6 +637,39 @@ mod tests {
         ] {
             assert!(d.mermaid.contains(shape), "{shape} in {}", d.mermaid);
         }
+    }
+
+    #[test]
+    fn a_module_graph_past_mermaids_edge_limit_is_cut_and_says_so() {
+        let paths: Vec<String> = std::iter::once("crate".to_string())
+            .chain((0..40).map(|i| format!("crate::m{i}")))
+            .collect();
+        let module = |path: &String| ModuleDoc {
+            path: path.clone(),
+            file: PathBuf::from("src/lib.rs"),
+            vis: Vis::Public,
+            public: true,
+            hidden: false,
+            docs: None,
+            deprecated: None,
+            items: Vec::new(),
+            uses: paths.iter().filter(|p| *p != path).cloned().collect(),
+        };
+        let docs = CrateDocs {
+            name: "big".into(),
+            root_file: PathBuf::from("src/lib.rs"),
+            modules: paths.iter().map(module).collect(),
+            files: Vec::new(),
+            problems: Vec::new(),
+        };
+        let d = module_graph(&docs);
+        let arrows = d.mermaid.matches("-->").count() + d.mermaid.matches("-.->").count();
+        assert_eq!((d.edges, arrows, d.truncated), (MAX_EDGES, MAX_EDGES, true));
+        // 40 submodule arrows, then 410 of the 41 x 40 dependencies.
+        assert!(
+            d.mermaid
+                .contains("%% 1230 of 1640 dependency arrows left out")
+        );
     }
 
     #[test]

@@ -466,8 +466,9 @@ pub struct GenerateDiagramOutput {
     pub nodes: usize,
     /// Edges, messages or relations drawn.
     pub edges: usize,
-    /// The code graph was larger than the limit (150 classes, fewer when the
-    /// answer bound needs it) and was cut: `module` draws a part whole.
+    /// The code graph was larger than the limit and was cut: a type graph
+    /// past 150 classes (fewer when the answer bound needs it; `module` draws
+    /// a part whole), a module graph past 450 arrows (Mermaid refuses 500).
     pub truncated: bool,
 }
 
