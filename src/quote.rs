@@ -13,6 +13,18 @@ pub const QUOTE_CHARS: usize = 64;
 /// that embed client text without [`quote`]).
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 
+/// Why `value` is refused when it is longer than `max` characters ("is N
+/// characters long; at most M characters are accepted"), never echoing it;
+/// `None` when it fits.
+pub fn too_long(value: &str, max: usize) -> Option<String> {
+    // Bytes bound characters from above: the count is needed only beyond.
+    if value.len() <= max {
+        return None;
+    }
+    let n = value.chars().count();
+    (n > max).then(|| format!("is {n} characters long; at most {max} characters are accepted"))
+}
+
 /// `value` in backticks, cut to [`QUOTE_CHARS`] characters with `…` and
 /// its length in bytes when longer: "`aaaa…` (1048576 bytes)".
 pub fn quote(value: &str) -> String {

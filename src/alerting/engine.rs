@@ -320,7 +320,8 @@ pub enum EngineError {
     NotFound { what: &'static str, id: String },
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> EngineError {
+/// An [`EngineError::Invalid`] naming `field`.
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> EngineError {
     EngineError::Invalid {
         field: field.to_string(),
         message: message.into(),

@@ -37,6 +37,7 @@ pub mod correlate;
 pub mod dedup;
 pub mod engine;
 pub mod escalate;
+pub mod limits;
 pub mod model;
 pub mod persist;
 pub mod postgres;

@@ -1,7 +1,7 @@
 //! Changing the engine's settings (`configure_alerting`): a patch of the
 //! fields given, checked as a whole before anything changes.
 
-use super::engine::{Engine, EngineConfig, EngineError};
+use super::engine::{Engine, EngineConfig, EngineError, invalid};
 
 /// Longest duration any alerting setting takes: 100 years. Beyond it a
 /// time is no longer a date (`ends_at` printed 300 digits).
@@ -32,13 +32,6 @@ pub struct ConfigPatch {
     pub utc_offset_minutes: Option<i32>,
     /// Whether weekends are business days.
     pub weekends: Option<bool>,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> EngineError {
-    EngineError::Invalid {
-        field: field.to_string(),
-        message: message.into(),
-    }
 }
 
 /// A duration in seconds between `min` and [`MAX_SECONDS`].

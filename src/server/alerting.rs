@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::SmartServer;
 use super::budget::AnswerBudget;
 use super::bulk_args::{BulkParams, input_schema};
-use super::error::{ToolError, max_chars, max_chars_opt};
+use super::error::ToolError;
 use super::output::{Summarized, Summary, count, list_some, output_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
+use crate::alerting::limits::{self, MAX_NAME, MAX_NOTE};
 use crate::alerting::model::{Alert, Severity, Status};
 use crate::alerting::queries::{AlertFilter, BatchPoint};
 use crate::alerting::settings::ConfigPatch;
@@ -115,55 +116,14 @@ fn parse_time(field: &str, t: &Option<TimeArg>) -> Result<f64, ToolError> {
 
 use crate::time::{parse_lenient_seconds as parse_time_text, rfc3339_seconds as fmt_time};
 
-fn labels_vec(
-    field: &str,
-    labels: &Option<BTreeMap<String, String>>,
-) -> Result<Vec<(String, String)>, ToolError> {
-    let Some(l) = labels else {
-        return Ok(Vec::new());
-    };
-    if l.len() > 64 {
-        return Err(ToolError::invalid(field, "at most 64 labels"));
-    }
-    for (k, v) in l {
-        if k.is_empty() || k.len() > 200 || !k.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return Err(ToolError::invalid(
-                field,
-                format!(
-                    "label name {} must be 1-200 letters, digits and `_`",
-                    crate::quote::quote(k)
-                ),
-            ));
-        }
-        if v.len() > MAX_LABEL_VALUE {
-            return Err(ToolError::invalid(
-                field,
-                format!(
-                    "label {} is {} bytes long; a label value is at most {MAX_LABEL_VALUE} bytes",
-                    crate::quote::quote(k),
-                    v.len()
-                ),
-            ));
-        }
-    }
-    let total: usize = l.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if total > MAX_LABEL_BYTES {
-        return Err(ToolError::invalid(
-            field,
-            format!("labels are {total} bytes in all; at most {MAX_LABEL_BYTES}"),
-        ));
-    }
-    Ok(l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+/// A label map as the engine's list (checked by `limits::labels`).
+fn labels_vec(labels: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
+    labels.map(|l| l.into_iter().collect()).unwrap_or_default()
 }
 
-fn name_arg(field: &str, v: &str) -> Result<(), ToolError> {
-    if v.trim().is_empty() || v.len() > MAX_NAME {
-        return Err(ToolError::invalid(
-            field,
-            "must be a non-empty name of at most 200 characters",
-        ));
-    }
-    Ok(())
+/// A domain limit's refusal as the tool's error naming the field.
+fn within<T>(r: Result<T, EngineError>) -> Result<T, ToolError> {
+    r.map_err(|e| engine_err(e.into()))
 }
 
 fn severity_arg(field: &str, s: &str) -> Result<Severity, ToolError> {
@@ -742,7 +702,6 @@ pub struct PolicyOut {
 }
 
 /// Most targets one escalation level notifies.
-const MAX_NOTIFY: usize = 20;
 
 /// Arguments of `escalations`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -957,56 +916,9 @@ fn config_out(c: &EngineConfig) -> ConfigOut {
     }
 }
 
-fn non_negative(field: &str, v: Option<f64>) -> Result<Option<f64>, ToolError> {
-    match v {
-        Some(x) => seconds(field, x, 0.0).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// A duration in seconds between `min` and 100 years.
 fn seconds(field: &str, x: f64, min: f64) -> Result<f64, ToolError> {
     crate::alerting::settings::seconds(field, x, min).map_err(|e| engine_err(e.into()))
-}
-
-/// Longest template (title or description), in characters.
-const MAX_TEMPLATE: usize = 2048;
-/// Longest name or id argument (rule, metric, source, user, alert, silence,
-/// group, label), in characters.
-pub const MAX_NAME: usize = 200;
-/// Longest condition (and recovery condition), in characters.
-pub const MAX_CONDITION: usize = 2048;
-/// Longest free comment (a resolve note, a silence comment), in characters.
-pub const MAX_NOTE: usize = 2048;
-/// Longest matcher value or pattern, in characters.
-const MAX_MATCHER_VALUE: usize = 1024;
-/// Longest label value, in bytes: a label renders into every title and
-/// description that names it, so its size multiplies.
-const MAX_LABEL_VALUE: usize = 1024;
-/// Most bytes of one label set (names and values): an alert carries its
-/// point's and its rule's labels into every answer that shows it.
-const MAX_LABEL_BYTES: usize = 4096;
-
-/// A condition within [`MAX_CONDITION`]; an over-long one that does not
-/// parse either gets the parse error, which says more.
-fn condition_arg(field: &str, c: &str) -> Result<(), ToolError> {
-    if c.len() > MAX_CONDITION {
-        if let Err(e) = crate::alerting::rules::Condition::parse(c) {
-            return Err(ToolError::invalid(field, e.to_string()));
-        }
-        max_chars(field, c, MAX_CONDITION)?;
-    }
-    Ok(())
-}
-
-fn template_arg(field: &str, t: &Option<String>) -> Result<(), ToolError> {
-    match t {
-        Some(t) if t.chars().count() > MAX_TEMPLATE => Err(ToolError::invalid(
-            field,
-            format!("at most {MAX_TEMPLATE} characters"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 // ---- text summaries (the `content` a model reads beside structuredContent) ----
@@ -1346,41 +1258,23 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<AddRuleArgs>,
     ) -> Result<Summarized<AddRuleOut>, ToolError> {
-        name_arg("rule_id", &a.rule_id)?;
-        if a.rule_id.starts_with("dynamic:") {
-            return Err(ToolError::invalid(
-                "rule_id",
-                "`dynamic:` ids are reserved for learned thresholds",
-            ));
-        }
-        name_arg("metric_name", &a.metric_name)?;
-        condition_arg("condition", &a.condition)?;
-        if let Some(r) = &a.recovery_condition {
-            condition_arg("recovery_condition", r)?;
-        }
-        let severity = severity_arg("severity", &a.severity)?;
-        template_arg("title_template", &a.title_template)?;
-        template_arg("description_template", &a.description_template)?;
-        let for_seconds = non_negative("for_seconds", a.for_seconds)?.unwrap_or(0.0);
-        let resolve_after = non_negative("resolve_after_seconds", a.resolve_after_seconds)?;
         let spec = RuleSpec {
+            severity: severity_arg("severity", &a.severity)?,
             rule_id: a.rule_id,
             metric_name: a.metric_name,
             condition: a.condition,
-            severity,
-            for_seconds,
+            for_seconds: a.for_seconds.unwrap_or(0.0),
             recovery_condition: a.recovery_condition,
             title_template: a.title_template,
             description_template: a.description_template,
-            labels: labels_vec("labels", &a.labels)?,
-            resolve_after_seconds: resolve_after,
+            labels: labels_vec(a.labels),
+            resolve_after_seconds: a.resolve_after_seconds,
         };
-        let at = now();
+        within(spec.validate())?;
         let out = self
             .on_engine(move |e| {
                 let replaced = e.rules().iter().any(|r| r.rule_id == spec.rule_id);
                 e.add_rule(spec.clone()).map_err(AlertError::from)?;
-                let _ = at;
                 Ok(AddRuleOut {
                     rule: RuleOut::from(&spec),
                     replaced,
@@ -1407,7 +1301,6 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<AddDynamicArgs>,
     ) -> Result<Summarized<AddDynamicOut>, ToolError> {
-        name_arg("metric_name", &a.metric_name)?;
         let method = match &a.method {
             None => Method::Auto,
             Some(m) => Method::parse(m).ok_or_else(|| {
@@ -1419,21 +1312,6 @@ impl SmartServer {
             Some(d) => Direction::parse(d)
                 .ok_or_else(|| ToolError::invalid("direction", "one of up, down, both"))?,
         };
-        let window_size = a.window_size.unwrap_or(100);
-        if !(2..=100_000).contains(&window_size) {
-            return Err(ToolError::invalid("window_size", "must be 2-100000 points"));
-        }
-        let sensitivity = a.sensitivity.unwrap_or(3.0);
-        if !(sensitivity.is_finite() && sensitivity > 0.0 && sensitivity <= 100.0) {
-            return Err(ToolError::invalid(
-                "sensitivity",
-                "must be a number of standard deviations > 0 and <= 100",
-            ));
-        }
-        let min_samples = a.min_samples.unwrap_or(30);
-        if min_samples > 1_000_000 {
-            return Err(ToolError::invalid("min_samples", "must be at most 1000000"));
-        }
         let severity = match &a.severity {
             None => Severity::Warning,
             Some(s) => severity_arg("severity", s)?,
@@ -1442,14 +1320,15 @@ impl SmartServer {
             metric_name: a.metric_name,
             params: DetectorParams {
                 method,
-                window_size: window_size as usize,
-                sensitivity,
+                window_size: usize::try_from(a.window_size.unwrap_or(100)).unwrap_or(usize::MAX),
+                sensitivity: a.sensitivity.unwrap_or(3.0),
                 direction,
-                min_samples: min_samples as usize,
+                min_samples: usize::try_from(a.min_samples.unwrap_or(30)).unwrap_or(usize::MAX),
             },
             severity,
-            resolve_after_seconds: non_negative("resolve_after_seconds", a.resolve_after_seconds)?,
+            resolve_after_seconds: a.resolve_after_seconds,
         };
+        within(spec.validate())?;
         let out = self
             .on_engine(move |e| {
                 e.add_dynamic(spec.clone());
@@ -1478,7 +1357,7 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<RemoveRuleArgs>,
     ) -> Result<Summarized<RemoveRuleOut>, ToolError> {
-        name_arg("rule_id", &a.rule_id)?;
+        within(limits::name("rule_id", &a.rule_id))?;
         let at = now();
         let out = self
             .on_engine(move |e| {
@@ -1540,13 +1419,16 @@ impl SmartServer {
         &self,
         BulkParams(a): BulkParams<CheckMetricArgs>,
     ) -> Result<Summarized<CheckMetricOut>, ToolError> {
-        name_arg("metric_name", &a.metric_name)?;
+        within(limits::name("metric_name", &a.metric_name))?;
         if !learnable(a.value) {
             return Err(ToolError::invalid("value", VALUE_RANGE));
         }
-        max_chars_opt("source", &a.source, MAX_NAME)?;
+        if let Some(source) = &a.source {
+            within(limits::chars("source", source, MAX_NAME))?;
+        }
         let ts = parse_time("timestamp", &a.timestamp)?;
-        let labels = labels_vec("labels", &a.labels)?;
+        let labels = labels_vec(a.labels.clone());
+        within(limits::labels("labels", &labels))?;
         let out = self
             .on_engine(move |e| {
                 let mut touched = Vec::new();
@@ -1602,14 +1484,18 @@ impl SmartServer {
         let wall = now();
         let mut prepared = Vec::with_capacity(a.points.len());
         for (i, p) in a.points.iter().enumerate() {
-            if p.metric_name.is_empty() || p.metric_name.len() > 200 {
+            if p.metric_name.is_empty() || p.metric_name.len() > MAX_NAME {
                 return Err(ToolError::invalid(
                     format!("points[{i}].metric_name"),
                     "must be a non-empty name of at most 200 characters",
                 ));
             }
-            if p.source.as_ref().is_some_and(|s| s.len() > MAX_NAME) {
-                max_chars_opt(&format!("points[{i}].source"), &p.source, MAX_NAME)?;
+            if let Some(source) = p.source.as_deref().filter(|s| s.len() > MAX_NAME) {
+                within(limits::chars(
+                    &format!("points[{i}].source"),
+                    source,
+                    MAX_NAME,
+                ))?;
             }
             if !learnable(p.value) {
                 return Err(ToolError::invalid(
@@ -1624,8 +1510,10 @@ impl SmartServer {
                 t => parse_time("", t)
                     .or_else(|_| parse_time(&format!("points[{i}].timestamp"), t))?,
             };
-            let labels = labels_vec("", &p.labels)
-                .or_else(|_| labels_vec(&format!("points[{i}].labels"), &p.labels))?;
+            let labels = labels_vec(p.labels.clone());
+            if limits::labels("", &labels).is_err() {
+                within(limits::labels(&format!("points[{i}].labels"), &labels))?;
+            }
             prepared.push((labels, ts));
         }
         let started = std::time::Instant::now();
@@ -1723,7 +1611,9 @@ impl SmartServer {
                 ToolError::invalid("cursor", "pass the next_cursor of a previous page")
             })?,
         };
-        max_chars_opt("group_id", &a.group_id, MAX_NAME)?;
+        if let Some(group) = &a.group_id {
+            within(limits::chars("group_id", group, MAX_NAME))?;
+        }
         let budget = self.budget;
         if let Some(p) = a.min_priority
             && !(0.0..=100.0).contains(&p)
@@ -1775,8 +1665,8 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<AckArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
-        max_chars("alert_id", &a.alert_id, MAX_NAME)?;
-        name_arg("user_id", &a.user_id)?;
+        within(limits::chars("alert_id", &a.alert_id, MAX_NAME))?;
+        within(limits::name("user_id", &a.user_id))?;
         let at = parse_time("at", &a.at)?;
         let out = self
             .on_engine(move |e| {
@@ -1803,11 +1693,13 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<ResolveArgs>,
     ) -> Result<Summarized<AlertResult>, ToolError> {
-        max_chars("alert_id", &a.alert_id, MAX_NAME)?;
+        within(limits::chars("alert_id", &a.alert_id, MAX_NAME))?;
         if let Some(u) = &a.user_id {
-            name_arg("user_id", u)?;
+            within(limits::name("user_id", u))?;
         }
-        max_chars_opt("note", &a.note, MAX_NOTE)?;
+        if let Some(note) = &a.note {
+            within(limits::chars("note", note, MAX_NOTE))?;
+        }
         let at = parse_time("at", &a.at)?;
         let user = a.user_id.clone().unwrap_or_else(|| "unknown".into());
         let out = self
@@ -1837,29 +1729,15 @@ impl SmartServer {
         Parameters(a): Parameters<PolicyArgs>,
     ) -> Result<Summarized<PolicyOut>, ToolError> {
         let severity = severity_arg("severity", &a.severity)?;
-        if a.levels.len() > 20 {
-            return Err(ToolError::invalid("levels", "at most 20 levels"));
-        }
-        let mut levels = Vec::with_capacity(a.levels.len());
-        for (i, l) in a.levels.into_iter().enumerate() {
-            seconds(&format!("levels[{i}].after_seconds"), l.after_seconds, 0.0)?;
-            if l.notify.is_empty()
-                || l.notify.len() > MAX_NOTIFY
-                || l.notify
-                    .iter()
-                    .any(|n| n.trim().is_empty() || n.len() > 200)
-            {
-                return Err(ToolError::invalid(
-                    format!("levels[{i}].notify"),
-                    format!("list 1 to {MAX_NOTIFY} targets of 1 to 200 characters"),
-                ));
-            }
-            levels.push(Level {
+        let levels = a
+            .levels
+            .into_iter()
+            .map(|l| Level {
                 after_seconds: l.after_seconds,
                 notify: l.notify,
-            });
-        }
-        let policy = Policy::new(levels);
+            })
+            .collect();
+        let policy = within(Policy::validated(levels))?;
         let out = self
             .on_engine(move |e| {
                 e.set_policy(severity, policy.clone());
@@ -1947,28 +1825,9 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<SilenceArgs>,
     ) -> Result<Summarized<SilenceOut>, ToolError> {
-        if a.matchers.is_empty() {
-            return Err(ToolError::invalid(
-                "matchers",
-                "give at least one matcher; a silence of everything is refused",
-            ));
-        }
-        if a.matchers.len() > 64 {
-            return Err(ToolError::invalid(
-                "matchers",
-                "at most 64 matchers (as many as a point has labels)",
-            ));
-        }
-        let mut matchers = Vec::with_capacity(a.matchers.len());
-        for (i, m) in a.matchers.iter().enumerate() {
-            if m.label.trim().is_empty() {
-                return Err(ToolError::invalid(
-                    format!("matchers[{i}].label"),
-                    "must be a label name",
-                ));
-            }
-            max_chars(&format!("matchers[{i}].label"), &m.label, MAX_NAME)?;
-            max_chars(&format!("matchers[{i}].value"), &m.value, MAX_MATCHER_VALUE)?;
+        let mut matchers = Vec::with_capacity(a.matchers.len().min(limits::MAX_MATCHERS));
+        for (i, m) in a.matchers.iter().enumerate().take(limits::MAX_MATCHERS + 1) {
+            within(limits::matcher(i, &m.label, &m.value))?;
             let op = MatchOp::parse(&m.op).ok_or_else(|| {
                 ToolError::invalid(format!("matchers[{i}].op"), "one of =, !=, =~")
             })?;
@@ -1978,8 +1837,6 @@ impl SmartServer {
             );
         }
         seconds("duration_seconds", a.duration_seconds, 1.0)?;
-        name_arg("user_id", &a.user_id)?;
-        max_chars("comment", &a.comment, MAX_NOTE)?;
         let starts = parse_time("starts_at", &a.starts_at)?;
         let silence = Silence {
             id: String::new(),
@@ -1990,6 +1847,7 @@ impl SmartServer {
             comment: a.comment,
             expired: false,
         };
+        within(silence.validate())?;
         let out = self
             .on_engine(move |e| {
                 let id = e.add_silence(silence.clone());
@@ -2019,7 +1877,7 @@ impl SmartServer {
         &self,
         Parameters(a): Parameters<ExpireArgs>,
     ) -> Result<Summarized<ExpireOut>, ToolError> {
-        max_chars("silence_id", &a.silence_id, MAX_NAME)?;
+        within(limits::chars("silence_id", &a.silence_id, MAX_NAME))?;
         let at = now();
         let out = self
             .on_engine(move |e| {

@@ -62,18 +62,10 @@ pub type ToolResult<T> = Result<rmcp::Json<T>, ToolError>;
 /// Refuses a free-text argument longer than `max` characters, naming the
 /// field and the limit (never echoing the value).
 pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
-    // Bytes bound characters from above: the count is needed only beyond.
-    if value.len() <= max {
-        return Ok(());
+    match crate::quote::too_long(value, max) {
+        Some(message) => Err(ToolError::invalid(field, message)),
+        None => Ok(()),
     }
-    let n = value.chars().count();
-    if n <= max {
-        return Ok(());
-    }
-    Err(ToolError::invalid(
-        field,
-        format!("is {n} characters long; at most {max} characters are accepted"),
-    ))
 }
 
 /// [`max_chars`] for an optional argument.
