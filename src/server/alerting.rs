@@ -701,8 +701,6 @@ pub struct PolicyOut {
     pub levels: Vec<LevelOut>,
 }
 
-/// Most targets one escalation level notifies.
-
 /// Arguments of `escalations`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
