@@ -13,8 +13,11 @@ use rusqlite::{Connection, params_from_iter};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::AuditError;
+use super::checkpoint::Checkpoint;
+use super::merkle::to_hex;
 use super::query::QueryFilter;
+use super::verify::{Problem, VerifyRequest};
+use super::{AuditError, AuditTrail};
 
 /// Frameworks a report can be written for.
 pub const FRAMEWORKS: &[&str] = &["gdpr", "hipaa", "soc2"];
@@ -222,4 +225,100 @@ pub fn findings(framework: &str, f: &ComplianceFigures, chain_valid: bool) -> Ve
         _ => {}
     }
     out
+}
+
+/// What a compliance report covers.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    /// One of [`FRAMEWORKS`].
+    pub framework: String,
+    /// Period start (RFC 3339, inclusive).
+    pub start_time: String,
+    /// Period end (RFC 3339, exclusive).
+    pub end_time: String,
+    /// Only this tenant's entries.
+    pub tenant_id: Option<String>,
+    /// A checkpoint to verify the chain against, with the note it came from.
+    pub checkpoint: Option<(Checkpoint, String)>,
+}
+
+/// Problems a report lists at most.
+pub const REPORT_PROBLEMS: usize = 20;
+
+/// Chain verification inside a compliance report.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReportVerification {
+    /// Whether the whole chain verified.
+    pub valid: bool,
+    /// Entries checked.
+    pub entries_checked: u64,
+    /// Tree size verified.
+    pub tree_size: u64,
+    /// Hex root verified.
+    pub root_hash: String,
+    /// Up to 20 problems.
+    pub problems: Vec<Problem>,
+    /// The checkpoint given to check against, or null.
+    pub checked_against: Option<String>,
+    /// A fresh signed checkpoint of the verified tree (null when invalid): keep it with the report.
+    pub checkpoint: Option<String>,
+}
+
+/// A compliance report.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ComplianceResult {
+    /// gdpr, hipaa or soc2.
+    pub framework: String,
+    /// Period start (UTC).
+    pub start_time: String,
+    /// Period end (UTC).
+    pub end_time: String,
+    /// Tenant scope, or null for all.
+    pub tenant_id: Option<String>,
+    /// The figures.
+    pub figures: ComplianceFigures,
+    /// What a reviewer should look at.
+    pub findings: Vec<String>,
+    /// Integrity of the trail the figures come from.
+    pub verification: ReportVerification,
+}
+
+impl AuditTrail {
+    /// The report of `req.framework` over the period: the figures, the
+    /// framework's findings, and the whole chain verified (against the
+    /// checkpoint when given) with a fresh signed checkpoint of the verified
+    /// tree when it is valid, so the report carries proof of what it read.
+    pub fn compliance_report(&self, req: ReportRequest) -> Result<ComplianceResult, AuditError> {
+        let figures = self.read(|c| {
+            c.figures(&req.start_time, &req.end_time, req.tenant_id.as_deref())
+        })?;
+        let (checkpoint, checked_against) = req.checkpoint.unzip();
+        let verified = self.verify(&VerifyRequest {
+            checkpoint,
+            ..VerifyRequest::default()
+        })?;
+        let findings = findings(&req.framework, &figures, verified.valid);
+        let fresh = verified
+            .valid
+            .then(|| self.sign(verified.tree_size, verified.root_hash).note);
+        let mut problems = verified.problems;
+        problems.truncate(REPORT_PROBLEMS);
+        Ok(ComplianceResult {
+            framework: req.framework,
+            start_time: req.start_time,
+            end_time: req.end_time,
+            tenant_id: req.tenant_id,
+            figures,
+            findings,
+            verification: ReportVerification {
+                valid: verified.valid,
+                entries_checked: verified.entries_checked,
+                tree_size: verified.tree_size,
+                root_hash: to_hex(&verified.root_hash),
+                problems,
+                checked_against,
+                checkpoint: fresh,
+            },
+        })
+    }
 }

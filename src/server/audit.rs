@@ -18,7 +18,7 @@ use crate::audit::bus_event::AuditBusEvent;
 use crate::audit::entry::{AuditEntry, Changes, NewEntry};
 use crate::audit::merkle::to_hex;
 use crate::audit::query::{DEFAULT_LIMIT, MAX_LIMIT, QueryFilter, parse_time};
-use crate::audit::report::{ComplianceFigures, FRAMEWORKS};
+use crate::audit::report::{ComplianceResult, FRAMEWORKS, ReportRequest};
 use crate::audit::verify::{Problem, VerifyRequest};
 use crate::audit::{AuditError, AuditTrail, export};
 
@@ -321,44 +321,6 @@ pub struct ComplianceArgs {
     pub framework: Option<String>,
     /// A checkpoint saved earlier to verify the chain against (recommended).
     pub checkpoint: Option<String>,
-}
-
-/// Chain verification inside a compliance report.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ReportVerification {
-    /// Whether the whole chain verified.
-    pub valid: bool,
-    /// Entries checked.
-    pub entries_checked: u64,
-    /// Tree size verified.
-    pub tree_size: u64,
-    /// Hex root verified.
-    pub root_hash: String,
-    /// Up to 20 problems.
-    pub problems: Vec<Problem>,
-    /// The checkpoint given to check against, or null.
-    pub checked_against: Option<String>,
-    /// A fresh signed checkpoint of the verified tree (null when invalid): keep it with the report.
-    pub checkpoint: Option<String>,
-}
-
-/// A compliance report.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ComplianceResult {
-    /// gdpr, hipaa or soc2.
-    pub framework: String,
-    /// Period start (UTC).
-    pub start_time: String,
-    /// Period end (UTC).
-    pub end_time: String,
-    /// Tenant scope, or null for all.
-    pub tenant_id: Option<String>,
-    /// The figures.
-    pub figures: ComplianceFigures,
-    /// What a reviewer should look at.
-    pub findings: Vec<String>,
-    /// Integrity of the trail the figures come from.
-    pub verification: ReportVerification,
 }
 
 /// Arguments of `audit_export`.
@@ -780,45 +742,15 @@ impl SmartServer {
             .as_deref()
             .map(|n| trail.parse_checkpoint(n))
             .transpose()?;
-        let tenant = args.tenant_id.clone();
-        let (s2, e2, fw) = (start.clone(), end.clone(), framework.clone());
-        let given_note = args.checkpoint.clone();
-        let (figures, findings, verification) = blocking(move || {
-            let figures = trail.read(|c| c.figures(&s2, &e2, tenant.as_deref()))?;
-            let report = trail.verify(&VerifyRequest {
-                checkpoint,
-                ..VerifyRequest::default()
-            })?;
-            let findings = crate::audit::report::findings(&fw, &figures, report.valid);
-            let fresh = report
-                .valid
-                .then(|| trail.sign(report.tree_size, report.root_hash).note);
-            let mut problems = report.problems;
-            problems.truncate(20);
-            Ok((
-                figures,
-                findings,
-                ReportVerification {
-                    valid: report.valid,
-                    entries_checked: report.entries_checked,
-                    tree_size: report.tree_size,
-                    root_hash: to_hex(&report.root_hash),
-                    problems,
-                    checked_against: given_note,
-                    checkpoint: fresh,
-                },
-            ))
-        })
-        .await?;
-        Ok(Json(ComplianceResult {
+        let request = ReportRequest {
             framework,
             start_time: start,
             end_time: end,
             tenant_id: args.tenant_id,
-            figures,
-            findings,
-            verification,
-        }))
+            checkpoint: checkpoint.zip(args.checkpoint),
+        };
+        let report = blocking(move || trail.compliance_report(request)).await?;
+        Ok(Json(report))
     }
 
     /// Export matching entries, oldest first, to a JSON Lines or CSV file under the roots (personal
