@@ -475,11 +475,11 @@ async fn serve(config: Config) -> ExitCode {
     );
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    // Bulk tool arguments skip rmcp's buffered decode (src/server/bulk_args.rs)
-    // and bulk results its `Value` tree (src/server/bulk_out.rs).
+    // Bulk tool arguments skip rmcp's buffered decode (src/server/transport/bulk_args.rs)
+    // and bulk results its `Value` tree (src/server/transport/bulk_out.rs).
     let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
-    let stdin = smart_systems_mcp::server::bulk_args::LiftArgs::new(stdin);
-    let stdout = smart_systems_mcp::server::bulk_out::SpliceOut::new(stdout);
+    let stdin = smart_systems_mcp::server::transport::bulk_args::LiftArgs::new(stdin);
+    let stdout = smart_systems_mcp::server::transport::bulk_out::SpliceOut::new(stdout);
     // Stateless (2026-07-28) clients never send `initialize`: rmcp answers
     // their requests inside `serve`, so EOF or a signal can end the session
     // before it "starts"; both are a clean exit.

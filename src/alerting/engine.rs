@@ -22,10 +22,10 @@ use super::correlate::{self, Group};
 use super::dedup::{self, DedupIndex};
 use super::escalate::Policy;
 use super::model::{Alert, Severity, Status};
-use super::persist::Write;
 use super::priority::{self, BusinessHours, PriorityInput};
 use super::rules::{CmpOp, Condition, PointView, render_template};
 use super::silence::{AlertLabels, Silence};
+use super::storage::Write;
 use super::threshold::{DayChanges, DetectorParams, DetectorState, Verdict};
 
 /// Engine-wide settings (`configure_alerting`).

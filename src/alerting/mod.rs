@@ -6,7 +6,7 @@
 //! [`threshold`] (streaming detectors), [`dedup`], [`correlate`],
 //! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
 //! [`engine`] (composes them), [`persist`] (the store tables, behind the
-//! [`persist::StateStore`] trait).
+//! [`storage::StateStore`] trait).
 //!
 //! [`AlertingService`] is what the MCP layer holds: the engine behind a
 //! mutex plus a dedicated store connection. Design choice: each tool call
@@ -39,19 +39,21 @@ pub mod engine;
 pub mod escalate;
 pub mod limits;
 pub mod model;
-pub mod persist;
 pub mod postgres;
 pub mod priority;
 pub mod queries;
 pub mod rules;
 pub mod settings;
 pub mod silence;
+pub mod sqlite;
+pub mod storage;
 pub mod threshold;
 
 use std::sync::Mutex;
 
 pub use engine::{AlertEvent, Engine, EngineError};
-pub use persist::{MIGRATIONS, Write};
+pub use sqlite::MIGRATIONS;
+pub use storage::Write;
 
 use crate::bus::{OutboundEvent, Priority};
 use crate::store::{Store, StoreError};
@@ -80,16 +82,16 @@ pub struct AlertingService {
 /// The store connection and what it has not managed to write yet.
 #[derive(Debug)]
 struct StoreSide {
-    state: Box<dyn persist::StateStore>,
+    state: Box<dyn storage::StateStore>,
     /// Calls' batches whose transaction failed, oldest first. The engine
     /// already holds those changes and will not hand them out again, so
     /// they are written first in the next transaction instead of being lost
     /// (while the store keeps failing they accumulate here).
-    unsaved: Vec<persist::Batch>,
+    unsaved: Vec<storage::Batch>,
 }
 
 impl StoreSide {
-    fn new(state: Box<dyn persist::StateStore>) -> Self {
+    fn new(state: Box<dyn storage::StateStore>) -> Self {
         StoreSide {
             state,
             unsaved: Vec::new(),
@@ -169,13 +171,13 @@ impl AlertingService {
     pub fn open(store: &Store) -> Result<AlertingService, OpenError> {
         let owner = take_owner_lock(store)?;
         let conn = store.connect()?;
-        let engine = persist::load(&conn).map_err(|e| StoreError::DataDir {
+        let engine = sqlite::load(&conn).map_err(|e| StoreError::DataDir {
             path: store.path().to_path_buf(),
             reason: format!("alerting state could not be loaded: {e}"),
         })?;
         Ok(AlertingService {
             engine: Mutex::new(engine),
-            conn: Mutex::new(StoreSide::new(Box::new(persist::SqliteState(conn)))),
+            conn: Mutex::new(StoreSide::new(Box::new(sqlite::SqliteState(conn)))),
             _owner: Some(owner),
         })
     }
@@ -199,7 +201,7 @@ impl AlertingService {
                     },
                     postgres::PgOpenError::Failed(m) => failed(m),
                 })?;
-                let engine = persist::StateStore::load(&mut state)
+                let engine = storage::StateStore::load(&mut state)
                     .map_err(|e| failed(format!("alerting state could not be loaded: {e}")))?;
                 Ok(AlertingService {
                     engine: Mutex::new(engine),

@@ -14,7 +14,7 @@
 use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
-use super::persist::{Batch, Res, StateStore, Write, json, load_with, num_of};
+use super::storage::{Batch, Res, StateStore, Write, json, load_with, num_of};
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 

@@ -123,7 +123,7 @@ impl Engine {
         }
         c.business_hours = h;
         let c = c.clone();
-        self.definitions_changed(super::persist::Write::Config(c.clone()));
+        self.definitions_changed(super::storage::Write::Config(c.clone()));
         Ok(c)
     }
 }

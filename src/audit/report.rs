@@ -289,9 +289,8 @@ impl AuditTrail {
     /// checkpoint when given) with a fresh signed checkpoint of the verified
     /// tree when it is valid, so the report carries proof of what it read.
     pub fn compliance_report(&self, req: ReportRequest) -> Result<ComplianceResult, AuditError> {
-        let figures = self.read(|c| {
-            c.figures(&req.start_time, &req.end_time, req.tenant_id.as_deref())
-        })?;
+        let figures =
+            self.read(|c| c.figures(&req.start_time, &req.end_time, req.tenant_id.as_deref()))?;
         let (checkpoint, checked_against) = req.checkpoint.unzip();
         let verified = self.verify(&VerifyRequest {
             checkpoint,

@@ -7,7 +7,7 @@
 //! at start-up from a flag. It takes and returns the domain types that are
 //! shared by both backends: events are validated ([`super::model`]), filters
 //! parsed ([`super::filter`]) and subscriptions specified
-//! ([`super::consumer::SubscriptionSpec`]) before a backend sees them, so the
+//! ([`super::subscription::SubscriptionSpec`]) before a backend sees them, so the
 //! rules live in one place.
 
 use std::future::Future;

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SmartServer;
 use super::budget::AnswerBudget;
-use super::bulk_args::{BulkParams, input_schema};
 use super::error::ToolError;
 use super::output::{Summarized, Summary, count, list_some, output_schema};
+use super::transport::bulk_args::{BulkParams, input_schema};
 use crate::alerting::engine::{DynamicSpec, EngineConfig, PointOutcome, RuleSpec};
 use crate::alerting::escalate::{Level, Policy};
 use crate::alerting::limits::{self, MAX_NAME, MAX_NOTE};

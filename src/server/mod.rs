@@ -5,24 +5,36 @@
 //! Each subsystem contributes a `ToolRouter`; [`SmartServer::new`] merges the
 //! routers of the toolsets the config enables, so a disabled toolset's tools
 //! are neither listed nor callable.
+//!
+//! Which shape a tool takes (the rule for a new tool):
+//! - Arguments: [`args::Parameters<T>`] (rmcp's extractor with errors that
+//!   name the field). [`transport::bulk_args::BulkParams<T>`] only for a tool
+//!   listed in `BULK_TOOLS`, whose calls run to hundreds of kilobytes
+//!   (`check_metric`, `check_metrics`); it names its schema with
+//!   `input_schema = input_schema::<T>()`.
+//! - Results: [`output::Summarized<T>`] (structured result plus one line a
+//!   model reads) for a new tool and for any tool whose answer can be large;
+//!   [`output::Charted<T>`] when the tool can also draw a chart (an image
+//!   block). rmcp's `Json<T>` (structured result plus its whole JSON copy as
+//!   text) stays on the tools that had it, whose text clients and prompts
+//!   already read; do not change a tool's shape once published.
+//! - Everything under [`transport`] is below rmcp and knows no tool.
 
 pub mod alerting;
 pub mod args;
 pub mod audit;
 pub mod budget;
-pub mod bulk_args;
-pub mod bulk_out;
 pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
 pub mod logging;
 pub mod output;
-pub mod parked;
 pub mod prompts;
 pub mod roots;
 pub mod schema;
 pub mod system;
+pub mod transport;
 
 use std::sync::Arc;
 
@@ -206,13 +218,13 @@ arguments and answer errors that name the field at fault.";
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
     /// The router's call, after answering `arguments` that are not an object
-    /// with invalid params (rmcp cannot parse such a call; see `bulk_args`).
+    /// with invalid params (rmcp cannot parse such a call; see `transport::bulk_args`).
     async fn call_tool(
         &self,
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
-        if let Some(e) = bulk_args::rejected_arguments(request.arguments.as_ref()) {
+        if let Some(e) = transport::bulk_args::rejected_arguments(request.arguments.as_ref()) {
             return Err(e);
         }
         if !self.tool_router.has_route(&request.name) {

@@ -40,7 +40,7 @@ impl<T> Summarized<T> {
 
 impl<T: Serialize> IntoCallToolResult for Summarized<T> {
     fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
-        let value = super::bulk_out::structured(&self.value).map_err(|e| {
+        let value = super::transport::bulk_out::structured(&self.value).map_err(|e| {
             rmcp::ErrorData::internal_error(format!("could not serialise the result: {e}"), None)
         })?;
         let mut result = CallToolResult::success(vec![ContentBlock::text(self.summary)]);

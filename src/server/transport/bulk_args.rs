@@ -40,8 +40,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::args;
 use super::parked::{TICKET_KEY, park, placeholder, redeem};
+use crate::server::args;
 
 /// Tools whose arguments are lifted out of the line before rmcp parses it.
 pub const BULK_TOOLS: &[&str] = &["check_metrics", "check_metric"];

@@ -1,0 +1,136 @@
+//! The alerting state's storage boundary: what a call asks to write (the
+//! definitions it changed and the engine's dirty state) and the
+//! [`StateStore`] trait, with the data dir's SQLite store
+//! ([`super::sqlite`]) and PostgreSQL ([`super::postgres`]) behind it;
+//! loading an engine back is written once, over portable SELECTs.
+//!
+//! Design choice: rows hold JSON documents keyed by identity (rule id,
+//! alert number, series key), and the engine's dirty sets are written in ONE
+//! transaction per tool call (a 10,000-point `check_metrics` call is one
+//! commit), so learned baselines survive a restart without a write per point.
+
+use std::collections::HashMap;
+
+use super::engine::{
+    Changes, Counters, DynamicSpec, Engine, EngineConfig, Loaded, RuleSpec, SeriesRecord,
+};
+use super::escalate::Policy;
+use super::model::{Alert, Severity};
+use super::silence::Silence;
+
+/// A definition change to write beside the engine's dirty state.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Rule(RuleSpec),
+    RemoveRule(String),
+    Dynamic(DynamicSpec),
+    RemoveDynamic(String),
+    Silence(Silence),
+    Policy(Severity, Policy),
+    Config(EngineConfig),
+}
+
+pub(crate) type Res<T> = Result<T, String>;
+
+/// What one call asks to write: definitions, then the engine's changes.
+pub type Batch = (Vec<Write>, Changes);
+
+/// Where the alerting state is kept: the data dir's SQLite store
+/// ([`super::sqlite::SqliteState`]) or PostgreSQL ([`super::postgres::PgState`]).
+pub trait StateStore: Send + std::fmt::Debug {
+    /// Writes `batches` (each call's definitions and engine changes, oldest
+    /// first) in one transaction.
+    fn save(&mut self, batches: &[Batch]) -> Res<()>;
+    /// Builds an engine from the stored state.
+    fn load(&mut self) -> Res<Engine>;
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Res<String> {
+    serde_json::to_string(v).map_err(|e| e.to_string())
+}
+
+pub(crate) fn num_of(id: &str) -> i64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Rows of a portable `SELECT a [, b]`: the first column, and the second if any.
+pub(crate) type Query<'a> = dyn FnMut(&str) -> Res<Vec<(String, Option<String>)>> + 'a;
+
+fn rows<T: serde::de::DeserializeOwned>(query: &mut Query<'_>, sql: &str) -> Res<Vec<T>> {
+    let texts = query(sql)?;
+    let mut out = Vec::with_capacity(texts.len());
+    for (t, _) in texts {
+        match serde_json::from_str(&t) {
+            Ok(v) => out.push(v),
+            // A row this version cannot read is skipped, not fatal: the rest
+            // of the state is still worth having.
+            Err(err) => tracing::warn!("skipping unreadable alerting row: {err}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Builds an engine from any store, through `query` running the portable
+/// SELECTs below.
+pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
+    let mut engine = Engine::new();
+    let mut meta = |key: &str| -> Res<Option<String>> {
+        Ok(query(&format!(
+            "SELECT value FROM alerting_meta WHERE key = '{key}'"
+        ))?
+        .into_iter()
+        .next()
+        .map(|(v, _)| v))
+    };
+    if let Some(c) = meta("config")? {
+        engine.config = serde_json::from_str(&c).map_err(|e| e.to_string())?;
+    }
+    let counters: Counters = match meta("counters")? {
+        Some(c) => serde_json::from_str(&c).map_err(|e| e.to_string())?,
+        None => Counters::default(),
+    };
+    for spec in rows::<RuleSpec>(query, "SELECT spec FROM alerting_rules ORDER BY seq")? {
+        let id = spec.rule_id.clone();
+        if let Err(err) = engine.add_rule(spec) {
+            tracing::warn!(rule_id = id, "skipping stored rule: {err}");
+        }
+    }
+    for spec in rows::<DynamicSpec>(query, "SELECT spec FROM alerting_detectors")? {
+        engine.add_dynamic(spec);
+    }
+    let alerts: Vec<Alert> = rows(query, "SELECT data FROM alerting_alerts ORDER BY alert_num")?;
+    let groups = rows(query, "SELECT data FROM alerting_groups ORDER BY group_num")?;
+    let series: Vec<SeriesRecord> = rows(query, "SELECT state FROM alerting_series")?;
+    let mut day: HashMap<String, Vec<(u16, i64, f64)>> = HashMap::new();
+    for (key, cell) in query("SELECT series_key, cell FROM alerting_series_day")? {
+        match cell.map(|c| serde_json::from_str::<(u16, i64, f64)>(&c)) {
+            Some(Ok(cell)) => day.entry(key).or_default().push(cell),
+            _ => tracing::warn!(series = key, "skipping unreadable daily-profile slot"),
+        }
+    }
+    let silences = rows(query, "SELECT data FROM alerting_silences")?;
+    let mut policies = Vec::new();
+    for (sev, data) in query("SELECT severity, data FROM alerting_policies")? {
+        if let (Some(sev), Some(Ok(p))) = (
+            Severity::parse(&sev),
+            data.map(|d| serde_json::from_str::<Policy>(&d)),
+        ) {
+            policies.push((sev, p));
+        }
+    }
+    engine.restore(Loaded {
+        counters,
+        alerts,
+        groups,
+        series,
+        day,
+        silences,
+        policies,
+    });
+    // What was just read is saved already.
+    engine.take_definitions();
+    Ok(engine)
+}
