@@ -65,6 +65,7 @@ fn main() {
             list_items: false,
             cursor: None,
             data_dir: None,
+            language: Default::default(),
         };
         let mut times: Vec<Duration> = Vec::new();
         let mut summary = String::new();

@@ -287,6 +287,32 @@ impl Roots {
         Ok((path, text))
     }
 
+    /// The entries of the directory at `path`, with its canonical name:
+    /// each name (UTF-8 names only) and what it is, a symlink followed when
+    /// its target lies beneath the same root (otherwise `Symlink`).
+    pub fn read_dir(&self, path: &Path) -> Result<(PathBuf, Vec<(String, EntryKind)>), FsError> {
+        self.beneath(path, |root, dir, rel| {
+            let d = dir.open_dir(rel)?;
+            let name = root.name_of(&d, rel)?;
+            let mut out = Vec::new();
+            for entry in d.entries()? {
+                let entry = entry?;
+                let Ok(file) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let kind = match dir.metadata(rel.join(&file)) {
+                    Ok(m) if m.is_dir() => EntryKind::Dir,
+                    Ok(m) if m.is_file() => EntryKind::File,
+                    Ok(_) => EntryKind::Other,
+                    Err(_) => EntryKind::Symlink,
+                };
+                out.push((file, kind));
+            }
+            out.sort();
+            Ok((name, out))
+        })
+    }
+
     /// Opens the directory at `path`, first creating it and its missing
     /// parents (beneath the root) when `create` is set.
     pub fn open_dir(&self, path: &Path, create: bool) -> Result<DirHandle, FsError> {
@@ -410,7 +436,7 @@ impl DirHandle {
 }
 
 /// What a directory entry is, its symlinks not followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
     /// A regular file.
     File,

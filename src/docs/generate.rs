@@ -1,4 +1,5 @@
-//! `generate_docs` end to end: find the crate root, walk and extract, inline
+//! `generate_docs` end to end: find the crate root (or the Python modules,
+//! see [`super::python`]), walk and extract, inline
 //! re-exports, compute coverage, render Markdown, then either write it (one
 //! file per module plus `index.md`) or return it in pages.
 //!
@@ -14,6 +15,7 @@ use super::markdown::{self, ImplIndex, Selection, Stats};
 use super::model::{CrateDocs, ItemKind, Problem};
 use super::paths;
 use super::public;
+use super::python;
 use super::walker::{self, OnFile};
 use crate::fsroot::{DirHandle, EntryKind, FsError, Roots};
 
@@ -27,11 +29,57 @@ pub const ITEMS_PER_PAGE: usize = 200;
 /// Undocumented items named in the result (the index lists more).
 pub const UNDOCUMENTED_LISTED: usize = 200;
 
+/// Which language to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Language {
+    /// By what `path` holds: `.rs`, `Cargo.toml`, `lib.rs`/`main.rs` mean
+    /// Rust; `.py`, `__init__.py`, `pyproject.toml`, `setup.cfg`,
+    /// `setup.py` or `.py` files mean Python.
+    #[default]
+    Auto,
+    /// A Rust crate.
+    Rust,
+    /// Python packages.
+    Python,
+}
+
+impl Language {
+    /// The name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Auto => "auto",
+            Language::Rust => "rust",
+            Language::Python => "python",
+        }
+    }
+}
+
+/// The language of what `resolved` (an existing file or directory) holds.
+pub fn detect(resolved: &Path, roots: &Roots) -> Language {
+    if roots.is_file(resolved) {
+        return match resolved.extension().and_then(|e| e.to_str()) {
+            Some("py" | "pyi") => Language::Python,
+            _ => Language::Rust,
+        };
+    }
+    let rust = ["Cargo.toml", "lib.rs", "main.rs"]
+        .iter()
+        .any(|f| roots.is_file(&resolved.join(f)));
+    if !rust && python::layout::is_python_dir(resolved, roots) {
+        Language::Python
+    } else {
+        Language::Rust
+    }
+}
+
 /// What to document and where.
 #[derive(Debug, Clone, Default)]
 pub struct DocsRequest {
-    /// Crate dir, `src/` dir or `.rs` file (relative: to the first root).
+    /// Crate dir, `src/` dir or `.rs` file; or a Python package, project,
+    /// directory or `.py` file (relative: to the first root).
     pub path: String,
+    /// Which language (`Auto` decides by what `path` holds).
+    pub language: Language,
     /// Where to write the Markdown; `None` returns it in pages.
     pub output_dir: Option<String>,
     /// Document private and hidden items too.
@@ -77,9 +125,11 @@ pub struct Page {
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct DocsRun {
-    /// Crate name.
+    /// The language read (`rust` or `python`).
+    pub language: &'static str,
+    /// Crate (or Python project or package) name.
     pub crate_name: String,
-    /// Crate root file.
+    /// Crate root file (for Python, the path documented).
     pub root_file: PathBuf,
     /// Files read.
     pub files_read: usize,
@@ -161,7 +211,7 @@ pub fn locate(path: &Path, shown: &str, roots: &Roots) -> Result<(String, PathBu
         }
     }
     Err(not_a_crate(
-        "a directory needs Cargo.toml (a crate) or lib.rs/main.rs (a src/ directory)",
+        "a directory needs Cargo.toml (a crate) or lib.rs/main.rs (a src/ directory); Python needs __init__.py, pyproject.toml, setup.cfg, setup.py or .py files",
     ))
 }
 
@@ -254,6 +304,46 @@ pub fn analyze(
     Ok(docs)
 }
 
+/// A code base read for a diagram: a Rust crate or Python modules.
+pub enum CodeBase {
+    /// A Rust crate.
+    Rust(CrateDocs),
+    /// Python modules.
+    Python(python::model::PyProject),
+}
+
+impl CodeBase {
+    /// Reads the code at `path` in the language it holds.
+    pub fn load(path: &str, roots: &Roots, on_file: &mut OnFile<'_>) -> Result<Self, DocsError> {
+        let resolved = paths::existing(path, roots)?;
+        Ok(match detect(&resolved, roots) {
+            Language::Python => CodeBase::Python(python::analyze(&resolved, path, roots, on_file)?),
+            _ => CodeBase::Rust(analyze(path, roots, on_file)?),
+        })
+    }
+
+    /// Its module graph.
+    pub fn module_graph(&self) -> super::diagram::Diagram {
+        match self {
+            CodeBase::Rust(d) => super::diagram::module_graph(d),
+            CodeBase::Python(p) => python::diagrams::module_graph(p),
+        }
+    }
+
+    /// Its type graph (of `module` and its submodules when given), with at
+    /// most `max_classes` classes.
+    pub fn type_graph(
+        &self,
+        module: Option<&str>,
+        max_classes: usize,
+    ) -> Result<super::diagram::Diagram, DocsError> {
+        match self {
+            CodeBase::Rust(d) => super::diagram::type_graph(d, module, max_classes),
+            CodeBase::Python(p) => python::diagrams::type_graph(p, module, max_classes),
+        }
+    }
+}
+
 fn parse_cursor(cursor: Option<&str>) -> Result<(usize, usize), DocsError> {
     let Some(c) = cursor else { return Ok((0, 0)) };
     let bad = || {
@@ -285,23 +375,80 @@ pub fn generate_docs(
         Some(d) => Some(paths::output_dir(d, roots, req.data_dir.as_deref())?),
         None => None,
     };
-    let docs = analyze(&req.path, roots, on_file)?;
-    let sel = Selection {
-        include_private: req.include_private,
+    let language = match req.language {
+        Language::Auto => detect(&paths::existing(&req.path, roots)?, roots),
+        l => l,
     };
-    let stats = markdown::stats(&docs, sel);
-    let impls = ImplIndex::new(&docs);
     let page = |body: String| format!("{MARKER}\n{body}");
-    let mut rendered: Vec<(String, String)> = vec![(
-        "index.md".into(),
-        page(markdown::index_page(&docs, sel, &stats)),
-    )];
-    for m in docs.modules.iter().filter(|m| sel.module(m)) {
-        rendered.push((
-            markdown::module_file(&docs.name, &m.path),
-            page(markdown::module_page(&docs, m, sel, &impls)),
-        ));
-    }
+    let a = match language {
+        Language::Python => {
+            let resolved = paths::existing(&req.path, roots)?;
+            let project = python::analyze(&resolved, &req.path, roots, on_file)?;
+            let sel = python::render::Selection {
+                include_private: req.include_private,
+            };
+            let stats = python::render::stats(&project, sel);
+            let mut rendered = vec![(
+                "index.md".to_string(),
+                page(python::render::index_page(&project, sel, &stats)),
+            )];
+            for m in project
+                .modules
+                .iter()
+                .filter(|m| req.include_private || m.public)
+            {
+                rendered.push((
+                    python::render::module_file(&m.path),
+                    page(python::render::module_page(m, sel)),
+                ));
+            }
+            Analysed {
+                name: project.name.clone(),
+                root_file: project.root.clone(),
+                files_read: project.files.len(),
+                items: if req.list_items {
+                    python::render::item_entries(&project, sel)
+                } else {
+                    Vec::new()
+                },
+                stats,
+                problems: project.problems,
+                rendered,
+            }
+        }
+        _ => {
+            let docs = analyze(&req.path, roots, on_file)?;
+            let sel = Selection {
+                include_private: req.include_private,
+            };
+            let stats = markdown::stats(&docs, sel);
+            let impls = ImplIndex::new(&docs);
+            let mut rendered: Vec<(String, String)> = vec![(
+                "index.md".into(),
+                page(markdown::index_page(&docs, sel, &stats)),
+            )];
+            for m in docs.modules.iter().filter(|m| sel.module(m)) {
+                rendered.push((
+                    markdown::module_file(&docs.name, &m.path),
+                    page(markdown::module_page(&docs, m, sel, &impls)),
+                ));
+            }
+            Analysed {
+                name: docs.name.clone(),
+                root_file: docs.root_file.clone(),
+                files_read: docs.files.len(),
+                items: if req.list_items {
+                    item_entries(&docs, sel)
+                } else {
+                    Vec::new()
+                },
+                stats,
+                problems: docs.problems,
+                rendered,
+            }
+        }
+    };
+    let rendered = a.rendered;
 
     let mut files_written = Vec::new();
     let mut pages = Vec::new();
@@ -340,11 +487,7 @@ pub fn generate_docs(
         }
     }
 
-    let all_items = if req.list_items {
-        item_entries(&docs, sel)
-    } else {
-        Vec::new()
-    };
+    let all_items = a.items;
     let total_items = all_items.len();
     let mut next_item = None;
     let items = if req.list_items {
@@ -371,11 +514,12 @@ pub fn generate_docs(
         None
     };
     Ok(DocsRun {
-        crate_name: docs.name.clone(),
-        root_file: docs.root_file.clone(),
-        files_read: docs.files.len(),
-        stats,
-        problems: docs.problems.clone(),
+        language: language.name(),
+        crate_name: a.name,
+        root_file: a.root_file,
+        files_read: a.files_read,
+        stats: a.stats,
+        problems: a.problems,
         files_written,
         pages,
         total_pages,
@@ -383,6 +527,17 @@ pub fn generate_docs(
         total_items,
         next_cursor,
     })
+}
+
+/// One analysed code base, rendered, before paging or writing.
+struct Analysed {
+    name: String,
+    root_file: PathBuf,
+    files_read: usize,
+    stats: Stats,
+    problems: Vec<Problem>,
+    rendered: Vec<(String, String)>,
+    items: Vec<ItemEntry>,
 }
 
 /// First line of every page this tool writes: it marks files a later run

@@ -39,14 +39,15 @@ pub fn module_file(crate_name: &str, path: &str) -> String {
 /// Counts and coverage shown in the index and returned by the tool.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Selected items by kind name (modules included, crate root too).
-    pub counts: Vec<(ItemKind, usize)>,
+    /// Selected items by kind name (modules included, crate root too), in
+    /// the order the index lists them.
+    pub counts: Vec<(&'static str, usize)>,
     /// Public items (modules included).
     pub public_items: usize,
     /// Public items with a doc comment.
     pub documented_public: usize,
     /// Paths of public items without docs, as `kind path`.
-    pub undocumented: Vec<(ItemKind, String)>,
+    pub undocumented: Vec<(&'static str, String)>,
 }
 
 impl Stats {
@@ -77,7 +78,8 @@ pub fn stats(docs: &CrateDocs, sel: Selection) -> Stats {
             if m.docs.is_some() {
                 s.documented_public += 1;
             } else {
-                s.undocumented.push((ItemKind::Module, m.path.clone()));
+                s.undocumented
+                    .push((ItemKind::Module.name(), m.path.clone()));
             }
         }
         for i in &m.items {
@@ -92,14 +94,14 @@ pub fn stats(docs: &CrateDocs, sel: Selection) -> Stats {
                 if i.docs.is_some() {
                     s.documented_public += 1;
                 } else {
-                    s.undocumented.push((i.kind, i.path()));
+                    s.undocumented.push((i.kind.name(), i.path()));
                 }
             }
         }
     }
     let mut counts: Vec<(ItemKind, usize)> = counts.into_iter().collect();
     counts.sort();
-    s.counts = counts;
+    s.counts = counts.into_iter().map(|(k, n)| (k.name(), n)).collect();
     s
 }
 
@@ -382,7 +384,7 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
     }
     out.push_str("\n## Item counts\n\n| kind | count |\n|---|---|\n");
     for (kind, n) in &stats.counts {
-        let _ = writeln!(out, "| {} | {n} |", kind.name());
+        let _ = writeln!(out, "| {kind} | {n} |");
     }
     let _ = writeln!(
         out,
@@ -394,7 +396,7 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
     if !stats.undocumented.is_empty() {
         out.push_str("### Undocumented public items\n\n");
         for (kind, path) in stats.undocumented.iter().take(500) {
-            let _ = writeln!(out, "- {} `{path}`", kind.name());
+            let _ = writeln!(out, "- {kind} `{path}`");
         }
         if stats.undocumented.len() > 500 {
             let _ = writeln!(out, "- ... and {} more", stats.undocumented.len() - 500);

@@ -19,6 +19,7 @@ pub mod mermaid;
 pub mod model;
 pub mod paths;
 pub mod public;
+pub mod python;
 pub mod signature;
 pub mod tools_ref;
 pub mod walker;

@@ -19,15 +19,20 @@ use super::error::{ToolError, max_chars, max_chars_opt};
 use crate::docs::api::{self, Endpoint, OpenApiVersion, SpecFormat};
 use crate::docs::diagram::{self, Component, Connection, Interaction};
 use crate::docs::tools_ref::{self, ToolDoc};
-use crate::docs::{self, DocsError, ItemKind};
+use crate::docs::{self, DocsError};
 
 /// Arguments of `generate_docs`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateDocsArgs {
-    /// Crate directory, `src/` directory or `.rs` file under the roots
-    /// (relative: from the first root).
+    /// Crate directory, `src/` directory or `.rs` file; or a Python package,
+    /// project, directory or `.py` file; under the roots (relative: from the
+    /// first root).
     pub path: String,
+    /// Which language (default auto: by what `path` holds).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["auto", "rust", "python"]))]
+    pub language: Option<String>,
     /// Directory under the roots for one Markdown file per module and
     /// `index.md`; without it the Markdown comes back in `pages`.
     #[serde(default)]
@@ -43,7 +48,8 @@ pub struct GenerateDocsArgs {
     pub cursor: Option<String>,
 }
 
-/// Number of documented items per kind.
+/// Number of documented items per kind (Rust kinds for a crate, Python
+/// kinds for Python; the others stay 0).
 #[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct ItemCounts {
     /// Modules, the crate root included.
@@ -71,6 +77,14 @@ pub struct ItemCounts {
     /// `#[macro_export]` macros (and, with `include_private`, local ones).
     #[serde(rename = "macro")]
     pub macro_: usize,
+    /// Python classes.
+    pub class: usize,
+    /// Python methods (functions in a class body).
+    pub method: usize,
+    /// Python properties.
+    pub property: usize,
+    /// Python module and class attributes.
+    pub attribute: usize,
 }
 
 /// A file or declaration that could not be used; the rest was documented.
@@ -102,10 +116,11 @@ pub struct PageOut {
 /// One item in `items`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ItemOut {
-    /// `module`, `struct`, `enum`, `union`, `trait`, `function`, `constant`,
-    /// `static`, `type_alias` or `macro`.
+    /// Rust: `module`, `struct`, `enum`, `union`, `trait`, `function`,
+    /// `constant`, `static`, `type_alias`, `macro`; Python: `module`,
+    /// `class`, `function`, `method`, `property`, `attribute`.
     pub kind: String,
-    /// Path as users name it: `crate::a::Item`.
+    /// Path as users name it: `crate::a::Item`, `pkg.mod.Class.method`.
     pub path: String,
     /// Has a doc comment.
     pub documented: bool,
@@ -116,7 +131,9 @@ pub struct ItemOut {
 /// Result of `generate_docs`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct GenerateDocsOutput {
-    /// Crate name.
+    /// The language read: `rust` or `python`.
+    pub language: String,
+    /// Crate name (Python: the project or package name).
     pub crate_name: String,
     /// The crate root file the analysis started at.
     pub root_file: String,
@@ -407,13 +424,13 @@ impl DiagramKind {
 /// answer carries the Mermaid text twice: `mermaid` and `markdown`);
 /// `truncated` says when classes were left out, and `module` draws a part.
 fn type_graph_within(
-    docs: &docs::model::CrateDocs,
+    code: &docs::generate::CodeBase,
     module: Option<&str>,
     budget: AnswerBudget,
 ) -> Result<diagram::Diagram, DocsError> {
     let mut classes = diagram::MAX_CLASSES;
     loop {
-        let d = diagram::type_graph(docs, module, classes)?;
+        let d = code.type_graph(module, classes)?;
         let Some(max) = budget.max_tokens() else {
             return Ok(d);
         };
@@ -445,10 +462,10 @@ pub struct GenerateDiagramArgs {
     /// sequence: the messages.
     #[serde(default)]
     pub interactions: Vec<Interaction>,
-    /// module_graph, type_graph: crate, `src/` directory or `.rs` file under the roots.
+    /// module_graph, type_graph: crate, `src/` directory or `.rs` file, or Python code, under the roots.
     #[serde(default)]
     pub path: Option<String>,
-    /// type_graph: only this module and its submodules (`docs::model`).
+    /// type_graph: only this module and its submodules (`docs::model`, `pkg.sub`).
     #[serde(default)]
     pub module: Option<String>,
 }
@@ -555,9 +572,24 @@ impl SmartServer {
                 "give a directory under the workspace roots, or omit it to get the Markdown back",
             ));
         }
+        let language = match args.language.as_deref().map(str::trim) {
+            None | Some("auto") => docs::generate::Language::Auto,
+            Some("rust") => docs::generate::Language::Rust,
+            Some("python") => docs::generate::Language::Python,
+            Some(other) => {
+                return Err(ToolError::invalid(
+                    "language",
+                    format!(
+                        "{} is not a language read here; use auto, rust or python",
+                        crate::quote::quote(other)
+                    ),
+                ));
+            }
+        };
         let output_dir = args.output_dir.clone();
         let req = docs::DocsRequest {
             path: args.path,
+            language,
             output_dir: args.output_dir,
             include_private: args.include_private,
             list_items: args.list_items,
@@ -572,21 +604,27 @@ impl SmartServer {
         .map_err(|e| docs_error(e, output_dir.as_deref()))?;
         let mut counts = ItemCounts::default();
         for (kind, n) in &run.stats.counts {
-            match kind {
-                ItemKind::Module => counts.module = *n,
-                ItemKind::Struct => counts.struct_ = *n,
-                ItemKind::Enum => counts.enum_ = *n,
-                ItemKind::Union => counts.union = *n,
-                ItemKind::Trait => counts.trait_ = *n,
-                ItemKind::Function => counts.function = *n,
-                ItemKind::Constant => counts.constant = *n,
-                ItemKind::Static => counts.static_ = *n,
-                ItemKind::TypeAlias => counts.type_alias = *n,
-                ItemKind::Macro => counts.macro_ = *n,
-                ItemKind::Impl | ItemKind::Reexport => {}
-            }
+            let slot = match *kind {
+                "module" => &mut counts.module,
+                "struct" => &mut counts.struct_,
+                "enum" => &mut counts.enum_,
+                "union" => &mut counts.union,
+                "trait" => &mut counts.trait_,
+                "function" => &mut counts.function,
+                "constant" => &mut counts.constant,
+                "static" => &mut counts.static_,
+                "type_alias" => &mut counts.type_alias,
+                "macro" => &mut counts.macro_,
+                "class" => &mut counts.class,
+                "method" => &mut counts.method,
+                "property" => &mut counts.property,
+                "attribute" => &mut counts.attribute,
+                _ => continue,
+            };
+            *slot = *n;
         }
         let mut out = GenerateDocsOutput {
+            language: run.language.to_string(),
             crate_name: run.crate_name,
             root_file: run.root_file.display().to_string(),
             files_read: run.files_read,
@@ -600,7 +638,7 @@ impl SmartServer {
                 .undocumented
                 .iter()
                 .take(docs::generate::UNDOCUMENTED_LISTED)
-                .map(|(k, p)| format!("{} {p}", k.name()))
+                .map(|(k, p)| format!("{k} {p}"))
                 .collect(),
             problems_total: run.problems.len(),
             files_written_total: run.files_written.len(),
@@ -765,10 +803,10 @@ impl SmartServer {
                 let module = args.module;
                 let budget = self.budget;
                 with_progress(&ctx, "generate_diagram", move |on_file| {
-                    let docs = docs::generate::analyze(&path, &roots, on_file)?;
+                    let code = docs::generate::CodeBase::load(&path, &roots, on_file)?;
                     match kind {
-                        DiagramKind::ModuleGraph => Ok(diagram::module_graph(&docs)),
-                        _ => type_graph_within(&docs, module.as_deref(), budget),
+                        DiagramKind::ModuleGraph => Ok(code.module_graph()),
+                        _ => type_graph_within(&code, module.as_deref(), budget),
                     }
                 })
                 .await

@@ -1,0 +1,344 @@
+//! Which Python files make up what `path` names, and their module names:
+//! a package directory (with `__init__.py`), a project directory
+//! (`pyproject.toml`, `setup.cfg` or `setup.py`; `src/` or flat layout,
+//! several top-level packages), a plain directory of `.py` files, or one
+//! `.py` file. Directories without `__init__.py` inside a package that hold
+//! Python files are namespace packages.
+//!
+//! Every directory and file is opened beneath the workspace roots (see
+//! [`crate::fsroot`]): a symlink leading out is reported, not followed, and
+//! a directory met twice (a symlink loop) is reported once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::docs::DocsError;
+use crate::docs::model::Problem;
+use crate::fsroot::{EntryKind, FsError, Roots};
+
+/// Deepest package nesting walked.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most files one run reads.
+pub const MAX_FILES: usize = 20_000;
+
+/// Directories a project walk never enters.
+const SKIPPED_DIRS: &[&str] = &[
+    "__pycache__",
+    "node_modules",
+    "site-packages",
+    "build",
+    "dist",
+    "venv",
+    "env",
+];
+
+/// One module to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleFile {
+    /// Dotted module name.
+    pub name: String,
+    /// The `.py` file (`__init__.py` for a package), or the directory of a
+    /// namespace package.
+    pub path: PathBuf,
+    /// A package (regular or namespace).
+    pub package: bool,
+    /// A namespace package: a directory, no file to read.
+    pub namespace: bool,
+}
+
+/// What `path` holds.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Project, package or file name.
+    pub name: String,
+    /// Modules, packages before their submodules.
+    pub modules: Vec<ModuleFile>,
+    /// Directories or files skipped, and why.
+    pub problems: Vec<Problem>,
+}
+
+/// Whether `dir` looks like Python: a package, a project, `.py` files or
+/// package directories.
+pub fn is_python_dir(dir: &Path, roots: &Roots) -> bool {
+    ["__init__.py", "pyproject.toml", "setup.cfg", "setup.py"]
+        .iter()
+        .any(|f| roots.is_file(&dir.join(f)))
+        || roots
+            .read_dir(dir)
+            .map(|(_, entries)| {
+                entries.iter().any(|(n, k)| match k {
+                    EntryKind::File => n.ends_with(".py"),
+                    EntryKind::Dir => roots.is_file(&dir.join(n).join("__init__.py")),
+                    _ => false,
+                })
+            })
+            .unwrap_or(false)
+}
+
+/// Finds the modules under `path` (an existing file or directory).
+pub fn layout(path: &Path, shown: &str, roots: &Roots) -> Result<Layout, DocsError> {
+    let mut walk = Walk {
+        roots,
+        seen: HashSet::new(),
+        out: Layout::default(),
+    };
+    if roots.is_file(path) {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|_| path.extension().is_some_and(|e| e == "py" || e == "pyi"))
+            .ok_or_else(|| DocsError::NotACrate {
+                path: shown.to_string(),
+                reason: "not a .py file or a directory of Python code".into(),
+            })?;
+        walk.out.name = stem.to_string();
+        walk.out.modules.push(ModuleFile {
+            name: stem.to_string(),
+            path: path.to_path_buf(),
+            package: false,
+            namespace: false,
+        });
+        return Ok(walk.out);
+    }
+    let dir_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("project")
+        .to_string();
+    let has = |f: &str| roots.is_file(&path.join(f));
+    if has("__init__.py") {
+        walk.out.name = dir_name.clone();
+        walk.package(path, &dir_name, 0)?;
+    } else if has("pyproject.toml") || has("setup.cfg") || has("setup.py") {
+        walk.out.name = project_name(path, roots).unwrap_or(dir_name);
+        let src = path.join("src");
+        let base = if roots.read_dir(&src).is_ok() {
+            src
+        } else {
+            path.to_path_buf()
+        };
+        walk.top_level(&base, true)?;
+    } else {
+        walk.out.name = dir_name;
+        walk.top_level(path, false)?;
+    }
+    if walk.out.modules.is_empty() {
+        return Err(DocsError::NotACrate {
+            path: shown.to_string(),
+            reason: "no Python package or .py file found".into(),
+        });
+    }
+    Ok(walk.out)
+}
+
+struct Walk<'a> {
+    roots: &'a Roots,
+    seen: HashSet<PathBuf>,
+    out: Layout,
+}
+
+impl Walk<'_> {
+    fn problem(&mut self, file: &Path, message: String) {
+        self.out.problems.push(Problem {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+        });
+    }
+
+    /// Lists a directory once; `None` (and a problem) when it cannot be
+    /// read or was seen before.
+    fn entries(&mut self, dir: &Path) -> Option<Vec<(String, EntryKind)>> {
+        match self.roots.read_dir(dir) {
+            Ok((canonical, entries)) => {
+                if !self.seen.insert(canonical.clone()) {
+                    self.problem(
+                        dir,
+                        format!(
+                            "{} was reached twice (a symlink loop?); walked once",
+                            canonical.display()
+                        ),
+                    );
+                    return None;
+                }
+                Some(entries)
+            }
+            Err(FsError::Outside { path, .. }) => {
+                self.problem(
+                    dir,
+                    format!(
+                        "leads to {}, outside the workspace roots; skipped",
+                        path.display()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                let (p, e) = e.into_io();
+                self.problem(dir, format!("cannot read {}: {e}", p.display()));
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, m: ModuleFile) -> Result<(), DocsError> {
+        if self.out.modules.len() >= MAX_FILES {
+            return Err(DocsError::NotACrate {
+                path: m.path.display().to_string(),
+                reason: format!("more than {MAX_FILES} modules; document a part"),
+            });
+        }
+        self.out.modules.push(m);
+        Ok(())
+    }
+
+    /// A project's (or plain directory's) top level: packages, namespace
+    /// packages (in a project) and `.py` modules.
+    fn top_level(&mut self, dir: &Path, project: bool) -> Result<(), DocsError> {
+        let Some(entries) = self.entries(dir) else {
+            return Ok(());
+        };
+        for (name, kind) in entries {
+            let path = dir.join(&name);
+            match kind {
+                EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
+                    if self.roots.is_file(&path.join("__init__.py")) {
+                        self.package(&path, &name, 0)?;
+                    }
+                }
+                EntryKind::File => {
+                    if let Some(stem) = name.strip_suffix(".py")
+                        && is_identifier(stem)
+                        && !(project && stem == "setup")
+                    {
+                        self.push(ModuleFile {
+                            name: stem.to_string(),
+                            path,
+                            package: false,
+                            namespace: false,
+                        })?;
+                    }
+                }
+                EntryKind::Symlink => self.problem(
+                    &path,
+                    "a symlink leading outside the roots, or dangling; skipped".into(),
+                ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A package directory named `module` and everything under it.
+    fn package(&mut self, dir: &Path, module: &str, depth: usize) -> Result<(), DocsError> {
+        if depth >= MAX_DEPTH {
+            self.problem(
+                dir,
+                format!("packages nest deeper than {MAX_DEPTH}; skipped"),
+            );
+            return Ok(());
+        }
+        let Some(entries) = self.entries(dir) else {
+            return Ok(());
+        };
+        let init = dir.join("__init__.py");
+        let regular = entries
+            .iter()
+            .any(|(n, k)| n == "__init__.py" && *k == EntryKind::File);
+        self.push(ModuleFile {
+            name: module.to_string(),
+            path: if regular { init } else { dir.to_path_buf() },
+            package: true,
+            namespace: !regular,
+        })?;
+        for (name, kind) in entries {
+            let path = dir.join(&name);
+            match kind {
+                EntryKind::File => {
+                    if let Some(stem) = name.strip_suffix(".py")
+                        && stem != "__init__"
+                        && is_identifier(stem)
+                    {
+                        self.push(ModuleFile {
+                            name: format!("{module}.{stem}"),
+                            path,
+                            package: false,
+                            namespace: false,
+                        })?;
+                    }
+                }
+                EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
+                    if self.roots.is_file(&path.join("__init__.py"))
+                        || holds_python(&path, self.roots)
+                    {
+                        self.package(&path, &format!("{module}.{name}"), depth + 1)?;
+                    }
+                }
+                EntryKind::Symlink if name.ends_with(".py") || is_identifier(&name) => self
+                    .problem(
+                        &path,
+                        "a symlink leading outside the roots, or dangling; skipped".into(),
+                    ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A directory holding `.py` files directly (a namespace package).
+fn holds_python(dir: &Path, roots: &Roots) -> bool {
+    roots
+        .read_dir(dir)
+        .map(|(_, e)| {
+            e.iter()
+                .any(|(n, k)| *k == EntryKind::File && n.ends_with(".py"))
+        })
+        .unwrap_or(false)
+}
+
+fn skipped(name: &str) -> bool {
+    SKIPPED_DIRS.contains(&name)
+}
+
+/// A Python identifier (ASCII letters, digits, `_`, not starting with a
+/// digit; other letters allowed as Python allows them).
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+/// `[project] name` from `pyproject.toml`, or `name =` in `setup.cfg`'s
+/// `[metadata]`.
+fn project_name(dir: &Path, roots: &Roots) -> Option<String> {
+    let read = |f: &str| {
+        roots
+            .read_to_string(&dir.join(f), 1024 * 1024)
+            .ok()
+            .map(|(_, t)| t)
+    };
+    for (file, section) in [("pyproject.toml", "[project]"), ("setup.cfg", "[metadata]")] {
+        let Some(text) = read(file) else { continue };
+        let mut inside = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                inside = t == section;
+                continue;
+            }
+            if inside
+                && let Some((k, v)) = t.split_once('=')
+                && k.trim() == "name"
+            {
+                let v = v.trim().trim_matches(['"', '\'']).trim();
+                if !v.is_empty() {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
