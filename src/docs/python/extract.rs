@@ -2,12 +2,17 @@
 //!
 //! What counts, chosen to agree with griffe (the static loader behind
 //! mkdocstrings) so the two list the same API: `def`, `class` and
-//! assignments at module or class level, including those inside `if`/`try`
-//! blocks (the later definition of a name wins, in the place of the first);
-//! nested functions do not; `self.x` assigned in `__init__` is an attribute
+//! assignments at module or class level, including those inside `if`,
+//! `try`, `for`, `while`, `with` and `match` blocks (a later definition of a
+//! name replaces the earlier one in its place, except that an assignment in
+//! an `if` or `except` branch does not replace a name already bound: the
+//! no-exception case wins); nested functions do not count; an assignment
+//! whose target is a tuple or a subscript binds no item; an import binds a
+//! name but is not an item; `self.x` assigned in `__init__` is an attribute
 //! of the class; a string right after an assignment is that attribute's
-//! docstring; `@overload` signatures give way to the implementation;
-//! `@x.setter`/`@x.deleter` belong to the property `x`.
+//! docstring; `@overload` signatures belong to the implementation;
+//! `@x.setter`/`@x.deleter` belong to the property `x`; a `@dataclass`
+//! without its own `__init__` gets the generated one.
 //!
 //! Public: a module-level name is public when it is in the module's
 //! `__all__` (a literal list or tuple, `+=`, `.extend`, `.append`), or,
@@ -19,6 +24,8 @@ use ruff_python_ast::{
     self as ast, Expr, Parameters, PySourceType, Stmt, StmtClassDef, StmtFunctionDef,
 };
 use ruff_text_size::{Ranged, TextRange};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use super::model::{Param, ParamKind, PyItem, PyKind};
 
@@ -33,6 +40,9 @@ pub struct Extracted {
     pub imports: Vec<String>,
     /// `__all__`, when literal.
     pub all: Option<Vec<String>>,
+    /// Top-level names bound by imports (and not rebound since), with the
+    /// dotted path each names (`from .a import b as c`: `c` -> `pkg.a.b`).
+    pub imported: HashMap<String, String>,
 }
 
 /// A syntax error: 1-based line and column, and the parser's message.
@@ -72,16 +82,24 @@ pub fn extract(
     let cx = Cx {
         src: source,
         lines: &lines,
+        base: base_package(module, package),
+        aliases: RefCell::new(HashMap::new()),
     };
     let mut out = Extracted {
         docstring: docstring_of(body),
         ..Extracted::default()
     };
     let mut scope = Scope::default();
-    cx.visit(body, module, false, &mut scope, &mut out);
+    cx.visit(body, module, false, false, &mut scope, &mut out);
+    out.imported = std::mem::take(&mut scope.imported);
     out.items = scope.finish();
     out.imports = scope_imports(body, module, package);
-    // Public names.
+    set_publics(&mut out, module_public);
+    Ok(out)
+}
+
+/// Marks each item public or not (see the module docs).
+pub fn set_publics(out: &mut Extracted, module_public: bool) {
     for item in &mut out.items {
         let public = module_public
             && match &out.all {
@@ -90,7 +108,11 @@ pub fn extract(
             };
         set_public(item, public);
     }
-    Ok(out)
+}
+
+/// Marks `item` (public or not) and its members by the member rule.
+pub fn mark_public(item: &mut PyItem, public: bool) {
+    set_public(item, public)
 }
 
 fn set_public(item: &mut PyItem, public: bool) {
@@ -109,36 +131,59 @@ fn is_dunder(name: &str) -> bool {
 #[derive(Default)]
 struct Scope {
     items: Vec<PyItem>,
-    /// `@overload` signatures by name, used when no implementation follows.
-    overloads: Vec<PyItem>,
+    /// Names bound by imports (not items, but they count as bound).
+    imported: HashMap<String, String>,
 }
 
 impl Scope {
     /// Adds `item`, replacing an earlier one of the same name in its place.
     fn define(&mut self, item: PyItem) {
+        self.imported.remove(&item.name);
         match self.items.iter_mut().find(|i| i.name == item.name) {
             Some(old) => *old = item,
             None => self.items.push(item),
         }
     }
 
-    /// Adds an attribute unless the name is already a function or class
-    /// (`f = wraps(g)(f)` keeps `f` a function).
-    fn assign(&mut self, item: PyItem) {
+    /// Binds an attribute. In a conditional branch (`if`, `except`) a name
+    /// bound already stays as it is; otherwise the attribute replaces it,
+    /// keeping the earlier docstring (and an earlier attribute's annotation)
+    /// when it has none.
+    fn assign(&mut self, item: PyItem, conditional: bool) {
+        if conditional && self.bound(&item.name) {
+            return;
+        }
+        self.imported.remove(&item.name);
         match self.items.iter_mut().find(|i| i.name == item.name) {
-            Some(old) if old.kind == PyKind::Attribute => {
-                // Keep the first docstring and annotation if the new one has none.
-                let docstring = item.docstring.clone().or(old.docstring.take());
-                let returns = item.returns.clone().or(old.returns.take());
+            Some(old) => {
+                // griffe forwards the docstring of whatever was bound, the
+                // annotation of an attribute.
+                let returns = if old.kind == PyKind::Attribute {
+                    old.returns.take()
+                } else {
+                    None
+                };
+                let docstring = old.docstring.take();
+                let docstring = item.docstring.clone().or(docstring);
+                let returns = item.returns.clone().or(returns);
                 *old = PyItem {
                     docstring,
                     returns,
                     ..item
                 };
             }
-            Some(_) => {}
             None => self.items.push(item),
         }
+    }
+
+    /// An import binds `name`: an item of that name goes.
+    fn import(&mut self, name: &str, target: String) {
+        self.items.retain(|i| i.name != name);
+        self.imported.insert(name.to_string(), target);
+    }
+
+    fn bound(&self, name: &str) -> bool {
+        self.has(name) || self.imported.contains_key(name)
     }
 
     fn has(&self, name: &str) -> bool {
@@ -146,19 +191,18 @@ impl Scope {
     }
 
     fn finish(self) -> Vec<PyItem> {
-        let mut items = self.items;
-        for o in self.overloads {
-            if !items.iter().any(|i| i.name == o.name) {
-                items.push(o);
-            }
-        }
-        items
+        self.items
     }
 }
 
 struct Cx<'a> {
     src: &'a str,
     lines: &'a LineIndex,
+    /// The package relative imports start from.
+    base: String,
+    /// Module-level import bindings seen so far (name -> dotted target),
+    /// to resolve decorators such as `_dataclasses.dataclass`.
+    aliases: RefCell<HashMap<String, String>>,
 }
 
 impl Cx<'_> {
@@ -172,34 +216,43 @@ impl Cx<'_> {
         self.lines.line_col(self.src, range.start().to_usize()).0
     }
 
+    /// Visits the statements of a body; `conditional` when they are an
+    /// `if` branch or an `except` handler.
     fn visit(
         &self,
         body: &[Stmt],
         parent: &str,
         in_class: bool,
+        conditional: bool,
         scope: &mut Scope,
         out: &mut Extracted,
     ) {
         for (i, stmt) in body.iter().enumerate() {
             let next_doc = || body.get(i + 1).and_then(string_of);
             match stmt {
-                Stmt::FunctionDef(f) => self.function(f, parent, in_class, scope),
+                Stmt::FunctionDef(f) => {
+                    self.function(f, parent, in_class, scope);
+                    // `self.x` assigned in `__init__` (overloads included),
+                    // bound where `__init__` stands, as griffe does.
+                    if in_class && f.name.id.as_str() == "__init__" {
+                        self.instance_attributes(&f.body, parent, false, scope);
+                    }
+                }
                 Stmt::ClassDef(c) => scope.define(self.class(c, parent)),
                 Stmt::Assign(a) => {
                     if !in_class {
                         literal_all(a.targets.iter(), &a.value, false, &mut out.all);
                     }
-                    for target in &a.targets {
-                        for name in target_names(target) {
-                            scope.assign(self.attribute(
-                                name,
-                                parent,
-                                None,
-                                Some(&a.value),
-                                target.range(),
-                                next_doc(),
-                            ));
-                        }
+                    // griffe's rule: plain names only; one tuple or
+                    // subscript target and the statement binds no item.
+                    let Some(names) = assigned_names(&a.targets) else {
+                        continue;
+                    };
+                    for (name, at) in names {
+                        scope.assign(
+                            self.attribute(name, parent, None, Some(&a.value), at, next_doc()),
+                            conditional,
+                        );
                     }
                 }
                 Stmt::AnnAssign(a) => {
@@ -207,14 +260,17 @@ impl Cx<'_> {
                         if !in_class && let Some(v) = &a.value {
                             literal_all(std::iter::once(a.target.as_ref()), v, false, &mut out.all);
                         }
-                        scope.assign(self.attribute(
-                            n.id.as_str(),
-                            parent,
-                            Some(&a.annotation),
-                            a.value.as_deref(),
-                            a.target.range(),
-                            next_doc(),
-                        ));
+                        scope.assign(
+                            self.attribute(
+                                n.id.as_str(),
+                                parent,
+                                Some(&a.annotation),
+                                a.value.as_deref(),
+                                a.target.range(),
+                                next_doc(),
+                            ),
+                            conditional,
+                        );
                     }
                 }
                 Stmt::AugAssign(a) if !in_class => {
@@ -240,22 +296,93 @@ impl Cx<'_> {
                         scope.define(item);
                     }
                 }
+                Stmt::Import(imp) => {
+                    for a in &imp.names {
+                        let full = a.name.id.as_str();
+                        let (name, target) = match &a.asname {
+                            Some(n) => (n.id.as_str(), full.to_string()),
+                            None => {
+                                let first = full.split('.').next().unwrap_or("");
+                                (first, first.to_string())
+                            }
+                        };
+                        self.bind(in_class, name, &target);
+                        scope.import(name, target);
+                    }
+                }
+                Stmt::ImportFrom(imp) => {
+                    let from = resolve_from(
+                        &self.base,
+                        imp.level,
+                        imp.module.as_ref().map(|m| m.id.as_str()),
+                    );
+                    for a in &imp.names {
+                        let name = a.asname.as_ref().unwrap_or(&a.name).id.as_str();
+                        if name != "*" {
+                            let target = format!("{from}.{}", a.name.id.as_str());
+                            self.bind(in_class, name, &target);
+                            scope.import(name, target);
+                        }
+                    }
+                }
                 Stmt::If(s) => {
-                    self.visit(&s.body, parent, in_class, scope, out);
+                    self.visit(&s.body, parent, in_class, true, scope, out);
                     for clause in &s.elif_else_clauses {
-                        self.visit(&clause.body, parent, in_class, scope, out);
+                        self.visit(&clause.body, parent, in_class, true, scope, out);
                     }
                 }
                 Stmt::Try(t) => {
-                    self.visit(&t.body, parent, in_class, scope, out);
+                    self.visit(&t.body, parent, in_class, false, scope, out);
                     for ast::ExceptHandler::ExceptHandler(h) in &t.handlers {
-                        self.visit(&h.body, parent, in_class, scope, out);
+                        self.visit(&h.body, parent, in_class, true, scope, out);
                     }
-                    self.visit(&t.orelse, parent, in_class, scope, out);
-                    self.visit(&t.finalbody, parent, in_class, scope, out);
+                    self.visit(&t.orelse, parent, in_class, false, scope, out);
+                    self.visit(&t.finalbody, parent, in_class, false, scope, out);
+                }
+                Stmt::For(f) => {
+                    self.visit(&f.body, parent, in_class, false, scope, out);
+                    self.visit(&f.orelse, parent, in_class, false, scope, out);
+                }
+                Stmt::While(w) => {
+                    self.visit(&w.body, parent, in_class, false, scope, out);
+                    self.visit(&w.orelse, parent, in_class, false, scope, out);
+                }
+                Stmt::With(w) => self.visit(&w.body, parent, in_class, false, scope, out),
+                Stmt::Match(m) => {
+                    for case in &m.cases {
+                        self.visit(&case.body, parent, in_class, false, scope, out);
+                    }
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Records a module-level import binding.
+    fn bind(&self, in_class: bool, name: &str, target: &str) {
+        if !in_class {
+            self.aliases
+                .borrow_mut()
+                .insert(name.to_string(), target.to_string());
+        }
+    }
+
+    /// `head` (a decorator or annotation's dotted name) with its first part
+    /// resolved through the module's imports.
+    fn canonical(&self, head: &str) -> String {
+        let (first, rest) = match head.split_once('.') {
+            Some((f, r)) => (f, Some(r)),
+            None => (head, None),
+        };
+        let first = self
+            .aliases
+            .borrow()
+            .get(first)
+            .cloned()
+            .unwrap_or_else(|| first.to_string());
+        match rest {
+            Some(r) => format!("{first}.{r}"),
+            None => first,
         }
     }
 
@@ -267,25 +394,22 @@ impl Cx<'_> {
             .collect();
         let name = f.name.id.as_str();
         // `@x.setter` and `@x.deleter` complete the property `x`.
-        if in_class
-            && decorators.iter().any(|d| {
-                d.strip_prefix(name)
-                    .is_some_and(|rest| rest == ".setter" || rest == ".deleter")
-            })
-            && scope.has(name)
+        if decorators.iter().any(|d| {
+            d.strip_prefix(name)
+                .is_some_and(|rest| rest == ".setter" || rest == ".deleter")
+        }) && scope
+            .items
+            .iter()
+            .any(|i| i.name == name && i.kind == PyKind::Property)
         {
             return;
         }
-        let property = in_class
-            && decorators.iter().any(|d| {
-                matches!(
-                    d.as_str(),
-                    "property"
-                        | "cached_property"
-                        | "functools.cached_property"
-                        | "abc.abstractproperty"
-                )
-            });
+        let property = decorators.iter().any(|d| {
+            matches!(
+                d.as_str(),
+                "property" | "cached_property" | "functools.cached_property"
+            )
+        });
         let kind = if property {
             PyKind::Property
         } else if in_class {
@@ -322,14 +446,11 @@ impl Cx<'_> {
             line: self.line(f.name.range),
             members: Vec::new(),
         };
+        // An overload is part of the implementation that follows, not an item.
         if decorators
             .iter()
             .any(|d| d == "overload" || d == "typing.overload" || d == "typing_extensions.overload")
         {
-            match scope.overloads.iter_mut().find(|o| o.name == item.name) {
-                Some(o) => *o = item,
-                None => scope.overloads.push(item),
-            }
             return;
         }
         scope.define(item);
@@ -349,22 +470,16 @@ impl Cx<'_> {
         }
         let mut scope = Scope::default();
         let mut ignored = Extracted::default();
-        self.visit(&c.body, &path, true, &mut scope, &mut ignored);
-        // `self.x` assigned in `__init__`.
-        if let Some(init) = c.body.iter().find_map(|s| match s {
-            Stmt::FunctionDef(f) if f.name.id.as_str() == "__init__" => Some(f),
-            _ => None,
-        }) {
-            let this = init
-                .parameters
-                .posonlyargs
-                .iter()
-                .chain(init.parameters.args.iter())
-                .next()
-                .map(|p| p.parameter.name.id.as_str().to_string());
-            if let Some(this) = this {
-                self.instance_attributes(&init.body, &this, &path, &mut scope);
-            }
+        self.visit(&c.body, &path, true, false, &mut scope, &mut ignored);
+        let decorators: Vec<String> = c
+            .decorator_list
+            .iter()
+            .map(|d| self.text(d.expression.range()))
+            .collect();
+        if !scope.has("__init__")
+            && let Some(init) = dataclass_init(&decorators, &c.body, self, &path)
+        {
+            scope.define(init);
         }
         PyItem {
             kind: PyKind::Class,
@@ -385,11 +500,7 @@ impl Cx<'_> {
             ),
             params: Vec::new(),
             returns: None,
-            decorators: c
-                .decorator_list
-                .iter()
-                .map(|d| self.text(d.expression.range()))
-                .collect(),
+            decorators,
             bases,
             docstring: docstring_of(&c.body),
             line: self.line(c.name.range),
@@ -398,59 +509,68 @@ impl Cx<'_> {
     }
 
     /// `self.x = ...` and `self.x: T = ...` anywhere in `__init__`'s body
-    /// (nested functions and classes aside).
-    fn instance_attributes(&self, body: &[Stmt], this: &str, class: &str, scope: &mut Scope) {
+    /// (nested functions and classes aside; `self` by that name, as griffe
+    /// reads it).
+    fn instance_attributes(
+        &self,
+        body: &[Stmt],
+        class: &str,
+        conditional: bool,
+        scope: &mut Scope,
+    ) {
         for (i, stmt) in body.iter().enumerate() {
             let next_doc = || body.get(i + 1).and_then(string_of);
-            let mut found = |target: &Expr, annotation: Option<&Expr>, value: Option<&Expr>| {
-                if let Expr::Attribute(a) = target
-                    && matches!(a.value.as_ref(), Expr::Name(n) if n.id.as_str() == this)
-                {
-                    let name = a.attr.id.as_str();
-                    if !scope.has(name) {
-                        scope.assign(self.attribute(
-                            name,
-                            class,
-                            annotation,
-                            value,
-                            a.range(),
-                            next_doc(),
-                        ));
-                    }
-                }
-            };
+            let mut found =
+                |name: &str, at: TextRange, annotation: Option<&Expr>, value: Option<&Expr>| {
+                    scope.assign(
+                        self.attribute(name, class, annotation, value, at, next_doc()),
+                        conditional,
+                    );
+                };
             match stmt {
                 Stmt::Assign(a) => {
-                    for t in &a.targets {
-                        match t {
-                            Expr::Tuple(ast::ExprTuple { elts, .. })
-                            | Expr::List(ast::ExprList { elts, .. }) => {
-                                for e in elts {
-                                    found(e, None, None);
-                                }
-                            }
-                            t => found(t, None, Some(&a.value)),
+                    let Some(names) = self_names(&a.targets) else {
+                        continue;
+                    };
+                    for (name, at) in names {
+                        found(name, at, None, Some(&a.value));
+                    }
+                }
+                Stmt::AnnAssign(a) => {
+                    if let Some(names) = self_names(std::slice::from_ref(a.target.as_ref())) {
+                        for (name, at) in names {
+                            found(name, at, Some(&a.annotation), a.value.as_deref());
                         }
                     }
                 }
-                Stmt::AnnAssign(a) => found(&a.target, Some(&a.annotation), a.value.as_deref()),
                 Stmt::If(s) => {
-                    self.instance_attributes(&s.body, this, class, scope);
+                    self.instance_attributes(&s.body, class, true, scope);
                     for c in &s.elif_else_clauses {
-                        self.instance_attributes(&c.body, this, class, scope);
+                        self.instance_attributes(&c.body, class, true, scope);
                     }
                 }
                 Stmt::Try(t) => {
-                    self.instance_attributes(&t.body, this, class, scope);
+                    self.instance_attributes(&t.body, class, false, scope);
                     for ast::ExceptHandler::ExceptHandler(h) in &t.handlers {
-                        self.instance_attributes(&h.body, this, class, scope);
+                        self.instance_attributes(&h.body, class, true, scope);
                     }
-                    self.instance_attributes(&t.orelse, this, class, scope);
-                    self.instance_attributes(&t.finalbody, this, class, scope);
+                    self.instance_attributes(&t.orelse, class, false, scope);
+                    self.instance_attributes(&t.finalbody, class, false, scope);
                 }
-                Stmt::With(w) => self.instance_attributes(&w.body, this, class, scope),
-                Stmt::For(f) => self.instance_attributes(&f.body, this, class, scope),
-                Stmt::While(w) => self.instance_attributes(&w.body, this, class, scope),
+                Stmt::With(w) => self.instance_attributes(&w.body, class, false, scope),
+                Stmt::For(f) => {
+                    self.instance_attributes(&f.body, class, false, scope);
+                    self.instance_attributes(&f.orelse, class, false, scope);
+                }
+                Stmt::While(w) => {
+                    self.instance_attributes(&w.body, class, false, scope);
+                    self.instance_attributes(&w.orelse, class, false, scope);
+                }
+                Stmt::Match(m) => {
+                    for case in &m.cases {
+                        self.instance_attributes(&case.body, class, false, scope);
+                    }
+                }
                 _ => {}
             }
         }
@@ -565,16 +685,147 @@ pub fn render_params(params: &[Param]) -> String {
     parts.join(", ")
 }
 
-/// Names bound by an assignment target: `a`, `a, b`, `(a, [b, c])`.
-fn target_names(target: &Expr) -> Vec<&str> {
-    match target {
-        Expr::Name(n) => vec![n.id.as_str()],
-        Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
-            elts.iter().flat_map(target_names).collect()
+/// The plain names an assignment binds, griffe's way: every target must be
+/// a name or an attribute (`x.y` binds no item here); a tuple, list,
+/// starred or subscript target makes the statement bind none (`None`).
+fn assigned_names(targets: &[Expr]) -> Option<Vec<(&str, TextRange)>> {
+    let mut out = Vec::new();
+    for t in targets {
+        match t {
+            Expr::Name(n) => out.push((n.id.as_str(), n.range)),
+            Expr::Attribute(a) if dotted(&a.value) => {}
+            _ => return None,
         }
-        Expr::Starred(s) => target_names(&s.value),
-        _ => Vec::new(),
     }
+    Some(out)
+}
+
+/// `self.x` targets (only `self` by that name); `None` as above.
+fn self_names(targets: &[Expr]) -> Option<Vec<(&str, TextRange)>> {
+    let mut out = Vec::new();
+    for t in targets {
+        match t {
+            Expr::Name(_) => {}
+            Expr::Attribute(a) if dotted(&a.value) => {
+                if matches!(a.value.as_ref(), Expr::Name(n) if n.id.as_str() == "self") {
+                    out.push((a.attr.id.as_str(), a.range));
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A name or a chain of attributes on a name (`a.b.c`).
+fn dotted(e: &Expr) -> bool {
+    match e {
+        Expr::Name(_) => true,
+        Expr::Attribute(a) => dotted(&a.value),
+        _ => false,
+    }
+}
+
+/// The `__init__` a `@dataclass` generates (griffe's rule): its annotated
+/// fields in order (`ClassVar` fields, `field(init=False)` and all of them
+/// with `init=False` aside), keyword-only after `KW_ONLY` or `kw_only=True`.
+fn dataclass_init(
+    decorators: &[String],
+    body: &[Stmt],
+    cx: &Cx<'_>,
+    class: &str,
+) -> Option<PyItem> {
+    let dataclass = decorators.iter().find(|d| {
+        let head = d.split('(').next().unwrap_or("").trim();
+        cx.canonical(head) == "dataclasses.dataclass"
+    })?;
+    let args = dataclass.replace(' ', "");
+    let mut params = vec![Param {
+        name: "self".into(),
+        kind: ParamKind::Normal,
+        annotation: None,
+        default: None,
+    }];
+    let mut kw_only = args.contains("kw_only=True");
+    for stmt in body.iter().filter(|_| !args.contains("init=False")) {
+        let Stmt::AnnAssign(a) = stmt else { continue };
+        let Expr::Name(n) = a.target.as_ref() else {
+            continue;
+        };
+        let annotation = cx.text(a.annotation.range());
+        let head = cx.canonical(annotation.split('[').next().unwrap_or("").trim());
+        if head == "typing.ClassVar" || head == "ClassVar" {
+            continue;
+        }
+        if head == "dataclasses.KW_ONLY" {
+            kw_only = true;
+            continue;
+        }
+        let default = a.value.as_ref().map(|v| cx.text(v.range()));
+        let field = default.as_deref().map(|d| d.replace(' ', ""));
+        if field.as_deref().is_some_and(|d| d.contains("init=False")) {
+            continue;
+        }
+        params.push(Param {
+            name: n.id.as_str().to_string(),
+            kind: if kw_only || field.as_deref().is_some_and(|d| d.contains("kw_only=True")) {
+                ParamKind::KeywordOnly
+            } else {
+                ParamKind::Normal
+            },
+            annotation: Some(annotation),
+            default,
+        });
+    }
+    // Keyword-only parameters go last.
+    params.sort_by_key(|p| p.kind == ParamKind::KeywordOnly);
+    Some(PyItem {
+        kind: PyKind::Method,
+        name: "__init__".into(),
+        path: format!("{class}.__init__"),
+        public: false,
+        signature: format!("def __init__({}) -> None", render_params(&params)),
+        params,
+        returns: Some("None".into()),
+        decorators: Vec::new(),
+        bases: Vec::new(),
+        docstring: None,
+        line: 0,
+        members: Vec::new(),
+    })
+}
+
+/// The package a module's relative imports start from.
+fn base_package(module: &str, package: bool) -> String {
+    if package {
+        module.to_string()
+    } else {
+        module
+            .rsplit_once('.')
+            .map(|(p, _)| p)
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// The absolute module of `from <dots><module> import ...`.
+fn resolve_from(base: &str, level: u32, module: Option<&str>) -> String {
+    let mut from = if level == 0 {
+        String::new()
+    } else {
+        let mut b = base.to_string();
+        for _ in 1..level {
+            b = b.rsplit_once('.').map(|(p, _)| p).unwrap_or("").to_string();
+        }
+        b
+    };
+    if let Some(m) = module {
+        if !from.is_empty() {
+            from.push('.');
+        }
+        from.push_str(m);
+    }
+    from
 }
 
 /// `__all__ = [...]` / `(...)` (or `+=` when `extend`).
@@ -657,16 +908,6 @@ fn docstring_of(body: &[Stmt]) -> Option<String> {
 /// Imports of a module body (at any depth of `if`/`try`/functions),
 /// resolved to absolute dotted names.
 fn scope_imports(body: &[Stmt], module: &str, package: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    let base_package = if package {
-        module.to_string()
-    } else {
-        module
-            .rsplit_once('.')
-            .map(|(p, _)| p)
-            .unwrap_or("")
-            .to_string()
-    };
     fn walk(body: &[Stmt], base: &str, out: &mut Vec<String>) {
         for stmt in body {
             match stmt {
@@ -676,21 +917,8 @@ fn scope_imports(body: &[Stmt], module: &str, package: bool) -> Vec<String> {
                     }
                 }
                 Stmt::ImportFrom(i) => {
-                    let mut from = if i.level == 0 {
-                        String::new()
-                    } else {
-                        let mut b = base.to_string();
-                        for _ in 1..i.level {
-                            b = b.rsplit_once('.').map(|(p, _)| p).unwrap_or("").to_string();
-                        }
-                        b
-                    };
-                    if let Some(m) = &i.module {
-                        if !from.is_empty() {
-                            from.push('.');
-                        }
-                        from.push_str(m.id.as_str());
-                    }
+                    let from =
+                        resolve_from(base, i.level, i.module.as_ref().map(|m| m.id.as_str()));
                     if from.is_empty() {
                         continue;
                     }
@@ -723,7 +951,8 @@ fn scope_imports(body: &[Stmt], module: &str, package: bool) -> Vec<String> {
             }
         }
     }
-    walk(body, &base_package, &mut out);
+    let mut out = Vec::new();
+    walk(body, &base_package(module, package), &mut out);
     out.sort();
     out.dedup();
     out

@@ -2,8 +2,11 @@
 //! a package directory (with `__init__.py`), a project directory
 //! (`pyproject.toml`, `setup.cfg` or `setup.py`; `src/` or flat layout,
 //! several top-level packages), a plain directory of `.py` files, or one
-//! `.py` file. Directories without `__init__.py` inside a package that hold
-//! Python files are namespace packages.
+//! `.py` file. A directory of modules without `__init__.py` is a namespace
+//! package at the top of a `src/` layout or inside another namespace
+//! package; inside a regular package it is not a module (griffe and
+//! setuptools' `find_packages` agree). `.pyi` stubs beside modules are
+//! merged into them.
 //!
 //! Every directory and file is opened beneath the workspace roots (see
 //! [`crate::fsroot`]): a symlink leading out is reported, not followed, and
@@ -45,6 +48,8 @@ pub struct ModuleFile {
     pub package: bool,
     /// A namespace package: a directory, no file to read.
     pub namespace: bool,
+    /// A `.pyi` stub beside the `.py` file, merged into it as griffe does.
+    pub stub: Option<PathBuf>,
 }
 
 /// What `path` holds.
@@ -98,6 +103,7 @@ pub fn layout(path: &Path, shown: &str, roots: &Roots) -> Result<Layout, DocsErr
             path: path.to_path_buf(),
             package: false,
             namespace: false,
+            stub: None,
         });
         return Ok(walk.out);
     }
@@ -113,15 +119,15 @@ pub fn layout(path: &Path, shown: &str, roots: &Roots) -> Result<Layout, DocsErr
     } else if has("pyproject.toml") || has("setup.cfg") || has("setup.py") {
         walk.out.name = project_name(path, roots).unwrap_or(dir_name);
         let src = path.join("src");
-        let base = if roots.read_dir(&src).is_ok() {
-            src
-        } else {
-            path.to_path_buf()
-        };
-        walk.top_level(&base, true)?;
+        // In a `src/` layout everything under `src/` is importable, so a
+        // directory of modules there is a namespace package.
+        match roots.read_dir(&src) {
+            Ok(_) => walk.top_level(&src, true, true)?,
+            Err(_) => walk.top_level(path, true, false)?,
+        }
     } else {
         walk.out.name = dir_name;
-        walk.top_level(path, false)?;
+        walk.top_level(path, false, false)?;
     }
     if walk.out.modules.is_empty() {
         return Err(DocsError::NotACrate {
@@ -196,21 +202,23 @@ impl Walk<'_> {
 
     /// A project's (or plain directory's) top level: packages, namespace
     /// packages (in a project) and `.py` modules.
-    fn top_level(&mut self, dir: &Path, project: bool) -> Result<(), DocsError> {
+    fn top_level(&mut self, dir: &Path, project: bool, namespaces: bool) -> Result<(), DocsError> {
         let Some(entries) = self.entries(dir) else {
             return Ok(());
         };
-        for (name, kind) in entries {
+        for (name, kind) in entries.clone() {
             let path = dir.join(&name);
             match kind {
                 EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
-                    if self.roots.is_file(&path.join("__init__.py")) {
+                    if self.roots.is_file(&path.join("__init__.py"))
+                        || self.roots.is_file(&path.join("__init__.pyi"))
+                        || (namespaces && holds_python(&path, self.roots))
+                    {
                         self.package(&path, &name, 0)?;
                     }
                 }
                 EntryKind::File => {
-                    if let Some(stem) = name.strip_suffix(".py")
-                        && is_identifier(stem)
+                    if let Some((stem, stub)) = module_file(&name, &entries, dir)
                         && !(project && stem == "setup")
                     {
                         self.push(ModuleFile {
@@ -218,6 +226,7 @@ impl Walk<'_> {
                             path,
                             package: false,
                             namespace: false,
+                            stub,
                         })?;
                     }
                 }
@@ -243,35 +252,48 @@ impl Walk<'_> {
         let Some(entries) = self.entries(dir) else {
             return Ok(());
         };
-        let init = dir.join("__init__.py");
-        let regular = entries
-            .iter()
-            .any(|(n, k)| n == "__init__.py" && *k == EntryKind::File);
+        let file = |n: &str| entries.iter().any(|(e, k)| e == n && *k == EntryKind::File);
+        let regular = file("__init__.py") || file("__init__.pyi");
+        let (path, stub) = match (file("__init__.py"), file("__init__.pyi")) {
+            (true, true) => (
+                Some(dir.join("__init__.py")),
+                Some(dir.join("__init__.pyi")),
+            ),
+            (true, false) => (Some(dir.join("__init__.py")), None),
+            (false, true) => (Some(dir.join("__init__.pyi")), None),
+            (false, false) => (None, None),
+        };
         self.push(ModuleFile {
             name: module.to_string(),
-            path: if regular { init } else { dir.to_path_buf() },
+            namespace: path.is_none(),
+            path: path.unwrap_or_else(|| dir.to_path_buf()),
             package: true,
-            namespace: !regular,
+            stub,
         })?;
-        for (name, kind) in entries {
+        for (name, kind) in entries.clone() {
             let path = dir.join(&name);
             match kind {
                 EntryKind::File => {
-                    if let Some(stem) = name.strip_suffix(".py")
+                    if let Some((stem, stub)) = module_file(&name, &entries, dir)
                         && stem != "__init__"
-                        && is_identifier(stem)
                     {
                         self.push(ModuleFile {
                             name: format!("{module}.{stem}"),
                             path,
                             package: false,
                             namespace: false,
+                            stub,
                         })?;
                     }
                 }
                 EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
+                    // Inside a regular package a directory without
+                    // `__init__.py` is not a module (griffe skips it; so
+                    // does setuptools' find_packages); inside a namespace
+                    // package it is another namespace package.
                     if self.roots.is_file(&path.join("__init__.py"))
-                        || holds_python(&path, self.roots)
+                        || self.roots.is_file(&path.join("__init__.pyi"))
+                        || (!regular && holds_python(&path, self.roots))
                     {
                         self.package(&path, &format!("{module}.{name}"), depth + 1)?;
                     }
@@ -286,6 +308,23 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+/// A module file among a directory's entries: `x.py` (with `x.pyi` as its
+/// stub when both are there) or `x.pyi` alone; `None` for anything else
+/// (and for `x.pyi` when `x.py` exists: it is the stub).
+fn module_file<'a>(
+    name: &'a str,
+    entries: &[(String, EntryKind)],
+    dir: &Path,
+) -> Option<(&'a str, Option<PathBuf>)> {
+    let has = |n: &str| entries.iter().any(|(e, k)| e == n && *k == EntryKind::File);
+    if let Some(stem) = name.strip_suffix(".py") {
+        let stub = format!("{stem}.pyi");
+        return is_identifier(stem).then(|| (stem, has(&stub).then(|| dir.join(&stub))));
+    }
+    let stem = name.strip_suffix(".pyi")?;
+    (is_identifier(stem) && !has(&format!("{stem}.py"))).then_some((stem, None))
 }
 
 /// A directory holding `.py` files directly (a namespace package).

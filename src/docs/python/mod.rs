@@ -30,6 +30,7 @@ pub fn analyze(
     on_file: &mut OnFile<'_>,
 ) -> Result<PyProject, DocsError> {
     let found = layout::layout(path, shown, roots)?;
+    let mut over_imports = Vec::new();
     let mut project = PyProject {
         name: found.name,
         root: path.to_path_buf(),
@@ -56,7 +57,15 @@ pub fn analyze(
                     if !on_file(project.files.len(), &canonical) {
                         return Err(DocsError::Cancelled);
                     }
-                    match extract::extract(&source, &m.name, m.package, public) {
+                    let mut extracted = extract::extract(&source, &m.name, m.package, public);
+                    if let (Ok(e), Some(stub)) = (&mut extracted, &m.stub) {
+                        for (item, target) in
+                            merge_stub(e, stub, &m.name, m.package, public, roots, &mut project)
+                        {
+                            over_imports.push((project.modules.len(), item, target));
+                        }
+                    }
+                    match extracted {
                         Ok(e) => {
                             module.docstring = e.docstring;
                             module.items = e.items;
@@ -84,7 +93,135 @@ pub fn analyze(
         }
         project.modules.push(module);
     }
+    // A stub item whose name the module imports replaces the import when
+    // the imported object is of another kind (griffe: the stub wins).
+    for (at, item, target) in over_imports {
+        let kind = project
+            .items()
+            .into_iter()
+            .find(|i| i.path == target)
+            .map(|i| i.kind);
+        if kind.is_some_and(|k| !same_kind(k, item.kind)) {
+            let m = &mut project.modules[at];
+            let mut item = item;
+            let public = m.public
+                && match &m.all {
+                    Some(all) => all.contains(&item.name),
+                    None => !item.name.starts_with('_'),
+                };
+            extract::mark_public(&mut item, public);
+            m.items.push(item);
+        }
+    }
     Ok(project)
+}
+
+/// Reads the `.pyi` stub of a module and merges it in, as griffe does:
+/// its `__all__` wins, its items missing from the module are added, an item
+/// of another kind replaces the module's, and for the same kind the stub
+/// gives a docstring the module lacks, annotations and class members.
+fn merge_stub(
+    e: &mut extract::Extracted,
+    stub: &Path,
+    module: &str,
+    package: bool,
+    public: bool,
+    roots: &Roots,
+    project: &mut PyProject,
+) -> Vec<(model::PyItem, String)> {
+    let (canonical, source) = match read_source(stub, roots) {
+        Ok(s) => s,
+        Err(message) => {
+            project.problems.push(Problem {
+                file: stub.to_path_buf(),
+                line: 0,
+                column: 0,
+                message,
+            });
+            return Vec::new();
+        }
+    };
+    project.files.push(canonical.clone());
+    let s = match extract::extract(&source, module, package, public) {
+        Ok(s) => s,
+        Err(err) => {
+            project.problems.push(Problem {
+                file: canonical,
+                line: err.line,
+                column: err.column,
+                message: format!("does not parse: {}; the stub is left out", err.message),
+            });
+            return Vec::new();
+        }
+    };
+    if s.all.is_some() {
+        e.all = s.all;
+    }
+    if e.docstring.is_none() {
+        e.docstring = s.docstring;
+    }
+    // A name the module imports stays the import (griffe merges the stub
+    // into the imported object, elsewhere) unless that object is of
+    // another kind: see the end of [`analyze`].
+    let (over, stub_items): (Vec<_>, Vec<_>) = s
+        .items
+        .into_iter()
+        .partition(|i| e.imported.contains_key(&i.name));
+    merge_items(&mut e.items, stub_items);
+    extract::set_publics(e, public);
+    over.into_iter()
+        .map(|i| {
+            let target = e.imported[&i.name].clone();
+            (i, target)
+        })
+        .collect()
+}
+
+fn same_kind(a: model::PyKind, b: model::PyKind) -> bool {
+    use model::PyKind::*;
+    let group = |k| match k {
+        Function | Method => 0,
+        Property | Attribute => 1,
+        Class => 2,
+        Module => 3,
+    };
+    group(a) == group(b)
+}
+
+fn merge_items(items: &mut Vec<model::PyItem>, stubs: Vec<model::PyItem>) {
+    for s in stubs {
+        match items.iter_mut().find(|i| i.name == s.name) {
+            None => items.push(s),
+            Some(i) if !same_kind(i.kind, s.kind) => *i = s,
+            Some(i) => {
+                if i.docstring.is_none() {
+                    i.docstring = s.docstring;
+                }
+                match i.kind {
+                    model::PyKind::Class => merge_items(&mut i.members, s.members),
+                    model::PyKind::Attribute | model::PyKind::Property => {
+                        if s.returns.is_some() {
+                            i.returns = s.returns;
+                            i.signature = s.signature;
+                        }
+                    }
+                    _ => {
+                        for p in &mut i.params {
+                            if let Some(sp) = s.params.iter().find(|sp| sp.name == p.name)
+                                && sp.annotation.is_some()
+                            {
+                                p.annotation = sp.annotation.clone();
+                            }
+                        }
+                        if s.returns.is_some() {
+                            i.returns = s.returns;
+                        }
+                        i.signature = s.signature;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A source file's text: UTF-8, or Latin-1 when a PEP 263 coding line
