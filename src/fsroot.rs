@@ -289,7 +289,7 @@ impl Roots {
 
     /// The entries of the directory at `path`, with its canonical name:
     /// each name (UTF-8 names only) and what it is, a symlink followed when
-    /// its target lies beneath the same root (otherwise `Symlink`).
+    /// its target lies beneath a root (otherwise `Symlink`).
     pub fn read_dir(&self, path: &Path) -> Result<(PathBuf, Vec<(String, EntryKind)>), FsError> {
         self.beneath(path, |root, dir, rel| {
             let d = dir.open_dir(rel)?;
@@ -311,6 +311,34 @@ impl Roots {
             out.sort();
             Ok((name, out))
         })
+        .map(|(name, entries)| {
+            // An absolute symlink is refused by the handle even when it
+            // points inside a root: named again, it resolves like any path.
+            let entries = entries
+                .into_iter()
+                .map(|(file, kind)| {
+                    if kind != EntryKind::Symlink {
+                        return (file, kind);
+                    }
+                    let p = path.join(&file);
+                    let kind = if self.is_dir(&p) {
+                        EntryKind::Dir
+                    } else if self.is_file(&p) {
+                        EntryKind::File
+                    } else {
+                        EntryKind::Symlink
+                    };
+                    (file, kind)
+                })
+                .collect();
+            (name, entries)
+        })
+    }
+
+    /// Whether `path` is a directory (symlinks inside the roots followed).
+    pub fn is_dir(&self, path: &Path) -> bool {
+        self.beneath(path, |_, dir, rel| dir.metadata(rel))
+            .is_ok_and(|m| m.is_dir())
     }
 
     /// Opens the directory at `path`, first creating it and its missing

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, temp_dir};
+use common::{Server, mermaid_failures, temp_dir};
 use serde_json::{Value, json};
 
 fn write_tree(root: &Path, files: &[(&str, &str)]) {
@@ -1128,49 +1128,6 @@ fn mcp_tools_source_documents_every_tool_of_this_server_with_its_schemas() {
 }
 
 // --- Mermaid ------------------------------------------------------------------
-
-/// Runs Mermaid's own parser (tools/mermaid-check, installed by tools/test)
-/// on each diagram; returns the failures.
-fn mermaid_failures(dir: &Path, diagrams: &[(String, String)]) -> Vec<String> {
-    let script = std::env::var("SMART_SYSTEMS_MERMAID_CHECK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-            cache.join("smart-systems-mcp/node/check.mjs")
-        });
-    assert!(
-        script.is_file(),
-        "{} missing: run tools/test, which installs the Mermaid parser",
-        script.display()
-    );
-    let mut files = Vec::new();
-    for (name, text) in diagrams {
-        let f = dir.join(format!("{name}.mmd"));
-        std::fs::write(&f, text).unwrap();
-        files.push(f);
-    }
-    let out = Command::new("node")
-        .arg(&script)
-        .args(&files)
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let failures: Vec<String> = stdout
-        .lines()
-        .filter(|l| !l.ends_with(": ok"))
-        .map(String::from)
-        .collect();
-    assert_eq!(
-        out.status.success(),
-        failures.is_empty(),
-        "exit status and report disagree: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout.lines().count(), diagrams.len(), "{stdout}");
-    failures
-}
 
 const KINDS: [&str; 3] = ["sync", "async", "reply"];
 

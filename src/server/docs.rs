@@ -77,14 +77,18 @@ pub struct ItemCounts {
     /// `#[macro_export]` macros (and, with `include_private`, local ones).
     #[serde(rename = "macro")]
     pub macro_: usize,
-    /// Python classes.
-    pub class: usize,
-    /// Python methods (functions in a class body).
-    pub method: usize,
-    /// Python properties.
-    pub property: usize,
-    /// Python module and class attributes.
-    pub attribute: usize,
+    /// Python classes (Python only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<usize>,
+    /// Python methods, functions in a class body (Python only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<usize>,
+    /// Python properties (Python only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<usize>,
+    /// Python module and class attributes (Python only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<usize>,
 }
 
 /// A file or declaration that could not be used; the rest was documented.
@@ -603,6 +607,12 @@ impl SmartServer {
         .await
         .map_err(|e| docs_error(e, output_dir.as_deref()))?;
         let mut counts = ItemCounts::default();
+        if run.language == "python" {
+            counts.class = Some(0);
+            counts.method = Some(0);
+            counts.property = Some(0);
+            counts.attribute = Some(0);
+        }
         for (kind, n) in &run.stats.counts {
             let slot = match *kind {
                 "module" => &mut counts.module,
@@ -615,10 +625,10 @@ impl SmartServer {
                 "static" => &mut counts.static_,
                 "type_alias" => &mut counts.type_alias,
                 "macro" => &mut counts.macro_,
-                "class" => &mut counts.class,
-                "method" => &mut counts.method,
-                "property" => &mut counts.property,
-                "attribute" => &mut counts.attribute,
+                "class" => counts.class.get_or_insert(0),
+                "method" => counts.method.get_or_insert(0),
+                "property" => counts.property.get_or_insert(0),
+                "attribute" => counts.attribute.get_or_insert(0),
                 _ => continue,
             };
             *slot = *n;

@@ -470,3 +470,46 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// Runs Mermaid's own parser (tools/mermaid-check, installed by tools/test)
+/// on each diagram; returns the failures.
+pub fn mermaid_failures(dir: &Path, diagrams: &[(String, String)]) -> Vec<String> {
+    let script = std::env::var("SMART_SYSTEMS_MERMAID_CHECK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            cache.join("smart-systems-mcp/node/check.mjs")
+        });
+    assert!(
+        script.is_file(),
+        "{} missing: run tools/test, which installs the Mermaid parser",
+        script.display()
+    );
+    let mut files = Vec::new();
+    for (name, text) in diagrams {
+        let f = dir.join(format!("{name}.mmd"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+    }
+    let out = Command::new("node")
+        .arg(&script)
+        .args(&files)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let failures: Vec<String> = stdout
+        .lines()
+        .filter(|l| !l.ends_with(": ok"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        out.status.success(),
+        failures.is_empty(),
+        "exit status and report disagree: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), diagrams.len(), "{stdout}");
+    failures
+}

@@ -103,7 +103,7 @@ pub fn set_publics(out: &mut Extracted, module_public: bool) {
     for item in &mut out.items {
         let public = module_public
             && match &out.all {
-                Some(all) => all.iter().any(|n| *n == item.name),
+                Some(all) => all.contains(&item.name),
                 None => !item.name.starts_with('_'),
             };
         set_public(item, public);
@@ -404,10 +404,16 @@ impl Cx<'_> {
         {
             return;
         }
-        let property = decorators.iter().any(|d| {
+        // Decorators by what they name, through the module's imports (a
+        // project's own `cached_property` is a method, as griffe has it).
+        let named: Vec<String> = decorators
+            .iter()
+            .map(|d| self.canonical(d.split('(').next().unwrap_or("").trim()))
+            .collect();
+        let property = named.iter().any(|d| {
             matches!(
                 d.as_str(),
-                "property" | "cached_property" | "functools.cached_property"
+                "property" | "functools.cached_property" | "cached_property.cached_property"
             )
         });
         let kind = if property {
@@ -447,9 +453,9 @@ impl Cx<'_> {
             members: Vec::new(),
         };
         // An overload is part of the implementation that follows, not an item.
-        if decorators
+        if named
             .iter()
-            .any(|d| d == "overload" || d == "typing.overload" || d == "typing_extensions.overload")
+            .any(|d| d == "typing.overload" || d == "typing_extensions.overload")
         {
             return;
         }
@@ -476,10 +482,18 @@ impl Cx<'_> {
             .iter()
             .map(|d| self.text(d.expression.range()))
             .collect();
-        if !scope.has("__init__")
-            && let Some(init) = dataclass_init(&decorators, &c.body, self, &path)
-        {
-            scope.define(init);
+        if !scope.has("__init__") {
+            if let Some(init) = dataclass_init(&decorators, &c.body, self, &path) {
+                scope.define(init);
+            }
+            // `InitVar` fields are `__init__` parameters, not members.
+            scope.items.retain(|m| {
+                m.kind != PyKind::Attribute
+                    || !m.returns.as_deref().is_some_and(|a| {
+                        self.canonical(a.split('[').next().unwrap_or("").trim())
+                            == "dataclasses.InitVar"
+                    })
+            });
         }
         PyItem {
             kind: PyKind::Class,
@@ -1110,16 +1124,17 @@ mod tests {
                 "attribute pkg.mod.C.a true",
                 "attribute pkg.mod.C.b true",
                 "method pkg.mod.C.__init__ true",
+                // `self.x` binds where `__init__` stands, as griffe orders them.
+                "attribute pkg.mod.C.z true",
+                "attribute pkg.mod.C._w false",
                 "property pkg.mod.C.p true",
                 "method pkg.mod.C.s true",
                 "class pkg.mod.C.Inner true",
                 "method pkg.mod.C.Inner.m true",
-                "attribute pkg.mod.C.z true",
-                "attribute pkg.mod.C._w false",
             ]
         );
         assert_eq!(c.members[1].docstring.as_deref(), Some("About b."));
-        assert_eq!(c.members[3].signature, "def p(self) -> int");
+        assert_eq!(c.members[5].signature, "def p(self) -> int");
     }
 
     #[test]
@@ -1150,7 +1165,7 @@ mod tests {
     fn signatures_keep_markers_annotations_defaults_and_async() {
         let e = items(
             "async def f(a: int, b=1, /, c: str = 'x', *args: int, d, e: float = 2.0, **kw) -> list[\n    int\n]: ...\n\
-             def g(a, *, b): ...\ndef h[T](x: T) -> T: ...\n@overload\ndef o(x: int) -> int: ...\n@overload\ndef o(x: str) -> str: ...\ndef o(x): return x\n",
+             def g(a, *, b): ...\ndef h[T](x: T) -> T: ...\nfrom typing import overload\n@overload\ndef o(x: int) -> int: ...\n@overload\ndef o(x: str) -> str: ...\ndef o(x): return x\n",
         );
         assert_eq!(
             e.items[0].signature,

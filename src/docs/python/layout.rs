@@ -189,6 +189,12 @@ impl Walk<'_> {
         }
     }
 
+    /// A directory with `__init__.py` (or only its stub).
+    fn is_package(&self, dir: &Path) -> bool {
+        self.roots.is_file(&dir.join("__init__.py"))
+            || self.roots.is_file(&dir.join("__init__.pyi"))
+    }
+
     fn push(&mut self, m: ModuleFile) -> Result<(), DocsError> {
         if self.out.modules.len() >= MAX_FILES {
             return Err(DocsError::NotACrate {
@@ -209,13 +215,13 @@ impl Walk<'_> {
         for (name, kind) in entries.clone() {
             let path = dir.join(&name);
             match kind {
-                EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
-                    if self.roots.is_file(&path.join("__init__.py"))
-                        || self.roots.is_file(&path.join("__init__.pyi"))
-                        || (namespaces && holds_python(&path, self.roots))
-                    {
-                        self.package(&path, &name, 0)?;
-                    }
+                EntryKind::Dir
+                    if is_identifier(&name)
+                        && !skipped(&name)
+                        && (self.is_package(&path)
+                            || (namespaces && holds_python(&path, self.roots))) =>
+                {
+                    self.package(&path, &name, 0)?;
                 }
                 EntryKind::File => {
                     if let Some((stem, stub)) = module_file(&name, &entries, dir)
@@ -232,7 +238,7 @@ impl Walk<'_> {
                 }
                 EntryKind::Symlink => self.problem(
                     &path,
-                    "a symlink leading outside the roots, or dangling; skipped".into(),
+                    "a symlink leading outside the workspace roots, or dangling; skipped".into(),
                 ),
                 _ => {}
             }
@@ -286,22 +292,23 @@ impl Walk<'_> {
                         })?;
                     }
                 }
-                EntryKind::Dir if is_identifier(&name) && !skipped(&name) => {
-                    // Inside a regular package a directory without
-                    // `__init__.py` is not a module (griffe skips it; so
-                    // does setuptools' find_packages); inside a namespace
-                    // package it is another namespace package.
-                    if self.roots.is_file(&path.join("__init__.py"))
-                        || self.roots.is_file(&path.join("__init__.pyi"))
-                        || (!regular && holds_python(&path, self.roots))
-                    {
-                        self.package(&path, &format!("{module}.{name}"), depth + 1)?;
-                    }
+                // Inside a regular package a directory without
+                // `__init__.py` is not a module (griffe skips it; so does
+                // setuptools' find_packages); inside a namespace package it
+                // is another namespace package.
+                EntryKind::Dir
+                    if is_identifier(&name)
+                        && !skipped(&name)
+                        && (self.is_package(&path)
+                            || (!regular && holds_python(&path, self.roots))) =>
+                {
+                    self.package(&path, &format!("{module}.{name}"), depth + 1)?;
                 }
                 EntryKind::Symlink if name.ends_with(".py") || is_identifier(&name) => self
                     .problem(
                         &path,
-                        "a symlink leading outside the roots, or dangling; skipped".into(),
+                        "a symlink leading outside the workspace roots, or dangling; skipped"
+                            .into(),
                     ),
                 _ => {}
             }
