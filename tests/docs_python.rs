@@ -302,6 +302,11 @@ fn a_python_project_gets_items_signatures_parameter_tables_and_examples() {
             ("nba/src/nba_analytics/alerting.py", ALERTING),
             ("nba/src/nba_analytics/models.py", MODELS),
             ("nba/src/nba_analytics/_internal/__init__.py", "X = 1\n"),
+            ("nba/src/nba_analytics/scripts/run.py", "def main(): pass\n"),
+            (
+                "nba/src/nba_plugins/espn.py",
+                "\"\"\"A namespace package's module.\"\"\"\n",
+            ),
             ("nba/tests/test_it.py", "def test_x(): pass\n"),
         ],
     );
@@ -329,6 +334,8 @@ fn a_python_project_gets_items_signatures_parameter_tables_and_examples() {
         ("nba_analytics", "module", true),
         ("nba_analytics.alerting", "module", true),
         ("nba_analytics._internal", "module", false),
+        ("nba_plugins", "module", true),
+        ("nba_plugins.espn", "module", true),
         ("nba_analytics.dumps", "function", false),
         ("nba_analytics.alerting.SmartAlertingSystem", "class", true),
         (
@@ -400,6 +407,9 @@ fn a_python_project_gets_items_signatures_parameter_tables_and_examples() {
         "nba_analytics.alerting.asyncio",
         "tests",
         "test_it",
+        // A folder without `__init__.py` inside a regular package is no module.
+        "nba_analytics.scripts",
+        "nba_analytics.scripts.run.main",
     ] {
         assert!(!listed.contains_key(absent), "{absent} listed");
     }

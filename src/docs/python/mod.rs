@@ -43,6 +43,7 @@ pub fn analyze(
             path: m.name.clone(),
             file: m.path.clone(),
             package: m.package,
+            namespace: m.namespace,
             public,
             docstring: None,
             items: Vec::new(),

@@ -127,8 +127,10 @@ pub struct PyModule {
     pub path: String,
     /// The file read (the directory for a namespace package).
     pub file: PathBuf,
-    /// A package (it has submodules' directory).
+    /// A package (regular or namespace).
     pub package: bool,
+    /// A namespace package: a directory without `__init__.py`.
+    pub namespace: bool,
     /// Part of the public API: no part of its path starts with `_`.
     pub public: bool,
     /// The module docstring.

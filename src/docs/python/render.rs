@@ -171,7 +171,7 @@ pub fn index_page(project: &PyProject, sel: Selection, stats: &Stats) -> String 
 pub fn module_page(m: &PyModule, sel: Selection) -> String {
     let what = if m.package { "Package" } else { "Module" };
     let mut out = format!("# {what} `{}`\n\n", m.path);
-    if m.package && m.file.is_dir() {
+    if m.namespace {
         out.push_str("A namespace package (no `__init__.py`).\n\n");
     }
     if let Some(d) = &m.docstring {
