@@ -382,6 +382,17 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
             module_file(&docs.name, &m.path)
         );
     }
+    counts_coverage_problems(&mut out, stats, &docs.problems);
+    out
+}
+
+/// The index's item counts, coverage, undocumented public items and
+/// problems (shared by the Rust and Python index pages).
+pub fn counts_coverage_problems(
+    out: &mut String,
+    stats: &Stats,
+    problems: &[super::model::Problem],
+) {
     out.push_str("\n## Item counts\n\n| kind | count |\n|---|---|\n");
     for (kind, n) in &stats.counts {
         let _ = writeln!(out, "| {kind} | {n} |");
@@ -403,9 +414,9 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
         }
         out.push('\n');
     }
-    if !docs.problems.is_empty() {
+    if !problems.is_empty() {
         out.push_str("## Problems\n\n");
-        for p in &docs.problems {
+        for p in problems {
             let _ = writeln!(
                 out,
                 "- `{}:{}:{}`: {}",
@@ -417,7 +428,6 @@ pub fn index_page(docs: &CrateDocs, sel: Selection, stats: &Stats) -> String {
         }
         out.push('\n');
     }
-    out
 }
 
 #[cfg(test)]

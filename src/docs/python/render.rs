@@ -130,40 +130,7 @@ pub fn index_page(project: &PyProject, sel: Selection, stats: &Stats) -> String 
             module_file(&m.path)
         );
     }
-    out.push_str("\n## Item counts\n\n| kind | count |\n|---|---|\n");
-    for (kind, n) in &stats.counts {
-        let _ = writeln!(out, "| {kind} | {n} |");
-    }
-    let _ = writeln!(
-        out,
-        "\n## Documentation coverage\n\n{} of {} public items documented ({}%).\n",
-        stats.documented_public,
-        stats.public_items,
-        stats.documented_percent()
-    );
-    if !stats.undocumented.is_empty() {
-        out.push_str("### Undocumented public items\n\n");
-        for (kind, path) in stats.undocumented.iter().take(500) {
-            let _ = writeln!(out, "- {kind} `{path}`");
-        }
-        if stats.undocumented.len() > 500 {
-            let _ = writeln!(out, "- ... and {} more", stats.undocumented.len() - 500);
-        }
-        out.push('\n');
-    }
-    if !project.problems.is_empty() {
-        out.push_str("## Problems\n\n");
-        for p in &project.problems {
-            let _ = writeln!(
-                out,
-                "- `{}:{}:{}`: {}",
-                p.file.display(),
-                p.line,
-                p.column,
-                p.message
-            );
-        }
-    }
+    crate::docs::markdown::counts_coverage_problems(&mut out, stats, &project.problems);
     out
 }
 
