@@ -142,14 +142,7 @@ pub fn type_graph(
                 "+"
             };
             match m.kind {
-                PyKind::Attribute => lines.push(format!(
-                    "{vis}{}",
-                    member(&match &m.returns {
-                        Some(t) => format!("{} {}", t, m.name),
-                        None => m.name.clone(),
-                    })
-                )),
-                PyKind::Property => lines.push(format!(
+                PyKind::Attribute | PyKind::Property => lines.push(format!(
                     "{vis}{}",
                     member(&match &m.returns {
                         Some(t) => format!("{} {}", t, m.name),
