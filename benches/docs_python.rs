@@ -54,18 +54,20 @@ fn run(
     iterations: usize,
 ) -> (Vec<Duration>, String) {
     let ws = Roots::open(roots);
-    let req = DocsRequest {
-        path: dir.display().to_string(),
-        output_dir: out.map(|o| o.display().to_string()),
-        language: Language::Python,
-        include_private: false,
-        list_items: false,
-        cursor: None,
-        data_dir: None,
-    };
     let mut times = Vec::new();
     let mut summary = String::new();
-    for _ in 0..iterations.max(1) {
+    for run in 0..iterations.max(1) {
+        // A new, empty output directory each run: every page is created,
+        // none replaced (the first generation, as in CI).
+        let req = DocsRequest {
+            path: dir.display().to_string(),
+            output_dir: out.map(|o| o.join(format!("run-{run}")).display().to_string()),
+            language: Language::Python,
+            include_private: false,
+            list_items: false,
+            cursor: None,
+            data_dir: None,
+        };
         let start = Instant::now();
         let run = generate_docs(&req, &ws, &mut |_, _| true).expect("generate_docs");
         times.push(start.elapsed());

@@ -453,12 +453,15 @@ impl DirHandle {
     }
 
     /// Writes `contents` to `name` by way of a temporary file and a rename
-    /// within this directory; returns the file's name.
+    /// within this directory; returns the file's name. For regenerable
+    /// output: readers never see half a file, but it is not flushed to disk
+    /// (as documentation generators do; one `fsync` per page cost a fifth of
+    /// a large run), so after a power loss a page may be empty.
     pub fn write_file(&self, name: &str, contents: &[u8]) -> io::Result<PathBuf> {
         use std::io::Write;
         let mut tmp = self.temp_file(name)?;
         tmp.file().write_all(contents)?;
-        tmp.commit(name, true)?;
+        tmp.commit_unsynced(name, true)?;
         Ok(self.path.join(name))
     }
 }
@@ -495,9 +498,16 @@ impl TempFile<'_> {
     /// symlink, which is replaced itself, not followed) is replaced
     /// atomically; without, the commit fails with `AlreadyExists` if
     /// anything is there, even if it appeared during the write.
-    pub fn commit(mut self, name: &str, replace: bool) -> io::Result<()> {
-        let target = plain_name(name)?;
+    pub fn commit(self, name: &str, replace: bool) -> io::Result<()> {
         self.file.sync_all()?;
+        self.commit_unsynced(name, replace)
+    }
+
+    /// [`TempFile::commit`] without flushing the file first: readers still
+    /// never see half a file, but after a power loss the file may be empty.
+    /// For output that is cheap to make again (generated pages).
+    pub fn commit_unsynced(mut self, name: &str, replace: bool) -> io::Result<()> {
+        let target = plain_name(name)?;
         let dir = &self.dir.dir;
         if replace {
             dir.rename(&self.name, dir, target)?;

@@ -13,6 +13,7 @@ use super::DocsError;
 use super::extract;
 use super::markdown::{self, ImplIndex, Selection, Stats};
 use super::model::{CrateDocs, ItemKind, Problem};
+use super::par;
 use super::paths;
 use super::public;
 use super::python;
@@ -392,16 +393,17 @@ pub fn generate_docs(
                 "index.md".to_string(),
                 page(python::render::index_page(&project, sel, &stats)),
             )];
-            for m in project
+            let modules: Vec<_> = project
                 .modules
                 .iter()
                 .filter(|m| req.include_private || m.public)
-            {
-                rendered.push((
+                .collect();
+            rendered.extend(par::map_all(&modules, |m| {
+                (
                     python::render::module_file(&m.path),
                     page(python::render::module_page(m, sel)),
-                ));
-            }
+                )
+            }));
             Analysed {
                 name: project.name.clone(),
                 root_file: project.root.clone(),
@@ -427,12 +429,13 @@ pub fn generate_docs(
                 "index.md".into(),
                 page(markdown::index_page(&docs, sel, &stats)),
             )];
-            for m in docs.modules.iter().filter(|m| sel.module(m)) {
-                rendered.push((
+            let modules: Vec<_> = docs.modules.iter().filter(|m| sel.module(m)).collect();
+            rendered.extend(par::map_all(&modules, |m| {
+                (
                     markdown::module_file(&docs.name, &m.path),
                     page(markdown::module_page(&docs, m, sel, &impls)),
-                ));
-            }
+                )
+            }));
             Analysed {
                 name: docs.name.clone(),
                 root_file: docs.root_file.clone(),
@@ -459,11 +462,12 @@ pub fn generate_docs(
         for (name, _) in &rendered {
             ensure_replaceable(dir, name)?;
         }
-        for (name, content) in &rendered {
-            let written = dir
-                .write_file(name, content.as_bytes())
-                .map_err(|e| DocsError::io(dir.path().join(name), e))?;
-            files_written.push(written);
+        let written = par::map_all(&rendered, |(name, content)| {
+            dir.write_file(name, content.as_bytes())
+                .map_err(|e| DocsError::io(dir.path().join(name), e))
+        });
+        for w in written {
+            files_written.push(w?);
         }
     } else {
         let chunks: Vec<Page> = rendered

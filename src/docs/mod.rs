@@ -17,6 +17,7 @@ pub mod generate;
 pub mod markdown;
 pub mod mermaid;
 pub mod model;
+pub mod par;
 pub mod paths;
 pub mod public;
 pub mod python;

@@ -12,17 +12,19 @@ pub mod model;
 pub mod render;
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::docs::DocsError;
 use crate::docs::model::Problem;
+use crate::docs::par;
 use crate::docs::walker::{MAX_FILE_BYTES, OnFile};
 use crate::fsroot::{FsError, Roots};
 
 use model::{PyModule, PyProject};
 
 /// Reads and analyses the Python code at `path` (already resolved under
-/// the roots; `shown` is how the client wrote it).
+/// the roots; `shown` is how the client wrote it). Modules are read and
+/// parsed on every core ([`par::map`]); `on_file` sees them as they finish.
 pub fn analyze(
     path: &Path,
     shown: &str,
@@ -30,69 +32,32 @@ pub fn analyze(
     on_file: &mut OnFile<'_>,
 ) -> Result<PyProject, DocsError> {
     let found = layout::layout(path, shown, roots)?;
-    let mut over_imports = Vec::new();
     let mut project = PyProject {
         name: found.name,
         root: path.to_path_buf(),
         problems: found.problems,
         ..PyProject::default()
     };
-    for m in found.modules {
-        let public = !m.name.split('.').any(|p| p.starts_with('_'));
-        let mut module = PyModule {
-            path: m.name.clone(),
-            file: m.path.clone(),
-            package: m.package,
-            namespace: m.namespace,
-            public,
-            docstring: None,
-            items: Vec::new(),
-            imports: Vec::new(),
-            all: None,
-        };
-        if !m.namespace {
-            match read_source(&m.path, roots) {
-                Ok((canonical, source)) => {
-                    project.files.push(canonical.clone());
-                    module.file = canonical.clone();
-                    if !on_file(project.files.len(), &canonical) {
-                        return Err(DocsError::Cancelled);
-                    }
-                    let mut extracted = extract::extract(&source, &m.name, m.package, public);
-                    if let (Ok(e), Some(stub)) = (&mut extracted, &m.stub) {
-                        for (item, target) in
-                            merge_stub(e, stub, &m.name, m.package, public, roots, &mut project)
-                        {
-                            over_imports.push((project.modules.len(), item, target));
-                        }
-                    }
-                    match extracted {
-                        Ok(e) => {
-                            module.docstring = e.docstring;
-                            module.items = e.items;
-                            module.imports = e.imports;
-                            module.all = e.all;
-                        }
-                        Err(e) => project.problems.push(Problem {
-                            file: canonical,
-                            line: e.line,
-                            column: e.column,
-                            message: format!(
-                                "does not parse: {}; its items are left out",
-                                e.message
-                            ),
-                        }),
-                    }
-                }
-                Err(message) => project.problems.push(Problem {
-                    file: m.path.clone(),
-                    line: 0,
-                    column: 0,
-                    message,
-                }),
-            }
-        }
-        project.modules.push(module);
+    let mut files_done = 0;
+    let loaded = par::map(
+        &found.modules,
+        |m| load(m, roots),
+        |l| {
+            files_done += l.files.len();
+            l.files.is_empty() || on_file(files_done, &l.module.file)
+        },
+    )
+    .ok_or(DocsError::Cancelled)?;
+    let mut over_imports = Vec::new();
+    for l in loaded {
+        project.files.extend(l.files);
+        project.problems.extend(l.problems);
+        over_imports.extend(
+            l.over_imports
+                .into_iter()
+                .map(|(item, target)| (project.modules.len(), item, target)),
+        );
+        project.modules.push(l.module);
     }
     // A stub item whose name the module imports replaces the import when
     // the imported object is of another kind (griffe: the stub wins).
@@ -117,6 +82,73 @@ pub fn analyze(
     Ok(project)
 }
 
+/// One module read and parsed, on its own: what [`analyze`] joins.
+struct Loaded {
+    module: PyModule,
+    /// The files read (the module's, then its stub's), canonical.
+    files: Vec<PathBuf>,
+    problems: Vec<Problem>,
+    /// Stub items named like an import of the module, with the import's
+    /// target: settled once every module is known.
+    over_imports: Vec<(model::PyItem, String)>,
+}
+
+fn load(m: &layout::ModuleFile, roots: &Roots) -> Loaded {
+    let public = !m.name.split('.').any(|p| p.starts_with('_'));
+    let mut l = Loaded {
+        module: PyModule {
+            path: m.name.clone(),
+            file: m.path.clone(),
+            package: m.package,
+            namespace: m.namespace,
+            public,
+            docstring: None,
+            items: Vec::new(),
+            imports: Vec::new(),
+            all: None,
+        },
+        files: Vec::new(),
+        problems: Vec::new(),
+        over_imports: Vec::new(),
+    };
+    if m.namespace {
+        return l;
+    }
+    let (canonical, source) = match read_source(&m.path, roots) {
+        Ok(s) => s,
+        Err(message) => {
+            l.problems.push(Problem {
+                file: m.path.clone(),
+                line: 0,
+                column: 0,
+                message,
+            });
+            return l;
+        }
+    };
+    l.files.push(canonical.clone());
+    l.module.file = canonical.clone();
+    let mut extracted = extract::extract(&source, &m.name, m.package, public);
+    if let (Ok(e), Some(stub)) = (&mut extracted, &m.stub) {
+        l.over_imports = merge_stub(e, stub, &m.name, m.package, public, roots, &mut l);
+    }
+    match extracted {
+        Ok(e) => {
+            l.module.docstring = e.docstring;
+            l.module.items = e.items;
+            l.module.imports = e.imports;
+            l.module.all = e.all;
+        }
+        Err(e) => l.problems.push(Problem {
+            file: canonical,
+            line: e.line,
+            column: e.column,
+            message: format!("does not parse: {}; its items are left out", e.message),
+        }),
+    }
+    l
+}
+
 /// Reads the `.pyi` stub of a module and merges it in, as griffe does:
 /// its `__all__` wins, its items missing from the module are added, an item
 /// of another kind replaces the module's, and for the same kind the stub
@@ -128,12 +160,12 @@ fn merge_stub(
     package: bool,
     public: bool,
     roots: &Roots,
-    project: &mut PyProject,
+    into: &mut Loaded,
 ) -> Vec<(model::PyItem, String)> {
     let (canonical, source) = match read_source(stub, roots) {
         Ok(s) => s,
         Err(message) => {
-            project.problems.push(Problem {
+            into.problems.push(Problem {
                 file: stub.to_path_buf(),
                 line: 0,
                 column: 0,
@@ -142,11 +174,11 @@ fn merge_stub(
             return Vec::new();
         }
     };
-    project.files.push(canonical.clone());
+    into.files.push(canonical.clone());
     let s = match extract::extract(&source, module, package, public) {
         Ok(s) => s,
         Err(err) => {
-            project.problems.push(Problem {
+            into.problems.push(Problem {
                 file: canonical,
                 line: err.line,
                 column: err.column,
@@ -258,22 +290,25 @@ fn read_source(path: &Path, roots: &Roots) -> Result<(std::path::PathBuf, String
             opened.path.display()
         ));
     }
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok((opened.path, s.to_string())),
-        Err(e) => match coding(bytes) {
-            Some(c) if is_latin1(&c) => {
-                Ok((opened.path, bytes.iter().map(|&b| b as char).collect()))
-            }
-            Some(c) => Err(format!(
-                "{} declares coding {c}, which is not read (UTF-8 and Latin-1 are); skipped",
-                opened.path.display()
-            )),
-            None => Err(format!(
-                "{} is not UTF-8 ({e}) and declares no coding; skipped",
-                opened.path.display()
-            )),
-        },
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
+    let not_utf8 = match String::from_utf8(bytes) {
+        Ok(s) => return Ok((opened.path, s)),
+        Err(e) => e,
+    };
+    let e = not_utf8.utf8_error();
+    let bytes = not_utf8.into_bytes();
+    match coding(&bytes) {
+        Some(c) if is_latin1(&c) => Ok((opened.path, bytes.iter().map(|&b| b as char).collect())),
+        Some(c) => Err(format!(
+            "{} declares coding {c}, which is not read (UTF-8 and Latin-1 are); skipped",
+            opened.path.display()
+        )),
+        None => Err(format!(
+            "{} is not UTF-8 ({e}) and declares no coding; skipped",
+            opened.path.display()
+        )),
     }
 }
 
