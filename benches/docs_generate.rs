@@ -1,6 +1,6 @@
 //! `generate_docs` over the full source of `syn` and `tokio` from cargo's
 //! local registry source cache (the versions this project's Cargo.lock
-//! pins), with the Markdown written to a temporary directory: parse, extract,
+//! pins), with the Markdown written to a new temporary directory each run: parse, extract,
 //! render and write, as the tool does it (the library call the tool runs on
 //! its blocking thread).
 //!
@@ -8,10 +8,12 @@
 //! default 5). Prints min and median per crate; asserts nothing.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use smart_systems_mcp::docs::{DocsRequest, generate_docs};
-use smart_systems_mcp::fsroot::Roots;
+use smart_systems_mcp::docs::generate::Language;
+
+#[path = "common/docs_run.rs"]
+mod docs_run;
+use docs_run::{ms, time_generate_docs};
 
 /// The version of `name` in Cargo.lock whose major version is `major`.
 fn locked_version(name: &str, major: &str) -> String {
@@ -57,44 +59,19 @@ fn main() {
             dir.canonicalize().expect("crate dir"),
             out.path().canonicalize().expect("out dir"),
         ];
-        let ws = Roots::open(&roots);
-        let req = DocsRequest {
-            path: dir.display().to_string(),
-            output_dir: Some(out.path().join(name).display().to_string()),
-            include_private: false,
-            list_items: false,
-            cursor: None,
-            data_dir: None,
-            language: Default::default(),
-        };
-        let mut times: Vec<Duration> = Vec::new();
-        let mut summary = String::new();
-        for _ in 0..iterations.max(1) {
-            let start = Instant::now();
-            let run = generate_docs(&req, &ws, &mut |_, _| true).expect("generate_docs");
-            times.push(start.elapsed());
-            let items: usize = run.stats.counts.iter().map(|(_, n)| n).sum();
-            let bytes: u64 = run
-                .files_written
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            summary = format!(
-                "{} files parsed, {items} public items, {} Markdown files ({} KiB) written, {} problems",
-                run.files_read,
-                run.files_written.len(),
-                bytes / 1024,
-                run.problems.len()
-            );
-        }
-        times.sort();
+        let (times, summary) = time_generate_docs(
+            &dir,
+            &roots,
+            Some(&out.path().join(name)),
+            Language::Auto,
+            iterations,
+        );
         println!(
             "generate_docs {} ({}): min {:.0} ms, median {:.0} ms over {} runs; {summary}",
             name,
             dir.display(),
-            times[0].as_secs_f64() * 1000.0,
-            times[times.len() / 2].as_secs_f64() * 1000.0,
+            ms(times[0]),
+            ms(times[times.len() / 2]),
             times.len()
         );
     }

@@ -12,11 +12,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use smart_systems_mcp::docs::generate::Language;
-use smart_systems_mcp::docs::{DocsRequest, generate_docs};
-use smart_systems_mcp::fsroot::Roots;
+
+#[path = "common/docs_run.rs"]
+mod docs_run;
+use docs_run::{ms, time_generate_docs};
 
 fn python_path(python: &str, key: &str) -> Option<PathBuf> {
     let out = Command::new(python)
@@ -45,53 +46,6 @@ fn without_tests(lib: &Path, scratch: &Path) -> PathBuf {
         }
     }
     dir
-}
-
-fn run(
-    dir: &Path,
-    roots: &[PathBuf],
-    out: Option<&Path>,
-    iterations: usize,
-) -> (Vec<Duration>, String) {
-    let ws = Roots::open(roots);
-    let mut times = Vec::new();
-    let mut summary = String::new();
-    for run in 0..iterations.max(1) {
-        // A new, empty output directory each run: every page is created,
-        // none replaced (the first generation, as in CI).
-        let req = DocsRequest {
-            path: dir.display().to_string(),
-            output_dir: out.map(|o| o.join(format!("run-{run}")).display().to_string()),
-            language: Language::Python,
-            include_private: false,
-            list_items: false,
-            cursor: None,
-            data_dir: None,
-        };
-        let start = Instant::now();
-        let run = generate_docs(&req, &ws, &mut |_, _| true).expect("generate_docs");
-        times.push(start.elapsed());
-        let items: usize = run.stats.counts.iter().map(|(_, n)| n).sum();
-        let bytes: u64 = run
-            .files_written
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        summary = format!(
-            "{} files parsed, {items} public items, {} Markdown files ({} KiB) written, {} problems",
-            run.files_read,
-            run.files_written.len(),
-            bytes / 1024,
-            run.problems.len()
-        );
-    }
-    times.sort();
-    (times, summary)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// griffe's load of `package`, timed inside Python: min over `iterations`.
@@ -129,7 +83,8 @@ fn main() {
         stdlib.canonicalize().unwrap(),
         scratch.path().canonicalize().unwrap(),
     ];
-    let (times, summary) = run(&stdlib, &roots, Some(&out), iterations);
+    let (times, summary) =
+        time_generate_docs(&stdlib, &roots, Some(&out), Language::Python, iterations);
     println!(
         "generate_docs stdlib {} (without test/): min {:.0} ms, median {:.0} ms over {} runs; {summary}",
         lib.display(),
@@ -160,7 +115,8 @@ fn main() {
             site.canonicalize().unwrap(),
             scratch.path().canonicalize().unwrap(),
         ];
-        let (times, summary) = run(&dir, &roots, Some(&out), iterations);
+        let (times, summary) =
+            time_generate_docs(&dir, &roots, Some(&out), Language::Python, iterations);
         let griffe = griffe_ms(&python, &site, package, iterations);
         println!(
             "generate_docs {package}: min {:.0} ms, median {:.0} ms over {} runs; {summary}; griffe load (no inspection): {}",
