@@ -22,3 +22,8 @@ pub mod time;
 pub use app::App;
 pub use config::{Config, Toolset};
 pub use server::SmartServer;
+
+/// The process's allocator (set here so the binary, tests and benches all
+/// run on it): see the reason beside the dependency in Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
