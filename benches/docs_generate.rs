@@ -13,7 +13,7 @@ use smart_systems_mcp::docs::generate::Language;
 
 #[path = "common/docs_run.rs"]
 mod docs_run;
-use docs_run::{ms, time_generate_docs};
+use docs_run::{iterations, ms, time_generate_docs};
 
 /// The version of `name` in Cargo.lock whose major version is `major`.
 fn locked_version(name: &str, major: &str) -> String {
@@ -47,11 +47,7 @@ fn registry_dir(name: &str, version: &str) -> PathBuf {
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+    let iterations = iterations();
     let out = tempfile::tempdir().expect("temp dir");
     for (name, major) in [("syn", "3"), ("tokio", "1")] {
         let dir = registry_dir(name, &locked_version(name, major));

@@ -17,7 +17,7 @@ use smart_systems_mcp::docs::generate::Language;
 
 #[path = "common/docs_run.rs"]
 mod docs_run;
-use docs_run::{ms, time_generate_docs};
+use docs_run::{iterations, ms, time_generate_docs};
 
 fn python_path(python: &str, key: &str) -> Option<PathBuf> {
     let out = Command::new(python)
@@ -63,11 +63,7 @@ fn griffe_ms(python: &str, search: &Path, package: &str, iterations: usize) -> O
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+    let iterations = iterations();
     let scratch = tempfile::tempdir().expect("temp dir");
 
     let lib = std::env::var("DOCS_BENCH_STDLIB")

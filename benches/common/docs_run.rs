@@ -53,6 +53,16 @@ pub fn time_generate_docs(
     (times, summary)
 }
 
+/// The iterations asked for on the command line (the first argument that is
+/// not a flag), default 5.
+pub fn iterations() -> usize {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5)
+}
+
 /// Milliseconds, for printing.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
