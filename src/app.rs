@@ -115,6 +115,33 @@ impl App {
         }
     }
 
+    /// Whether every store this process uses answers now (`/readyz`): the
+    /// SQLite store, NATS with `--events-url`, PostgreSQL with
+    /// `--store-url` (a fresh connection, so a dead server is seen). The
+    /// error names the one that does not.
+    pub async fn ready(self: &Arc<Self>) -> Result<(), String> {
+        if let Some(bus) = &self.events {
+            bus.ready().map_err(|e| format!("events: {e}"))?;
+        }
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = app.store.connect().map_err(|e| format!("store: {e}"))?;
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| format!("store: {e}"))?;
+            if let Some(url) = &app.config.cluster.store_url {
+                let mut config = crate::store::postgres::config(url)?;
+                config.connect_timeout(std::time::Duration::from_secs(2));
+                let mut pg = crate::store::postgres::Conn::open(&config, &app.config.cluster.namespace)
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+                pg.simple_query("SELECT 1")
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("readiness check failed: {e}"))?
+    }
+
     /// Seconds since the process opened its state.
     pub fn uptime_seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()

@@ -80,6 +80,33 @@ pub struct Config {
     pub alert_limits: crate::alerting::engine::AlertLimits,
     /// Most o200k tokens one tool answer carries (0: no bound).
     pub max_answer_tokens: usize,
+    /// Serve MCP over Streamable HTTP instead of stdio (`--http`).
+    pub http: Option<HttpSettings>,
+}
+
+/// `--http` and its companions: where the Streamable HTTP endpoint listens
+/// and who may call it.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Address to listen on (`127.0.0.1:8080`).
+    pub addr: std::net::SocketAddr,
+    /// `Host` values (`name` or `name:port`) accepted besides the loopback
+    /// names and the bind address (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Static bearer tokens (`--auth-tokens`): a JSON file of SHA-256
+    /// digests with their subject and scope; reloaded on SIGHUP.
+    pub auth_tokens: Option<PathBuf>,
+    /// The URL clients reach the server at (`https://mcp.example.com`), for
+    /// the protected-resource metadata; default: `http://` + the request's
+    /// `Host`.
+    pub public_url: Option<String>,
+}
+
+impl HttpSettings {
+    /// Whether any authentication is configured.
+    pub fn authenticates(&self) -> bool {
+        self.auth_tokens.is_some()
+    }
 }
 
 /// Default of `--max-answer-tokens`: under Claude Code's 25k refusal, with
@@ -176,6 +203,7 @@ impl Config {
             tools: ToolSelection::default(),
             alert_limits: Default::default(),
             max_answer_tokens: DEFAULT_MAX_ANSWER_TOKENS,
+            http: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The `smart-systems-mcp` binary: flags and environment -> [`Config`], logs to
-//! stderr, MCP on stdin/stdout until EOF or SIGTERM/SIGINT.
+//! stderr, MCP on stdin/stdout until EOF or SIGTERM/SIGINT, or over
+//! Streamable HTTP with `--http` until SIGTERM/SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +9,8 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 use smart_systems_mcp::config::{
-    AwsSettings, ClusterSettings, Config, PricingSource, ToolSelection, Toolset, default_data_dir,
-    normalize_root, validate_namespace,
+    AwsSettings, ClusterSettings, Config, HttpSettings, PricingSource, ToolSelection, Toolset,
+    default_data_dir, normalize_root, validate_namespace,
 };
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
@@ -219,6 +220,34 @@ struct Cli {
         value_name = "N"
     )]
     max_answer_tokens: usize,
+
+    /// Serve MCP over Streamable HTTP at `http://ADDR/mcp` instead of stdio
+    /// (e.g. `127.0.0.1:8080`); a non-loopback address needs --auth-tokens.
+    #[arg(long, env = "SMART_SYSTEMS_HTTP", value_name = "ADDR")]
+    http: Option<String>,
+
+    /// With --http: bearer tokens that may call the server, a JSON file of
+    /// SHA-256 digests with subject, toolsets and read-only flag (see
+    /// docs/http.md); reloaded on SIGHUP.
+    #[arg(long, env = "SMART_SYSTEMS_AUTH_TOKENS", value_name = "FILE")]
+    auth_tokens: Option<PathBuf>,
+
+    /// With --http: `Host` names (`name` or `name:port`) to accept besides
+    /// localhost and the bind address, comma-separated (DNS-rebinding
+    /// protection refuses the others with 403).
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_HTTP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    http_allowed_hosts: Vec<String>,
+
+    /// With --http: the URL clients reach the server at, e.g.
+    /// `https://mcp.example.com` behind a proxy, named in the OAuth
+    /// protected-resource metadata [default: http:// + the request's Host].
+    #[arg(long, env = "SMART_SYSTEMS_HTTP_PUBLIC_URL", value_name = "URL")]
+    http_public_url: Option<String>,
 }
 
 /// `--max-answer-tokens`: 0, or at least 1,000 (less would refuse even a
@@ -393,6 +422,13 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         max_open: cli.max_open_alerts,
         max_resolved: cli.max_resolved_alerts,
     };
+    config.http = http_settings(
+        non_empty(cli.http),
+        cli.auth_tokens.filter(|p| !p.as_os_str().is_empty()),
+        cli.http_allowed_hosts,
+        non_empty(cli.http_public_url),
+        &cwd,
+    )?;
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,
@@ -400,6 +436,48 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         &cli.events_retention,
     )?;
     Ok(config)
+}
+
+fn http_settings(
+    addr: Option<String>,
+    auth_tokens: Option<PathBuf>,
+    allowed_hosts: Vec<String>,
+    public_url: Option<String>,
+    cwd: &std::path::Path,
+) -> Result<Option<HttpSettings>, String> {
+    let Some(addr) = addr else {
+        if auth_tokens.is_some() || public_url.is_some() {
+            return Err("--auth-tokens and --http-public-url apply to --http only".into());
+        }
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr.trim().parse().map_err(|_| {
+        format!("--http {addr}: expected IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+    })?;
+    if let Some(url) = &public_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(format!(
+            "--http-public-url {url}: expected an http:// or https:// URL"
+        ));
+    }
+    let settings = HttpSettings {
+        addr,
+        allowed_hosts: allowed_hosts
+            .into_iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        auth_tokens: auth_tokens.map(|p| if p.is_absolute() { p } else { cwd.join(p) }),
+        public_url,
+    };
+    if !addr.ip().is_loopback() && !settings.authenticates() {
+        return Err(format!(
+            "--http {addr}: refusing to serve a non-loopback address without authentication; \
+             give --auth-tokens FILE, or bind 127.0.0.1"
+        ));
+    }
+    Ok(Some(settings))
 }
 
 fn cluster_settings(
@@ -465,6 +543,20 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(settings) = app.config.http.clone() {
+        return match smart_systems_mcp::server::http::serve(app, settings, shutdown_signal()).await
+        {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("smart-systems-mcp: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let server = SmartServer::new(app.clone());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

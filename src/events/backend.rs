@@ -39,6 +39,11 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EventsErro
 pub trait EventBackend: EventSink + Send + Sync + std::fmt::Debug {
     /// Which engine: `sqlite` or `nats`.
     fn kind(&self) -> &'static str;
+    /// Whether the bus can take a publish now (`/readyz`); the error says
+    /// why not. The embedded bus is ready while its store is.
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Stores validated events; returns their places. (Named apart from
     /// [`EventSink::publish`], the fire-and-forget path of other subsystems.)
     fn publish_events(&self, events: Vec<NewEvent>) -> BackendFuture<'_, Vec<Appended>>;

@@ -28,6 +28,7 @@ pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod http;
 pub mod logging;
 pub mod output;
 pub mod prompts;
@@ -70,6 +71,13 @@ pub struct SmartServer {
     pub(crate) full_outputs: Arc<std::collections::HashMap<String, Arc<rmcp::model::JsonObject>>>,
     /// The bound on one answer (`--max-answer-tokens`).
     pub(crate) budget: budget::AnswerBudget,
+    /// Served over HTTP: the client's declared roots are not used.
+    pub(crate) remote: bool,
+    /// Tool calls running now, over every connection (the HTTP drain waits
+    /// for them).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// What each served tool needs of an HTTP token.
+    scopes: Arc<std::collections::HashMap<String, http::auth::ToolScope>>,
 }
 
 impl std::fmt::Debug for SmartServer {
@@ -111,6 +119,7 @@ impl SmartServer {
                 full_outputs.insert(route.attr.name.to_string(), out);
             }
         }
+        let scopes = scopes_of(&tool_router, &app.config.toolsets);
         SmartServer {
             budget: budget::AnswerBudget::new(app.config.max_answer_tokens),
             app,
@@ -119,7 +128,37 @@ impl SmartServer {
             hidden_tools: hidden.into(),
             client_roots: Arc::default(),
             full_outputs: Arc::new(full_outputs),
+            remote: false,
+            in_flight: Arc::default(),
+            scopes: Arc::new(scopes),
         }
+    }
+
+    /// This server for HTTP: file tools use `--root` only (see [`http`]).
+    pub fn over_http(mut self) -> Self {
+        self.remote = true;
+        self
+    }
+
+    /// A handler for a new connection: the shared state and tool list, with
+    /// this connection's own subscriptions and client roots.
+    pub fn connection(&self) -> Self {
+        SmartServer {
+            events_push: Arc::default(),
+            client_roots: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Tool calls running now, over every connection.
+    pub fn calls_in_flight(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.in_flight.clone()
+    }
+
+    /// What each served tool needs of a token: its toolset and whether it
+    /// only reads.
+    pub fn tool_scopes(&self) -> std::collections::HashMap<String, http::auth::ToolScope> {
+        (*self.scopes).clone()
     }
 
     /// Every tool of `toolsets` (before `--read-only`, `--tools` and
@@ -164,6 +203,64 @@ impl SmartServer {
     /// Names of the tools this server exposes, sorted.
     pub fn tool_names(&self) -> Vec<String> {
         sorted_names(&self.tool_router)
+    }
+}
+
+impl SmartServer {
+    /// Whether an HTTP token's grant covers a served tool.
+    fn tool_allowed(&self, grant: &http::auth::Grant, name: &str) -> bool {
+        self.scopes.get(name).is_some_and(|scope| grant.allows(*scope))
+    }
+}
+
+/// What each tool of `router` needs of a token: its toolset (none for the
+/// system tools) and whether it only reads.
+fn scopes_of(
+    router: &ToolRouter<SmartServer>,
+    toolsets: &[Toolset],
+) -> std::collections::HashMap<String, http::auth::ToolScope> {
+    let mut owner = std::collections::HashMap::new();
+    for toolset in toolsets.iter().copied() {
+        let own = match toolset {
+            Toolset::Alerting => SmartServer::alerting_router(),
+            Toolset::Audit => SmartServer::audit_router(),
+            Toolset::Cost => SmartServer::cost_router(),
+            Toolset::Docs => SmartServer::docs_router(),
+            Toolset::Events => SmartServer::events_router(),
+        };
+        for tool in own.list_all() {
+            owner.insert(tool.name.to_string(), toolset);
+        }
+    }
+    router
+        .list_all()
+        .into_iter()
+        .map(|tool| {
+            let read_only = tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false);
+            let toolset = owner.get(tool.name.as_ref()).copied();
+            let scope = http::auth::ToolScope { toolset, read_only };
+            (tool.name.to_string(), scope)
+        })
+        .collect()
+}
+
+/// Counts a tool call as running until dropped.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -241,6 +338,19 @@ impl ServerHandler for SmartServer {
             .and_then(|r| r.attr.annotations.as_ref())
             .and_then(|a| a.read_only_hint)
             .unwrap_or(false);
+        if let Some(grant) = http::grant_of(&context.extensions)
+            && !self.tool_allowed(grant, &name)
+        {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "the token of {} may not call {}",
+                    crate::quote::quote(&grant.subject),
+                    crate::quote::quote(&name)
+                ),
+                None,
+            ));
+        }
+        let _running = InFlight::enter(&self.in_flight);
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         let response = self.tool_router.call(call).await?;
         Ok(self.budget.check(&name, read_only, response))
@@ -339,7 +449,11 @@ impl ServerHandler for SmartServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
-        let mut result = rmcp::model::ListToolsResult::with_all_items(self.tool_router.list_all());
+        let mut tools = self.tool_router.list_all();
+        if let Some(grant) = http::grant_of(&context.extensions) {
+            tools.retain(|t| self.tool_allowed(grant, &t.name));
+        }
+        let mut result = rmcp::model::ListToolsResult::with_all_items(tools);
         cache_hint(&mut result.ttl_ms, &mut result.cache_scope, &context);
         Ok(result)
     }

@@ -27,6 +27,11 @@ pub const NO_ROOT: &str = "no workspace root: file tools read and write only und
 Start the server with --root DIR (or SMART_SYSTEMS_ROOTS=DIR, ':'-separated), \
 or use a client that declares roots (roots/list) and add the directory there";
 
+/// What the file tools answer over HTTP when the server has no `--root`.
+pub const NO_ROOT_HTTP: &str = "no workspace root: over HTTP, file tools read and write only \
+under the server's own --root directories (a remote client's roots name nothing on this \
+machine). Start the server with --root DIR (or SMART_SYSTEMS_ROOTS=DIR, ':'-separated)";
+
 /// One connection's client roots, once asked for.
 #[derive(Debug, Default)]
 pub struct ClientRoots {
@@ -60,6 +65,9 @@ impl SmartServer {
     pub(crate) async fn workspace(&self, peer: &Peer<RoleServer>) -> Result<Arc<Roots>, ToolError> {
         if !self.app.workspace.is_empty() {
             return Ok(self.app.workspace.clone());
+        }
+        if self.remote {
+            return Err(ToolError::failed(NO_ROOT_HTTP));
         }
         if let Some(roots) = self.client_roots.get() {
             return Ok(roots);

@@ -1197,6 +1197,10 @@ impl EventBackend for NatsBus {
         "nats"
     }
 
+    fn ready(&self) -> Result<(), String> {
+        self.inner.connected().map_err(|e| e.to_string())
+    }
+
     fn publish_events(&self, events: Vec<NewEvent>) -> BackendFuture<'_, Vec<Appended>> {
         Box::pin(self.inner.publish(events))
     }

@@ -1,0 +1,303 @@
+//! Who may call the HTTP endpoint: static bearer tokens (`--auth-tokens`),
+//! each stored as the SHA-256 digest of the token with the subject it
+//! stands for and the scope it grants.
+//!
+//! A scope is a set of toolsets plus a read-only flag. As OAuth scope
+//! strings (in the protected-resource metadata and in `insufficient_scope`
+//! answers) they read `<toolset>:read` and `<toolset>:write`; `write`
+//! includes `read`. `server_info` needs no scope.
+//!
+//! The file (JSON):
+//! ```json
+//! {"tokens": [
+//!   {"subject": "alice", "sha256": "<64 hex digits>", "toolsets": ["events", "audit"], "read_only": false},
+//!   {"subject": "dashboards", "sha256": "<64 hex digits>", "read_only": true}
+//! ]}
+//! ```
+//! `toolsets` left out means every toolset. Make a token and its digest with
+//! `openssl rand -hex 32` and `printf %s "$TOKEN" | sha256sum`. Only digests
+//! are stored, so the file is not a secret worth stealing; a token is looked
+//! up by its digest, which leaks nothing about the token by its timing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Toolset;
+
+/// What one token may do: the subject it names and its scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Who the token stands for (audit entries and metrics name it).
+    pub subject: Arc<str>,
+    /// Toolsets it may call; `None`: all.
+    pub toolsets: Option<Vec<Toolset>>,
+    /// Only tools annotated read-only.
+    pub read_only: bool,
+}
+
+/// What a tool needs: its toolset (`None` for `server_info`) and whether it
+/// only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolScope {
+    /// The toolset the tool belongs to; `None` for the system tools.
+    pub toolset: Option<Toolset>,
+    /// Annotated `readOnlyHint: true`.
+    pub read_only: bool,
+}
+
+impl ToolScope {
+    /// The OAuth scope string a call of this tool needs, e.g. `audit:write`
+    /// (`None`: no scope needed).
+    pub fn scope_string(self) -> Option<String> {
+        let toolset = self.toolset?;
+        let access = if self.read_only { "read" } else { "write" };
+        Some(format!("{}:{access}", toolset.name()))
+    }
+}
+
+impl Grant {
+    /// Whether this grant may call a tool that needs `scope`.
+    pub fn allows(&self, scope: ToolScope) -> bool {
+        let Some(toolset) = scope.toolset else {
+            return true;
+        };
+        let toolset_ok = self
+            .toolsets
+            .as_ref()
+            .is_none_or(|sets| sets.contains(&toolset));
+        toolset_ok && (scope.read_only || !self.read_only)
+    }
+}
+
+/// Every scope string there is, for the protected-resource metadata.
+pub fn all_scopes() -> Vec<String> {
+    Toolset::ALL
+        .iter()
+        .flat_map(|t| [format!("{}:read", t.name()), format!("{}:write", t.name())])
+        .collect()
+}
+
+/// The token table, replaced whole on reload.
+#[derive(Debug)]
+pub struct StaticTokens {
+    path: PathBuf,
+    table: RwLock<Arc<HashMap<[u8; 32], Grant>>>,
+}
+
+impl StaticTokens {
+    /// Reads the token file; an error names the file and what is wrong.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let table = read_table(path)?;
+        Ok(StaticTokens {
+            path: path.to_path_buf(),
+            table: RwLock::new(Arc::new(table)),
+        })
+    }
+
+    /// Reads the file again; on error the old table stays in force. Returns
+    /// how many tokens are now valid.
+    pub fn reload(&self) -> Result<usize, String> {
+        let table = read_table(&self.path)?;
+        let n = table.len();
+        if let Ok(mut t) = self.table.write() {
+            *t = Arc::new(table);
+        }
+        Ok(n)
+    }
+
+    /// The grant of a presented token, if it is one of ours.
+    pub fn check(&self, token: &str) -> Option<Grant> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let table = self.table.read().ok()?.clone();
+        table.get(&digest).cloned()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    subject: String,
+    sha256: String,
+    #[serde(default)]
+    toolsets: Option<Vec<String>>,
+    #[serde(default)]
+    read_only: bool,
+}
+
+fn read_table(path: &Path) -> Result<HashMap<[u8; 32], Grant>, String> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--auth-tokens {shown}: {e}"))?;
+    let file: TokenFile = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "--auth-tokens {shown}: {e} (expected {{\"tokens\": [{{\"subject\", \"sha256\", \
+             \"toolsets\"?, \"read_only\"?}}]}})"
+        )
+    })?;
+    let mut table = HashMap::new();
+    for (i, entry) in file.tokens.into_iter().enumerate() {
+        let at = format!("--auth-tokens {shown}: tokens[{i}]");
+        let subject = entry.subject.trim();
+        if subject.is_empty() || subject.len() > 200 {
+            return Err(format!("{at}.subject: expected 1 to 200 characters"));
+        }
+        let digest = parse_digest(&entry.sha256).ok_or_else(|| {
+            format!("{at}.sha256: expected 64 hex digits (printf %s \"$TOKEN\" | sha256sum)")
+        })?;
+        let toolsets = match entry.toolsets {
+            None => None,
+            Some(names) => {
+                let mut sets = Vec::new();
+                for name in names {
+                    let set = Toolset::ALL
+                        .into_iter()
+                        .find(|t| t.name() == name.trim())
+                        .ok_or_else(|| {
+                            format!(
+                                "{at}.toolsets: no toolset {}; expected some of events, audit, \
+                                 cost, docs, alerting",
+                                crate::quote::quote(&name)
+                            )
+                        })?;
+                    sets.push(set);
+                }
+                Some(sets)
+            }
+        };
+        let grant = Grant {
+            subject: subject.into(),
+            toolsets,
+            read_only: entry.read_only,
+        };
+        if table.insert(digest, grant).is_some() {
+            return Err(format!("{at}.sha256: the same digest is listed twice"));
+        }
+    }
+    Ok(table)
+}
+
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn digest(token: &str) -> String {
+        Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn a_token_maps_to_its_grant_and_a_wrong_one_to_none() {
+        let f = file(&format!(
+            r#"{{"tokens": [{{"subject": "alice", "sha256": "{}", "toolsets": ["audit"], "read_only": true}}]}}"#,
+            digest("s3cret")
+        ));
+        let tokens = StaticTokens::load(f.path()).unwrap();
+        let grant = tokens.check("s3cret").unwrap();
+        assert_eq!(&*grant.subject, "alice");
+        assert_eq!(grant.toolsets, Some(vec![Toolset::Audit]));
+        assert!(tokens.check("s3cret ").is_none());
+        assert!(tokens.check("").is_none());
+        let erase = ToolScope {
+            toolset: Some(Toolset::Audit),
+            read_only: false,
+        };
+        let query = ToolScope {
+            toolset: Some(Toolset::Audit),
+            read_only: true,
+        };
+        let publish = ToolScope {
+            toolset: Some(Toolset::Events),
+            read_only: false,
+        };
+        assert!(!grant.allows(erase));
+        assert!(grant.allows(query));
+        assert!(!grant.allows(publish));
+        assert_eq!(erase.scope_string().as_deref(), Some("audit:write"));
+        assert!(grant.allows(ToolScope {
+            toolset: None,
+            read_only: true
+        }));
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_the_entry_and_field() {
+        let cases = [
+            (r#"{"tokens": [{"subject": "a", "sha256": "abc"}]}"#, "tokens[0].sha256"),
+            (
+                &format!(
+                    r#"{{"tokens": [{{"subject": "a", "sha256": "{}", "toolsets": ["nope"]}}]}}"#,
+                    digest("x")
+                ),
+                "tokens[0].toolsets: no toolset",
+            ),
+            (
+                &format!(
+                    r#"{{"tokens": [{{"subject": " ", "sha256": "{}"}}]}}"#,
+                    digest("x")
+                ),
+                "tokens[0].subject",
+            ),
+            (r#"{"tokens": [{"subject": "a"}]}"#, "missing field `sha256`"),
+            ("not json", "expected {\"tokens\""),
+        ];
+        for (text, wanted) in cases {
+            let f = file(text);
+            let err = StaticTokens::load(f.path()).unwrap_err();
+            assert!(err.contains(wanted), "{err} should contain {wanted}");
+        }
+    }
+
+    #[test]
+    fn reload_replaces_the_table_and_keeps_it_on_error() {
+        let f = file(&format!(
+            r#"{{"tokens": [{{"subject": "a", "sha256": "{}"}}]}}"#,
+            digest("one")
+        ));
+        let tokens = StaticTokens::load(f.path()).unwrap();
+        std::fs::write(
+            f.path(),
+            format!(
+                r#"{{"tokens": [{{"subject": "b", "sha256": "{}"}}]}}"#,
+                digest("two")
+            ),
+        )
+        .unwrap();
+        assert_eq!(tokens.reload().unwrap(), 1);
+        assert!(tokens.check("one").is_none());
+        assert_eq!(&*tokens.check("two").unwrap().subject, "b");
+        std::fs::write(f.path(), "{").unwrap();
+        assert!(tokens.reload().is_err());
+        assert!(tokens.check("two").is_some());
+    }
+}

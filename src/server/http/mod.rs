@@ -1,0 +1,364 @@
+//! `--http`: MCP over Streamable HTTP at `/mcp` (rmcp's server: 2025-11-25
+//! sessions with `Mcp-Session-Id` and SSE, and the stateless 2026-07-28
+//! revision), with what a network service needs around it:
+//!
+//! - bearer-token authentication ([`auth`]) as an OAuth 2.1 resource
+//!   server: 401 with `WWW-Authenticate: Bearer resource_metadata=...`, the
+//!   RFC 9728 metadata at `/.well-known/oauth-protected-resource`, 403 for a
+//!   tool outside the token's scope, and `tools/list` showing only the
+//!   tools the token may call;
+//! - `Host` and `Origin` validation against DNS rebinding (rmcp checks them
+//!   against the list built here), a request body limit;
+//! - `/healthz` (alive) and `/readyz` (the stores answer), without a token;
+//! - a graceful stop: on SIGTERM no new connection is accepted, tool calls
+//!   in flight finish (up to [`DRAIN_TIMEOUT`]), then streams close.
+//!
+//! Over HTTP the client's declared roots are not used (a remote client's
+//! paths name nothing on this machine, and any client could claim `/`):
+//! file tools work under `--root` only.
+
+pub mod auth;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use self::auth::{Grant, StaticTokens, ToolScope};
+use super::SmartServer;
+use crate::app::App;
+use crate::config::HttpSettings;
+
+/// Largest request body accepted (the stdio line limit): 16 MiB.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// How long a stop waits for tool calls in flight before closing streams.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the request handlers share.
+#[derive(Clone)]
+struct Gate {
+    app: Arc<App>,
+    tokens: Option<Arc<StaticTokens>>,
+    scopes: Arc<HashMap<String, ToolScope>>,
+    public_url: Option<Arc<str>>,
+}
+
+/// Serves until `shutdown` resolves, then drains. Errors are startup
+/// errors (the address is taken, the token file is bad), in words for the
+/// operator.
+pub async fn serve(
+    app: Arc<App>,
+    settings: HttpSettings,
+    shutdown: impl Future<Output = &'static str> + Send + 'static,
+) -> Result<(), String> {
+    let tokens = match &settings.auth_tokens {
+        Some(path) => Some(Arc::new(StaticTokens::load(path)?)),
+        None => None,
+    };
+    if !settings.addr.ip().is_loopback() && tokens.is_none() {
+        return Err(format!(
+            "--http {}: refusing to serve a non-loopback address without authentication; \
+             give --auth-tokens FILE, or bind 127.0.0.1",
+            settings.addr
+        ));
+    }
+    let server = SmartServer::new(app.clone()).over_http();
+    let gate = Gate {
+        app: app.clone(),
+        tokens: tokens.clone(),
+        scopes: Arc::new(server.tool_scopes()),
+        public_url: settings
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').into()),
+    };
+    let streams = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(&settings))
+        .with_allowed_origins(allowed_origins(&settings))
+        .enforce_origin_validation()
+        .with_cancellation_token(streams.child_token())
+        .with_max_request_body_bytes(MAX_BODY_BYTES);
+    let factory = server.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(factory.connection()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let router = axum::Router::new()
+        .route_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(gate.clone(), mcp_gate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/oauth-protected-resource", get(resource_metadata))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(resource_metadata),
+        )
+        .with_state(gate);
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|e| format!("--http {}: cannot listen: {e}", settings.addr))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("--http {}: {e}", settings.addr))?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        address = %local,
+        auth = if tokens.is_some() { "bearer tokens" } else { "none (loopback)" },
+        data_dir = %app.store.data_dir().display(),
+        tools = server.tool_names().len(),
+        "serving MCP over Streamable HTTP at http://{local}/mcp"
+    );
+    if let Some(tokens) = tokens {
+        tokio::spawn(reload_on_sighup(tokens));
+    }
+    let in_flight = server.calls_in_flight();
+    let drained = async move {
+        let signal = shutdown.await;
+        tracing::info!(signal, "stopping: no new connections; draining tool calls in flight");
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = in_flight.load(Ordering::Acquire);
+        if left > 0 {
+            tracing::warn!(left, "drain timed out; closing with tool calls in flight");
+        }
+        streams.cancel();
+    };
+    axum::serve(listener, router)
+        .with_graceful_shutdown(drained)
+        .await
+        .map_err(|e| format!("--http {}: {e}", settings.addr))
+}
+
+/// `Host` values accepted: the loopback names, the bind address (when it is
+/// not a wildcard) and `--http-allowed-hosts`.
+fn allowed_hosts(settings: &HttpSettings) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let ip = settings.addr.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        hosts.push(ip.to_string());
+    }
+    hosts.extend(settings.allowed_hosts.iter().cloned());
+    hosts
+}
+
+/// Browser origins accepted: the allowed hosts, over http or https, on
+/// any port unless the entry names one. A request without `Origin` (every
+/// client that is not a browser) passes.
+fn allowed_origins(settings: &HttpSettings) -> Vec<String> {
+    let mut origins = Vec::new();
+    for host in allowed_hosts(settings) {
+        let authority = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]:*")
+        } else if host.ends_with(']') || !host.contains(':') {
+            format!("{host}:*")
+        } else {
+            host
+        };
+        origins.push(format!("http://{authority}"));
+        origins.push(format!("https://{authority}"));
+    }
+    origins
+}
+
+/// The JSON-RPC fields the gate needs, read without building the whole
+/// message.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<PeekParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PeekParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// In front of `/mcp`: the bearer token (401 without a valid one), the
+/// scope of a `tools/call` (403 outside it); the grant rides on to the
+/// handler in the request's extensions (it filters `tools/list`).
+async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let Some(tokens) = &gate.tokens else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let Some(grant) = presented.and_then(|t| tokens.check(t)) else {
+        let error = if presented.is_some() {
+            ", error=\"invalid_token\", error_description=\"unknown or revoked token\""
+        } else {
+            ""
+        };
+        let challenge = format!(
+            "Bearer resource_metadata=\"{}\"{error}",
+            metadata_url(&gate, &request)
+        );
+        return challenge_response(StatusCode::UNAUTHORIZED, &challenge, "Unauthorized: a bearer token is required");
+    };
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(grant.clone());
+    if parts.method != axum::http::Method::POST {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"),
+            )
+                .into_response();
+        }
+    };
+    if let Some(refusal) = out_of_scope(&gate, &grant, &bytes, &parts) {
+        return refusal;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The 403 for a `tools/call` the grant does not cover.
+fn out_of_scope(
+    gate: &Gate,
+    grant: &Grant,
+    body: &[u8],
+    parts: &axum::http::request::Parts,
+) -> Option<Response> {
+    let peek: Peek = serde_json::from_slice(body).ok()?;
+    if peek.method.as_deref() != Some("tools/call") {
+        return None;
+    }
+    let name = peek.params?.name?;
+    let scope = *gate.scopes.get(name.as_ref())?;
+    if grant.allows(scope) {
+        return None;
+    }
+    let needed = scope.scope_string().unwrap_or_default();
+    tracing::info!(subject = %grant.subject, tool = %name, needed, "refused a call outside the token's scope");
+    let url = metadata_url_of(gate, &parts.headers);
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{needed}\", resource_metadata=\"{url}\""
+    );
+    Some(challenge_response(
+        StatusCode::FORBIDDEN,
+        &challenge,
+        &format!(
+            "Forbidden: the token of {} may not call {} (it needs scope {needed})",
+            crate::quote::quote(&grant.subject),
+            crate::quote::quote(&name)
+        ),
+    ))
+}
+
+fn challenge_response(status: StatusCode, challenge: &str, body: &str) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// The base URL clients reach this server at: `--http-public-url`, else
+/// `http://` and the request's `Host`.
+fn base_url(gate: &Gate, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = &gate.public_url {
+        return url.to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn metadata_url_of(gate: &Gate, headers: &axum::http::HeaderMap) -> String {
+    format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        base_url(gate, headers)
+    )
+}
+
+fn metadata_url(gate: &Gate, request: &Request) -> String {
+    metadata_url_of(gate, request.headers())
+}
+
+/// RFC 9728 protected-resource metadata.
+async fn resource_metadata(State(gate): State<Gate>, headers: axum::http::HeaderMap) -> Response {
+    let body = serde_json::json!({
+        "resource": format!("{}/mcp", base_url(&gate, &headers)),
+        "resource_name": "smart-systems-mcp",
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": auth::all_scopes(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Alive: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: the store answers a query.
+async fn readyz(State(gate): State<Gate>) -> Response {
+    match gate.app.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+/// Reads the token file again on each SIGHUP; a bad file keeps the old
+/// tokens and says why on stderr.
+async fn reload_on_sighup(tokens: Arc<StaticTokens>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match tokens.reload() {
+            Ok(n) => tracing::info!(tokens = n, "SIGHUP: reloaded --auth-tokens"),
+            Err(e) => tracing::error!("SIGHUP: kept the previous tokens: {e}"),
+        }
+    }
+}
+
+/// The grant of the HTTP request behind an MCP request, when there is one.
+pub(crate) fn grant_of(extensions: &rmcp::model::Extensions) -> Option<&Grant> {
+    extensions
+        .get::<axum::http::request::Parts>()?
+        .extensions
+        .get::<Grant>()
+}
