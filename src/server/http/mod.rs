@@ -47,6 +47,10 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// How long a stop waits for tool calls in flight before closing streams.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The JSON-RPC error code of a 401 or 403 answer (in the range JSON-RPC
+/// leaves to servers).
+pub const AUTH_ERROR_CODE: i64 = -32001;
+
 /// What the request handlers share.
 #[derive(Clone)]
 struct Gate {
@@ -184,6 +188,8 @@ fn allowed_origins(settings: &HttpSettings) -> Vec<String> {
 /// message.
 #[derive(Deserialize)]
 struct Peek<'a> {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
     #[serde(borrow, default)]
     method: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -221,7 +227,12 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
             "Bearer resource_metadata=\"{}\"{error}",
             metadata_url(&gate, &request)
         );
-        return challenge_response(StatusCode::UNAUTHORIZED, &challenge, "Unauthorized: a bearer token is required");
+        let message = if presented.is_some() {
+            "Unauthorized: the bearer token is not valid here (unknown or revoked)"
+        } else {
+            "Unauthorized: this server needs a bearer token (Authorization: Bearer TOKEN)"
+        };
+        return challenge_response(StatusCode::UNAUTHORIZED, &challenge, None, message);
     };
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(grant.clone());
@@ -269,6 +280,7 @@ fn out_of_scope(
     Some(challenge_response(
         StatusCode::FORBIDDEN,
         &challenge,
+        peek.id,
         &format!(
             "Forbidden: the token of {} may not call {} (it needs scope {needed})",
             crate::quote::quote(&grant.subject),
@@ -277,8 +289,26 @@ fn out_of_scope(
     ))
 }
 
-fn challenge_response(status: StatusCode, challenge: &str, body: &str) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+/// A refusal with its `WWW-Authenticate` challenge and, as the body, a
+/// JSON-RPC error under the request's id (clients show its message; an
+/// unread request has id null).
+fn challenge_response(
+    status: StatusCode,
+    challenge: &str,
+    id: Option<serde_json::Value>,
+    message: &str,
+) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.unwrap_or(serde_json::Value::Null),
+        "error": {"code": AUTH_ERROR_CODE, "message": message},
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(challenge) {
         response
             .headers_mut()
