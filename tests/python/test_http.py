@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(binary: str, tmp_path: pathlib.Path, *extra: str):
+def http_server(binary: str, tmp_path: pathlib.Path, *extra: str, authenticated: bool = True):
     digest = lambda t: hashlib.sha256(t.encode()).hexdigest()  # noqa: E731
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"tokens": [
@@ -43,7 +43,8 @@ def http_server(binary: str, tmp_path: pathlib.Path, *extra: str):
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen(
         [binary, "--data-dir", str(tmp_path / "data"), "--log-level", "info",
-         "--http", f"127.0.0.1:{port}", "--auth-tokens", str(tokens), *extra],
+         "--http", f"127.0.0.1:{port}",
+         *(["--auth-tokens", str(tokens)] if authenticated else []), *extra],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
