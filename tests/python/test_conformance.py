@@ -1,6 +1,6 @@
-"""The official MCP conformance suite (pinned in tools/conformance) against
+"""The official MCP conformance suite (pinned in tools/node-clients) against
 `--http`: every scenario passes except those that call the suite's own
-reference fixtures, listed in tools/conformance/expected-failures.yml (the
+reference fixtures, listed in tools/node-clients/expected-failures.yml (the
 suite exits 1 on a failure not listed there, and on a listed one that passes)."""
 
 import os
@@ -12,7 +12,7 @@ import pytest
 from test_http import http_server
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "tools" / "conformance" / "expected-failures.yml"
+BASELINE = ROOT / "tools" / "node-clients" / "expected-failures.yml"
 MUST_PASS = [
     "server-initialize", "ping", "logging-set-level", "completion-complete", "tools-list",
     "resources-list", "prompts-list", "dns-rebinding-protection",
@@ -20,10 +20,10 @@ MUST_PASS = [
 ]
 
 
-@pytest.mark.skipif(not os.environ.get("SMART_SYSTEMS_CONFORMANCE_BIN"),
-                    reason="SMART_SYSTEMS_CONFORMANCE_BIN unset: tools/test installs the suite")
+@pytest.mark.skipif(not os.environ.get("SMART_SYSTEMS_NODE_CLIENTS"),
+                    reason="SMART_SYSTEMS_NODE_CLIENTS unset: tools/test installs the suite")
 def test_conformance_suite_passes_all_but_the_fixture_scenarios(binary, tmp_path):
-    bin_dir = os.environ["SMART_SYSTEMS_CONFORMANCE_BIN"]
+    bin_dir = os.path.join(os.environ["SMART_SYSTEMS_NODE_CLIENTS"], "node_modules", ".bin")
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
     with http_server(binary, tmp_path, authenticated=False) as base:
         proc = subprocess.run(
