@@ -131,8 +131,9 @@ impl App {
             if let Some(url) = &app.config.cluster.store_url {
                 let mut config = crate::store::postgres::config(url)?;
                 config.connect_timeout(std::time::Duration::from_secs(2));
-                let mut pg = crate::store::postgres::Conn::open(&config, &app.config.cluster.namespace)
-                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+                let mut pg =
+                    crate::store::postgres::Conn::open(&config, &app.config.cluster.namespace)
+                        .map_err(|e| format!("PostgreSQL: {e}"))?;
                 pg.simple_query("SELECT 1")
                     .map_err(|e| format!("PostgreSQL: {e}"))?;
             }

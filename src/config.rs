@@ -100,6 +100,12 @@ pub struct HttpSettings {
     /// the protected-resource metadata; default: `http://` + the request's
     /// `Host`.
     pub public_url: Option<String>,
+    /// Requests one subject may have running at once (0: no limit).
+    pub max_concurrent: usize,
+    /// Requests one subject may start per second (0: no limit).
+    pub rate_limit: u32,
+    /// Write every tool call to the audit trail (`--audit-calls`).
+    pub audit_calls: bool,
 }
 
 impl HttpSettings {

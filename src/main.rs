@@ -248,6 +248,29 @@ struct Cli {
     /// protected-resource metadata [default: http:// + the request's Host].
     #[arg(long, env = "SMART_SYSTEMS_HTTP_PUBLIC_URL", value_name = "URL")]
     http_public_url: Option<String>,
+
+    /// With --http: requests one subject (token) may have running at once;
+    /// more get 429 with Retry-After. 0 = no limit.
+    #[arg(long, env = "SMART_SYSTEMS_HTTP_MAX_CONCURRENT", value_name = "N",
+          default_value_t = smart_systems_mcp::server::http::limits::DEFAULT_MAX_CONCURRENT)]
+    http_max_concurrent: usize,
+
+    /// With --http: requests one subject (token) may start per second
+    /// (bursts of one second's worth); more get 429 with Retry-After.
+    /// 0 = no limit.
+    #[arg(
+        long,
+        env = "SMART_SYSTEMS_HTTP_RATE_LIMIT",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    http_rate_limit: u32,
+
+    /// With --http: write every tool call to the audit trail (subject, tool,
+    /// outcome, duration, SHA-256 of the arguments, never their values)
+    /// before answering it.
+    #[arg(long, env = "SMART_SYSTEMS_AUDIT_CALLS")]
+    audit_calls: bool,
 }
 
 /// `--max-answer-tokens`: 0, or at least 1,000 (less would refuse even a
@@ -429,6 +452,15 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         non_empty(cli.http_public_url),
         &cwd,
     )?;
+    match &mut config.http {
+        Some(http) => {
+            http.max_concurrent = cli.http_max_concurrent;
+            http.rate_limit = cli.http_rate_limit;
+            http.audit_calls = cli.audit_calls;
+        }
+        None if cli.audit_calls => return Err("--audit-calls applies to --http only".into()),
+        None => {}
+    }
     config.events = events_config(
         cli.events_fsync,
         cli.events_max_events,
@@ -470,6 +502,9 @@ fn http_settings(
             .collect(),
         auth_tokens: auth_tokens.map(|p| if p.is_absolute() { p } else { cwd.join(p) }),
         public_url,
+        max_concurrent: 0,
+        rate_limit: 0,
+        audit_calls: false,
     };
     if !addr.ip().is_loopback() && !settings.authenticates() {
         return Err(format!(

@@ -73,6 +73,11 @@ pub struct SmartServer {
     pub(crate) budget: budget::AnswerBudget,
     /// Served over HTTP: the client's declared roots are not used.
     pub(crate) remote: bool,
+    /// Over HTTP: the counters `/metrics` shows.
+    metrics: Option<Arc<http::metrics::Metrics>>,
+    /// Over HTTP with `--audit-calls`: each tool call is written to the
+    /// audit trail before it is answered.
+    audit_calls: bool,
     /// Tool calls running now, over every connection (the HTTP drain waits
     /// for them).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
@@ -129,14 +134,20 @@ impl SmartServer {
             client_roots: Arc::default(),
             full_outputs: Arc::new(full_outputs),
             remote: false,
+            metrics: None,
+            audit_calls: false,
             in_flight: Arc::default(),
             scopes: Arc::new(scopes),
         }
     }
 
-    /// This server for HTTP: file tools use `--root` only (see [`http`]).
-    pub fn over_http(mut self) -> Self {
+    /// This server for HTTP: file tools use `--root` only, calls are
+    /// counted in `metrics` and, with `audit_calls`, written to the audit
+    /// trail (see [`http`]).
+    pub fn over_http(mut self, metrics: Arc<http::metrics::Metrics>, audit_calls: bool) -> Self {
         self.remote = true;
+        self.metrics = Some(metrics);
+        self.audit_calls = audit_calls;
         self
     }
 
@@ -207,9 +218,54 @@ impl SmartServer {
 }
 
 impl SmartServer {
+    /// The router's call, after answering `arguments` that are not an
+    /// object with invalid params (rmcp cannot parse such a call; see
+    /// `transport::bulk_args`) and a tool outside an HTTP token's grant.
+    async fn run_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        if let Some(e) = transport::bulk_args::rejected_arguments(request.arguments.as_ref()) {
+            return Err(e);
+        }
+        if !self.tool_router.has_route(&request.name) {
+            return Err(ErrorData::invalid_params(
+                unknown_tool_message(&request.name, &self.app.config.tools),
+                None,
+            ));
+        }
+        let name = request.name.clone();
+        let read_only = self
+            .tool_router
+            .map
+            .get(&name)
+            .and_then(|r| r.attr.annotations.as_ref())
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        if let Some(grant) = http::grant_of(&context.extensions)
+            && !self.tool_allowed(grant, &name)
+        {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "the token of {} may not call {}",
+                    crate::quote::quote(&grant.subject),
+                    crate::quote::quote(&name)
+                ),
+                None,
+            ));
+        }
+        let _running = InFlight::enter(&self.in_flight);
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(call).await?;
+        Ok(self.budget.check(&name, read_only, response))
+    }
+
     /// Whether an HTTP token's grant covers a served tool.
     fn tool_allowed(&self, grant: &http::auth::Grant, name: &str) -> bool {
-        self.scopes.get(name).is_some_and(|scope| grant.allows(*scope))
+        self.scopes
+            .get(name)
+            .is_some_and(|scope| grant.allows(*scope))
     }
 }
 
@@ -314,46 +370,34 @@ arguments and answer errors that name the field at fault.";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
-    /// The router's call, after answering `arguments` that are not an object
-    /// with invalid params (rmcp cannot parse such a call; see `transport::bulk_args`).
+    /// [`SmartServer::run_tool`]; over HTTP the call is also counted for
+    /// `/metrics` and, with `--audit-calls`, audited before it is answered.
     async fn call_tool(
         &self,
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
-        if let Some(e) = transport::bulk_args::rejected_arguments(request.arguments.as_ref()) {
-            return Err(e);
+        if self.metrics.is_none() {
+            return self.run_tool(request, context).await;
         }
-        if !self.tool_router.has_route(&request.name) {
-            return Err(ErrorData::invalid_params(
-                unknown_tool_message(&request.name, &self.app.config.tools),
-                None,
-            ));
-        }
+        let started = std::time::Instant::now();
         let name = request.name.clone();
-        let read_only = self
-            .tool_router
-            .map
-            .get(&name)
-            .and_then(|r| r.attr.annotations.as_ref())
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
-        if let Some(grant) = http::grant_of(&context.extensions)
-            && !self.tool_allowed(grant, &name)
-        {
-            return Err(ErrorData::invalid_params(
-                format!(
-                    "the token of {} may not call {}",
-                    crate::quote::quote(&grant.subject),
-                    crate::quote::quote(&name)
-                ),
-                None,
-            ));
+        let digest = self
+            .audit_calls
+            .then(|| http::calls::arguments_digest(request.arguments.as_ref()));
+        let subject = http::grant_of(&context.extensions)
+            .map(|g| g.subject.clone())
+            .unwrap_or_else(|| http::ANONYMOUS.into());
+        let response = self.run_tool(request, context).await;
+        let outcome = http::calls::outcome_of(&response);
+        let took = started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            metrics.record_call(&name, outcome, took);
         }
-        let _running = InFlight::enter(&self.in_flight);
-        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let response = self.tool_router.call(call).await?;
-        Ok(self.budget.check(&name, read_only, response))
+        if let (Some(digest), Some(audit)) = (digest, &self.app.audit) {
+            http::calls::record(audit, &subject, &name, outcome, took, &digest).await;
+        }
+        response
     }
 
     /// The client's roots changed: the next file tool asks again.

@@ -5,6 +5,7 @@ token neither sees nor may call `erase_subject`; a foreign Host or Origin
 gets 403."""
 
 import contextlib
+import os
 import hashlib
 import json
 import pathlib
@@ -185,3 +186,117 @@ def test_readyz_and_a_non_loopback_address_without_auth(binary, tmp_path):
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "without authentication" in proc.stderr
+
+
+def raw(base: str, path: str, token: str | None = None) -> tuple[int, dict[str, str], str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(base + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
+
+
+def test_rate_limit_answers_429_with_retry_after_per_subject(binary, tmp_path):
+    with http_server(binary, tmp_path, "--http-rate-limit", "3") as base:
+        statuses = []
+        for _ in range(5):
+            status, headers, body = post(base, INIT, {"Authorization": f"Bearer {RW_TOKEN}"})
+            statuses.append(status)
+        assert statuses[:3] == [200, 200, 200], statuses
+        assert 429 in statuses[3:], statuses
+        status, headers, body = post(base, INIT, {"Authorization": f"Bearer {RW_TOKEN}"})
+        assert status == 429
+        assert int(headers["retry-after"]) >= 1
+        assert "rate limit" in json.loads(body)["error"]["message"]
+        # Another subject has its own budget.
+        status, _, _ = post(base, INIT, {"Authorization": f"Bearer {RO_TOKEN}"})
+        assert status == 200
+        time.sleep(1.2)
+        status, _, _ = post(base, INIT, {"Authorization": f"Bearer {RW_TOKEN}"})
+        assert status == 200
+
+
+async def _calls(base: str) -> str:
+    async with client(base, RW_TOKEN, "2026-07-28") as c:
+        await c.call_tool("server_info", {})
+        await c.call_tool("publish_event", {
+            "topic": "nba.games.9", "event_type": "secret.test", "payload": {"email": "x@example.com"}})
+        bad = await c.call_tool("publish_event", {"topic": "nba.*", "event_type": "t"})
+        assert bad.is_error is True
+        page = await c.call_tool("audit_query", {"resource_type": "mcp_tool", "limit": 50})
+        return json.dumps(page.structured_content["entries"])
+
+
+def test_audit_calls_and_metrics_record_who_called_what(binary, tmp_path):
+    with http_server(binary, tmp_path, "--audit-calls") as base:
+        entries = json.loads(anyio.run(_calls, base))
+        # Newest first; the audit_query call itself is written after its answer.
+        tools = [(e["user_id"], e["resource_id"], e["outcome"]) for e in entries]
+        assert tools == [
+            ("alice", "publish_event", "failure"),
+            ("alice", "publish_event", "success"),
+            ("alice", "server_info", "success"),
+        ], tools
+        for e in entries:
+            details = e["details"]
+            assert len(details["arguments_sha256"]) == 64
+            assert details["transport"] == "http" and details["duration_ms"] >= 0
+        assert "x@example.com" not in json.dumps(entries)
+        status, _, _ = raw(base, "/metrics")
+        assert status == 401
+        status, headers, text = raw(base, "/metrics", RO_TOKEN)
+        assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+        lines = set(text.splitlines())
+        assert 'mcp_tool_calls_total{tool="publish_event",outcome="ok"} 1' in lines
+        assert 'mcp_tool_calls_total{tool="publish_event",outcome="tool_error"} 1' in lines
+        assert 'mcp_tool_call_duration_seconds_count{tool="server_info"} 1' in lines
+        assert 'mcp_http_refused_total{kind="auth",reason="missing_token"} 1' in lines
+        assert "events_published_total 1" in lines
+        assert "audit_entries_total 4" in lines, [l for l in lines if l.startswith("audit")]
+
+
+def test_sighup_reloads_the_tokens(binary, tmp_path):
+    with http_server(binary, tmp_path) as base:
+        tokens = tmp_path / "tokens.json"
+        new = "fresh-" + "c3" * 16
+        doc = json.loads(tokens.read_text())
+        doc["tokens"] = [{"subject": "carol", "sha256": hashlib.sha256(new.encode()).hexdigest()}]
+        tokens.write_text(json.dumps(doc))
+        assert post(base, INIT, {"Authorization": f"Bearer {new}"})[0] == 401
+        pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--data-dir {tmp_path / 'data'}"]).split()[0])
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while post(base, INIT, {"Authorization": f"Bearer {new}"})[0] != 200:
+            assert time.monotonic() < deadline, "the new token was not accepted after SIGHUP"
+            time.sleep(0.1)
+        assert post(base, INIT, {"Authorization": f"Bearer {RW_TOKEN}"})[0] == 401
+
+
+async def _long_poll(base: str, started: anyio.Event, result: dict) -> None:
+    async with client(base, RW_TOKEN, "2026-07-28") as c:
+        sub = await c.call_tool("subscribe", {"name": "drain", "topics": ["nba.>"]})
+        sub_id = sub.structured_content["subscription_id"]
+        started.set()
+        polled = await c.call_tool("poll_events", {"subscription_id": sub_id, "wait_ms": 3000})
+        result["is_error"] = polled.is_error
+        result["events"] = polled.structured_content["events"]
+
+
+def test_sigterm_drains_a_call_in_flight(binary, tmp_path):
+    result: dict = {}
+
+    async def run(base: str) -> None:
+        started = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_long_poll, base, started, result)
+            await started.wait()
+            await anyio.sleep(0.5)
+            pid = int(subprocess.check_output(
+                ["pgrep", "-f", "--", f"--data-dir {tmp_path / 'data'}"]).split()[0])
+            os.kill(pid, signal.SIGTERM)
+
+    with http_server(binary, tmp_path) as base:
+        anyio.run(run, base)
+    assert result == {"is_error": False, "events": []}, result

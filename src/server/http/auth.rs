@@ -136,8 +136,7 @@ struct TokenEntry {
 
 fn read_table(path: &Path) -> Result<HashMap<[u8; 32], Grant>, String> {
     let shown = path.display();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("--auth-tokens {shown}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--auth-tokens {shown}: {e}"))?;
     let file: TokenFile = serde_json::from_str(&text).map_err(|e| {
         format!(
             "--auth-tokens {shown}: {e} (expected {{\"tokens\": [{{\"subject\", \"sha256\", \
@@ -253,7 +252,10 @@ mod tests {
     #[test]
     fn bad_files_are_refused_naming_the_entry_and_field() {
         let cases = [
-            (r#"{"tokens": [{"subject": "a", "sha256": "abc"}]}"#, "tokens[0].sha256"),
+            (
+                r#"{"tokens": [{"subject": "a", "sha256": "abc"}]}"#,
+                "tokens[0].sha256",
+            ),
             (
                 &format!(
                     r#"{{"tokens": [{{"subject": "a", "sha256": "{}", "toolsets": ["nope"]}}]}}"#,
@@ -268,7 +270,10 @@ mod tests {
                 ),
                 "tokens[0].subject",
             ),
-            (r#"{"tokens": [{"subject": "a"}]}"#, "missing field `sha256`"),
+            (
+                r#"{"tokens": [{"subject": "a"}]}"#,
+                "missing field `sha256`",
+            ),
             ("not json", "expected {\"tokens\""),
         ];
         for (text, wanted) in cases {

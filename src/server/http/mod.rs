@@ -18,6 +18,9 @@
 //! file tools work under `--root` only.
 
 pub mod auth;
+pub mod calls;
+pub mod limits;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,6 +40,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use self::auth::{Grant, StaticTokens, ToolScope};
+use self::limits::{Refusal, SubjectLimits};
+use self::metrics::{Metrics, Refused};
 use super::SmartServer;
 use crate::app::App;
 use crate::config::HttpSettings;
@@ -48,8 +53,11 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The JSON-RPC error code of a 401 or 403 answer (in the range JSON-RPC
-/// leaves to servers).
-pub const AUTH_ERROR_CODE: i64 = -32001;
+/// leaves to servers, clear of the codes the MCP SDKs give meanings).
+pub const AUTH_ERROR_CODE: i64 = -32040;
+
+/// The JSON-RPC error code of a 429 answer.
+pub const LIMIT_ERROR_CODE: i64 = -32029;
 
 /// What the request handlers share.
 #[derive(Clone)]
@@ -58,7 +66,13 @@ struct Gate {
     tokens: Option<Arc<StaticTokens>>,
     scopes: Arc<HashMap<String, ToolScope>>,
     public_url: Option<Arc<str>>,
+    limits: Arc<SubjectLimits>,
+    metrics: Arc<Metrics>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// The subject of requests when the server has no authentication.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Serves until `shutdown` resolves, then drains. Errors are startup
 /// errors (the address is taken, the token file is bad), in words for the
@@ -79,7 +93,12 @@ pub async fn serve(
             settings.addr
         ));
     }
-    let server = SmartServer::new(app.clone()).over_http();
+    let base = SmartServer::new(app.clone());
+    let metrics = Arc::new(Metrics::new(base.tool_names()));
+    let server = base.over_http(metrics.clone(), settings.audit_calls);
+    if settings.audit_calls && app.audit.is_none() {
+        return Err("--audit-calls needs the audit toolset (see --toolsets)".into());
+    }
     let gate = Gate {
         app: app.clone(),
         tokens: tokens.clone(),
@@ -88,6 +107,12 @@ pub async fn serve(
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').into()),
+        limits: Arc::new(SubjectLimits::new(
+            settings.max_concurrent,
+            settings.rate_limit,
+        )),
+        metrics,
+        in_flight: server.calls_in_flight(),
     };
     let streams = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
@@ -106,8 +131,12 @@ pub async fn serve(
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(gate.clone(), mcp_gate))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
         .route("/readyz", get(readyz))
-        .route("/.well-known/oauth-protected-resource", get(resource_metadata))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata),
+        )
         .route(
             "/.well-known/oauth-protected-resource/mcp",
             get(resource_metadata),
@@ -133,7 +162,10 @@ pub async fn serve(
     let in_flight = server.calls_in_flight();
     let drained = async move {
         let signal = shutdown.await;
-        tracing::info!(signal, "stopping: no new connections; draining tool calls in flight");
+        tracing::info!(
+            signal,
+            "stopping: no new connections; draining tool calls in flight"
+        );
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
         while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -203,12 +235,69 @@ struct PeekParams<'a> {
 }
 
 /// In front of `/mcp`: the bearer token (401 without a valid one), the
-/// scope of a `tools/call` (403 outside it); the grant rides on to the
-/// handler in the request's extensions (it filters `tools/list`).
+/// subject's limits (429), the scope of a `tools/call` (403 outside it); the
+/// grant rides on to the handler in the request's extensions (it filters
+/// `tools/list` and names the subject in metrics and the audit trail).
 async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
-    let Some(tokens) = &gate.tokens else {
-        return next.run(request).await;
+    let grant = match &gate.tokens {
+        None => Grant {
+            subject: ANONYMOUS.into(),
+            toolsets: None,
+            read_only: false,
+        },
+        Some(tokens) => match authenticate(&gate, tokens, &request) {
+            Ok(grant) => grant,
+            Err(refusal) => return *refusal,
+        },
     };
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(grant.clone());
+    if parts.method != axum::http::Method::POST {
+        // GET opens a session's notification stream; DELETE ends a session.
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let permit = match gate.limits.admit(&grant.subject) {
+        Ok(permit) => permit,
+        Err(refusal) => return too_many(&gate, &grant, refusal),
+    };
+    let body = if gate.tokens.is_some() {
+        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"),
+                )
+                    .into_response();
+            }
+        };
+        if let Some(refusal) = out_of_scope(&gate, &grant, &bytes, &parts) {
+            return refusal;
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+    let response = next.run(Request::from_parts(parts, body)).await;
+    match permit {
+        // Held until the response body (an SSE stream for a tool call in a
+        // session) is finished or dropped.
+        Some(permit) => response.map(|body| {
+            Body::new(Holding {
+                body,
+                _permit: permit,
+            })
+        }),
+        None => response,
+    }
+}
+
+/// The grant of a request's bearer token, or the 401 to answer.
+fn authenticate(
+    gate: &Gate,
+    tokens: &StaticTokens,
+    request: &Request,
+) -> Result<Grant, Box<Response>> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -217,42 +306,93 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
             let (scheme, token) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let Some(grant) = presented.and_then(|t| tokens.check(t)) else {
-        let error = if presented.is_some() {
-            ", error=\"invalid_token\", error_description=\"unknown or revoked token\""
-        } else {
-            ""
-        };
-        let challenge = format!(
-            "Bearer resource_metadata=\"{}\"{error}",
-            metadata_url(&gate, &request)
-        );
-        let message = if presented.is_some() {
-            "Unauthorized: the bearer token is not valid here (unknown or revoked)"
-        } else {
-            "Unauthorized: this server needs a bearer token (Authorization: Bearer TOKEN)"
-        };
-        return challenge_response(StatusCode::UNAUTHORIZED, &challenge, None, message);
-    };
-    let (mut parts, body) = request.into_parts();
-    parts.extensions.insert(grant.clone());
-    if parts.method != axum::http::Method::POST {
-        return next.run(Request::from_parts(parts, body)).await;
+    if let Some(grant) = presented.and_then(|t| tokens.check(t)) {
+        return Ok(grant);
     }
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"),
-            )
-                .into_response();
-        }
+    let (error, message, why) = if presented.is_some() {
+        (
+            ", error=\"invalid_token\", error_description=\"unknown or revoked token\"",
+            "Unauthorized: the bearer token is not valid here (unknown or revoked)",
+            Refused::InvalidToken,
+        )
+    } else {
+        (
+            "",
+            "Unauthorized: this server needs a bearer token (Authorization: Bearer TOKEN)",
+            Refused::MissingToken,
+        )
     };
-    if let Some(refusal) = out_of_scope(&gate, &grant, &bytes, &parts) {
-        return refusal;
+    gate.metrics.refused(why);
+    let challenge = format!(
+        "Bearer resource_metadata=\"{}\"{error}",
+        metadata_url(gate, request)
+    );
+    Err(Box::new(challenge_response(
+        StatusCode::UNAUTHORIZED,
+        &challenge,
+        None,
+        message,
+    )))
+}
+
+/// The 429 for a subject over its limits.
+fn too_many(gate: &Gate, grant: &Grant, refusal: Refusal) -> Response {
+    let (wait, message, why) = match refusal {
+        Refusal::Concurrency => (
+            1,
+            "Too Many Requests: this subject has the most requests running that it may; \
+             retry when one finishes"
+                .to_string(),
+            Refused::Concurrency,
+        ),
+        Refusal::Rate(wait) => (
+            wait,
+            format!("Too Many Requests: over this subject's rate limit; retry in {wait} s"),
+            Refused::Rate,
+        ),
+    };
+    gate.metrics.refused(why);
+    tracing::debug!(subject = %grant.subject, ?refusal, "429");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": LIMIT_ERROR_CODE, "message": message},
+    });
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, wait.to_string()),
+            (header::CONTENT_TYPE, "application/json".to_string()),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A response body that keeps a concurrency permit until it ends.
+struct Holding {
+    body: Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Holding {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The 403 for a `tools/call` the grant does not cover.
@@ -272,6 +412,7 @@ fn out_of_scope(
         return None;
     }
     let needed = scope.scope_string().unwrap_or_default();
+    gate.metrics.refused(Refused::Scope);
     tracing::info!(subject = %grant.subject, tool = %name, needed, "refused a call outside the token's scope");
     let url = metadata_url_of(gate, &parts.headers);
     let challenge = format!(
@@ -353,6 +494,25 @@ async fn resource_metadata(State(gate): State<Gate>, headers: axum::http::Header
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
+    )
+        .into_response()
+}
+
+/// `/metrics`: behind a token when the server has tokens (any valid one).
+async fn metrics_text(State(gate): State<Gate>, request: Request) -> Response {
+    if let Some(tokens) = &gate.tokens
+        && let Err(refusal) = authenticate(&gate, tokens, &request)
+    {
+        return *refusal;
+    }
+    let in_flight = gate.in_flight.load(Ordering::Acquire) as u64;
+    let text = gate.metrics.render(&gate.app, in_flight).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
     )
         .into_response()
 }
