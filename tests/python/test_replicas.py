@@ -200,40 +200,49 @@ def test_a_stateless_client_alternates_between_replicas_on_one_bus_and_chain(bin
     assert out["verified"]["entries_checked"] >= 4
 
 
+async def call_raw(http: httpx2.AsyncClient, url: str, name: str, args: dict) -> dict:
+    """One stateless (2026-07-28) tools/call POST, as the SDKs send it; raises
+    on anything but a result without isError."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": name, "arguments": args,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}}
+    r = await http.post(url, json=body, headers={
+        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call", "Mcp-Name": name})
+    if r.status_code != 200 or not r.headers.get("content-type", "").startswith("application/json"):
+        raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+    result = r.json()["result"]
+    if result.get("isError"):
+        raise RuntimeError(str(result["content"])[:200])
+    return result["structuredContent"]
+
+
 async def _load(url: str, stop: anyio.Event, acked_events: list, acked_audit: list,
                 retries: list, worker: int) -> None:
-    c: Client | None = None
+    """A client that publishes and audits in a loop, retrying each call (on a
+    new connection) until it is acknowledged."""
     n = 0
-    while not stop.is_set():
-        n += 1
-        for name, args, sink in (
-            ("publish_event", {"topic": f"nba.load.w{worker}", "event_type": "tick",
-                               "payload": {"worker": worker, "n": n}}, acked_events),
-            ("audit_log", {"user_id": f"w{worker}", "action": "update", "resource_type": "tick",
-                           "resource_id": str(n)}, acked_audit),
-        ):
-            for attempt in range(20):
-                try:
-                    if c is None:
-                        c = client(url)
-                        await c.__aenter__()
-                    result = await c.call_tool(name, args)
-                    if result.is_error:
-                        raise RuntimeError(str(result.content)[:200])
-                    sc = result.structured_content
-                    sink.append(sc["event_id"] if name == "publish_event" else sc["audit_id"])
-                    break
-                except Exception as e:  # noqa: BLE001 - the retry is the behaviour under test
-                    retries.append(f"{name}: {type(e).__name__}: {str(e)[:120]}")
-                    if c is not None:
-                        with contextlib.suppress(Exception):
-                            await c.__aexit__(None, None, None)
-                        c = None
-                    await anyio.sleep(0.1)
-            else:
-                raise AssertionError(f"{name} failed 20 times: {retries[-3:]}")
-    if c is not None:
-        await c.__aexit__(None, None, None)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"},
+                                  timeout=httpx2.Timeout(10.0)) as http:
+        while not stop.is_set():
+            n += 1
+            for name, args, sink, key in (
+                ("publish_event", {"topic": f"nba.load.w{worker}", "event_type": "tick",
+                                   "payload": {"worker": worker, "n": n}}, acked_events, "event_id"),
+                ("audit_log", {"user_id": f"w{worker}", "action": "update",
+                               "resource_type": "tick", "resource_id": str(n)}, acked_audit,
+                 "audit_id"),
+            ):
+                for _attempt in range(50):
+                    try:
+                        sink.append((await call_raw(http, url, name, args))[key])
+                        break
+                    except Exception as e:  # noqa: BLE001 - the retry is the behaviour under test
+                        retries.append(f"{name}: {type(e).__name__}: {str(e)[:120]}")
+                        await anyio.sleep(0.1)
+                else:
+                    raise AssertionError(f"{name} failed 50 times: {retries[-3:]}")
 
 
 async def _count(url: str, workers: int, audit_ids: list) -> tuple[set, dict, int]:

@@ -119,6 +119,9 @@ pub async fn serve(
         .with_allowed_hosts(allowed_hosts(&settings))
         .with_allowed_origins(allowed_origins(&settings))
         .enforce_origin_validation()
+        // A 2026-07-28 call whose handler sends nothing before its result is
+        // answered as plain JSON (SSE otherwise, and always in sessions).
+        .with_json_response(true)
         .with_cancellation_token(streams.child_token())
         .with_max_request_body_bytes(MAX_BODY_BYTES);
     let factory = server.clone();
