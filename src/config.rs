@@ -106,12 +106,25 @@ pub struct HttpSettings {
     pub rate_limit: u32,
     /// Write every tool call to the audit trail (`--audit-calls`).
     pub audit_calls: bool,
+    /// JWT access tokens from an OAuth authorization server.
+    pub oauth: Option<OAuthSettings>,
+}
+
+/// `--oauth-issuer`, `--oauth-audience`, `--oauth-jwks`.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// The `iss` tokens must carry (the authorization server's URL).
+    pub issuer: String,
+    /// The `aud` tokens must carry (this server's resource identifier).
+    pub audience: String,
+    /// The issuer's public keys (a JWK set file); reloaded on SIGHUP.
+    pub jwks: PathBuf,
 }
 
 impl HttpSettings {
     /// Whether any authentication is configured.
     pub fn authenticates(&self) -> bool {
-        self.auth_tokens.is_some()
+        self.auth_tokens.is_some() || self.oauth.is_some()
     }
 }
 

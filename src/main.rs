@@ -9,8 +9,8 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 use smart_systems_mcp::config::{
-    AwsSettings, ClusterSettings, Config, HttpSettings, PricingSource, ToolSelection, Toolset,
-    default_data_dir, normalize_root, validate_namespace,
+    AwsSettings, ClusterSettings, Config, HttpSettings, OAuthSettings, PricingSource,
+    ToolSelection, Toolset, default_data_dir, normalize_root, validate_namespace,
 };
 use smart_systems_mcp::{App, SmartServer};
 use tracing_subscriber::EnvFilter;
@@ -266,6 +266,21 @@ struct Cli {
     )]
     http_rate_limit: u32,
 
+    /// With --http: accept JWT access tokens from this OAuth authorization
+    /// server (their `iss`); needs --oauth-audience and --oauth-jwks.
+    #[arg(long, env = "SMART_SYSTEMS_OAUTH_ISSUER", value_name = "URL")]
+    oauth_issuer: Option<String>,
+
+    /// With --oauth-issuer: the `aud` tokens must carry (this server's
+    /// resource identifier, e.g. its public URL).
+    #[arg(long, env = "SMART_SYSTEMS_OAUTH_AUDIENCE", value_name = "AUD")]
+    oauth_audience: Option<String>,
+
+    /// With --oauth-issuer: the issuer's public keys, a JWK set file
+    /// (`{"keys": [...]}`, each with a `kid`); reloaded on SIGHUP.
+    #[arg(long, env = "SMART_SYSTEMS_OAUTH_JWKS", value_name = "FILE")]
+    oauth_jwks: Option<PathBuf>,
+
     /// With --http: write every tool call to the audit trail (subject, tool,
     /// outcome, duration, SHA-256 of the arguments, never their values)
     /// before answering it.
@@ -445,9 +460,16 @@ fn build_config(cli: Cli) -> Result<Config, String> {
         max_open: cli.max_open_alerts,
         max_resolved: cli.max_resolved_alerts,
     };
+    let oauth = oauth_settings(
+        non_empty(cli.oauth_issuer),
+        non_empty(cli.oauth_audience),
+        cli.oauth_jwks.filter(|p| !p.as_os_str().is_empty()),
+        &cwd,
+    )?;
     config.http = http_settings(
         non_empty(cli.http),
         cli.auth_tokens.filter(|p| !p.as_os_str().is_empty()),
+        oauth,
         cli.http_allowed_hosts,
         non_empty(cli.http_public_url),
         &cwd,
@@ -470,16 +492,42 @@ fn build_config(cli: Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+fn oauth_settings(
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwks: Option<PathBuf>,
+    cwd: &std::path::Path,
+) -> Result<Option<OAuthSettings>, String> {
+    match (issuer, audience, jwks) {
+        (None, None, None) => Ok(None),
+        (Some(issuer), Some(audience), Some(jwks)) => Ok(Some(OAuthSettings {
+            issuer,
+            audience,
+            jwks: if jwks.is_absolute() {
+                jwks
+            } else {
+                cwd.join(jwks)
+            },
+        })),
+        _ => Err(
+            "--oauth-issuer, --oauth-audience and --oauth-jwks go together: give all three".into(),
+        ),
+    }
+}
+
 fn http_settings(
     addr: Option<String>,
     auth_tokens: Option<PathBuf>,
+    oauth: Option<OAuthSettings>,
     allowed_hosts: Vec<String>,
     public_url: Option<String>,
     cwd: &std::path::Path,
 ) -> Result<Option<HttpSettings>, String> {
     let Some(addr) = addr else {
-        if auth_tokens.is_some() || public_url.is_some() {
-            return Err("--auth-tokens and --http-public-url apply to --http only".into());
+        if auth_tokens.is_some() || public_url.is_some() || oauth.is_some() {
+            return Err(
+                "--auth-tokens, --oauth-* and --http-public-url apply to --http only".into(),
+            );
         }
         return Ok(None);
     };
@@ -505,11 +553,13 @@ fn http_settings(
         max_concurrent: 0,
         rate_limit: 0,
         audit_calls: false,
+        oauth,
     };
     if !addr.ip().is_loopback() && !settings.authenticates() {
         return Err(format!(
             "--http {addr}: refusing to serve a non-loopback address without authentication; \
-             give --auth-tokens FILE, or bind 127.0.0.1"
+             give --auth-tokens FILE or --oauth-issuer/--oauth-audience/--oauth-jwks, \
+             or bind 127.0.0.1"
         ));
     }
     Ok(Some(settings))

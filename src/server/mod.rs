@@ -57,7 +57,9 @@ pub use error::{ToolError, ToolResult, max_chars, max_chars_opt};
 #[derive(Clone)]
 pub struct SmartServer {
     pub(crate) app: Arc<App>,
-    tool_router: ToolRouter<SmartServer>,
+    /// Shared by every connection's handler (an HTTP request clones the
+    /// handler; the router's 43 routes are not copied).
+    tool_router: Arc<ToolRouter<SmartServer>>,
     /// This connection's `resources/subscribe` URIs (events toolset).
     pub(crate) events_push: Arc<events::ResourcePush>,
     /// Tools of the enabled toolsets that the selection hides, sorted
@@ -128,7 +130,7 @@ impl SmartServer {
         SmartServer {
             budget: budget::AnswerBudget::new(app.config.max_answer_tokens),
             app,
-            tool_router,
+            tool_router: Arc::new(tool_router),
             events_push: Arc::default(),
             hidden_tools: hidden.into(),
             client_roots: Arc::default(),

@@ -33,10 +33,10 @@ use crate::config::Toolset;
 pub struct Grant {
     /// Who the token stands for (audit entries and metrics name it).
     pub subject: Arc<str>,
-    /// Toolsets it may call; `None`: all.
-    pub toolsets: Option<Vec<Toolset>>,
-    /// Only tools annotated read-only.
-    pub read_only: bool,
+    /// Toolsets whose read-only tools it may call; `None`: all.
+    pub read: Option<Vec<Toolset>>,
+    /// Toolsets whose other tools it may call; `None`: all.
+    pub write: Option<Vec<Toolset>>,
 }
 
 /// What a tool needs: its toolset (`None` for `server_info`) and whether it
@@ -60,16 +60,58 @@ impl ToolScope {
 }
 
 impl Grant {
+    /// Everything (the grant of every request when there are no tokens).
+    pub fn everything(subject: &str) -> Grant {
+        Grant {
+            subject: subject.into(),
+            read: None,
+            write: None,
+        }
+    }
+
+    /// The grant of OAuth scope strings (`audit:read`, `events:write`, ...;
+    /// others are ignored): `write` includes `read`.
+    pub fn from_scopes<'a>(subject: &str, scopes: impl IntoIterator<Item = &'a str>) -> Grant {
+        let mut read = Vec::new();
+        let mut write = Vec::new();
+        for scope in scopes {
+            let Some((name, access)) = scope.split_once(':') else {
+                continue;
+            };
+            let Some(toolset) = Toolset::ALL.into_iter().find(|t| t.name() == name) else {
+                continue;
+            };
+            match access {
+                "read" => read.push(toolset),
+                "write" => {
+                    read.push(toolset);
+                    write.push(toolset);
+                }
+                _ => {}
+            }
+        }
+        read.sort();
+        read.dedup();
+        write.sort();
+        write.dedup();
+        Grant {
+            subject: subject.into(),
+            read: Some(read),
+            write: Some(write),
+        }
+    }
+
     /// Whether this grant may call a tool that needs `scope`.
     pub fn allows(&self, scope: ToolScope) -> bool {
         let Some(toolset) = scope.toolset else {
             return true;
         };
-        let toolset_ok = self
-            .toolsets
-            .as_ref()
-            .is_none_or(|sets| sets.contains(&toolset));
-        toolset_ok && (scope.read_only || !self.read_only)
+        let sets = if scope.read_only {
+            &self.read
+        } else {
+            &self.write
+        };
+        sets.as_ref().is_none_or(|sets| sets.contains(&toolset))
     }
 }
 
@@ -79,6 +121,50 @@ pub fn all_scopes() -> Vec<String> {
         .iter()
         .flat_map(|t| [format!("{}:read", t.name()), format!("{}:write", t.name())])
         .collect()
+}
+
+/// Every way a bearer token may be valid here: a static token, or a JWT
+/// from the configured issuer.
+#[derive(Debug)]
+pub struct Authenticator {
+    tokens: Option<StaticTokens>,
+    jwt: Option<super::jwt::JwtVerifier>,
+}
+
+impl Authenticator {
+    /// From what `--auth-tokens` and `--oauth-*` loaded; `None` when neither.
+    pub fn new(tokens: Option<StaticTokens>, jwt: Option<super::jwt::JwtVerifier>) -> Option<Self> {
+        (tokens.is_some() || jwt.is_some()).then_some(Authenticator { tokens, jwt })
+    }
+
+    /// The grant of a presented token, or why it is refused.
+    pub fn check(&self, token: &str) -> Result<Grant, String> {
+        if let Some(grant) = self.tokens.as_ref().and_then(|t| t.check(token)) {
+            return Ok(grant);
+        }
+        match &self.jwt {
+            Some(jwt) if super::jwt::JwtVerifier::looks_like_jwt(token) => jwt.check(token),
+            _ => Err("unknown or revoked token".into()),
+        }
+    }
+
+    /// The OAuth issuer, when JWTs are accepted.
+    pub fn issuer(&self) -> Option<&str> {
+        self.jwt.as_ref().map(|j| j.issuer())
+    }
+
+    /// Reads the token file and the key set again (SIGHUP); what failed
+    /// keeps its old contents. One line per source for the log.
+    pub fn reload(&self) -> Vec<Result<String, String>> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.tokens {
+            out.push(t.reload().map(|n| format!("--auth-tokens: {n} tokens")));
+        }
+        if let Some(j) = &self.jwt {
+            out.push(j.reload().map(|n| format!("--oauth-jwks: {n} keys")));
+        }
+        out
+    }
 }
 
 /// The token table, replaced whole on reload.
@@ -173,10 +259,15 @@ fn read_table(path: &Path) -> Result<HashMap<[u8; 32], Grant>, String> {
                 Some(sets)
             }
         };
+        let write = if entry.read_only {
+            Some(Vec::new())
+        } else {
+            toolsets.clone()
+        };
         let grant = Grant {
             subject: subject.into(),
-            toolsets,
-            read_only: entry.read_only,
+            read: toolsets,
+            write,
         };
         if table.insert(digest, grant).is_some() {
             return Err(format!("{at}.sha256: the same digest is listed twice"));
@@ -224,7 +315,8 @@ mod tests {
         let tokens = StaticTokens::load(f.path()).unwrap();
         let grant = tokens.check("s3cret").unwrap();
         assert_eq!(&*grant.subject, "alice");
-        assert_eq!(grant.toolsets, Some(vec![Toolset::Audit]));
+        assert_eq!(grant.read, Some(vec![Toolset::Audit]));
+        assert_eq!(grant.write, Some(vec![]));
         assert!(tokens.check("s3cret ").is_none());
         assert!(tokens.check("").is_none());
         let erase = ToolScope {
@@ -244,6 +336,27 @@ mod tests {
         assert!(!grant.allows(publish));
         assert_eq!(erase.scope_string().as_deref(), Some("audit:write"));
         assert!(grant.allows(ToolScope {
+            toolset: None,
+            read_only: true
+        }));
+    }
+
+    #[test]
+    fn scopes_map_to_read_and_write_per_toolset() {
+        let grant =
+            Grant::from_scopes("s", "audit:write events:read openid bogus:write".split(' '));
+        let scope = |toolset, read_only| ToolScope {
+            toolset: Some(toolset),
+            read_only,
+        };
+        assert!(grant.allows(scope(Toolset::Audit, false)));
+        assert!(grant.allows(scope(Toolset::Audit, true)));
+        assert!(grant.allows(scope(Toolset::Events, true)));
+        assert!(!grant.allows(scope(Toolset::Events, false)));
+        assert!(!grant.allows(scope(Toolset::Cost, true)));
+        let none = Grant::from_scopes("s", []);
+        assert!(!none.allows(scope(Toolset::Audit, true)));
+        assert!(none.allows(ToolScope {
             toolset: None,
             read_only: true
         }));

@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod jwt;
 pub mod limits;
 pub mod metrics;
 
@@ -39,7 +40,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use self::auth::{Grant, StaticTokens, ToolScope};
+use self::auth::{Authenticator, Grant, StaticTokens, ToolScope};
 use self::limits::{Refusal, SubjectLimits};
 use self::metrics::{Metrics, Refused};
 use super::SmartServer;
@@ -63,7 +64,7 @@ pub const LIMIT_ERROR_CODE: i64 = -32029;
 #[derive(Clone)]
 struct Gate {
     app: Arc<App>,
-    tokens: Option<Arc<StaticTokens>>,
+    auth: Option<Arc<Authenticator>>,
     scopes: Arc<HashMap<String, ToolScope>>,
     public_url: Option<Arc<str>>,
     limits: Arc<SubjectLimits>,
@@ -83,13 +84,19 @@ pub async fn serve(
     shutdown: impl Future<Output = &'static str> + Send + 'static,
 ) -> Result<(), String> {
     let tokens = match &settings.auth_tokens {
-        Some(path) => Some(Arc::new(StaticTokens::load(path)?)),
+        Some(path) => Some(StaticTokens::load(path)?),
         None => None,
     };
-    if !settings.addr.ip().is_loopback() && tokens.is_none() {
+    let jwt = match &settings.oauth {
+        Some(o) => Some(jwt::JwtVerifier::load(&o.issuer, &o.audience, &o.jwks)?),
+        None => None,
+    };
+    let auth = Authenticator::new(tokens, jwt).map(Arc::new);
+    if !settings.addr.ip().is_loopback() && auth.is_none() {
         return Err(format!(
             "--http {}: refusing to serve a non-loopback address without authentication; \
-             give --auth-tokens FILE, or bind 127.0.0.1",
+             give --auth-tokens FILE or --oauth-issuer/--oauth-audience/--oauth-jwks, \
+             or bind 127.0.0.1",
             settings.addr
         ));
     }
@@ -101,7 +108,7 @@ pub async fn serve(
     }
     let gate = Gate {
         app: app.clone(),
-        tokens: tokens.clone(),
+        auth: auth.clone(),
         scopes: Arc::new(server.tool_scopes()),
         public_url: settings
             .public_url
@@ -154,13 +161,17 @@ pub async fn serve(
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         address = %local,
-        auth = if tokens.is_some() { "bearer tokens" } else { "none (loopback)" },
+        auth = match &auth {
+            None => "none (loopback)",
+            Some(a) if a.issuer().is_some() => "bearer tokens (static and/or JWT)",
+            Some(_) => "static bearer tokens",
+        },
         data_dir = %app.store.data_dir().display(),
         tools = server.tool_names().len(),
         "serving MCP over Streamable HTTP at http://{local}/mcp"
     );
-    if let Some(tokens) = tokens {
-        tokio::spawn(reload_on_sighup(tokens));
+    if let Some(auth) = auth {
+        tokio::spawn(reload_on_sighup(auth));
     }
     let in_flight = server.calls_in_flight();
     let drained = async move {
@@ -242,13 +253,9 @@ struct PeekParams<'a> {
 /// grant rides on to the handler in the request's extensions (it filters
 /// `tools/list` and names the subject in metrics and the audit trail).
 async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
-    let grant = match &gate.tokens {
-        None => Grant {
-            subject: ANONYMOUS.into(),
-            toolsets: None,
-            read_only: false,
-        },
-        Some(tokens) => match authenticate(&gate, tokens, &request) {
+    let grant = match &gate.auth {
+        None => Grant::everything(ANONYMOUS),
+        Some(auth) => match authenticate(&gate, auth, &request) {
             Ok(grant) => grant,
             Err(refusal) => return *refusal,
         },
@@ -263,7 +270,7 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
         Ok(permit) => permit,
         Err(refusal) => return too_many(&gate, &grant, refusal),
     };
-    let body = if gate.tokens.is_some() {
+    let body = if gate.auth.is_some() {
         let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(b) => b,
             Err(_) => {
@@ -298,7 +305,7 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
 /// The grant of a request's bearer token, or the 401 to answer.
 fn authenticate(
     gate: &Gate,
-    tokens: &StaticTokens,
+    auth: &Authenticator,
     request: &Request,
 ) -> Result<Grant, Box<Response>> {
     let presented = request
@@ -309,21 +316,36 @@ fn authenticate(
             let (scheme, token) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    if let Some(grant) = presented.and_then(|t| tokens.check(t)) {
-        return Ok(grant);
-    }
-    let (error, message, why) = if presented.is_some() {
-        (
-            ", error=\"invalid_token\", error_description=\"unknown or revoked token\"",
-            "Unauthorized: the bearer token is not valid here (unknown or revoked)",
-            Refused::InvalidToken,
-        )
-    } else {
-        (
-            "",
-            "Unauthorized: this server needs a bearer token (Authorization: Bearer TOKEN)",
+    let refused = match presented.map(|t| auth.check(t)) {
+        Some(Ok(grant)) => return Ok(grant),
+        Some(Err(reason)) => Some(reason),
+        None => None,
+    };
+    let (error, message, why) = match refused {
+        Some(reason) => {
+            // Quoted in a header: keep it printable and free of quotes.
+            let reason: String = reason
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                        c
+                    } else {
+                        ' '
+                    }
+                })
+                .take(200)
+                .collect();
+            (
+                format!(", error=\"invalid_token\", error_description=\"{reason}\""),
+                format!("Unauthorized: the bearer token is not valid here ({reason})"),
+                Refused::InvalidToken,
+            )
+        }
+        None => (
+            String::new(),
+            "Unauthorized: this server needs a bearer token (Authorization: Bearer TOKEN)".into(),
             Refused::MissingToken,
-        )
+        ),
     };
     gate.metrics.refused(why);
     let challenge = format!(
@@ -334,7 +356,7 @@ fn authenticate(
         StatusCode::UNAUTHORIZED,
         &challenge,
         None,
-        message,
+        &message,
     )))
 }
 
@@ -488,12 +510,15 @@ fn metadata_url(gate: &Gate, request: &Request) -> String {
 
 /// RFC 9728 protected-resource metadata.
 async fn resource_metadata(State(gate): State<Gate>, headers: axum::http::HeaderMap) -> Response {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "resource": format!("{}/mcp", base_url(&gate, &headers)),
         "resource_name": "smart-systems-mcp",
         "bearer_methods_supported": ["header"],
         "scopes_supported": auth::all_scopes(),
     });
+    if let Some(issuer) = gate.auth.as_ref().and_then(|a| a.issuer()) {
+        body["authorization_servers"] = serde_json::json!([issuer]);
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
@@ -503,8 +528,8 @@ async fn resource_metadata(State(gate): State<Gate>, headers: axum::http::Header
 
 /// `/metrics`: behind a token when the server has tokens (any valid one).
 async fn metrics_text(State(gate): State<Gate>, request: Request) -> Response {
-    if let Some(tokens) = &gate.tokens
-        && let Err(refusal) = authenticate(&gate, tokens, &request)
+    if let Some(auth) = &gate.auth
+        && let Err(refusal) = authenticate(&gate, auth, &request)
     {
         return *refusal;
     }
@@ -535,15 +560,17 @@ async fn readyz(State(gate): State<Gate>) -> Response {
 
 /// Reads the token file again on each SIGHUP; a bad file keeps the old
 /// tokens and says why on stderr.
-async fn reload_on_sighup(tokens: Arc<StaticTokens>) {
+async fn reload_on_sighup(auth: Arc<Authenticator>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        match tokens.reload() {
-            Ok(n) => tracing::info!(tokens = n, "SIGHUP: reloaded --auth-tokens"),
-            Err(e) => tracing::error!("SIGHUP: kept the previous tokens: {e}"),
+        for outcome in auth.reload() {
+            match outcome {
+                Ok(what) => tracing::info!("SIGHUP: reloaded {what}"),
+                Err(e) => tracing::error!("SIGHUP: kept the previous contents: {e}"),
+            }
         }
     }
 }
