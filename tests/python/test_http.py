@@ -300,3 +300,16 @@ def test_sigterm_drains_a_call_in_flight(binary, tmp_path):
     with http_server(binary, tmp_path) as base:
         anyio.run(run, base)
     assert result == {"is_error": False, "events": []}, result
+
+
+def test_a_session_answers_only_the_subject_that_created_it(binary, tmp_path):
+    with http_server(binary, tmp_path) as base:
+        status, headers, _ = post(base, INIT, {"Authorization": f"Bearer {RW_TOKEN}"})
+        assert status == 200
+        session = headers["mcp-session-id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        common = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        status, _, body = post(base, ping, {"Authorization": f"Bearer {RO_TOKEN}", **common})
+        assert status == 404, body
+        status, _, body = post(base, ping, {"Authorization": f"Bearer {RW_TOKEN}", **common})
+        assert status == 200, body

@@ -69,7 +69,44 @@ struct Gate {
     public_url: Option<Arc<str>>,
     limits: Arc<SubjectLimits>,
     metrics: Arc<Metrics>,
+    sessions: Arc<SessionOwners>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Most 2025-11-25 sessions whose owner is remembered.
+pub const MAX_SESSIONS: usize = 100_000;
+
+/// The header of a 2025-11-25 session.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Which subject created each 2025-11-25 session: with authentication, a
+/// session answers only the subject that created it (a token that learned
+/// another's session id cannot use it). Entries go with `DELETE`; past
+/// [`MAX_SESSIONS`] an arbitrary one is dropped (that session then answers
+/// 404 and its client starts a new one).
+#[derive(Debug, Default)]
+struct SessionOwners(std::sync::Mutex<HashMap<String, Arc<str>>>);
+
+impl SessionOwners {
+    fn bind(&self, id: &str, subject: &Arc<str>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_SESSIONS
+            && let Some(old) = map.keys().next().cloned()
+        {
+            map.remove(&old);
+        }
+        map.insert(id.to_string(), subject.clone());
+    }
+
+    fn owned_by(&self, id: &str, subject: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(id).is_some_and(|owner| &**owner == subject)
+    }
+
+    fn forget(&self, id: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(id);
+    }
 }
 
 /// The subject of requests when the server has no authentication.
@@ -119,6 +156,7 @@ pub async fn serve(
             settings.rate_limit,
         )),
         metrics,
+        sessions: Arc::default(),
         in_flight: server.calls_in_flight(),
     };
     let streams = CancellationToken::new();
@@ -262,8 +300,30 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
     };
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(grant.clone());
+    let session = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if gate.auth.is_some()
+        && let Some(id) = &session
+        && !gate.sessions.owned_by(id, &grant.subject)
+    {
+        // Another subject's session (or none): answered as rmcp answers an
+        // unknown session, so its existence is not revealed.
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    if parts.method == axum::http::Method::DELETE {
+        let response = next.run(Request::from_parts(parts, body)).await;
+        if let Some(id) = &session
+            && response.status().is_success()
+        {
+            gate.sessions.forget(id);
+        }
+        return response;
+    }
     if parts.method != axum::http::Method::POST {
-        // GET opens a session's notification stream; DELETE ends a session.
+        // GET opens a session's notification stream.
         return next.run(Request::from_parts(parts, body)).await;
     }
     let permit = match gate.limits.admit(&grant.subject) {
@@ -289,6 +349,15 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
         body
     };
     let response = next.run(Request::from_parts(parts, body)).await;
+    if gate.auth.is_some()
+        && session.is_none()
+        && let Some(created) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        gate.sessions.bind(created, &grant.subject);
+    }
     match permit {
         // Held until the response body (an SSE stream for a tool call in a
         // session) is finished or dropped.
