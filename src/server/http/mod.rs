@@ -50,6 +50,9 @@ use crate::config::HttpSettings;
 /// Largest request body accepted (the stdio line limit): 16 MiB.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 
+/// How long a request body may take to arrive (408 after).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a stop waits for tool calls in flight before closing streams.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -330,24 +333,35 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
         Ok(permit) => permit,
         Err(refusal) => return too_many(&gate, &grant, refusal),
     };
-    let body = if gate.auth.is_some() {
-        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(b) => b,
-            Err(_) => {
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"),
-                )
-                    .into_response();
-            }
-        };
-        if let Some(refusal) = out_of_scope(&gate, &grant, &bytes, &parts) {
-            return refusal;
+    // Read whole, within a time limit: a client that trickles its body
+    // holds no handler (nor, with tokens, gets its scope checked late).
+    let reading = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, reading).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: the limit is {MAX_BODY_BYTES} bytes"),
+            )
+                .into_response();
         }
-        Body::from(bytes)
-    } else {
-        body
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "Request Timeout: the body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+                .into_response();
+        }
     };
+    if gate.auth.is_some()
+        && let Some(refusal) = out_of_scope(&gate, &grant, &bytes, &parts)
+    {
+        return refusal;
+    }
+    let body = Body::from(bytes);
     let response = next.run(Request::from_parts(parts, body)).await;
     if gate.auth.is_some()
         && session.is_none()
