@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use smart_systems_mcp::alerting::engine::{DynamicSpec, Engine};
 use smart_systems_mcp::alerting::model::Severity;
 use smart_systems_mcp::alerting::threshold::{
-    AutoTuning, DetectorParams, DetectorState, Direction, Method,
+    DailyTuning, DetectorParams, DetectorState, Direction, Method,
 };
 use smart_systems_mcp::time::parse_lenient_seconds as parse_time_text;
 
@@ -262,8 +262,8 @@ fn normalised(
 }
 
 /// The detector alone (`DetectorState::observe_tuned`), for choosing the
-/// auto constants; with the defaults it matches [`run_method`] exactly.
-fn run_direct(f: &DataFile, params: DetectorParams, tuning: &AutoTuning) -> Vec<f64> {
+/// daily constants; with the defaults it matches [`run_method`] exactly.
+fn run_direct(f: &DataFile, params: DetectorParams, tuning: &DailyTuning) -> Vec<f64> {
     let mut st = DetectorState::new(&params);
     f.times
         .iter()
@@ -275,8 +275,8 @@ fn run_direct(f: &DataFile, params: DetectorParams, tuning: &AutoTuning) -> Vec<
         .collect()
 }
 
-/// The auto constants tried by `--split`.
-fn auto_grid() -> Vec<AutoTuning> {
+/// The daily constants tried by `--split`.
+fn daily_grid() -> Vec<DailyTuning> {
     let mut out = Vec::new();
     for level_memory in [5.0, 10.0, 20.0] {
         for quiet in [1.0, 2.0, 3.0] {
@@ -284,7 +284,7 @@ fn auto_grid() -> Vec<AutoTuning> {
                 for day_memory in [3.0, 10.0] {
                     for day_weight in [0.0, 0.6, 0.7, 0.8, 1.0] {
                         for day_reach in [0, 2, 4] {
-                            out.push(AutoTuning {
+                            out.push(DailyTuning {
                                 level_memory,
                                 quiet,
                                 breakthrough,
@@ -380,6 +380,7 @@ fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
         sensitivity,
         direction: Direction::Both,
         min_samples: DetectorParams::default().min_samples,
+        value_range: None,
     }
 }
 
@@ -478,12 +479,12 @@ fn main() {
         }
     }
 
-    // The split checks below run the detector directly (to try other auto
+    // The split checks below run the detector directly (to try other daily
     // constants); with the defaults that must be exactly the engine's path.
-    let pd = params(Method::Auto, d.window_size, d.sensitivity);
+    let pd = params(Method::Daily, d.window_size, d.sensitivity);
     if let Some(f) = files
         .iter()
-        .find(|f| run_method(f, pd).scores != run_direct(f, pd, &AutoTuning::DEFAULT))
+        .find(|f| run_method(f, pd).scores != run_direct(f, pd, &DailyTuning::DEFAULT))
     {
         eprintln!("{}: the engine path and the detector disagree", f.name);
         std::process::exit(1);
@@ -518,14 +519,14 @@ fn main() {
     //    to the other half, and the server's own rule (alert at score >= 0.5,
     //    no threshold picked at all).
     println!(
-        "\nsplit check 0: the defaults (window 100, sensitivity 3, AutoTuning::DEFAULT) on each half, standard profile"
+        "\nsplit check 0: the defaults (window 100, sensitivity 3, DailyTuning::DEFAULT) on each half, standard profile"
     );
-    let pd = params(Method::Auto, d.window_size, d.sensitivity);
+    let pd = params(Method::Daily, d.window_size, d.sensitivity);
     let half_scores: Vec<Vec<Vec<f64>>> = split_files
         .iter()
         .map(|(fs, _)| {
             fs.iter()
-                .map(|f| run_direct(f, pd, &AutoTuning::DEFAULT))
+                .map(|f| run_direct(f, pd, &DailyTuning::DEFAULT))
                 .collect()
         })
         .collect();
@@ -558,9 +559,9 @@ fn main() {
         "  day_reach (other constants at their defaults): NAB protocol A / B, server's rule A / B"
     );
     for reach in 0..=4 {
-        let t = AutoTuning {
+        let t = DailyTuning {
             day_reach: reach,
-            ..AutoTuning::DEFAULT
+            ..DailyTuning::DEFAULT
         };
         let r: Vec<(f64, f64)> = split_files
             .iter()
@@ -578,7 +579,7 @@ fn main() {
             r[1].0,
             r[0].1,
             r[1].1,
-            if reach == AutoTuning::DEFAULT.day_reach {
+            if reach == DailyTuning::DEFAULT.day_reach {
                 "   (default)"
             } else {
                 ""
@@ -586,14 +587,14 @@ fn main() {
         );
     }
 
-    // 1. The auto constants, chosen on one half and scored on the other, two
+    // 1. The daily constants, chosen on one half and scored on the other, two
     //    ways: (a) NAB's protocol at the user defaults (window 100,
     //    sensitivity 3; the threshold on the score is chosen with the
     //    constants and carried over), and (b) the server's own rule (alert at
     //    score >= 0.5, i.e. beyond `sensitivity`), with the sensitivity
     //    chosen as well. Since `day_reach` (see README) the defaults are no
     //    longer this search's pick on half A; the line says so.
-    let grid = auto_grid();
+    let grid = daily_grid();
     for (title, sens_grid, fixed) in [
         (
             "NAB protocol, window 100, sensitivity 3, threshold chosen with the constants",
@@ -606,14 +607,14 @@ fn main() {
             Some(0.5),
         ),
     ] {
-        println!("\nsplit check 1: auto constants chosen on one half, standard profile; {title}");
+        println!("\nsplit check 1: daily constants chosen on one half, standard profile; {title}");
         let mut held: [Parts; 2] = [Parts::default(); 2];
         for (a, b) in [(0usize, 1usize), (1, 0)] {
             let (fa, la) = &split_files[a];
             let (fb, lb) = &split_files[b];
-            let mut best: Option<(f64, f64, AutoTuning, f64)> = None;
+            let mut best: Option<(f64, f64, DailyTuning, f64)> = None;
             for &sens in &sens_grid {
-                let pd = params(Method::Auto, d.window_size, sens);
+                let pd = params(Method::Daily, d.window_size, sens);
                 for t in &grid {
                     let sc: Vec<Vec<f64>> = fa.iter().map(|f| run_direct(f, pd, t)).collect();
                     let (score, thr) = normalised(fa, la, &sc, PROFILES[0], fixed);
@@ -625,15 +626,15 @@ fn main() {
             let Some((in_sample, sens, t, thr)) = best else {
                 continue;
             };
-            let pd = params(Method::Auto, d.window_size, sens);
+            let pd = params(Method::Daily, d.window_size, sens);
             let sc: Vec<Vec<f64>> = fb.iter().map(|f| run_direct(f, pd, &t)).collect();
             held[b] = parts(fb, lb, &sc, PROFILES[0], Some(thr));
             let own = normalised(fb, lb, &sc, PROFILES[0], None).0;
             println!(
                 "  chosen on {}: sensitivity {sens}, {t:?}, threshold {thr:.3}{}\n    {} (in-sample) {:.1}   {} held-out (that threshold) {:.1}   {} at its own best threshold {:.1}",
                 half_name(a),
-                if fixed.is_none() && a == 0 && t != AutoTuning::DEFAULT {
-                    "   (not AutoTuning::DEFAULT)"
+                if fixed.is_none() && a == 0 && t != DailyTuning::DEFAULT {
+                    "   (not DailyTuning::DEFAULT)"
                 } else {
                     ""
                 },
@@ -651,7 +652,7 @@ fn main() {
         );
     }
 
-    // 2. Window and sensitivity per method (auto with its default constants).
+    // 2. Window and sensitivity per method (daily with its default constants).
     println!(
         "\nsplit check 2 (standard profile): window and sensitivity per method chosen on one half, the other scored with them;\n  NAB protocol (threshold chosen with them and carried over) and the server's rule (alert at score >= 0.5)"
     );
