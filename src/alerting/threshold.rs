@@ -915,7 +915,8 @@ pub fn surprise_params(p: &DetectorParams) -> surprise::Params {
         warmup: d
             .warmup
             .max(u32::try_from(p.min_samples).unwrap_or(u32::MAX)),
-        decades: d.decades * p.sensitivity / 3.0,
+        // sensitivity / 3 first: exactly 1 at the default.
+        decades: d.decades * (p.sensitivity / 3.0),
         ..d
     }
 }
