@@ -665,6 +665,32 @@ fn cv(files: &[DataFile]) {
     }
 }
 
+/// The `auto` detector's cost at its defaults: ns per point (best of 3
+/// passes over the whole set, one thread) and its state's bytes.
+fn cost(files: &[DataFile]) {
+    for with_range in [true, false] {
+        let (mut best, mut bytes, mut sink) = (f64::INFINITY, 0, 0.0);
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let mut n = 0usize;
+            for f in files {
+                let range = with_range.then(|| file_range(f));
+                let mut d = surprise::Detector::new(surprise::Params::default(), range);
+                for (t, v) in f.times.iter().zip(&f.values) {
+                    sink += d.observe(t.floor() as i64, *v);
+                    n += 1;
+                }
+                bytes = bytes.max(d.state_bytes());
+            }
+            best = best.min(t0.elapsed().as_nanos() as f64 / n as f64);
+        }
+        println!(
+            "\nauto detector cost, {} range: {best:.0} ns/point, state {bytes} bytes (checksum {sink:.1})",
+            if with_range { "with" } else { "without" }
+        );
+    }
+}
+
 fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
     DetectorParams {
         method,
@@ -804,6 +830,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "--cv") {
         cv(&files);
+        cost(&files);
     }
 
     // The split checks below run the detector directly (to try other daily
