@@ -501,6 +501,7 @@ impl DetectorState {
             },
             Method::Auto => DetectorState::Auto(Box::new(AutoState {
                 seen: 0,
+                phase: 0,
                 live: Some(Box::new(Live::new(p))),
             })),
             Method::Daily => DetectorState::Daily {
@@ -575,6 +576,7 @@ impl DetectorState {
             },
             DetectorState::Auto(a) => DetectorState::Auto(Box::new(AutoState {
                 seen: a.seen,
+                phase: a.phase,
                 live: None,
             })),
             other => other.clone(),
@@ -857,9 +859,10 @@ impl DetectorState {
     }
 }
 
-/// The `auto` detector's state is stored whole at most once per this many
-/// points; the points between are stored as journal rows and replayed on
-/// load (at most this many per series, about 0.5 ms).
+/// The `auto` detector's state is stored whole once per this many points
+/// of a series (in the call whose points pass its phase); the points since
+/// are stored as journal rows and replayed on load (at most this many plus
+/// one call's, about 0.25 ms per 1,000).
 pub const SNAPSHOT_EVERY: u64 = 1024;
 
 /// What an `auto` series asks the store to write after a call.
@@ -882,6 +885,11 @@ pub struct JournalChanges {
 pub struct AutoState {
     /// Points learned.
     seen: u64,
+    /// Where in each run of [`SNAPSHOT_EVERY`] points this series stores
+    /// its snapshot, set from its first point, so series fed together do
+    /// not all store their ~19 KB in the same call.
+    #[serde(default)]
+    phase: u64,
     /// The detector; `None` in a state read from its series row until
     /// [`DetectorState::restore_journal`] (or the first point) builds it.
     #[serde(skip)]
@@ -897,8 +905,6 @@ struct Live {
     var: f64,
     /// Points learned since the last [`AutoState::take_journal`].
     pending: Vec<(i64, f64)>,
-    /// Points in journal rows since the last snapshot.
-    journaled: u64,
     /// Store a snapshot at the next save (`pending` overflowed: the engine
     /// runs without a store, or one call brought many points).
     snapshot_due: bool,
@@ -931,7 +937,6 @@ impl Live {
             level: 0.0,
             var: 0.0,
             pending: Vec::new(),
-            journaled: 0,
             snapshot_due: false,
             fresh: true,
         }
@@ -984,7 +989,6 @@ impl Live {
                 level: f64::from_bits(*level),
                 var: f64::from_bits(*var),
                 pending: Vec::new(),
-                journaled: 0,
                 snapshot_due: false,
                 fresh: false,
             },
@@ -1031,6 +1035,9 @@ impl AutoState {
                 ready: false,
             };
         }
+        if seen == 0 {
+            self.phase = (ts as u64 ^ x.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54;
+        }
         let live = self.live(p);
         let (score, deviation) = live.learn(p, seen, ts, x);
         if live.pending.len() as u64 >= SNAPSHOT_EVERY {
@@ -1054,9 +1061,13 @@ impl AutoState {
     fn take_journal(&mut self) -> Option<JournalChanges> {
         let seen = self.seen;
         let live = self.live.as_mut()?;
-        if live.snapshot_due || live.journaled + live.pending.len() as u64 >= SNAPSHOT_EVERY {
+        // Whether this call's points pass the series' phase (once per run
+        // of SNAPSHOT_EVERY points).
+        let off = SNAPSHOT_EVERY - self.phase % SNAPSHOT_EVERY;
+        let at_phase = (seen + off) / SNAPSHOT_EVERY
+            > (seen - live.pending.len() as u64 + off) / SNAPSHOT_EVERY;
+        if live.snapshot_due || at_phase {
             live.pending.clear();
-            live.journaled = 0;
             live.snapshot_due = false;
             live.fresh = false;
             return Some(JournalChanges {
@@ -1071,7 +1082,6 @@ impl AutoState {
         }
         let points = (!live.pending.is_empty()).then(|| {
             let first = seen - live.pending.len() as u64;
-            live.journaled += live.pending.len() as u64;
             let words = live
                 .pending
                 .drain(..)
@@ -1115,7 +1125,6 @@ impl AutoState {
                     break 'rows;
                 }
                 live.learn(p, seen, pair[0] as i64, f64::from_bits(pair[1]));
-                live.journaled += 1;
                 seen += 1;
             }
         }
@@ -1354,6 +1363,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn auto_series_fed_together_store_their_snapshots_in_different_calls() {
+        let p = DetectorParams::default();
+        let calls_with_snapshot = |first: f64| -> Vec<usize> {
+            let mut s = DetectorState::new(&p);
+            let mut calls = Vec::new();
+            for call in 0..300 {
+                for k in 0..10 {
+                    let i = call * 10 + k;
+                    let x = if i == 0 { first } else { 50.0 + noise(i) };
+                    s.observe(&p, i as i64 * 60, x);
+                }
+                if s.take_journal().is_some_and(|j| j.snapshot.is_some()) {
+                    calls.push(call);
+                }
+            }
+            calls
+        };
+        let (a, b) = (calls_with_snapshot(50.0), calls_with_snapshot(51.0));
+        // Every 1,024 points (102.4 calls).
+        assert!(
+            a.len() >= 2 && a.windows(2).all(|w| (102..=103).contains(&(w[1] - w[0]))),
+            "{a:?}"
+        );
+        assert_ne!(a, b);
     }
 
     #[test]
