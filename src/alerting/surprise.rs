@@ -327,10 +327,8 @@ impl Detector {
             self.scale.to_bits(),
             self.cooldown as u64,
         ];
-        for v in [&self.recent] {
-            w.push(v.len() as u64);
-            w.extend(v.iter().map(|x| *x as u64));
-        }
+        w.push(self.recent.len() as u64);
+        w.extend(self.recent.iter().map(|x| *x as u64));
         for v in [&self.cnt_ctx, &self.cnt_joint] {
             w.push(v.len() as u64);
             // Four u16 counters per word.

@@ -1307,15 +1307,15 @@ mod tests {
                 s.restore_journal(p, snapshot.as_deref(), &rows);
             }
             out.push(s.observe(p, i as i64 * 300, *x).score);
-            if (i + 1) % call == 0 {
-                if let Some(j) = s.take_journal() {
-                    if j.reset {
-                        snapshot = None;
-                        rows.clear();
-                    }
-                    snapshot = j.snapshot.or(snapshot);
-                    rows.extend(j.points);
+            if (i + 1) % call == 0
+                && let Some(j) = s.take_journal()
+            {
+                if j.reset {
+                    snapshot = None;
+                    rows.clear();
                 }
+                snapshot = j.snapshot.or(snapshot);
+                rows.extend(j.points);
             }
         }
         assert!(row.len() < 100, "the series row stays small: {row}");
