@@ -14,10 +14,16 @@
 //! corpus, the one that maximises the total; normalised so the null detector
 //! scores 0 and the perfect one 100.
 //!
-//! Usage: cargo run --release --example nab_score -- [DIR] [--split]
+//! Usage: cargo run --release --example nab_score -- [DIR] [--split] [--cv]
 //!   DIR defaults to ../shared/nab-dev. --split also tunes each method's
 //!   window and sensitivity on one half of the files and scores the other
 //!   half with those parameters and that threshold (and the reverse).
+//!   --cv is the leave-one-category-out cross-validation that chose the
+//!   `auto` detector's constants ([`cv`]): tune on three categories, score
+//!   the fourth, for each of the four; with and without the files' ranges.
+//!
+//! The sweep only tries thresholds above 0: a threshold of 0 would fire on
+//! every point, which no user would run.
 
 #![allow(clippy::needless_range_loop)] // index loops mirror NAB's sweeper and read clearer here
 
@@ -26,8 +32,9 @@ use std::path::{Path, PathBuf};
 
 use smart_systems_mcp::alerting::engine::{DynamicSpec, Engine};
 use smart_systems_mcp::alerting::model::Severity;
+use smart_systems_mcp::alerting::surprise;
 use smart_systems_mcp::alerting::threshold::{
-    AutoTuning, DetectorParams, DetectorState, Direction, Method,
+    DailyTuning, DetectorParams, DetectorState, Direction, Method, ValueRange, surprise_params,
 };
 use smart_systems_mcp::time::parse_lenient_seconds as parse_time_text;
 
@@ -158,6 +165,9 @@ fn sweep(
     let mut pts: Vec<Pt> = Vec::new();
     for (fi, s) in scores.iter().enumerate() {
         for (i, &score) in s.iter().enumerate().skip(labels[fi].probation) {
+            if score <= 0.0 {
+                continue;
+            }
             pts.push(Pt {
                 score,
                 file: fi,
@@ -216,7 +226,11 @@ struct Parts {
 }
 
 impl Parts {
+    /// NaN for files without windows (null and perfect are both 0).
     fn normalised(self) -> f64 {
+        if self.perfect == self.null {
+            return f64::NAN;
+        }
         100.0 * (self.raw - self.null) / (self.perfect - self.null)
     }
     fn plus(self, o: Parts) -> Parts {
@@ -262,8 +276,8 @@ fn normalised(
 }
 
 /// The detector alone (`DetectorState::observe_tuned`), for choosing the
-/// auto constants; with the defaults it matches [`run_method`] exactly.
-fn run_direct(f: &DataFile, params: DetectorParams, tuning: &AutoTuning) -> Vec<f64> {
+/// daily constants; with the defaults it matches [`run_method`] exactly.
+fn run_direct(f: &DataFile, params: DetectorParams, tuning: &DailyTuning) -> Vec<f64> {
     let mut st = DetectorState::new(&params);
     f.times
         .iter()
@@ -275,8 +289,8 @@ fn run_direct(f: &DataFile, params: DetectorParams, tuning: &AutoTuning) -> Vec<
         .collect()
 }
 
-/// The auto constants tried by `--split`.
-fn auto_grid() -> Vec<AutoTuning> {
+/// The daily constants tried by `--split`.
+fn daily_grid() -> Vec<DailyTuning> {
     let mut out = Vec::new();
     for level_memory in [5.0, 10.0, 20.0] {
         for quiet in [1.0, 2.0, 3.0] {
@@ -284,7 +298,7 @@ fn auto_grid() -> Vec<AutoTuning> {
                 for day_memory in [3.0, 10.0] {
                     for day_weight in [0.0, 0.6, 0.7, 0.8, 1.0] {
                         for day_reach in [0, 2, 4] {
-                            out.push(AutoTuning {
+                            out.push(DailyTuning {
                                 level_memory,
                                 quiet,
                                 breakthrough,
@@ -373,6 +387,310 @@ fn load(dir: &Path) -> Result<Vec<DataFile>, String> {
     Ok(files)
 }
 
+/// The file's min and max, which NAB gives every detector up front.
+fn file_range(f: &DataFile) -> (f64, f64) {
+    let lo = f.values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = f.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
+/// The NAB category of a file (its directory).
+fn category(f: &DataFile) -> &str {
+    f.name.split('/').next().unwrap_or("")
+}
+
+/// Files `idx` of `files` with their labels, as a corpus of their own.
+fn subset(files: &[DataFile], idx: &[usize]) -> (Vec<DataFile>, Vec<Labelled>) {
+    let fs: Vec<DataFile> = idx
+        .iter()
+        .map(|&i| DataFile {
+            name: files[i].name.clone(),
+            times: files[i].times.clone(),
+            values: files[i].values.clone(),
+            windows: files[i].windows.clone(),
+        })
+        .collect();
+    let ls = fs.iter().map(label).collect();
+    (fs, ls)
+}
+
+/// The `auto` detector alone with constants `p`, given the file's range or
+/// not; with [`surprise_params`] of the defaults it matches the engine path.
+fn run_surprise(f: &DataFile, p: surprise::Params, with_range: bool) -> Vec<f64> {
+    let mut d = surprise::Detector::new(p, with_range.then(|| file_range(f)));
+    f.times
+        .iter()
+        .zip(&f.values)
+        .map(|(t, v)| d.observe(t.floor() as i64, *v))
+        .collect()
+}
+
+/// The constants `--cv` tunes inside every fold (36 configurations); the
+/// structure (bins, contexts, windows, time of day) stays at the defaults.
+fn cv_grid() -> Vec<surprise::Params> {
+    let d = surprise::Params::default();
+    let mut g = Vec::new();
+    for warmup in [150, 300] {
+        for decades in [1.8, 2.0, 2.2] {
+            for suppress in [30, 100, 150] {
+                for pad in [0.2, 0.5] {
+                    g.push(surprise::Params {
+                        warmup,
+                        decades,
+                        suppress,
+                        pad,
+                        ..d
+                    });
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Alerts a user would get from `scores` at the server's rule: rising edges
+/// of score >= 0.5.
+fn alerts_opened(scores: &[f64]) -> usize {
+    let mut prev = false;
+    scores
+        .iter()
+        .filter(|&&x| {
+            let rising = x >= 0.5 && !prev;
+            prev = x >= 0.5;
+            rising
+        })
+        .count()
+}
+
+fn fmt(x: f64) -> String {
+    if x.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// Leave-one-category-out cross-validation of the `auto` detector's tuned
+/// constants ([`cv_grid`]): for each category held out, the configuration
+/// is chosen on the other three and the held-out one is scored with it.
+/// Two protocols: NAB's (configuration and threshold chosen together on the
+/// training categories, standard profile; reward-low-FP/FN with their own
+/// training thresholds) and the server's rule (configuration chosen by the
+/// training score at 0.5, the held-out category scored at 0.5). A category
+/// without windows (artificialNoAnomaly) has no normalised score (n/a): its
+/// false positives count in the pooled line, which scores all four
+/// held-out folds as one corpus. Then the shipped defaults: the same grid
+/// fitted on all four categories at 0.5 without a range.
+fn cv(files: &[DataFile]) {
+    let mut cats: Vec<&str> = files.iter().map(category).collect();
+    cats.dedup();
+    let grid = cv_grid();
+    for with_range in [true, false] {
+        let t0 = std::time::Instant::now();
+        let scores: Vec<Vec<Vec<f64>>> = grid
+            .iter()
+            .map(|p| {
+                files
+                    .iter()
+                    .map(|f| run_surprise(f, *p, with_range))
+                    .collect()
+            })
+            .collect();
+        println!(
+            "\n== auto, {} range: {} configurations tuned per fold ({:.1} s)",
+            if with_range { "with" } else { "without" },
+            grid.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        println!(
+            "{:<22} | {:>8} {:>6} {:>7} {:>7} {:>4} | {:>8} {:>4} {:>10} | picks (NAB / 0.5)",
+            "held-out category",
+            "NAB std",
+            "thr",
+            "low FP",
+            "low FN",
+            "FPs",
+            "at 0.5",
+            "FPs",
+            "alerts/day"
+        );
+        let (mut pooled_nab, mut pooled_rule) = (Parts::default(), Parts::default());
+        let (mut sums, mut n) = ([0.0f64; 4], 0);
+        let (mut alerts, mut days) = (0usize, 0.0f64);
+        for cat in &cats {
+            let train: Vec<usize> = (0..files.len())
+                .filter(|&i| category(&files[i]) != *cat)
+                .collect();
+            let test: Vec<usize> = (0..files.len())
+                .filter(|&i| category(&files[i]) == *cat)
+                .collect();
+            let (tf, tl) = subset(files, &train);
+            let (hf, hl) = subset(files, &test);
+            let pick = |sc: &[Vec<f64>], idx: &[usize]| -> Vec<Vec<f64>> {
+                idx.iter().map(|&i| sc[i].clone()).collect()
+            };
+            // Per configuration, the training totals: per profile at its
+            // swept threshold, and standard at 0.5. First best in grid order.
+            let mut best_nab: [Option<(f64, usize, f64)>; 3] = [None; 3];
+            let mut best_rule: Option<(f64, usize)> = None;
+            for (c, sc) in scores.iter().enumerate() {
+                let ts = pick(sc, &train);
+                for (k, prof) in PROFILES.iter().enumerate() {
+                    let (raw, thr) = sweep(&tf, &tl, &ts, *prof, None);
+                    if best_nab[k].is_none_or(|b| raw > b.0) {
+                        best_nab[k] = Some((raw, c, thr));
+                    }
+                }
+                let (raw, _) = sweep(&tf, &tl, &ts, PROFILES[0], Some(0.5));
+                if best_rule.is_none_or(|b| raw > b.0) {
+                    best_rule = Some((raw, c));
+                }
+            }
+            let [Some(a), Some(a_fp), Some(a_fn)] = best_nab else {
+                continue;
+            };
+            let Some((_, b)) = best_rule else {
+                continue;
+            };
+            let held = |c: usize| pick(&scores[c], &test);
+            let nab = parts(&hf, &hl, &held(a.1), PROFILES[0], Some(a.2));
+            let low_fp = parts(&hf, &hl, &held(a_fp.1), PROFILES[1], Some(a_fp.2)).normalised();
+            let low_fn = parts(&hf, &hl, &held(a_fn.1), PROFILES[2], Some(a_fn.2)).normalised();
+            let rule_scores = held(b);
+            let rule = parts(&hf, &hl, &rule_scores, PROFILES[0], Some(0.5));
+            let fps = |sc: &[Vec<f64>], t: f64| -> usize {
+                hl.iter()
+                    .zip(sc)
+                    .map(|(l, s)| {
+                        (l.probation..s.len())
+                            .filter(|&i| s[i] >= t && l.window[i].is_none())
+                            .count()
+                    })
+                    .sum()
+            };
+            let held_days: f64 = hf
+                .iter()
+                .map(|f| {
+                    (f.times.last().unwrap_or(&0.0) - f.times.first().unwrap_or(&0.0)) / 86_400.0
+                })
+                .sum();
+            let held_alerts: usize = rule_scores.iter().map(|s| alerts_opened(s)).sum();
+            alerts += held_alerts;
+            days += held_days;
+            pooled_nab = pooled_nab.plus(nab);
+            pooled_rule = pooled_rule.plus(rule);
+            if !nab.normalised().is_nan() {
+                sums[0] += nab.normalised();
+                sums[1] += low_fp;
+                sums[2] += low_fn;
+                sums[3] += rule.normalised();
+                n += 1;
+            }
+            let short = |c: usize| {
+                let p = grid[c];
+                format!(
+                    "wu{} dec{} sup{} pad{}",
+                    p.warmup, p.decades, p.suppress, p.pad
+                )
+            };
+            println!(
+                "{:<22} | {:>8} {:>6.3} {:>7} {:>7} {:>4} | {:>8} {:>4} {:>10.3} | {} / {}",
+                cat,
+                fmt(nab.normalised()),
+                a.2,
+                fmt(low_fp),
+                fmt(low_fn),
+                fps(&held(a.1), a.2),
+                fmt(rule.normalised()),
+                fps(&rule_scores, 0.5),
+                held_alerts as f64 / held_days,
+                short(a.1),
+                short(b)
+            );
+        }
+        let k = n as f64;
+        println!(
+            "{:<22} | {:>8.1} {:>6} {:>7.1} {:>7.1} {:>4} | {:>8.1} {:>4} {:>10.3} |",
+            format!("mean of {n} with windows"),
+            sums[0] / k,
+            "",
+            sums[1] / k,
+            sums[2] / k,
+            "",
+            sums[3] / k,
+            "",
+            alerts as f64 / days
+        );
+        println!(
+            "{:<22} | {:>8.1} {:>6} {:>7} {:>7} {:>4} | {:>8.1} {:>4} {:>10} |",
+            "pooled, all 4 folds",
+            pooled_nab.normalised(),
+            "",
+            "",
+            "",
+            "",
+            pooled_rule.normalised(),
+            "",
+            ""
+        );
+    }
+    // What ships: the grid fitted on all four categories at 0.5, no range.
+    let labels: Vec<Labelled> = files.iter().map(label).collect();
+    let best = grid
+        .iter()
+        .map(|p| {
+            let sc: Vec<Vec<f64>> = files.iter().map(|f| run_surprise(f, *p, false)).collect();
+            sweep(files, &labels, &sc, PROFILES[0], Some(0.5)).0
+        })
+        .enumerate()
+        .fold(None, |b: Option<(usize, f64)>, (i, x)| match b {
+            Some((_, y)) if y >= x => b,
+            _ => Some((i, x)),
+        });
+    if let Some((i, _)) = best {
+        let p = grid[i];
+        let d = surprise::Params::default();
+        println!(
+            "\nfit on all four categories at 0.5 without a range: warmup {} decades {} suppress {} pad {}{}",
+            p.warmup,
+            p.decades,
+            p.suppress,
+            p.pad,
+            if p == d {
+                "   (= surprise::Params::default(), what the server runs)"
+            } else {
+                "   (NOT surprise::Params::default())"
+            }
+        );
+    }
+}
+
+/// The `auto` detector's cost at its defaults: ns per point (best of 3
+/// passes over the whole set, one thread) and its state's bytes.
+fn cost(files: &[DataFile]) {
+    for with_range in [true, false] {
+        let (mut best, mut bytes, mut sink) = (f64::INFINITY, 0, 0.0);
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let mut n = 0usize;
+            for f in files {
+                let range = with_range.then(|| file_range(f));
+                let mut d = surprise::Detector::new(surprise::Params::default(), range);
+                for (t, v) in f.times.iter().zip(&f.values) {
+                    sink += d.observe(t.floor() as i64, *v);
+                    n += 1;
+                }
+                bytes = bytes.max(d.state_bytes());
+            }
+            best = best.min(t0.elapsed().as_nanos() as f64 / n as f64);
+        }
+        println!(
+            "\nauto detector cost, {} range: {best:.0} ns/point, state {bytes} bytes (checksum {sink:.1})",
+            if with_range { "with" } else { "without" }
+        );
+    }
+}
+
 fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
     DetectorParams {
         method,
@@ -380,6 +698,7 @@ fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
         sensitivity,
         direction: Direction::Both,
         min_samples: DetectorParams::default().min_samples,
+        value_range: None,
     }
 }
 
@@ -424,13 +743,23 @@ fn main() {
         .iter()
         .map(|f| (f.times.last().unwrap_or(&0.0) - f.times.first().unwrap_or(&0.0)) / 86_400.0)
         .sum();
-    for m in Method::ALL
-        .into_iter()
-        .filter(|m| only.is_none_or(|o| o == *m))
-    {
+    // auto also with each file's range as `value_range` (NAB gives every
+    // detector its file's min and max).
+    let variants = Method::ALL.into_iter().flat_map(|m| {
+        let ranged = (m == Method::Auto).then_some((m, true));
+        [Some((m, false)), ranged].into_iter().flatten()
+    });
+    for (m, with_range) in variants.filter(|(m, _)| only.is_none_or(|o| o == *m)) {
         let runs: Vec<Run> = files
             .iter()
-            .map(|f| run_method(f, params(m, d.window_size, d.sensitivity)))
+            .map(|f| {
+                let (min, max) = file_range(f);
+                let p = DetectorParams {
+                    value_range: with_range.then_some(ValueRange { min, max }),
+                    ..params(m, d.window_size, d.sensitivity)
+                };
+                run_method(f, p)
+            })
             .collect();
         let alerts: u64 = runs.iter().map(|r| r.alerts).sum();
         let scores: Vec<Vec<f64>> = runs.into_iter().map(|r| r.scores).collect();
@@ -441,7 +770,11 @@ fn main() {
         let (at_rule, _) = normalised(&files, &labels, &scores, PROFILES[0], Some(0.5));
         println!(
             "{:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {:>11.2}   ({:.3} / {:.3} / {:.3})",
-            m.name(),
+            if with_range {
+                format!("{}+range", m.name())
+            } else {
+                m.name().to_string()
+            },
             r[0].0,
             r[1].0,
             r[2].0,
@@ -478,12 +811,34 @@ fn main() {
         }
     }
 
-    // The split checks below run the detector directly (to try other auto
+    // --cv runs the auto detector directly; at the defaults that must be
+    // exactly the engine's path (with and without the range).
+    let pa = params(Method::Auto, d.window_size, d.sensitivity);
+    let sp = surprise_params(&pa);
+    for f in files.iter().step_by(4) {
+        let (min, max) = file_range(f);
+        let ranged = DetectorParams {
+            value_range: Some(ValueRange { min, max }),
+            ..pa
+        };
+        if run_method(f, pa).scores != run_surprise(f, sp, false)
+            || run_method(f, ranged).scores != run_surprise(f, sp, true)
+        {
+            eprintln!("{}: the engine path and the auto detector disagree", f.name);
+            std::process::exit(1);
+        }
+    }
+    if args.iter().any(|a| a == "--cv") {
+        cv(&files);
+        cost(&files);
+    }
+
+    // The split checks below run the detector directly (to try other daily
     // constants); with the defaults that must be exactly the engine's path.
-    let pd = params(Method::Auto, d.window_size, d.sensitivity);
+    let pd = params(Method::Daily, d.window_size, d.sensitivity);
     if let Some(f) = files
         .iter()
-        .find(|f| run_method(f, pd).scores != run_direct(f, pd, &AutoTuning::DEFAULT))
+        .find(|f| run_method(f, pd).scores != run_direct(f, pd, &DailyTuning::DEFAULT))
     {
         eprintln!("{}: the engine path and the detector disagree", f.name);
         std::process::exit(1);
@@ -498,34 +853,21 @@ fn main() {
         (0..files.len()).filter(|i| i % 2 == 0).collect(),
         (0..files.len()).filter(|i| i % 2 == 1).collect(),
     ];
-    let sub = |idx: &[usize]| -> (Vec<DataFile>, Vec<Labelled>) {
-        let fs: Vec<DataFile> = idx
-            .iter()
-            .map(|&i| DataFile {
-                name: files[i].name.clone(),
-                times: files[i].times.clone(),
-                values: files[i].values.clone(),
-                windows: files[i].windows.clone(),
-            })
-            .collect();
-        let ls = fs.iter().map(label).collect();
-        (fs, ls)
-    };
-    let split_files = [sub(&halves[0]), sub(&halves[1])];
+    let split_files = [subset(&files, &halves[0]), subset(&files, &halves[1])];
     let half_name = |h: usize| if h == 0 { "A" } else { "B" };
     // 0. The defaults as the server runs them, on each half alone: NAB's
     //    protocol (its threshold picked per corpus), that threshold carried
     //    to the other half, and the server's own rule (alert at score >= 0.5,
     //    no threshold picked at all).
     println!(
-        "\nsplit check 0: the defaults (window 100, sensitivity 3, AutoTuning::DEFAULT) on each half, standard profile"
+        "\nsplit check 0: the defaults (window 100, sensitivity 3, DailyTuning::DEFAULT) on each half, standard profile"
     );
-    let pd = params(Method::Auto, d.window_size, d.sensitivity);
+    let pd = params(Method::Daily, d.window_size, d.sensitivity);
     let half_scores: Vec<Vec<Vec<f64>>> = split_files
         .iter()
         .map(|(fs, _)| {
             fs.iter()
-                .map(|f| run_direct(f, pd, &AutoTuning::DEFAULT))
+                .map(|f| run_direct(f, pd, &DailyTuning::DEFAULT))
                 .collect()
         })
         .collect();
@@ -558,9 +900,9 @@ fn main() {
         "  day_reach (other constants at their defaults): NAB protocol A / B, server's rule A / B"
     );
     for reach in 0..=4 {
-        let t = AutoTuning {
+        let t = DailyTuning {
             day_reach: reach,
-            ..AutoTuning::DEFAULT
+            ..DailyTuning::DEFAULT
         };
         let r: Vec<(f64, f64)> = split_files
             .iter()
@@ -578,7 +920,7 @@ fn main() {
             r[1].0,
             r[0].1,
             r[1].1,
-            if reach == AutoTuning::DEFAULT.day_reach {
+            if reach == DailyTuning::DEFAULT.day_reach {
                 "   (default)"
             } else {
                 ""
@@ -586,14 +928,14 @@ fn main() {
         );
     }
 
-    // 1. The auto constants, chosen on one half and scored on the other, two
+    // 1. The daily constants, chosen on one half and scored on the other, two
     //    ways: (a) NAB's protocol at the user defaults (window 100,
     //    sensitivity 3; the threshold on the score is chosen with the
     //    constants and carried over), and (b) the server's own rule (alert at
     //    score >= 0.5, i.e. beyond `sensitivity`), with the sensitivity
     //    chosen as well. Since `day_reach` (see README) the defaults are no
     //    longer this search's pick on half A; the line says so.
-    let grid = auto_grid();
+    let grid = daily_grid();
     for (title, sens_grid, fixed) in [
         (
             "NAB protocol, window 100, sensitivity 3, threshold chosen with the constants",
@@ -606,14 +948,14 @@ fn main() {
             Some(0.5),
         ),
     ] {
-        println!("\nsplit check 1: auto constants chosen on one half, standard profile; {title}");
+        println!("\nsplit check 1: daily constants chosen on one half, standard profile; {title}");
         let mut held: [Parts; 2] = [Parts::default(); 2];
         for (a, b) in [(0usize, 1usize), (1, 0)] {
             let (fa, la) = &split_files[a];
             let (fb, lb) = &split_files[b];
-            let mut best: Option<(f64, f64, AutoTuning, f64)> = None;
+            let mut best: Option<(f64, f64, DailyTuning, f64)> = None;
             for &sens in &sens_grid {
-                let pd = params(Method::Auto, d.window_size, sens);
+                let pd = params(Method::Daily, d.window_size, sens);
                 for t in &grid {
                     let sc: Vec<Vec<f64>> = fa.iter().map(|f| run_direct(f, pd, t)).collect();
                     let (score, thr) = normalised(fa, la, &sc, PROFILES[0], fixed);
@@ -625,15 +967,15 @@ fn main() {
             let Some((in_sample, sens, t, thr)) = best else {
                 continue;
             };
-            let pd = params(Method::Auto, d.window_size, sens);
+            let pd = params(Method::Daily, d.window_size, sens);
             let sc: Vec<Vec<f64>> = fb.iter().map(|f| run_direct(f, pd, &t)).collect();
             held[b] = parts(fb, lb, &sc, PROFILES[0], Some(thr));
             let own = normalised(fb, lb, &sc, PROFILES[0], None).0;
             println!(
                 "  chosen on {}: sensitivity {sens}, {t:?}, threshold {thr:.3}{}\n    {} (in-sample) {:.1}   {} held-out (that threshold) {:.1}   {} at its own best threshold {:.1}",
                 half_name(a),
-                if fixed.is_none() && a == 0 && t != AutoTuning::DEFAULT {
-                    "   (not AutoTuning::DEFAULT)"
+                if fixed.is_none() && a == 0 && t != DailyTuning::DEFAULT {
+                    "   (not DailyTuning::DEFAULT)"
                 } else {
                     ""
                 },
@@ -651,7 +993,7 @@ fn main() {
         );
     }
 
-    // 2. Window and sensitivity per method (auto with its default constants).
+    // 2. Window and sensitivity per method (daily with its default constants).
     println!(
         "\nsplit check 2 (standard profile): window and sensitivity per method chosen on one half, the other scored with them;\n  NAB protocol (threshold chosen with them and carried over) and the server's rule (alert at score >= 0.5)"
     );

@@ -613,7 +613,7 @@ fn a_value_too_large_to_learn_from_is_refused_and_the_baseline_keeps_working() {
     let mut s = start(&tmp.path().join("d"));
     s.call_ok(
         "add_dynamic_threshold",
-        json!({"metric_name": "m", "method": "auto", "window_size": 10, "min_samples": 5}),
+        json!({"metric_name": "m", "method": "daily", "window_size": 10, "min_samples": 5}),
     );
     let points: Vec<Value> = (0..40)
         .map(|i| json!({"metric_name": "m", "value": noisy(i), "timestamp": T0 + 60.0 * i as f64}))
@@ -1015,7 +1015,7 @@ fn a_daily_job_alerts_on_its_first_day_only_and_a_new_spike_still_alerts() {
     let mut s = start(&tmp.path().join("d"));
     s.call_ok(
         "add_dynamic_threshold",
-        json!({"metric_name": "disk.io", "method": "auto", "min_samples": 30}),
+        json!({"metric_name": "disk.io", "method": "daily", "min_samples": 30}),
     );
     let out = s.call_ok("check_metrics", json!({"points": points}));
     let results = out["results"].as_array().unwrap();
@@ -1040,7 +1040,7 @@ fn a_daily_job_alerts_on_its_first_day_only_and_a_new_spike_still_alerts() {
 }
 
 #[test]
-fn an_auto_series_daily_profile_survives_a_restart() {
+fn a_daily_series_profile_survives_a_restart() {
     // Five-minute points of a daily cycle, two days of them, then a third
     // day that includes the day's mean at the hour of the trough: normal for
     // the level, far from the same time yesterday. A server killed and
@@ -1066,7 +1066,7 @@ fn an_auto_series_daily_profile_survives_a_restart() {
             let mut s = start(&data);
             s.call_ok(
                 "add_dynamic_threshold",
-                json!({"metric_name": "load", "method": "auto", "window_size": 30, "min_samples": 30}),
+                json!({"metric_name": "load", "method": "daily", "window_size": 30, "min_samples": 30}),
             );
             s.call_ok("check_metrics", json!({"points": pts(0..2 * 288)}));
             (data, s)
@@ -1492,4 +1492,98 @@ fn the_acting_person_is_user_id_in_every_tool_and_the_old_spellings_still_work()
         json!({"alert_id": "a-1", "user_id": "x", "user": "y"}),
     );
     assert!(err.contains("user_id"), "{err}");
+}
+
+/// Five-minute points of `metric`: a noisy daily cycle between about 20
+/// and 80 with a level shift of +35 from point 2,500 to 2,560.
+fn cycle_points(metric: &str, range: std::ops::Range<usize>) -> Vec<Value> {
+    range
+        .map(|i| {
+            let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
+            let shift = if (2500..2560).contains(&i) { 35.0 } else { 0.0 };
+            let v = 50.0 + 20.0 * phase.sin() + ((i * 7919) % 11) as f64 * 0.5 + shift;
+            json!({"metric_name": metric, "value": v, "timestamp": T0 + 300.0 * i as f64})
+        })
+        .collect()
+}
+
+#[test]
+fn an_auto_series_restarted_halfway_scores_the_rest_as_one_uninterrupted_run() {
+    // Two auto thresholds, one told its range. Each is fed 3,200 points in
+    // calls of 100; one server is killed after 1,650 points (past the first
+    // stored snapshot, mid-journal) and restarted on its data dir. Every
+    // later score must equal the uninterrupted server's, bit for bit.
+    let tmp = temp_dir();
+    let feed = |s: &mut Server, range: std::ops::Range<usize>| -> Vec<String> {
+        let mut scores = Vec::new();
+        for start in range.step_by(100) {
+            let mut points = cycle_points("cpu", start..start + 100);
+            points.extend(cycle_points("lat", start..start + 100));
+            let out = s.call_ok("check_metrics", json!({"points": points}));
+            scores.extend(
+                out["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["anomaly_score"].to_string()),
+            );
+        }
+        scores
+    };
+    let mut runs = Vec::new();
+    for restart in [false, true] {
+        let data = tmp.path().join(format!("d{restart}"));
+        let mut s = start(&data);
+        s.call_ok(
+            "add_dynamic_threshold",
+            json!({"metric_name": "cpu", "value_range": {"min": 0, "max": 100}}),
+        );
+        let added = s.call_ok("add_dynamic_threshold", json!({"metric_name": "lat"}));
+        assert_eq!(added["detector"]["method"], "auto");
+        let mut scores = feed(&mut s, 0..1700);
+        if restart {
+            s.signal("KILL");
+            drop(s);
+            s = start(&data);
+            let rules = s.call_ok("list_alert_rules", json!({}));
+            let cpu = &rules["dynamic_thresholds"][0];
+            assert_eq!(cpu["value_range"], json!({"min": 0.0, "max": 100.0}));
+            assert_eq!(cpu["samples_seen"], 1700);
+        }
+        scores.extend(feed(&mut s, 1700..3200));
+        assert!(s.close().success());
+        runs.push(scores);
+    }
+    let alerted: Vec<usize> = (0..runs[0].len())
+        .filter(|&i| runs[0][i].parse::<f64>().unwrap() >= 0.5)
+        .collect();
+    // Results alternate cpu, lat within a call: point k of a call of 100
+    // is result k (cpu) and 100 + k (lat).
+    let point_of = |i: usize| (i / 200) * 100 + i % 100;
+    assert!(
+        alerted.iter().any(|&i| (2500..2560).contains(&point_of(i))),
+        "the shift is found: {:?}",
+        alerted.iter().map(|&i| point_of(i)).collect::<Vec<_>>()
+    );
+    assert_eq!(runs[0].len(), runs[1].len());
+    for (i, (a, b)) in runs[0].iter().zip(&runs[1]).enumerate() {
+        assert_eq!(a, b, "result {i} (point {})", point_of(i));
+    }
+}
+
+#[test]
+fn a_value_range_must_be_finite_and_ordered() {
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    for (range, says) in [
+        (json!({"min": 5, "max": 5}), "min must be below max"),
+        (json!({"min": 0, "max": 1e200}), "finite"),
+        (json!({"min": 1}), "max"),
+    ] {
+        let err = s.call_err(
+            "add_dynamic_threshold",
+            json!({"metric_name": "m", "value_range": range}),
+        );
+        assert!(err.contains("value_range") && err.contains(says), "{err}");
+    }
 }

@@ -26,7 +26,7 @@ use super::priority::{self, BusinessHours, PriorityInput};
 use super::rules::{CmpOp, Condition, PointView, render_template};
 use super::silence::{AlertLabels, Silence};
 use super::storage::Write;
-use super::threshold::{DayChanges, DetectorParams, DetectorState, Verdict};
+use super::threshold::{DayChanges, DetectorParams, DetectorState, JournalChanges, Verdict};
 
 /// Engine-wide settings (`configure_alerting`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +173,10 @@ pub struct Loaded {
     pub series: Vec<SeriesRecord>,
     /// Daily-profile cells (slot, Unix second, value) by series key.
     pub day: HashMap<String, Vec<(u16, i64, f64)>>,
+    /// `auto` snapshots by series key.
+    pub snapshots: HashMap<String, String>,
+    /// `auto` journal rows by series key, oldest first.
+    pub journal: HashMap<String, Vec<String>>,
     pub silences: Vec<Silence>,
     pub policies: Vec<(Severity, Policy)>,
 }
@@ -255,8 +259,10 @@ pub struct PointOutcome {
 pub struct Changes {
     pub alerts: Vec<Alert>,
     pub series: Vec<(String, SeriesRecord)>,
-    /// Daily-profile slots of `auto` series, stored beside their state.
+    /// Daily-profile slots of `daily` series, stored beside their state.
     pub day: Vec<(String, DayChanges)>,
+    /// Snapshots and journal rows of `auto` series, stored beside their state.
+    pub journal: Vec<(String, JournalChanges)>,
     pub groups: Vec<Group>,
     pub counters: Counters,
     /// Ids of resolved alerts deleted by [`Engine::compact`].
@@ -270,6 +276,7 @@ impl Changes {
             && self.evicted.is_empty()
             && self.series.is_empty()
             && self.day.is_empty()
+            && self.journal.is_empty()
             && self.groups.is_empty()
     }
 }
@@ -1340,6 +1347,9 @@ impl Engine {
             if let Some(day) = s.detector.as_mut().and_then(|d| d.take_day_changes()) {
                 c.day.push((key.clone(), day));
             }
+            if let Some(j) = s.detector.as_mut().and_then(|d| d.take_journal()) {
+                c.journal.push((key.clone(), j));
+            }
             c.series.push((
                 key,
                 SeriesRecord {
@@ -1363,6 +1373,8 @@ impl Engine {
             groups,
             series,
             mut day,
+            mut snapshots,
+            mut journal,
             silences,
             policies,
         } = loaded;
@@ -1393,6 +1405,11 @@ impl Engine {
             let m = self.metrics[self.series[sid as usize].metric as usize].clone();
             let s = &mut self.series[sid as usize];
             s.detector = rec.detector.filter(|_| m.dynamic.is_some());
+            if let (Some(det), Some(spec)) = (s.detector.as_mut(), m.dynamic.as_ref()) {
+                let key = series_key(&m.name, &s.source, &s.labels);
+                let rows = journal.remove(&key).unwrap_or_default();
+                det.restore_journal(&spec.params, snapshots.remove(&key).as_deref(), &rows);
+            }
             if let Some(det) = s.detector.as_mut() {
                 match day.remove(&series_key(&m.name, &s.source, &s.labels)) {
                     Some(cells) => det.restore_day(cells),

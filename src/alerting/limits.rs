@@ -12,6 +12,7 @@ use super::engine::{DynamicSpec, EngineError, RuleSpec, invalid};
 use super::escalate::{Level, Policy};
 use super::settings::seconds;
 use super::silence::Silence;
+use super::threshold::learnable;
 
 /// Longest name or id (rule, metric, source, user, alert, silence, group,
 /// label name), in characters.
@@ -169,6 +170,17 @@ impl DynamicSpec {
         }
         if p.min_samples > MAX_MIN_SAMPLES {
             return Err(invalid("min_samples", "must be at most 1000000"));
+        }
+        if let Some(r) = p.value_range {
+            if !(learnable(r.min) && learnable(r.max)) {
+                return Err(invalid(
+                    "value_range",
+                    "min and max must be finite numbers within +-1e100",
+                ));
+            }
+            if r.min >= r.max {
+                return Err(invalid("value_range", "min must be below max"));
+            }
         }
         non_negative("resolve_after_seconds", self.resolve_after_seconds)
     }

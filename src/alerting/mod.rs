@@ -3,7 +3,7 @@
 //! correlation, priority, escalation, silences and inhibition).
 //!
 //! Layout, one concept per file: [`rules`] (the condition language),
-//! [`threshold`] (streaming detectors), [`dedup`], [`correlate`],
+//! [`threshold`] (streaming detectors; [`surprise`] is `auto`'s), [`dedup`], [`correlate`],
 //! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
 //! [`engine`] (composes them), [`persist`] (the store tables, behind the
 //! [`storage::StateStore`] trait).
@@ -47,6 +47,7 @@ pub mod settings;
 pub mod silence;
 pub mod sqlite;
 pub mod storage;
+pub mod surprise;
 pub mod threshold;
 
 use std::sync::Mutex;

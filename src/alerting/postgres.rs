@@ -14,7 +14,7 @@
 use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
-use super::storage::{Batch, Res, StateStore, Write, json, load_with, num_of};
+use super::storage::{Batch, Res, StateStore, Write, journal_seq, json, load_with, num_of};
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 
@@ -56,6 +56,21 @@ const MIGRATIONS: &[Migration] = &[
              slot INT NOT NULL,
              cell TEXT NOT NULL,
              PRIMARY KEY (series_key, slot)
+         );",
+    },
+    Migration {
+        version: 3,
+        name: "alerting_series_journal",
+        // As the SQLite tables (sqlite.rs, migration 3).
+        sql: "CREATE TABLE alerting_series_snapshot (
+             series_key TEXT PRIMARY KEY,
+             state TEXT NOT NULL
+         );
+         CREATE TABLE alerting_series_points (
+             series_key TEXT NOT NULL,
+             seq BIGINT NOT NULL,
+             points TEXT NOT NULL,
+             PRIMARY KEY (series_key, seq)
          );",
     },
 ];
@@ -362,6 +377,53 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
             &[&keys, &slots, &cells],
         )
         .map_err(e)?;
+    }
+    if !changes.journal.is_empty() {
+        let reset: Vec<&str> = changes
+            .journal
+            .iter()
+            .filter(|(_, j)| j.reset)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !reset.is_empty() {
+            for sql in [
+                "DELETE FROM alerting_series_snapshot WHERE series_key = ANY($1)",
+                "DELETE FROM alerting_series_points WHERE series_key = ANY($1)",
+            ] {
+                tx.execute(sql, &[&reset]).map_err(e)?;
+            }
+        }
+        let (mut snap_keys, mut states) = (Vec::new(), Vec::new());
+        let (mut keys, mut seqs, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, j) in &changes.journal {
+            if let Some(state) = &j.snapshot {
+                snap_keys.push(k.as_str());
+                states.push(state.as_str());
+            }
+            if let Some(points) = &j.points {
+                keys.push(k.as_str());
+                seqs.push(journal_seq(points));
+                rows.push(points.as_str());
+            }
+        }
+        if !snap_keys.is_empty() {
+            tx.execute(
+                "INSERT INTO alerting_series_snapshot(series_key, state)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
+                &[&snap_keys, &states],
+            )
+            .map_err(e)?;
+        }
+        if !keys.is_empty() {
+            tx.execute(
+                "INSERT INTO alerting_series_points(series_key, seq, points)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::text[])
+                 ON CONFLICT(series_key, seq) DO UPDATE SET points = excluded.points",
+                &[&keys, &seqs, &rows],
+            )
+            .map_err(e)?;
+        }
     }
     tx.execute(
         "INSERT INTO alerting_meta(key, value) VALUES ('counters', $1)

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, params};
 
 use super::engine::{Changes, Engine};
-use super::storage::{Batch, Res, StateStore, Write, json, load_with, num_of};
+use super::storage::{Batch, Res, StateStore, Write, journal_seq, json, load_with, num_of};
 use crate::store::WriteTx;
 use crate::store::migrations::Migration;
 
@@ -62,6 +62,24 @@ pub const MIGRATIONS: &[Migration] = &[
                   cell TEXT NOT NULL,
                   PRIMARY KEY (series_key, slot)
               ) STRICT, WITHOUT ROWID;",
+    },
+    Migration {
+        version: 3,
+        name: "alerting_series_journal",
+        // An `auto` series' detector state (~19 KB) is stored whole now and
+        // then (`state`, base64 words) and the points learned since as one
+        // journal row per call (`points`: "<seq> <base64>", `seq` the first
+        // point's number); loading replays the rows over the snapshot.
+        sql: "CREATE TABLE alerting_series_snapshot (
+                  series_key TEXT PRIMARY KEY,
+                  state TEXT NOT NULL
+              ) STRICT;
+              CREATE TABLE alerting_series_points (
+                  series_key TEXT NOT NULL,
+                  seq INTEGER NOT NULL,
+                  points TEXT NOT NULL,
+                  PRIMARY KEY (series_key, seq)
+              ) STRICT;",
     },
 ];
 
@@ -207,6 +225,34 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
             day_stmt
                 .execute(params![k, cell.0, json(cell)?])
                 .map_err(e)?;
+        }
+    }
+    for (k, j) in &changes.journal {
+        if j.reset {
+            for sql in [
+                "DELETE FROM alerting_series_snapshot WHERE series_key = ?1",
+                "DELETE FROM alerting_series_points WHERE series_key = ?1",
+            ] {
+                tx.prepare_cached(sql)
+                    .and_then(|mut st| st.execute([k]))
+                    .map_err(e)?;
+            }
+        }
+        if let Some(state) = &j.snapshot {
+            tx.prepare_cached(
+                "INSERT INTO alerting_series_snapshot(series_key, state) VALUES (?1, ?2)
+                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
+            )
+            .and_then(|mut st| st.execute(params![k, state]))
+            .map_err(e)?;
+        }
+        if let Some(points) = &j.points {
+            tx.prepare_cached(
+                "INSERT INTO alerting_series_points(series_key, seq, points) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(series_key, seq) DO UPDATE SET points = excluded.points",
+            )
+            .and_then(|mut st| st.execute(params![k, journal_seq(points), points]))
+            .map_err(e)?;
         }
     }
     let counters = json(&changes.counters)?;

@@ -49,6 +49,15 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> Res<String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
+/// The sequence number a journal row starts with
+/// ([`super::threshold::JournalChanges::points`]).
+pub(crate) fn journal_seq(points: &str) -> i64 {
+    points
+        .split_once(' ')
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
 pub(crate) fn num_of(id: &str) -> i64 {
     id.rsplit('-')
         .next()
@@ -111,6 +120,19 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
             _ => tracing::warn!(series = key, "skipping unreadable daily-profile slot"),
         }
     }
+    let snapshots: HashMap<String, String> =
+        query("SELECT series_key, state FROM alerting_series_snapshot")?
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+    let mut journal: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, row) in
+        query("SELECT series_key, points FROM alerting_series_points ORDER BY series_key, seq")?
+    {
+        if let Some(row) = row {
+            journal.entry(key).or_default().push(row);
+        }
+    }
     let silences = rows(query, "SELECT data FROM alerting_silences")?;
     let mut policies = Vec::new();
     for (sev, data) in query("SELECT severity, data FROM alerting_policies")? {
@@ -127,6 +149,8 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
         groups,
         series,
         day,
+        snapshots,
+        journal,
         silences,
         policies,
     });

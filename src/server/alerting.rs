@@ -21,7 +21,7 @@ use crate::alerting::model::{Alert, Severity, Status};
 use crate::alerting::queries::{AlertFilter, BatchPoint};
 use crate::alerting::settings::ConfigPatch;
 use crate::alerting::silence::{MatchOp, Matcher, Silence};
-use crate::alerting::threshold::{DetectorParams, Direction, Method, learnable};
+use crate::alerting::threshold::{DetectorParams, Direction, Method, ValueRange, learnable};
 use crate::alerting::{AlertError, Engine, EngineError};
 
 /// Most points one `check_metrics` call takes.
@@ -351,8 +351,8 @@ pub struct AddRuleOut {
 pub struct AddDynamicArgs {
     /// Metric to learn; each (source, labels) combination gets its own baseline.
     pub metric_name: String,
-    /// auto (default; best on NAB, see docs/alerting.md), zscore, ewma, mad or seasonal
-    /// (per hour of day).
+    /// auto (default; best on NAB, see docs/detection.md), daily (the former auto), zscore,
+    /// ewma, mad or seasonal (per hour of day).
     pub method: Option<String>,
     /// Points in the rolling baseline (default 100, 2-100000).
     pub window_size: Option<u64>,
@@ -366,6 +366,19 @@ pub struct AddDynamicArgs {
     pub severity: Option<String>,
     /// Seconds back within the threshold before auto-resolve (default: the engine's).
     pub resolve_after_seconds: Option<f64>,
+    /// Known range of the values (CPU: 0-100); only auto uses it.
+    pub value_range: Option<ValueRangeArg>,
+}
+
+/// A known range of values.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct ValueRangeArg {
+    /// Lowest value.
+    pub min: f64,
+    /// Highest value (> min).
+    pub max: f64,
 }
 
 /// A stored learned threshold.
@@ -389,6 +402,18 @@ pub struct DynamicOut {
     pub rule_id: String,
     /// Points learned so far (all label sets).
     pub samples_seen: u64,
+    /// The known range of values, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_range: Option<ValueRangeOut>,
+}
+
+/// A known range of values, as stored.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValueRangeOut {
+    /// Lowest value.
+    pub min: f64,
+    /// Highest value.
+    pub max: f64,
 }
 
 fn dynamic_out(s: &DynamicSpec, seen: u64) -> DynamicOut {
@@ -402,6 +427,10 @@ fn dynamic_out(s: &DynamicSpec, seen: u64) -> DynamicOut {
         severity: s.severity.name().into(),
         rule_id: format!("dynamic:{}", s.metric_name),
         samples_seen: seen,
+        value_range: s.params.value_range.map(|r| ValueRangeOut {
+            min: r.min,
+            max: r.max,
+        }),
     }
 }
 
@@ -1302,7 +1331,7 @@ impl SmartServer {
         let method = match &a.method {
             None => Method::Auto,
             Some(m) => Method::parse(m).ok_or_else(|| {
-                ToolError::invalid("method", "one of auto, zscore, ewma, mad, seasonal")
+                ToolError::invalid("method", "one of auto, daily, zscore, ewma, mad, seasonal")
             })?,
         };
         let direction = match &a.direction {
@@ -1322,6 +1351,10 @@ impl SmartServer {
                 sensitivity: a.sensitivity.unwrap_or(3.0),
                 direction,
                 min_samples: usize::try_from(a.min_samples.unwrap_or(30)).unwrap_or(usize::MAX),
+                value_range: a.value_range.map(|r| ValueRange {
+                    min: r.min,
+                    max: r.max,
+                }),
             },
             severity,
             resolve_after_seconds: a.resolve_after_seconds,

@@ -1,6 +1,9 @@
-//! Streaming anomaly detector for one metric series ("auto" learned
-//! threshold). Self-contained: std only, no allocation after `new` except a
-//! one-off restore.
+//! The `auto` learned threshold's detector: how surprising a point is in its
+//! recent context, calibrated by how rare that surprise is on its own series.
+//! Self-contained (std only, no allocation after `new` except a restore);
+//! [`super::threshold`] wraps it as [`super::threshold::Method::Auto`] and
+//! `docs/detection.md` tells how its constants were chosen (leave-one-
+//! category-out cross-validation on the NAB development set).
 //!
 //! How it works, in plain words:
 //! 1. Quantise. The value is put in one of `bins` equal-width bins over the
@@ -31,15 +34,14 @@
 //!    1.0 instead of the calibrated score.
 //!
 //! State: plain numbers and Vecs (about 19 KB with the defaults); `to_words`
-//! / `from_words` round-trip it exactly, so a restarted server continues
-//! identically (in the project the same fields can derive serde instead).
+//! / `from_words` round-trip it bit for bit, so a restarted server continues
+//! identically.
 
 /// Constants of the detector. `bins`, `ctx_len`, `tod_buckets`, `short` and
-/// `long` are the structure settled in the lab; `warmup`, `decades`,
-/// `suppress` and `pad` are the lab's fit on all four NAB development
-/// categories at the fixed alert point 0.5 without a range hint (the
-/// procedure whose held-out performance the lab's cross-validation measures;
-/// see the lab's README).
+/// `long` are the structure; `warmup`, `decades`, `suppress` and `pad` are
+/// fitted on all four NAB development categories at the fixed alert point
+/// 0.5 without a range (the procedure whose held-out performance
+/// `tools/nab-score --cv` measures; see docs/detection.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Params {
     /// Points with no output at the start of a series (learning only).
@@ -104,9 +106,12 @@ pub struct Detector {
     ring: Vec<f64>,
     ring_pos: usize,
     ring_sum: f64,
-    /// Decayed histogram of past short-window means, and its total weight.
+    /// Decayed histogram of past short-window means as a Fenwick tree over
+    /// the bins in reverse (so a prefix is a tail), its weights and total
+    /// multiplied by `scale` (see [`Detector::rarity`]).
     tail: Vec<f64>,
     tail_total: f64,
+    scale: f64,
     /// Points left in the post-alert hold.
     cooldown: u32,
 }
@@ -146,12 +151,19 @@ impl Detector {
             ring_sum: 0.0,
             tail: vec![0.0; TAIL_BINS],
             tail_total: 0.0,
+            scale: 1.0,
             cooldown: 0,
         }
     }
 
+    /// The constants it runs with (after clamping).
     pub fn params(&self) -> &Params {
         &self.p
+    }
+
+    /// Points seen (non-finite values are not counted).
+    pub fn seen(&self) -> u64 {
+        self.n
     }
 
     /// Bytes of state (inline + heap).
@@ -255,17 +267,37 @@ impl Detector {
         let filled = (self.n as usize).min(k);
         let m = (self.ring_sum / filled as f64).max(0.0);
         let bin = (((m / (1.0 + m)) * TAIL_BINS as f64) as usize).min(TAIL_BINS - 1);
-        let above: f64 = self.tail[bin..].iter().sum();
+        // Bins bin..TAIL_BINS are the first TAIL_BINS - bin of the tree.
+        let mut above = 0.0;
+        let mut i = TAIL_BINS - bin;
+        while i > 0 {
+            above += self.tail[i - 1];
+            i &= i - 1;
+        }
         // self.n counts this point: history holds n - 1 means.
         let out = if self.n >= 3 {
-            -((above + 0.5) / (self.tail_total + 1.0)).log10()
+            -((above / self.scale + 0.5) / (self.tail_total / self.scale + 1.0)).log10()
         } else {
             0.0
         };
+        // Decay by keep per point without touching every bin: the weights
+        // are stored multiplied by `scale`, which grows by 1 / keep per
+        // point, and a new mean adds `scale` (the histogram's value is
+        // weight / scale); rescaled to 1 long before it could overflow.
         let keep = 1.0 - 1.0 / self.p.long as f64;
-        self.tail.iter_mut().for_each(|c| *c *= keep);
-        self.tail[bin] += 1.0;
-        self.tail_total = self.tail_total * keep + 1.0;
+        self.scale /= keep;
+        let mut i = TAIL_BINS - bin;
+        while i <= TAIL_BINS {
+            self.tail[i - 1] += self.scale;
+            i += i & i.wrapping_neg();
+        }
+        self.tail_total += self.scale;
+        if self.scale > 1e100 {
+            let s = self.scale;
+            self.tail.iter_mut().for_each(|c| *c /= s);
+            self.tail_total /= s;
+            self.scale = 1.0;
+        }
         out
     }
 
@@ -292,12 +324,11 @@ impl Detector {
             self.ring_pos as u64,
             self.ring_sum.to_bits(),
             self.tail_total.to_bits(),
+            self.scale.to_bits(),
             self.cooldown as u64,
         ];
-        for v in [&self.recent] {
-            w.push(v.len() as u64);
-            w.extend(v.iter().map(|x| *x as u64));
-        }
+        w.push(self.recent.len() as u64);
+        w.extend(self.recent.iter().map(|x| *x as u64));
         for v in [&self.cnt_ctx, &self.cnt_joint] {
             w.push(v.len() as u64);
             // Four u16 counters per word.
@@ -345,6 +376,7 @@ impl Detector {
         d.ring_pos = next()? as usize;
         d.ring_sum = f64::from_bits(next()?);
         d.tail_total = f64::from_bits(next()?);
+        d.scale = f64::from_bits(next()?);
         d.cooldown = next()? as u32;
         let len = next()? as usize;
         if len != d.recent.len() {
@@ -379,7 +411,8 @@ impl Detector {
     }
 }
 
-const STATE_VERSION: u64 = 1;
+/// First word of [`Detector::to_words`]; bumped when the layout changes.
+const STATE_VERSION: u64 = 2;
 
 #[cfg(test)]
 mod tests {
