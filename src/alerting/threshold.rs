@@ -183,6 +183,16 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict on a value no detector learns from (not finite, or too
+    /// large to square): no score, not ready.
+    pub const UNLEARNABLE: Verdict = Verdict {
+        score: 0.0,
+        deviation: 0.0,
+        lower: None,
+        upper: None,
+        ready: false,
+    };
+
     /// Whether the point is beyond the learned threshold.
     pub fn is_anomalous(&self) -> bool {
         self.ready && self.score >= 0.5
@@ -662,13 +672,7 @@ impl DetectorState {
             return a.observe(p, ts, x);
         }
         if !learnable(x) {
-            return Verdict {
-                score: 0.0,
-                deviation: 0.0,
-                lower: None,
-                upper: None,
-                ready: false,
-            };
+            return Verdict::UNLEARNABLE;
         }
         let ready = self.seen() >= p.min_samples.max(2) as u64;
         let (center, sigma, deviation) = match self {
@@ -1027,13 +1031,7 @@ impl AutoState {
         let seen = self.seen;
         let ready = seen >= u64::from(surprise_params(p).warmup);
         if !learnable(x) {
-            return Verdict {
-                score: 0.0,
-                deviation: 0.0,
-                lower: None,
-                upper: None,
-                ready: false,
-            };
+            return Verdict::UNLEARNABLE;
         }
         if seen == 0 {
             self.phase = (ts as u64 ^ x.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54;

@@ -238,13 +238,7 @@ impl SmartServer {
             ));
         }
         let name = request.name.clone();
-        let read_only = self
-            .tool_router
-            .map
-            .get(&name)
-            .and_then(|r| r.attr.annotations.as_ref())
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
+        let read_only = self.scopes.get(name.as_ref()).is_some_and(|s| s.read_only);
         if let Some(grant) = http::grant_of(&context.extensions)
             && !self.tool_allowed(grant, &name)
         {

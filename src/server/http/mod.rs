@@ -433,7 +433,7 @@ fn authenticate(
     gate.metrics.refused(why);
     let challenge = format!(
         "Bearer resource_metadata=\"{}\"{error}",
-        metadata_url(gate, request)
+        metadata_url_of(gate, request.headers())
     );
     Err(Box::new(challenge_response(
         StatusCode::UNAUTHORIZED,
@@ -585,10 +585,6 @@ fn metadata_url_of(gate: &Gate, headers: &axum::http::HeaderMap) -> String {
         "{}/.well-known/oauth-protected-resource/mcp",
         base_url(gate, headers)
     )
-}
-
-fn metadata_url(gate: &Gate, request: &Request) -> String {
-    metadata_url_of(gate, request.headers())
 }
 
 /// RFC 9728 protected-resource metadata.
