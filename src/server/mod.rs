@@ -170,8 +170,8 @@ impl SmartServer {
 
     /// What each served tool needs of a token: its toolset and whether it
     /// only reads.
-    pub fn tool_scopes(&self) -> std::collections::HashMap<String, http::auth::ToolScope> {
-        (*self.scopes).clone()
+    pub fn tool_scopes(&self) -> Arc<std::collections::HashMap<String, http::auth::ToolScope>> {
+        self.scopes.clone()
     }
 
     /// Every tool of `toolsets` (before `--read-only`, `--tools` and

@@ -26,6 +26,7 @@ use std::sync::{Arc, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::merkle::from_hex;
 use crate::config::Toolset;
 
 /// What one token may do: the subject it names and its scope.
@@ -236,7 +237,7 @@ fn read_table(path: &Path) -> Result<HashMap<[u8; 32], Grant>, String> {
         if subject.is_empty() || subject.len() > 200 {
             return Err(format!("{at}.subject: expected 1 to 200 characters"));
         }
-        let digest = parse_digest(&entry.sha256).ok_or_else(|| {
+        let digest = from_hex(entry.sha256.trim()).ok_or_else(|| {
             format!("{at}.sha256: expected 64 hex digits (printf %s \"$TOKEN\" | sha256sum)")
         })?;
         let toolsets = match entry.toolsets {
@@ -276,18 +277,6 @@ fn read_table(path: &Path) -> Result<HashMap<[u8; 32], Grant>, String> {
     Ok(table)
 }
 
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,10 +289,7 @@ mod tests {
     }
 
     fn digest(token: &str) -> String {
-        Sha256::digest(token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::audit::merkle::to_hex(&Sha256::digest(token.as_bytes()))
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub fn arguments_digest(arguments: Option<&JsonObject>) -> String {
         Some(a) => serde_json::to_vec(a).unwrap_or_default(),
         None => b"{}".to_vec(),
     };
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::audit::merkle::to_hex(&Sha256::digest(&bytes))
 }
 
 /// How a call ended, for metrics and the audit entry.

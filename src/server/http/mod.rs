@@ -149,7 +149,7 @@ pub async fn serve(
     let gate = Gate {
         app: app.clone(),
         auth: auth.clone(),
-        scopes: Arc::new(server.tool_scopes()),
+        scopes: server.tool_scopes(),
         public_url: settings
             .public_url
             .as_deref()
