@@ -223,10 +223,6 @@ fn event_stats_counts_matching_events_never_polled() {
 
 #[test]
 fn a_consumer_overtaken_by_retention_sees_what_it_skipped() {
-    if events_backend() == "nats" {
-        // `skipped` is detected by the embedded bus only so far.
-        return;
-    }
     let tmp = temp_dir();
     let mut s = Server::started(
         &tmp.path().join("data"),

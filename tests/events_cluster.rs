@@ -739,3 +739,62 @@ fn a_restart_with_other_retention_flags_updates_the_namespace_stream() {
     assert_eq!(payload_is(&kept), [2], "{kept}");
     assert!(s.close().success());
 }
+
+#[test]
+fn a_gap_retention_left_is_reported_once_through_whichever_machine_polls() {
+    let Some(site) = Site::new("a_gap_retention_left_is_reported_once_through_whichever_machine_polls")
+    else {
+        return;
+    };
+    let with_rule = |name: &str| {
+        Server::started(
+            &site.tmp.path().join(name),
+            &[
+                "--events-url",
+                &site.url,
+                "--namespace",
+                &site.ns,
+                "--events-retention",
+                "nba.live.> max_events=100",
+            ],
+        )
+    };
+    let (mut a, mut b) = (with_rule("a"), with_rule("b"));
+    let sub = a.call_ok(
+        "subscribe",
+        json!({"name": "live", "topics": ["nba.live.>"]}),
+    );
+    let sub = subscription_id(&sub);
+    let publish = |s: &mut Server, from: i64, n: i64| {
+        let events: Vec<Value> = (from..from + n)
+            .map(|i| json!({"topic": "nba.live.1", "event_type": "e", "payload": {"i": i}}))
+            .collect();
+        s.call_ok("publish_events", json!({"events": events}));
+    };
+    let poll = |s: &mut Server, max: i64| {
+        let polled = s.call_ok("poll_events", json!({"subscription_id": sub, "max": max}));
+        let acked: Vec<String> = ids(&polled);
+        s.call_ok("ack_events", json!({"subscription_id": sub, "event_ids": acked}));
+        polled
+    };
+    publish(&mut a, 0, 50);
+    // Read in turns through both machines: each sees where the other stopped.
+    for (on_a, want) in [(true, 0..20), (false, 20..40), (true, 40..50)] {
+        let polled = poll(if on_a { &mut a } else { &mut b }, 20);
+        assert_eq!(payload_is(&polled), want.collect::<Vec<_>>(), "{polled}");
+        assert!(polled.get("skipped").is_none(), "{polled}");
+    }
+    // 300 more while nobody reads: the rule keeps the last 100 (250-349).
+    publish(&mut b, 50, 300);
+    let polled = poll(&mut b, 10);
+    assert_eq!(payload_is(&polled), (250..260).collect::<Vec<_>>(), "{polled}");
+    let first = polled["events"][0]["sequence"].as_i64().unwrap();
+    let skipped = &polled["skipped"];
+    assert_eq!(skipped["count"], 200, "{polled}");
+    assert_eq!(skipped["last_sequence"], first - 1, "{polled}");
+    assert_eq!(skipped["first_sequence"], first - 200, "{polled}");
+    // Reported once, whichever machine polls next.
+    let polled = poll(&mut a, 10);
+    assert_eq!(payload_is(&polled), (260..270).collect::<Vec<_>>(), "{polled}");
+    assert!(polled.get("skipped").is_none(), "{polled}");
+}

@@ -28,6 +28,7 @@ pub mod acks;
 pub mod codec;
 pub mod counters;
 pub mod dlq;
+mod gaps;
 pub mod retention;
 pub mod subscriptions;
 
@@ -102,6 +103,9 @@ struct Taken {
     replies: HashMap<Uuid, (String, u64)>,
     /// Message bytes of the deliveries in `out` (see `MAX_PAGE_BYTES`).
     bytes: usize,
+    /// Stream sequences of the messages received for the first time
+    /// (delivered, skipped or dead-lettered), for [`gaps`].
+    firsts: Vec<u64>,
 }
 
 /// State shared with the background tasks.
@@ -450,6 +454,11 @@ impl Inner {
             Ok(i) => i.delivered.stream_sequence as i64 + 1,
             Err(_) => 0,
         };
+        if next_sequence > 0 {
+            // Where the consumer starts (a group's stays where it is).
+            self.advance_cursor(&consumer_name, next_sequence as u64 - 1, None)
+                .await;
+        }
         if let Ok(mut m) = self.subs.lock() {
             m.insert(id.clone(), Arc::new(Sub { record, consumer }));
         }
@@ -483,7 +492,11 @@ impl Inner {
             .map_err(|e| nats_err("list subscriptions")(e.to_string()))?;
         let mut ids = Vec::new();
         while let Some(k) = keys.next().await {
-            ids.push(k.map_err(|e| nats_err("list subscriptions")(e.to_string()))?);
+            let k = k.map_err(|e| nats_err("list subscriptions")(e.to_string()))?;
+            // The bucket also holds the consumers' cursors (`gaps`).
+            if k.starts_with("sub_") {
+                ids.push(k);
+            }
         }
         ids.sort();
         let mut out = Vec::new();
@@ -508,6 +521,8 @@ impl Inner {
         let limit = limit.into();
         let max = limit.events.max(1) as usize;
         let deadline = Instant::now() + wait;
+        // Where the consumer stood, to see the gaps retention left.
+        let before = self.cursor(&sub.record.consumer).await;
         let mut t = Taken::default();
         loop {
             // What is there now: fetch again while everything fetched was
@@ -569,13 +584,32 @@ impl Inner {
             mut out,
             dead_lettered,
             replies,
+            firsts,
             ..
         } = t;
+        let skipped = async {
+            let &last = firsts.iter().max()?;
+            let advance = self.advance_cursor(&sub.record.consumer, last, before);
+            let check = async {
+                let gaps = gaps::gaps(before?.at, firsts);
+                self.skipped(&sub.record.filter, &gaps)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("NATS retention gap: {e}");
+                        None
+                    })
+            };
+            tokio::join!(check, advance).0
+        };
         self.counters.add(
             counters::Kind::Delivered,
             out.iter().map(|d| (d.event.topic.as_str(), 1)),
         );
-        tokio::join!(self.hold(id, &sub, &out, replies), self.counters.flush());
+        let ((), (), skipped) = tokio::join!(
+            self.hold(id, &sub, &out, replies),
+            self.counters.flush(),
+            skipped
+        );
         out.sort_by_key(|d| (Reverse(d.event.priority), d.event.sequence));
         let (pending, awaiting_ack) = match sub.consumer.clone().info().await {
             Ok(i) => (i.num_pending as i64, i.num_ack_pending as i64),
@@ -587,8 +621,7 @@ impl Inner {
             awaiting_ack,
             dead_lettered,
             next_redelivery_us: None,
-            // Not detected on JetStream yet (see the README's events section).
-            skipped: None,
+            skipped,
         })
     }
 
@@ -660,6 +693,9 @@ impl Inner {
                 (info.stream_sequence, info.delivered, info.published);
             t.received += 1;
             t.last_pending = info.pending;
+            if delivered == 1 {
+                t.firsts.push(seq);
+            }
             let decoded = codec::decode(
                 &self.namespace,
                 m.subject.as_str(),
@@ -880,6 +916,9 @@ impl Inner {
                 .delete_consumer(&sub.record.consumer)
                 .await
                 .map_err(|e| nats_err("delete consumer")(e.to_string()))?;
+            if let Err(e) = self.kv.purge(gaps::cursor_key(&sub.record.consumer)).await {
+                tracing::debug!("NATS cursor: {e}");
+            }
             // Its ack subjects are of no use any more.
             let purge = self
                 .acks_stream
