@@ -14,7 +14,9 @@
 use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
-use super::storage::{Batch, Res, StateStore, Write, journal_seq, json, load_with, num_of};
+use super::storage::{
+    Batch, PRUNE_LOG, Res, StateStore, Write, json, load_with, num_of, prune_due,
+};
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
 
@@ -72,6 +74,20 @@ const MIGRATIONS: &[Migration] = &[
              points TEXT NOT NULL,
              PRIMARY KEY (series_key, seq)
          );",
+    },
+    Migration {
+        version: 4,
+        name: "alerting_series_log",
+        // As the SQLite tables (sqlite.rs, migration 4).
+        sql: "CREATE TABLE alerting_series_log (
+             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             series_key TEXT NOT NULL,
+             points TEXT NOT NULL
+         );
+         INSERT INTO alerting_series_log(series_key, points)
+             SELECT series_key, points FROM alerting_series_points ORDER BY series_key, seq;
+         DROP TABLE alerting_series_points;
+         ALTER TABLE alerting_series_snapshot ADD COLUMN since BIGINT NOT NULL DEFAULT 0;",
     },
 ];
 
@@ -379,50 +395,43 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
         .map_err(e)?;
     }
     if !changes.journal.is_empty() {
-        let reset: Vec<&str> = changes
-            .journal
-            .iter()
-            .filter(|(_, j)| j.reset)
-            .map(|(k, _)| k.as_str())
-            .collect();
-        if !reset.is_empty() {
-            for sql in [
-                "DELETE FROM alerting_series_snapshot WHERE series_key = ANY($1)",
-                "DELETE FROM alerting_series_points WHERE series_key = ANY($1)",
-            ] {
-                tx.execute(sql, &[&reset]).map_err(e)?;
-            }
-        }
+        let last_id = |tx: &mut postgres::Transaction<'_>| -> Res<i64> {
+            tx.query_one("SELECT COALESCE(MAX(id), 0) FROM alerting_series_log", &[])
+                .map(|r| r.get(0))
+                .map_err(e)
+        };
+        let since = last_id(tx)?;
         let (mut snap_keys, mut states) = (Vec::new(), Vec::new());
-        let (mut keys, mut seqs, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut keys, mut rows) = (Vec::new(), Vec::new());
         for (k, j) in &changes.journal {
-            if let Some(state) = &j.snapshot {
+            if j.reset {
                 snap_keys.push(k.as_str());
-                states.push(state.as_str());
+                states.push(j.snapshot.as_deref().unwrap_or(""));
             }
             if let Some(points) = &j.points {
                 keys.push(k.as_str());
-                seqs.push(journal_seq(points));
                 rows.push(points.as_str());
             }
         }
         if !snap_keys.is_empty() {
             tx.execute(
-                "INSERT INTO alerting_series_snapshot(series_key, state)
-                 SELECT * FROM unnest($1::text[], $2::text[])
-                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state",
-                &[&snap_keys, &states],
+                "INSERT INTO alerting_series_snapshot(series_key, state, since)
+                 SELECT k, s, $3 FROM unnest($1::text[], $2::text[]) AS u(k, s)
+                 ON CONFLICT(series_key) DO UPDATE SET state = excluded.state, since = excluded.since",
+                &[&snap_keys, &states, &since],
             )
             .map_err(e)?;
         }
         if !keys.is_empty() {
             tx.execute(
-                "INSERT INTO alerting_series_points(series_key, seq, points)
-                 SELECT * FROM unnest($1::text[], $2::int8[], $3::text[])
-                 ON CONFLICT(series_key, seq) DO UPDATE SET points = excluded.points",
-                &[&keys, &seqs, &rows],
+                "INSERT INTO alerting_series_log(series_key, points)
+                 SELECT * FROM unnest($1::text[], $2::text[])",
+                &[&keys, &rows],
             )
             .map_err(e)?;
+            if prune_due(since, last_id(tx)?) {
+                tx.batch_execute(PRUNE_LOG).map_err(e)?;
+            }
         }
     }
     tx.execute(

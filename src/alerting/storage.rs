@@ -49,14 +49,27 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> Res<String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
-/// The sequence number a journal row starts with
-/// ([`super::threshold::JournalChanges::points`]).
-pub(crate) fn journal_seq(points: &str) -> i64 {
-    points
-        .split_once(' ')
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or(0)
+/// The journal log is pruned when a save takes its highest id past a
+/// multiple of this many rows (about every 64 calls of 1,000 series).
+pub(crate) const PRUNE_EVERY: i64 = 65_536;
+
+/// Whether a save that took the log's highest id from `before` to `after`
+/// prunes it.
+pub(crate) fn prune_due(before: i64, after: i64) -> bool {
+    before / PRUNE_EVERY != after / PRUNE_EVERY
 }
+
+/// The journal rows loading replays, oldest first: those no snapshot (or
+/// fresh start) of their series made obsolete.
+pub(crate) const JOURNAL_ROWS: &str = "SELECT l.series_key, l.points FROM alerting_series_log l \
+     LEFT JOIN alerting_series_snapshot s ON s.series_key = l.series_key \
+     WHERE l.id > COALESCE(s.since, 0) ORDER BY l.id";
+
+/// Deletes the journal rows a snapshot (or a fresh start) made obsolete
+/// (SQLite and PostgreSQL alike).
+pub(crate) const PRUNE_LOG: &str = "DELETE FROM alerting_series_log WHERE id <= \
+     (SELECT s.since FROM alerting_series_snapshot s \
+      WHERE s.series_key = alerting_series_log.series_key)";
 
 pub(crate) fn num_of(id: &str) -> i64 {
     id.rsplit('-')
@@ -120,15 +133,14 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
             _ => tracing::warn!(series = key, "skipping unreadable daily-profile slot"),
         }
     }
+    // An empty state marks a detector started afresh, with no snapshot yet.
     let snapshots: HashMap<String, String> =
-        query("SELECT series_key, state FROM alerting_series_snapshot")?
+        query("SELECT series_key, state FROM alerting_series_snapshot WHERE state <> ''")?
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
             .collect();
     let mut journal: HashMap<String, Vec<String>> = HashMap::new();
-    for (key, row) in
-        query("SELECT series_key, points FROM alerting_series_points ORDER BY series_key, seq")?
-    {
+    for (key, row) in query(JOURNAL_ROWS)? {
         if let Some(row) = row {
             journal.entry(key).or_default().push(row);
         }
