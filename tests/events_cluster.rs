@@ -742,7 +742,8 @@ fn a_restart_with_other_retention_flags_updates_the_namespace_stream() {
 
 #[test]
 fn a_gap_retention_left_is_reported_once_through_whichever_machine_polls() {
-    let Some(site) = Site::new("a_gap_retention_left_is_reported_once_through_whichever_machine_polls")
+    let Some(site) =
+        Site::new("a_gap_retention_left_is_reported_once_through_whichever_machine_polls")
     else {
         return;
     };
@@ -774,7 +775,10 @@ fn a_gap_retention_left_is_reported_once_through_whichever_machine_polls() {
     let poll = |s: &mut Server, max: i64| {
         let polled = s.call_ok("poll_events", json!({"subscription_id": sub, "max": max}));
         let acked: Vec<String> = ids(&polled);
-        s.call_ok("ack_events", json!({"subscription_id": sub, "event_ids": acked}));
+        s.call_ok(
+            "ack_events",
+            json!({"subscription_id": sub, "event_ids": acked}),
+        );
         polled
     };
     publish(&mut a, 0, 50);
@@ -787,7 +791,11 @@ fn a_gap_retention_left_is_reported_once_through_whichever_machine_polls() {
     // 300 more while nobody reads: the rule keeps the last 100 (250-349).
     publish(&mut b, 50, 300);
     let polled = poll(&mut b, 10);
-    assert_eq!(payload_is(&polled), (250..260).collect::<Vec<_>>(), "{polled}");
+    assert_eq!(
+        payload_is(&polled),
+        (250..260).collect::<Vec<_>>(),
+        "{polled}"
+    );
     let first = polled["events"][0]["sequence"].as_i64().unwrap();
     let skipped = &polled["skipped"];
     assert_eq!(skipped["count"], 200, "{polled}");
@@ -795,6 +803,10 @@ fn a_gap_retention_left_is_reported_once_through_whichever_machine_polls() {
     assert_eq!(skipped["first_sequence"], first - 200, "{polled}");
     // Reported once, whichever machine polls next.
     let polled = poll(&mut a, 10);
-    assert_eq!(payload_is(&polled), (260..270).collect::<Vec<_>>(), "{polled}");
+    assert_eq!(
+        payload_is(&polled),
+        (260..270).collect::<Vec<_>>(),
+        "{polled}"
+    );
     assert!(polled.get("skipped").is_none(), "{polled}");
 }

@@ -130,7 +130,11 @@ impl Inner {
         let floor = self.trim_floor(filter, state.first_sequence).await?;
         let mut skipped = None;
         for &(first, last) in gaps {
-            Skipped::add(&mut skipped, first as i64, last.min(floor.saturating_sub(1)) as i64);
+            Skipped::add(
+                &mut skipped,
+                first as i64,
+                last.min(floor.saturating_sub(1)) as i64,
+            );
         }
         Ok(skipped)
     }
@@ -145,7 +149,7 @@ impl Inner {
         let mut stored: HashMap<String, u64> = HashMap::new();
         let mut subjects = self
             .stream
-            .info_with_subjects(format!("{}>", prefix))
+            .info_with_subjects(super::subscriptions::filter_subject(&self.namespace, filter))
             .await
             .map_err(|e| nats_err("topics")(e.to_string()))?;
         while let Some(s) = subjects.next().await {
@@ -175,7 +179,11 @@ impl Inner {
                 front
             } else {
                 let subject = super::codec::subject(&self.namespace, &topic);
-                match self.stream.get_first_raw_message_by_subject(&subject, 1).await {
+                match self
+                    .stream
+                    .get_first_raw_message_by_subject(&subject, 1)
+                    .await
+                {
                     Ok(m) => m.sequence,
                     Err(e) => {
                         tracing::debug!(topic, "NATS first stored event: {e}");
