@@ -1587,3 +1587,28 @@ fn a_value_range_must_be_finite_and_ordered() {
         assert!(err.contains("value_range") && err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn a_threshold_replaced_just_before_a_restart_starts_learning_afresh() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    s.call_ok("add_dynamic_threshold", json!({"metric_name": "cpu"}));
+    s.call_ok("check_metrics", json!({"points": cycle_points("cpu", 0..300)}));
+    let seen = |s: &mut Server| {
+        let rules = s.call_ok("list_alert_rules", json!({}));
+        rules["dynamic_thresholds"][0]["samples_seen"].clone()
+    };
+    assert_eq!(seen(&mut s), 300);
+    s.call_ok(
+        "add_dynamic_threshold",
+        json!({"metric_name": "cpu", "value_range": {"min": 0, "max": 100}}),
+    );
+    assert_eq!(seen(&mut s), 0, "replaced: nothing learned yet");
+    s.signal("KILL");
+    drop(s);
+    let mut s = start(&data);
+    assert_eq!(seen(&mut s), 0, "the restart does not bring the old state back");
+    s.call_ok("check_metrics", json!({"points": cycle_points("cpu", 300..310)}));
+    assert_eq!(seen(&mut s), 10);
+}

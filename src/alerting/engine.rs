@@ -546,9 +546,18 @@ impl Engine {
     /// Adds (or replaces, restarting its learning) a learned threshold.
     pub fn add_dynamic(&mut self, spec: DynamicSpec) {
         self.definitions.push(Write::Dynamic(spec.clone()));
-        let m = self.intern(&spec.metric_name) as usize;
-        self.metrics[m].dynamic = Some(spec);
-        self.metrics[m].generation += 1;
+        let m = self.intern(&spec.metric_name);
+        self.metrics[m as usize].dynamic = Some(spec);
+        self.metrics[m as usize].generation += 1;
+        // What the metric's series learned under an earlier threshold goes
+        // now, not at their next point: stored, it would be loaded under
+        // this one by a restart before that point.
+        for (sid, s) in self.series.iter_mut().enumerate() {
+            if s.metric == m && s.detector.take().is_some() && !s.dirty {
+                s.dirty = true;
+                self.dirty_series.push(sid as SeriesId);
+            }
+        }
     }
 
     /// Removes a learned threshold; returns whether there was one.
