@@ -1594,7 +1594,10 @@ fn a_threshold_replaced_just_before_a_restart_starts_learning_afresh() {
     let data = tmp.path().join("d");
     let mut s = start(&data);
     s.call_ok("add_dynamic_threshold", json!({"metric_name": "cpu"}));
-    s.call_ok("check_metrics", json!({"points": cycle_points("cpu", 0..300)}));
+    s.call_ok(
+        "check_metrics",
+        json!({"points": cycle_points("cpu", 0..300)}),
+    );
     let seen = |s: &mut Server| {
         let rules = s.call_ok("list_alert_rules", json!({}));
         rules["dynamic_thresholds"][0]["samples_seen"].clone()
@@ -1608,7 +1611,14 @@ fn a_threshold_replaced_just_before_a_restart_starts_learning_afresh() {
     s.signal("KILL");
     drop(s);
     let mut s = start(&data);
-    assert_eq!(seen(&mut s), 0, "the restart does not bring the old state back");
-    s.call_ok("check_metrics", json!({"points": cycle_points("cpu", 300..310)}));
+    assert_eq!(
+        seen(&mut s),
+        0,
+        "the restart does not bring the old state back"
+    );
+    s.call_ok(
+        "check_metrics",
+        json!({"points": cycle_points("cpu", 300..310)}),
+    );
     assert_eq!(seen(&mut s), 10);
 }

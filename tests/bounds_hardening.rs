@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Server, events_backend, temp_dir};
+use common::{Server, temp_dir};
 use serde_json::{Value, json};
 
 /// 1 MiB of text.

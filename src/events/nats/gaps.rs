@@ -149,7 +149,10 @@ impl Inner {
         let mut stored: HashMap<String, u64> = HashMap::new();
         let mut subjects = self
             .stream
-            .info_with_subjects(super::subscriptions::filter_subject(&self.namespace, filter))
+            .info_with_subjects(super::subscriptions::filter_subject(
+                &self.namespace,
+                filter,
+            ))
             .await
             .map_err(|e| nats_err("topics")(e.to_string()))?;
         while let Some(s) = subjects.next().await {
