@@ -300,11 +300,12 @@ fn scopes_of(
         .collect()
 }
 
-/// Counts a tool call as running until dropped.
-struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+/// Counts a tool call (or, in the HTTP gate, a request) as running until
+/// dropped.
+pub(crate) struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
 
 impl InFlight {
-    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+    pub(crate) fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
         counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         InFlight(counter.clone())
     }

@@ -74,6 +74,10 @@ struct Gate {
     metrics: Arc<Metrics>,
     sessions: Arc<SessionOwners>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// POST requests past the gate whose response has not been made yet:
+    /// with the calls in flight, what a stop waits for (a call counts only
+    /// once its handler runs, a little after its request arrived).
+    requests: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Most 2025-11-25 sessions whose owner is remembered.
@@ -161,7 +165,9 @@ pub async fn serve(
         metrics,
         sessions: Arc::default(),
         in_flight: server.calls_in_flight(),
+        requests: Arc::default(),
     };
+    let requests = gate.requests.clone();
     let streams = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(&settings))
@@ -222,10 +228,14 @@ pub async fn serve(
             "stopping: no new connections; draining tool calls in flight"
         );
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-        while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        let busy = || in_flight.load(Ordering::Acquire) + requests.load(Ordering::Acquire);
+        // A request read just before the signal reaches the gate a moment
+        // later: give it that moment before the first look.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while busy() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let left = in_flight.load(Ordering::Acquire);
+        let left = busy();
         if left > 0 {
             tracing::warn!(left, "drain timed out; closing with tool calls in flight");
         }
@@ -329,6 +339,7 @@ async fn mcp_gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
         // GET opens a session's notification stream.
         return next.run(Request::from_parts(parts, body)).await;
     }
+    let _request = crate::server::InFlight::enter(&gate.requests);
     let permit = match gate.limits.admit(&grant.subject) {
         Ok(permit) => permit,
         Err(refusal) => return too_many(&gate, &grant, refusal),
