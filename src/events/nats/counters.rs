@@ -207,6 +207,11 @@ impl Counters {
         false
     }
 
+    /// [`Counters::read`] of one kind: its counters by name.
+    pub async fn read_one(&self, kind: Kind) -> Result<HashMap<String, i64>, EventsError> {
+        Ok(self.read(&[kind]).await?.remove(&kind).unwrap_or_default())
+    }
+
     /// Writes what this process counted, then reads every counter of the
     /// `kinds` asked for in one pass over the bucket (plus what a failed
     /// write left here), by kind and name.

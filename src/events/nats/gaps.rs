@@ -163,12 +163,7 @@ impl Inner {
                 stored.insert(topic.to_string(), n as u64);
             }
         }
-        let published = self
-            .counters
-            .read(&[counters::Kind::Published])
-            .await?
-            .remove(&counters::Kind::Published)
-            .unwrap_or_default();
+        let published = self.counters.read_one(counters::Kind::Published).await?;
         let mut floor = 0;
         for (topic, published) in published {
             if !wanted(&topic) {

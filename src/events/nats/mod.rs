@@ -1106,12 +1106,7 @@ impl Inner {
         limit: usize,
     ) -> Result<SubscriptionsPage, EventsError> {
         self.connected()?;
-        let dead = self
-            .counters
-            .read(&[counters::Kind::DeadLettered])
-            .await?
-            .remove(&counters::Kind::DeadLettered)
-            .unwrap_or_default();
+        let dead = self.counters.read_one(counters::Kind::DeadLettered).await?;
         let mut out = Vec::new();
         let records = self.records().await?;
         let total = records.len();
