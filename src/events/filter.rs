@@ -142,10 +142,15 @@ impl Filter {
         !self.payload_match.is_empty()
     }
 
+    /// Whether the topic patterns take `topic` (no pattern: every topic).
+    pub fn wants_topic(&self, topic: &str) -> bool {
+        self.topics.is_empty() || self.topics.iter().any(|p| matches(p, topic))
+    }
+
     /// Checks everything but the payload.
     pub fn matches_head(&self, h: Head<'_>) -> bool {
         h.priority >= self.min_priority
-            && (self.topics.is_empty() || self.topics.iter().any(|p| matches(p, h.topic)))
+            && self.wants_topic(h.topic)
             && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == h.event_type))
             && (self.sources.is_empty() || self.sources.iter().any(|s| s == h.source))
     }

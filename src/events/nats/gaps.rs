@@ -31,10 +31,9 @@ use super::{Inner, counters, nats_err};
 use crate::events::error::EventsError;
 use crate::events::filter::Filter;
 use crate::events::subscription::Skipped;
-use crate::events::topic::matches;
 
-/// The gaps between `before` (the consumer's last delivered stream
-/// sequence) and the first deliveries `firsts` received after it.
+/// The gaps between `before` (the consumer's cursor) and the stream
+/// sequences `firsts` of the first deliveries received after it.
 pub(super) fn gaps(before: u64, mut firsts: Vec<u64>) -> Vec<(u64, u64)> {
     firsts.sort_unstable();
     let mut out = Vec::new();
@@ -142,9 +141,6 @@ impl Inner {
     /// The highest floor of the topics `filter` wants that retention cut
     /// (0: none was cut); `front` is the stream's first sequence.
     async fn trim_floor(&self, filter: &Filter, front: u64) -> Result<u64, EventsError> {
-        let wanted = |topic: &str| {
-            filter.topics.is_empty() || filter.topics.iter().any(|p| matches(p, topic))
-        };
         let prefix = format!("{}.", self.namespace);
         let mut stored: HashMap<String, u64> = HashMap::new();
         let mut subjects = self
@@ -158,7 +154,7 @@ impl Inner {
         while let Some(s) = subjects.next().await {
             let (subject, n) = s.map_err(|e| nats_err("topics")(e.to_string()))?;
             if let Some(topic) = subject.strip_prefix(&prefix)
-                && wanted(topic)
+                && filter.wants_topic(topic)
             {
                 stored.insert(topic.to_string(), n as u64);
             }
@@ -166,7 +162,7 @@ impl Inner {
         let published = self.counters.read_one(counters::Kind::Published).await?;
         let mut floor = 0;
         for (topic, published) in published {
-            if !wanted(&topic) {
+            if !filter.wants_topic(&topic) {
                 continue;
             }
             let kept = stored.get(&topic).copied().unwrap_or(0);

@@ -298,12 +298,7 @@ fn trim_floor(conn: &Connection, filter: &Filter) -> Result<i64, EventsError> {
     let mut rows = topics.query([])?;
     while let Some(r) = rows.next()? {
         let topic: String = r.get(0)?;
-        if !filter.topics.is_empty()
-            && !filter
-                .topics
-                .iter()
-                .any(|p| crate::events::topic::matches(p, &topic))
-        {
+        if !filter.wants_topic(&topic) {
             continue;
         }
         let (id, last): (Option<i64>, i64) = (r.get(1)?, r.get(2)?);
