@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, temp_dir};
+use common::{Server, namespace_for, store_backend, temp_dir};
 use serde_json::{Value, json};
 
 /// Monday 2026-01-05 10:00:00 UTC (inside default business hours).
@@ -1621,4 +1621,85 @@ fn a_threshold_replaced_just_before_a_restart_starts_learning_afresh() {
         json!({"points": cycle_points("cpu", 300..310)}),
     );
     assert_eq!(seen(&mut s), 10);
+}
+
+/// Rows of `table` whose series key belongs to `metric`, read from the store
+/// as an SQL client sees it (the data dir's SQLite file or the PostgreSQL
+/// namespace).
+fn learned_rows(data: &std::path::Path, table: &str, metric: &str) -> i64 {
+    let prefix = format!("{metric}\u{1f}");
+    let sql = |p: &str| {
+        format!("SELECT COUNT(*) FROM {table} WHERE substr(series_key, 1, length({p})) = {p}")
+    };
+    if store_backend() == "postgres" {
+        let url = std::env::var("SMART_SYSTEMS_TEST_STORE_URL").unwrap();
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("SET search_path TO {}", namespace_for(data)))
+            .unwrap();
+        c.query_one(sql("$1::text").as_str(), &[&prefix])
+            .unwrap()
+            .get(0)
+    } else {
+        let c = rusqlite::Connection::open(data.join("smart-systems.db")).unwrap();
+        c.query_row(&sql("?1"), [&prefix], |r| r.get(0)).unwrap()
+    }
+}
+
+#[test]
+fn a_removed_learned_threshold_leaves_nothing_it_learned_in_the_store() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    // "cpu" keeps a static rule (its series stays); "cpu2" shares the
+    // prefix and keeps its threshold.
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "cpu-high", "metric_name": "cpu", "condition": "value > 1000", "severity": "warning"}),
+    );
+    for m in ["cpu", "cpu2"] {
+        s.call_ok("add_dynamic_threshold", json!({"metric_name": m}));
+        for r in [0..1100, 1100..1150] {
+            s.call_ok("check_metrics", json!({"points": cycle_points(m, r)}));
+        }
+    }
+    let tables = ["alerting_series_snapshot", "alerting_series_log"];
+    for t in tables {
+        assert!(learned_rows(&data, t, "cpu") > 0, "{t}: cpu learned");
+        assert!(learned_rows(&data, t, "cpu2") > 0, "{t}: cpu2 learned");
+    }
+    s.call_ok("remove_alert_rule", json!({"rule_id": "dynamic:cpu"}));
+    for t in tables {
+        assert_eq!(learned_rows(&data, t, "cpu"), 0, "{t}: cpu forgotten");
+        assert!(learned_rows(&data, t, "cpu2") > 0, "{t}: cpu2 kept");
+    }
+    // The rule still sees the series, and the state stays gone across more
+    // points and a restart.
+    s.call_ok(
+        "check_metrics",
+        json!({"points": cycle_points("cpu", 1100..1200)}),
+    );
+    s.signal("KILL");
+    drop(s);
+    let mut s = start(&data);
+    for t in tables {
+        assert_eq!(
+            learned_rows(&data, t, "cpu"),
+            0,
+            "{t}: after more points and a restart"
+        );
+    }
+    let rules = s.call_ok("list_alert_rules", json!({}));
+    assert_eq!(
+        rules["dynamic_thresholds"].as_array().unwrap().len(),
+        1,
+        "{rules}"
+    );
+    assert_eq!(
+        rules["dynamic_thresholds"][0]["metric_name"], "cpu2",
+        "{rules}"
+    );
+    assert_eq!(
+        rules["dynamic_thresholds"][0]["samples_seen"], 1150,
+        "{rules}"
+    );
 }

@@ -552,25 +552,33 @@ impl Engine {
         // What the metric's series learned under an earlier threshold goes
         // now, not at their next point: stored, it would be loaded under
         // this one by a restart before that point.
+        self.forget_learned(m);
+    }
+
+    /// Removes a learned threshold; returns whether there was one. What its
+    /// series learned goes with it, in memory and in the store.
+    pub fn remove_dynamic(&mut self, metric: &str) -> bool {
+        let Some(&m) = self.metric_ids.get(metric) else {
+            return false;
+        };
+        if self.metrics[m as usize].dynamic.take().is_none() {
+            return false;
+        }
+        self.forget_learned(m);
+        self.definitions
+            .push(Write::RemoveDynamic(metric.to_string()));
+        true
+    }
+
+    /// Drops the detectors of metric `m`'s series; their records are
+    /// rewritten without one at the next save.
+    fn forget_learned(&mut self, m: MetricId) {
         for (sid, s) in self.series.iter_mut().enumerate() {
             if s.metric == m && s.detector.take().is_some() && !s.dirty {
                 s.dirty = true;
                 self.dirty_series.push(sid as SeriesId);
             }
         }
-    }
-
-    /// Removes a learned threshold; returns whether there was one.
-    pub fn remove_dynamic(&mut self, metric: &str) -> bool {
-        let removed = match self.metric_ids.get(metric) {
-            Some(&m) => self.metrics[m as usize].dynamic.take().is_some(),
-            None => false,
-        };
-        if removed {
-            self.definitions
-                .push(Write::RemoveDynamic(metric.to_string()));
-        }
-        removed
     }
 
     /// Every learned threshold, sorted by metric.

@@ -15,7 +15,8 @@ use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
 use super::storage::{
-    Batch, PRUNE_LOG, Res, StateStore, Write, json, load_with, num_of, prune_due,
+    Batch, PRUNE_LOG, Res, StateStore, Write, forget_learned_sql, json, load_with, num_of,
+    prune_due, series_prefix,
 };
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
@@ -279,6 +280,10 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
                     &[metric],
                 )
                 .map_err(e)?;
+                for sql in forget_learned_sql("$1::text") {
+                    tx.execute(sql.as_str(), &[&series_prefix(metric)])
+                        .map_err(e)?;
+                }
             }
             Write::Silence(s) => {
                 tx.execute(

@@ -71,6 +71,26 @@ pub(crate) const PRUNE_LOG: &str = "DELETE FROM alerting_series_log WHERE id <= 
      (SELECT s.since FROM alerting_series_snapshot s \
       WHERE s.series_key = alerting_series_log.series_key)";
 
+/// Deletes what the series of one metric learned (snapshots, journal rows,
+/// daily profiles) when its learned threshold is removed; `{p}` is the
+/// placeholder of the series-key prefix (`metric` + U+001F). A prefix test
+/// rather than a key range: PostgreSQL's locale collation would not order
+/// U+001F bytewise. A scan, but of tables of a few rows per series, on a
+/// call a user makes rarely.
+pub(crate) fn forget_learned_sql(p: &str) -> [String; 3] {
+    [
+        "alerting_series_snapshot",
+        "alerting_series_log",
+        "alerting_series_day",
+    ]
+    .map(|t| format!("DELETE FROM {t} WHERE substr(series_key, 1, length({p})) = {p}"))
+}
+
+/// The series-key prefix of a metric's series (see [`super::engine::series_key`]).
+pub(crate) fn series_prefix(metric: &str) -> String {
+    format!("{metric}\u{1f}")
+}
+
 pub(crate) fn num_of(id: &str) -> i64 {
     id.rsplit('-')
         .next()
