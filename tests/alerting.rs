@@ -1551,6 +1551,10 @@ fn an_auto_series_restarted_halfway_scores_the_rest_as_one_uninterrupted_run() {
             assert_eq!(cpu["samples_seen"], 1700);
         }
         scores.extend(feed(&mut s, 1700..3200));
+        // The series rows count only to their last write (learning alone
+        // goes to the journal): fewer points than that would be a loss.
+        let stderr = s.stderr();
+        assert!(!stderr.contains("fewer points"), "{stderr}");
         assert!(s.close().success());
         runs.push(scores);
     }

@@ -150,7 +150,14 @@ struct Series {
     detector: Option<DetectorState>,
     generation: u32,
     det_state: RuleState,
+    /// In `dirty_series`: written at the next save (its journal, and its
+    /// record if `record_dirty` or the detector needs it).
     dirty: bool,
+    /// Its record (rule and detector timers, a detector that is not
+    /// `auto`, or none) moved since it was last written. An `auto`
+    /// detector's learning alone does not set it: its points go to the
+    /// journal, from which loading counts them.
+    record_dirty: bool,
 }
 
 /// A series as persisted.
@@ -574,9 +581,12 @@ impl Engine {
     /// rewritten without one at the next save.
     fn forget_learned(&mut self, m: MetricId) {
         for (sid, s) in self.series.iter_mut().enumerate() {
-            if s.metric == m && s.detector.take().is_some() && !s.dirty {
-                s.dirty = true;
-                self.dirty_series.push(sid as SeriesId);
+            if s.metric == m && s.detector.take().is_some() {
+                s.record_dirty = true;
+                if !s.dirty {
+                    s.dirty = true;
+                    self.dirty_series.push(sid as SeriesId);
+                }
             }
         }
     }
@@ -661,6 +671,7 @@ impl Engine {
                 clear_since: None,
             },
             dirty: false,
+            record_dirty: false,
         });
         id
     }
@@ -684,9 +695,11 @@ impl Engine {
         // A series is written back only when its state moved: a detector's
         // baseline moves with every point, rule timers rarely do, and
         // rewriting 1,000 unchanged rows per call was most of the store's
-        // work in a rules-only check_metrics.
+        // work in a rules-only check_metrics. An `auto` detector's points
+        // go to its journal; its record is rewritten only when timers move
+        // (see `take_changes`).
         let learns = self.metrics[m].dynamic.is_some() || series.detector.is_some();
-        let before = (!series.dirty && !learns).then(|| timers(series));
+        let before = (!series.record_dirty).then(|| timers(series));
         let n_rules = self.metrics[m].rules.len();
         for r in 0..n_rules {
             let slot = self.metrics[m].rules[r];
@@ -696,7 +709,10 @@ impl Engine {
             self.check_dynamic(sid, value, ts, touched, &mut out);
         }
         let series = &mut self.series[sid as usize];
-        if !series.dirty && before.is_none_or(|b| b.is_none() || b != timers(series)) {
+        if before.is_some_and(|b| b.is_none() || b != timers(series)) {
+            series.record_dirty = true;
+        }
+        if !series.dirty && (learns || series.record_dirty) {
             series.dirty = true;
             self.dirty_series.push(sid);
         }
@@ -1364,8 +1380,18 @@ impl Engine {
             if let Some(day) = s.detector.as_mut().and_then(|d| d.take_day_changes()) {
                 c.day.push((key.clone(), day));
             }
-            if let Some(j) = s.detector.as_mut().and_then(|d| d.take_journal()) {
+            let journal = s.detector.as_mut().and_then(|d| d.take_journal());
+            // An `auto` series whose timers did not move keeps its record:
+            // only the point count in it is behind, and loading counts the
+            // journal. A new detector or a snapshot (`reset`) rewrites it.
+            let record = std::mem::take(&mut s.record_dirty)
+                || !matches!(s.detector, Some(DetectorState::Auto(_)))
+                || journal.as_ref().is_some_and(|j| j.reset);
+            if let Some(j) = journal {
                 c.journal.push((key.clone(), j));
+            }
+            if !record {
+                continue;
             }
             c.series.push((
                 key,
@@ -1433,9 +1459,12 @@ impl Engine {
                     // Written with the profile inline: store it as rows at
                     // the next save, before the state is rewritten without.
                     None => {
-                        if det.mark_day_unsaved() && !s.dirty {
-                            s.dirty = true;
-                            self.dirty_series.push(sid);
+                        if det.mark_day_unsaved() {
+                            s.record_dirty = true;
+                            if !s.dirty {
+                                s.dirty = true;
+                                self.dirty_series.push(sid);
+                            }
                         }
                     }
                 }

@@ -1126,7 +1126,10 @@ impl AutoState {
                 seen += 1;
             }
         }
-        if seen != self.seen {
+        // The series row's count is as of its last write (an `auto` record
+        // is not rewritten for learning alone), so more is normal; fewer
+        // means journal rows were lost.
+        if seen < self.seen {
             tracing::warn!(
                 stored = self.seen,
                 replayed = seen,
