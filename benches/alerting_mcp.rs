@@ -18,6 +18,10 @@
 //! reading answers on another, as a client streaming metrics would; there
 //! the client's own serialising and parsing overlap with the server's work.
 //!
+//! A third series runs with the server's default answer bound, which keeps
+//! as many results as fit in 20,000 tokens and counts the rest as omitted:
+//! what an agent's client gets, and the cost of counting those tokens.
+//!
 //! Run: cargo bench --bench alerting_mcp (`ALERTING_BENCH_CALLS=N` for longer
 //! `check_metrics` series, default 60).
 
@@ -104,16 +108,21 @@ struct Outcome {
 #[derive(Deserialize)]
 struct Checked {
     results: Vec<IgnoredAny>,
+    #[serde(default)]
+    results_omitted: usize,
 }
 
 /// Parses a `check_metrics` answer line; panics unless it is a successful
-/// answer with one result per point. Returns its id.
+/// answer with one result per point (shown or counted as omitted under the
+/// answer bound). Returns its id.
 fn checked(line: &str) -> u64 {
     let answer: Answer = serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {:.2000}", line));
-    let ok = answer
-        .result
-        .is_some_and(|r| !r.is_error && r.structured.is_some_and(|c| c.results.len() == BATCH));
+    let ok = answer.result.is_some_and(|r| {
+        !r.is_error
+            && r.structured
+                .is_some_and(|c| c.results.len() + c.results_omitted == BATCH)
+    });
     assert!(ok, "not {BATCH} results: {:.2000}", line);
     answer.id
 }
@@ -162,14 +171,18 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn scenario(name: &str, detectors: bool) {
+fn scenario(name: &str, detectors: bool, bounded: bool) {
     let calls = calls();
     let tmp = temp_dir();
-    // A script reading every point's result: the answer bound lifted.
-    let mut s = Server::started_direct(
-        &tmp.path().join("d"),
-        &["--toolsets", "alerting", "--max-answer-tokens", "0"],
-    );
+    // A script reading every point's result: the answer bound lifted;
+    // `bounded`: the server's default bound, which cuts the 10,000 results
+    // to what fits in 20,000 tokens (an agent's answer).
+    let args: &[&str] = if bounded {
+        &["--toolsets", "alerting"]
+    } else {
+        &["--toolsets", "alerting", "--max-answer-tokens", "0"]
+    };
+    let mut s = Server::started_direct(&tmp.path().join("d"), args);
     for i in 0..METRICS {
         s.call_ok(
             "add_alert_rule",
@@ -266,6 +279,7 @@ fn scenario(name: &str, detectors: bool) {
 
 fn main() {
     println!("alerting over MCP stdio, {METRICS} rules over {METRICS} metrics");
-    scenario("rules", false);
-    scenario("rules + auto thresholds", true);
+    scenario("rules", false, false);
+    scenario("rules + auto thresholds", true, false);
+    scenario("rules + auto, default answer bound", true, true);
 }

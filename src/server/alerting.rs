@@ -586,7 +586,13 @@ fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
     let Some(max) = budget.max_tokens() else {
         return;
     };
-    if budget.fits(&serde_json::to_string(&*out).unwrap_or_default()) {
+    // Whether it all fits, without tokenizing a 10,000-result answer
+    // whole: its alerts, then its results up to the bound.
+    if budget.short(&*out) {
+        return;
+    }
+    let others = AnswerBudget::tokens_of(&out.alerts) + 100;
+    if others < max && budget.prefix(&out.results, others) == out.results.len() {
         return;
     }
     let mut order: Vec<usize> = (0..out.alerts.len()).collect();

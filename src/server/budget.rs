@@ -26,6 +26,9 @@ pub struct AnswerBudget {
     max_tokens: usize,
 }
 
+/// Items [`AnswerBudget::prefix`] counts with one call of the tokenizer.
+const PREFIX_CHUNK: usize = 64;
+
 /// Share of the bound that per-item cuts aim at: tokens of a concatenation
 /// can differ a little from the sum of its parts' tokens.
 const AIM: f64 = 0.95;
@@ -81,14 +84,38 @@ impl AnswerBudget {
         if texts.iter().map(|t| t.len() + 1).sum::<usize>() <= aim {
             return items.len();
         }
+        // Counted a chunk at a time (the tokenizer's cost per call dwarfs
+        // a 40-byte item's), and item by item only in the chunk that
+        // crosses the aim. A chunk joined by commas is the answer's own
+        // spelling of those items, so it counts them as the answer does.
         let mut used = 0;
-        for (n, t) in texts.iter().enumerate() {
-            used += Self::tokens(t) + 1;
-            if used > aim {
-                return n.max(1);
+        let mut n = 0;
+        for chunk in texts.chunks(PREFIX_CHUNK) {
+            let joined = Self::tokens(&chunk.join(",")) + 1;
+            if used + joined <= aim {
+                used += joined;
+                n += chunk.len();
+                continue;
+            }
+            for t in chunk {
+                used += Self::tokens(t) + 1;
+                if used > aim {
+                    return n.max(1);
+                }
+                n += 1;
             }
         }
         items.len()
+    }
+
+    /// Whether `value` spelled as JSON is no longer in bytes than the
+    /// bound (and so within it in tokens), measured without building the
+    /// text; true when unbounded.
+    pub fn short<T: Serialize + ?Sized>(&self, value: &T) -> bool {
+        match self.max_tokens() {
+            None => true,
+            Some(cap) => serde_json::to_writer(&mut ByteCount { n: 0, cap }, value).is_ok(),
+        }
     }
 
     /// `response` when within the bound; a read-only tool's answer over it
@@ -111,10 +138,7 @@ impl AnswerBudget {
         // Most answers are shorter in bytes than the bound: measured
         // without building the text, and then never counted.
         let short = match &result.structured_content {
-            Some(v) => {
-                let mut w = ByteCount { n: 0, cap: max };
-                serde_json::to_writer(&mut w, v).is_ok()
-            }
+            Some(v) => self.short(v),
             None => {
                 let n: usize = result
                     .content
@@ -201,5 +225,25 @@ mod tests {
         let huge = vec!["x ".repeat(5000)];
         assert_eq!(b.prefix(&huge, 0), 1);
         assert_eq!(AnswerBudget::new(0).prefix(&big, 0), 200);
+    }
+
+    #[test]
+    fn a_prefix_of_many_small_items_counted_by_chunks_stays_within_the_bound() {
+        // check_metrics' results: thousands of ~40-byte items, counted 64 at
+        // a time and item by item only in the chunk that crosses the bound.
+        let b = AnswerBudget::new(20_000);
+        let items: Vec<serde_json::Value> = (0..10_000)
+            .map(|i| serde_json::json!({"anomaly_score": (i % 97) as f64 / 97.0, "alert_ids": []}))
+            .collect();
+        let n = b.prefix(&items, 300);
+        assert!(n > 1000 && n < 10_000, "{n}");
+        let kept = AnswerBudget::tokens(&serde_json::to_string(&items[..n]).unwrap());
+        assert!(kept <= 19_000 - 300, "{n} items, {kept} tokens");
+        // Tight: the next 64 items would not have fitted.
+        let more = AnswerBudget::tokens(&serde_json::to_string(&items[..n + 64]).unwrap());
+        assert!(
+            more > 19_000 - 300 - 64,
+            "{n} items, {more} tokens with 64 more"
+        );
     }
 }
