@@ -1707,3 +1707,63 @@ fn a_removed_learned_threshold_leaves_nothing_it_learned_in_the_store() {
         "{rules}"
     );
 }
+
+#[test]
+fn a_metric_left_with_no_rule_and_no_threshold_leaves_no_series_in_the_store() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("d");
+    let mut s = start(&data);
+    for (rule, metric) in [("hot", "temp"), ("hot2", "temp2")] {
+        s.call_ok(
+            "add_alert_rule",
+            json!({"rule_id": rule, "metric_name": metric, "condition": "value > 30", "severity": "warning"}),
+        );
+    }
+    s.call_ok("add_dynamic_threshold", json!({"metric_name": "temp"}));
+    for m in ["temp", "temp2"] {
+        s.call_ok("check_metrics", json!({"points": cycle_points(m, 0..200)}));
+    }
+    let rows = |t: &str, m: &str| learned_rows(&data, t, m);
+    assert!(rows("alerting_series", "temp") > 0);
+    assert!(rows("alerting_series_log", "temp") > 0);
+    // The rule goes; the threshold still watches the metric: rows stay.
+    s.call_ok("remove_alert_rule", json!({"rule_id": "hot"}));
+    assert!(rows("alerting_series", "temp") > 0, "still watched");
+    // The threshold goes too: nothing watches "temp" any more.
+    s.call_ok("remove_alert_rule", json!({"rule_id": "dynamic:temp"}));
+    for t in [
+        "alerting_series",
+        "alerting_series_snapshot",
+        "alerting_series_log",
+    ] {
+        assert_eq!(rows(t, "temp"), 0, "{t}");
+    }
+    assert!(
+        rows("alerting_series", "temp2") > 0,
+        "temp2 is still watched"
+    );
+    // A metric watched by one static rule: its removal forgets the series.
+    s.call_ok("remove_alert_rule", json!({"rule_id": "hot2"}));
+    assert_eq!(rows("alerting_series", "temp2"), 0, "temp2 unwatched");
+    // A new rule on the metric starts it again, across a restart.
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "hot", "metric_name": "temp", "condition": "value > 30", "severity": "warning"}),
+    );
+    s.call_ok(
+        "check_metrics",
+        json!({"points": cycle_points("temp", 200..210)}),
+    );
+    s.signal("KILL");
+    drop(s);
+    let mut s = start(&data);
+    let out = s.call_ok(
+        "check_metrics",
+        json!({"points": cycle_points("temp", 210..211)}),
+    );
+    assert_eq!(out["results"].as_array().unwrap().len(), 1, "{out}");
+    assert!(
+        rows("alerting_series", "temp") > 0,
+        "the new rule's series is stored"
+    );
+}

@@ -476,6 +476,7 @@ impl Engine {
         let spec = self.drop_rule(rule_id, at, resolve_open)?;
         self.definitions
             .push(Write::RemoveRule(rule_id.to_string()));
+        self.forget_series_if_unwatched(&spec.metric_name);
         Ok(spec)
     }
 
@@ -574,7 +575,22 @@ impl Engine {
         self.forget_learned(m);
         self.definitions
             .push(Write::RemoveDynamic(metric.to_string()));
+        self.forget_series_if_unwatched(metric);
         true
+    }
+
+    /// A metric left with neither rules nor a learned threshold: its series
+    /// rows are deleted from the store (nothing would load them; they come
+    /// back with the metric's next rule and points).
+    fn forget_series_if_unwatched(&mut self, metric: &str) {
+        let Some(&m) = self.metric_ids.get(metric) else {
+            return;
+        };
+        let e = &self.metrics[m as usize];
+        if e.rules.is_empty() && e.dynamic.is_none() {
+            self.definitions
+                .push(Write::ForgetSeries(metric.to_string()));
+        }
     }
 
     /// Drops the detectors of metric `m`'s series; their records are
@@ -1387,6 +1403,10 @@ impl Engine {
             let record = std::mem::take(&mut s.record_dirty)
                 || !matches!(s.detector, Some(DetectorState::Auto(_)))
                 || journal.as_ref().is_some_and(|j| j.reset);
+            // Nothing loads the series of a metric no rule or threshold
+            // watches (their rows were deleted with the last of them).
+            let e = &self.metrics[s.metric as usize];
+            let record = record && !(e.rules.is_empty() && e.dynamic.is_none());
             if let Some(j) = journal {
                 c.journal.push((key.clone(), j));
             }

@@ -15,8 +15,8 @@ use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
 use super::storage::{
-    Batch, PRUNE_LOG, Res, StateStore, Write, forget_learned_sql, json, load_with, num_of,
-    prune_due, series_prefix,
+    ALL_SERIES, Batch, LEARNED, PRUNE_LOG, Res, StateStore, Write, forget_series_sql, json,
+    load_with, num_of, prune_due, series_prefix,
 };
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
@@ -280,7 +280,13 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
                     &[metric],
                 )
                 .map_err(e)?;
-                for sql in forget_learned_sql("$1::text") {
+                for sql in forget_series_sql(LEARNED, "$1::text") {
+                    tx.execute(sql.as_str(), &[&series_prefix(metric)])
+                        .map_err(e)?;
+                }
+            }
+            Write::ForgetSeries(metric) => {
+                for sql in forget_series_sql(ALL_SERIES, "$1::text") {
                     tx.execute(sql.as_str(), &[&series_prefix(metric)])
                         .map_err(e)?;
                 }

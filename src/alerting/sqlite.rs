@@ -6,8 +6,8 @@ use rusqlite::{Connection, params};
 
 use super::engine::{Changes, Engine};
 use super::storage::{
-    Batch, PRUNE_LOG, Res, StateStore, Write, forget_learned_sql, json, load_with, num_of,
-    prune_due, series_prefix,
+    ALL_SERIES, Batch, LEARNED, PRUNE_LOG, Res, StateStore, Write, forget_series_sql, json,
+    load_with, num_of, prune_due, series_prefix,
 };
 use crate::store::WriteTx;
 use crate::store::migrations::Migration;
@@ -168,7 +168,12 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
                     [metric],
                 )
                 .map_err(e)?;
-                for sql in forget_learned_sql("?1") {
+                for sql in forget_series_sql(LEARNED, "?1") {
+                    tx.execute(&sql, [series_prefix(metric)]).map_err(e)?;
+                }
+            }
+            Write::ForgetSeries(metric) => {
+                for sql in forget_series_sql(ALL_SERIES, "?1") {
                     tx.execute(&sql, [series_prefix(metric)]).map_err(e)?;
                 }
             }

@@ -25,6 +25,9 @@ pub enum Write {
     RemoveRule(String),
     Dynamic(DynamicSpec),
     RemoveDynamic(String),
+    /// A metric left with neither rules nor a learned threshold: its
+    /// series rows go too (nothing would load them).
+    ForgetSeries(String),
     Silence(Silence),
     Policy(Severity, Policy),
     Config(EngineConfig),
@@ -71,19 +74,33 @@ pub(crate) const PRUNE_LOG: &str = "DELETE FROM alerting_series_log WHERE id <= 
      (SELECT s.since FROM alerting_series_snapshot s \
       WHERE s.series_key = alerting_series_log.series_key)";
 
-/// Deletes what the series of one metric learned (snapshots, journal rows,
-/// daily profiles) when its learned threshold is removed; `{p}` is the
+/// What the series of one metric learned: snapshots, journal rows, daily
+/// profiles (deleted when its learned threshold is removed).
+pub(crate) const LEARNED: &[&str] = &[
+    "alerting_series_snapshot",
+    "alerting_series_log",
+    "alerting_series_day",
+];
+
+/// Everything stored for the series of one metric (deleted when it has
+/// neither rules nor a learned threshold left).
+pub(crate) const ALL_SERIES: &[&str] = &[
+    "alerting_series",
+    "alerting_series_snapshot",
+    "alerting_series_log",
+    "alerting_series_day",
+];
+
+/// Deletes the rows of one metric's series from `tables`; `{p}` is the
 /// placeholder of the series-key prefix (`metric` + U+001F). A prefix test
 /// rather than a key range: PostgreSQL's locale collation would not order
 /// U+001F bytewise. A scan, but of tables of a few rows per series, on a
 /// call a user makes rarely.
-pub(crate) fn forget_learned_sql(p: &str) -> [String; 3] {
-    [
-        "alerting_series_snapshot",
-        "alerting_series_log",
-        "alerting_series_day",
-    ]
-    .map(|t| format!("DELETE FROM {t} WHERE substr(series_key, 1, length({p})) = {p}"))
+pub(crate) fn forget_series_sql(tables: &[&str], p: &str) -> Vec<String> {
+    tables
+        .iter()
+        .map(|t| format!("DELETE FROM {t} WHERE substr(series_key, 1, length({p})) = {p}"))
+        .collect()
 }
 
 /// The series-key prefix of a metric's series (see [`super::engine::series_key`]).
