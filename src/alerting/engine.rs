@@ -106,6 +106,14 @@ struct MetricEntry {
     default_series: Option<SeriesId>,
 }
 
+impl MetricEntry {
+    /// A rule or a learned threshold watches it (else its series are
+    /// neither checked, stored nor loaded).
+    fn watched(&self) -> bool {
+        !self.rules.is_empty() || self.dynamic.is_some()
+    }
+}
+
 /// Per (rule, series) evaluation state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RuleState {
@@ -158,6 +166,18 @@ struct Series {
     /// detector's learning alone does not set it: its points go to the
     /// journal, from which loading counts them.
     record_dirty: bool,
+}
+
+impl Series {
+    /// Queues it for the next save (`sid`: its id, `queue`: the engine's
+    /// `dirty_series`), its record too when `record`.
+    fn mark_dirty(&mut self, sid: SeriesId, record: bool, queue: &mut Vec<SeriesId>) {
+        self.record_dirty |= record;
+        if !self.dirty {
+            self.dirty = true;
+            queue.push(sid);
+        }
+    }
 }
 
 /// A series as persisted.
@@ -586,8 +606,7 @@ impl Engine {
         let Some(&m) = self.metric_ids.get(metric) else {
             return;
         };
-        let e = &self.metrics[m as usize];
-        if e.rules.is_empty() && e.dynamic.is_none() {
+        if !self.metrics[m as usize].watched() {
             self.definitions
                 .push(Write::ForgetSeries(metric.to_string()));
         }
@@ -598,11 +617,7 @@ impl Engine {
     fn forget_learned(&mut self, m: MetricId) {
         for (sid, s) in self.series.iter_mut().enumerate() {
             if s.metric == m && s.detector.take().is_some() {
-                s.record_dirty = true;
-                if !s.dirty {
-                    s.dirty = true;
-                    self.dirty_series.push(sid as SeriesId);
-                }
+                s.mark_dirty(sid as SeriesId, true, &mut self.dirty_series);
             }
         }
     }
@@ -642,7 +657,7 @@ impl Engine {
     ) -> Option<SeriesId> {
         let m = *self.metric_ids.get(metric_name)?;
         let entry = &self.metrics[m as usize];
-        if entry.rules.is_empty() && entry.dynamic.is_none() {
+        if !entry.watched() {
             return None;
         }
         if source.is_empty() && labels.is_empty() {
@@ -725,12 +740,9 @@ impl Engine {
             self.check_dynamic(sid, value, ts, touched, &mut out);
         }
         let series = &mut self.series[sid as usize];
-        if before.is_some_and(|b| b.is_none() || b != timers(series)) {
-            series.record_dirty = true;
-        }
-        if !series.dirty && (learns || series.record_dirty) {
-            series.dirty = true;
-            self.dirty_series.push(sid);
+        let moved = before.is_some_and(|b| b.is_none() || b != timers(series));
+        if learns || moved {
+            series.mark_dirty(sid, moved, &mut self.dirty_series);
         }
         out.alerts = start..touched.len();
         out
@@ -1405,8 +1417,7 @@ impl Engine {
                 || journal.as_ref().is_some_and(|j| j.reset);
             // Nothing loads the series of a metric no rule or threshold
             // watches (their rows were deleted with the last of them).
-            let e = &self.metrics[s.metric as usize];
-            let record = record && !(e.rules.is_empty() && e.dynamic.is_none());
+            let record = record && self.metrics[s.metric as usize].watched();
             if let Some(j) = journal {
                 c.journal.push((key.clone(), j));
             }
@@ -1480,11 +1491,7 @@ impl Engine {
                     // the next save, before the state is rewritten without.
                     None => {
                         if det.mark_day_unsaved() {
-                            s.record_dirty = true;
-                            if !s.dirty {
-                                s.dirty = true;
-                                self.dirty_series.push(sid);
-                            }
+                            s.mark_dirty(sid, true, &mut self.dirty_series);
                         }
                     }
                 }
