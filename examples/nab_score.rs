@@ -38,157 +38,6 @@ use smart_systems_mcp::alerting::threshold::{
 };
 use smart_systems_mcp::time::parse_lenient_seconds as parse_time_text;
 
-#[path = "lab/shape.rs"]
-mod shape;
-
-fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-fn lab(files: &[DataFile]) {
-    let d = shape::P::default();
-    let base = shape::P {
-        w: env_or("W", d.w),
-        d: env_or("D", d.d),
-        rho: env_or("RHO", d.rho),
-        k: env_or("K", d.k),
-        beta: env_or("BETA", d.beta),
-        short: env_or("SHORT", d.short),
-        long: env_or("LONG", d.long),
-        nov: env_or("NOV", d.nov),
-        demean: env_or("DEMEAN", 0u32) == 1,
-        ..d
-    };
-    let mut grid = Vec::new();
-    let sdecs: Vec<f64> = std::env::var("SDECS")
-        .unwrap_or("1".into())
-        .split(',')
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let mut sdec_of = Vec::new();
-    for &sd in &sdecs {
-        for warmup in [150, 300] {
-            for decades in [1.8, 2.0, 2.2] {
-                for suppress in [30, 100, 150] {
-                    for pad in [0.2, 0.5] {
-                        grid.push(shape::P {
-                            warmup,
-                            decades,
-                            suppress,
-                            pad,
-                            ..base
-                        });
-                        sdec_of.push(sd);
-                    }
-                }
-            }
-        }
-    }
-    println!("lab base {base:?}");
-    let mode = env_or("MODE", 0u32);
-    let names: Vec<String> = grid
-        .iter()
-        .zip(&sdec_of)
-        .map(|(p, sd)| {
-            format!(
-                "wu{} dec{} sup{} pad{} sd{sd}",
-                p.warmup, p.decades, p.suppress, p.pad
-            )
-        })
-        .collect();
-    cv_folds("shape", files, &names, &|c, f, with_range| {
-        let sdec: f64 = if mode == 4 { 1.0 } else { sdec_of[c] };
-        let mut sh = shape::Shape::new(
-            shape::P {
-                decades: grid[c].decades * sdec,
-                ..grid[c]
-            },
-            with_range.then(|| file_range(f)),
-        );
-        let sp = surprise::Params {
-            warmup: grid[c].warmup,
-            decades: grid[c].decades,
-            suppress: grid[c].suppress,
-            pad: grid[c].pad,
-            ..surprise::Params::default()
-        };
-        let mut su = surprise::Detector::new(sp, with_range.then(|| file_range(f)));
-        let mut cool = 0u32;
-        let mut tail = shape::Tail::new(env_or("CLONG", 2000.0));
-        let wmix: f64 = env_or("WMIX", 1.0);
-        let n_warm = grid[c].warmup as usize;
-        let mut i = 0usize;
-        f.times
-            .iter()
-            .zip(&f.values)
-            .map(|(t, v)| {
-                let a = sh.observe(t.floor() as i64, *v);
-                let b = su.observe(t.floor() as i64, *v);
-                i += 1;
-                let (r1, r2) = (su.last_rarity, sh.last_r);
-                let comb = match mode {
-                    2 => Some(r1 + wmix * r2),
-                    3 => Some(r1.max(wmix * r2)),
-                    _ => None,
-                };
-                if let Some(x) = comb {
-                    let r = tail.rarity(x);
-                    if i <= n_warm {
-                        return 0.0;
-                    }
-                    if cool > 0 {
-                        cool -= 1;
-                        return 0.0;
-                    }
-                    let sc = (0.5 * r / grid[c].decades).clamp(0.0, 1.0);
-                    if sc >= 0.5 {
-                        cool = grid[c].suppress;
-                        return sc;
-                    }
-                    return 0.0;
-                }
-                if mode == 4 {
-                    // surprise alerts only if the shape channel agrees a bit;
-                    // sdec is the gate here (shape score >= sdec)
-                    let sc_sh = sh.last_score;
-                    if i <= n_warm {
-                        return 0.0;
-                    }
-                    if cool > 0 {
-                        cool -= 1;
-                        return 0.0;
-                    }
-                    let r = (0.5 * r1 / grid[c].decades).clamp(0.0, 1.0);
-                    if r >= 0.5 && sc_sh >= sdec_of[c] {
-                        cool = grid[c].suppress;
-                        return r;
-                    }
-                    return 0.0;
-                }
-                match mode {
-                    0 => a,
-                    _ => {
-                        // either channel, one shared hold
-                        if cool > 0 {
-                            cool -= 1;
-                            0.0
-                        } else {
-                            let x = a.max(b);
-                            if x >= 0.5 {
-                                cool = grid[c].suppress;
-                            }
-                            x
-                        }
-                    }
-                }
-            })
-            .collect()
-    });
-}
-
 #[derive(Clone, Copy)]
 #[allow(dead_code)]
 struct Profile {
@@ -827,12 +676,15 @@ fn cv_folds(
 /// What ships: the grid fitted on all four categories at 0.5, no range.
 fn cv_fit(files: &[DataFile], grid: &[surprise::Params]) {
     let labels: Vec<Labelled> = files.iter().map(label).collect();
-    let best = grid
+    let scores = all_scores(
+        files,
+        grid.len(),
+        &|c, f, r| run_surprise(f, grid[c], r),
+        false,
+    );
+    let best = scores
         .iter()
-        .map(|p| {
-            let sc: Vec<Vec<f64>> = files.iter().map(|f| run_surprise(f, *p, false)).collect();
-            sweep(files, &labels, &sc, PROFILES[0], Some(0.5)).0
-        })
+        .map(|sc| sweep(files, &labels, sc, PROFILES[0], Some(0.5)).0)
         .enumerate()
         .fold(None, |b: Option<(usize, f64)>, (i, x)| match b {
             Some((_, y)) if y >= x => b,
@@ -1018,10 +870,6 @@ fn main() {
             eprintln!("{}: the engine path and the auto detector disagree", f.name);
             std::process::exit(1);
         }
-    }
-    if args.iter().any(|a| a == "--lab") {
-        lab(&files);
-        return;
     }
     if args.iter().any(|a| a == "--cv") {
         cv(&files);

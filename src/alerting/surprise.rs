@@ -114,8 +114,6 @@ pub struct Detector {
     scale: f64,
     /// Points left in the post-alert hold.
     cooldown: u32,
-    /// LAB: the last point's rarity.
-    pub last_rarity: f64,
 }
 
 fn mix(h: u64, v: u64) -> u64 {
@@ -155,7 +153,6 @@ impl Detector {
             tail_total: 0.0,
             scale: 1.0,
             cooldown: 0,
-            last_rarity: 0.0,
         }
     }
 
@@ -210,7 +207,6 @@ impl Detector {
 
         // 3. Calibrate: rarity of the short-window mean surprise.
         let rarity = self.rarity(raw);
-        self.last_rarity = rarity;
         let score = (0.5 * rarity / p.decades).clamp(0.0, 1.0);
 
         // 4. Report.
