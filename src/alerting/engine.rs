@@ -716,6 +716,19 @@ impl Engine {
         ts: f64,
         touched: &mut Vec<u32>,
     ) -> PointOutcome {
+        self.check_with(sid, value, ts, touched, None)
+    }
+
+    /// [`Engine::check`] with the learned threshold's verdict on this point
+    /// already computed by [`Engine::observe_learned`] (None: observe now).
+    pub(crate) fn check_with(
+        &mut self,
+        sid: SeriesId,
+        value: f64,
+        ts: f64,
+        touched: &mut Vec<u32>,
+        learned: Option<Verdict>,
+    ) -> PointOutcome {
         self.counters.points_checked += 1;
         let start = touched.len();
         let mut out = PointOutcome::default();
@@ -737,7 +750,7 @@ impl Engine {
             self.check_rule(sid, slot, value, ts, touched, &mut out);
         }
         if self.metrics[m].dynamic.is_some() {
-            self.check_dynamic(sid, value, ts, touched, &mut out);
+            self.check_dynamic(sid, value, ts, touched, &mut out, learned);
         }
         let series = &mut self.series[sid as usize];
         let moved = before.is_some_and(|b| b.is_none() || b != timers(series));
@@ -830,6 +843,35 @@ impl Engine {
         }
     }
 
+    /// Whether the series' metric has a learned threshold.
+    pub(crate) fn learns(&self, sid: SeriesId) -> bool {
+        self.series
+            .get(sid as usize)
+            .is_some_and(|s| self.metrics[s.metric as usize].dynamic.is_some())
+    }
+
+    /// Feeds one point to the series' learned threshold (created, or
+    /// re-created after the threshold changed, on first use) and returns
+    /// its verdict; None if the series' metric has no learned threshold.
+    /// A detector sees only its own series' points, in their order, so a
+    /// batch may observe series by series before checking point by point.
+    pub(crate) fn observe_learned(
+        &mut self,
+        sid: SeriesId,
+        value: f64,
+        ts: f64,
+    ) -> Option<Verdict> {
+        let series = self.series.get_mut(sid as usize)?;
+        let entry = &self.metrics[series.metric as usize];
+        let spec = entry.dynamic.as_ref()?;
+        if series.detector.is_none() || series.generation != entry.generation {
+            series.detector = Some(DetectorState::new(&spec.params));
+            series.generation = entry.generation;
+        }
+        let det = series.detector.as_mut()?;
+        Some(det.observe(&spec.params, ts.floor() as i64, value))
+    }
+
     fn check_dynamic(
         &mut self,
         sid: SeriesId,
@@ -837,20 +879,15 @@ impl Engine {
         ts: f64,
         touched: &mut Vec<u32>,
         out: &mut PointOutcome,
+        learned: Option<Verdict>,
     ) {
+        let Some(v) = learned.or_else(|| self.observe_learned(sid, value, ts)) else {
+            return;
+        };
         let series = &mut self.series[sid as usize];
-        let entry = &self.metrics[series.metric as usize];
-        let Some(spec) = entry.dynamic.as_ref() else {
+        let Some(spec) = self.metrics[series.metric as usize].dynamic.as_ref() else {
             return;
         };
-        if series.detector.is_none() || series.generation != entry.generation {
-            series.detector = Some(DetectorState::new(&spec.params));
-            series.generation = entry.generation;
-        }
-        let Some(det) = series.detector.as_mut() else {
-            return;
-        };
-        let v: Verdict = det.observe(&spec.params, ts.floor() as i64, value);
         out.anomaly_score = out.anomaly_score.max(v.score);
         if v.ready {
             out.lower = v.lower.or(out.lower);
