@@ -229,30 +229,44 @@ impl Detector {
         let mask = (1usize << TABLE_BITS) - 1;
         let k = 3.0 * p.bins as f64;
         let cur = self.recent[0] as u64;
-        let (cc, cj) = (&mut self.cnt_ctx, &mut self.cnt_joint);
-        let mut bits = 0.0;
+        // The contexts first: order j is the bins at t-1 .. t-j, then the
+        // time of day.
+        let mut slots = [(0usize, 0usize); 18];
         let mut models = 0usize;
-        let mut model = |ctx: u64| {
+        let mut add = |ctx: u64| {
             let cs = (mix(ctx, 0xABCD) as usize) & mask;
             let js = (mix(ctx, cur + 0x1_0000) as usize) & mask;
-            let c = cc[cs] as f64;
-            let n = (cj[js] as f64).min(c);
-            bits += -((n + 0.5) / (c + 0.5 * k)).log2();
+            slots[models] = (cs, js);
             models += 1;
-            cc[cs] = cc[cs].saturating_add(1);
-            cj[js] = cj[js].saturating_add(1);
         };
         let mut h = 0x9876_5432u64;
         for j in 0..depth {
-            // Context of order j: the bins at t-1 .. t-j.
             if j > 0 {
                 h = mix(h, self.recent[j] as u64 + 1 + ((j as u64) << 8));
             }
-            model(h);
+            add(h);
         }
         if p.tod_buckets > 0 {
             let sec = ts.rem_euclid(86_400) as u64;
-            model(mix(0x70D, sec * p.tod_buckets as u64 / 86_400 + 7));
+            add(mix(0x70D, sec * p.tod_buckets as u64 / 86_400 + 7));
+        }
+        let slots = &slots[..models];
+        let (cc, cj) = (&mut self.cnt_ctx, &mut self.cnt_joint);
+        // Touch every counter before using any: a series' tables are rarely
+        // in cache when a batch interleaves many series, and independent
+        // loads miss in parallel where the update loop below would wait for
+        // each in turn. (Reads only: the counts and the result are as if
+        // this loop were absent.)
+        for &(cs, js) in slots {
+            std::hint::black_box((cc[cs], cj[js]));
+        }
+        let mut bits = 0.0;
+        for &(cs, js) in slots {
+            let c = cc[cs] as f64;
+            let n = (cj[js] as f64).min(c);
+            bits += -((n + 0.5) / (c + 0.5 * k)).log2();
+            cc[cs] = cc[cs].saturating_add(1);
+            cj[js] = cj[js].saturating_add(1);
         }
         bits / (models as f64 * k.log2())
     }
