@@ -84,6 +84,8 @@ impl Default for Params {
 }
 
 const TABLE_BITS: u32 = 12; // two tables of 4096 u16 counters
+/// Longest context a detector runs with (`Params::ctx_len` is clamped to it).
+const MAX_CTX: u32 = 16;
 const TAIL_BINS: usize = 256;
 
 /// Detector state for one series.
@@ -126,7 +128,7 @@ impl Detector {
     pub fn new(p: Params, range: Option<(f64, f64)>) -> Self {
         let p = Params {
             bins: p.bins.clamp(2, 80),
-            ctx_len: p.ctx_len.min(16),
+            ctx_len: p.ctx_len.min(MAX_CTX),
             short: p.short.max(1),
             long: p.long.max(2),
             decades: if p.decades > 0.0 { p.decades } else { 2.0 },
@@ -229,9 +231,9 @@ impl Detector {
         let mask = (1usize << TABLE_BITS) - 1;
         let k = 3.0 * p.bins as f64;
         let cur = self.recent[0] as u64;
-        // The contexts first: order j is the bins at t-1 .. t-j, then the
-        // time of day.
-        let mut slots = [(0usize, 0usize); 18];
+        // The contexts first: order j (0 ..= ctx_len) is the bins at
+        // t-1 .. t-j, then the time of day.
+        let mut slots = [(0usize, 0usize); MAX_CTX as usize + 2];
         let mut models = 0usize;
         let mut add = |ctx: u64| {
             let cs = (mix(ctx, 0xABCD) as usize) & mask;
