@@ -57,16 +57,29 @@ fn engine(with_detectors: bool) -> (Engine, Vec<u32>) {
     (e, ids)
 }
 
+/// Point `p`'s value: a deterministic sawtooth with noise (period 65,536);
+/// about 1 in 1,000 crosses the rule.
+fn value(p: usize) -> f64 {
+    let i = p & 65_535;
+    500.0
+        + ((i as u64 * 2_654_435_761) % 495) as f64
+        + if i.is_multiple_of(997) { 600.0 } else { 0.0 }
+}
+
+/// Prints one set-up's line: points per second and what the engine did.
+fn report(name: &str, e: &Engine, secs: f64) {
+    let c = e.counters();
+    println!(
+        "{name:<48} {:>12.0} points/s  ({POINTS} points in {secs:.2} s; {} alerts, {} deduplicated)",
+        POINTS as f64 / secs,
+        c.alerts_created,
+        c.deduplicated
+    );
+}
+
 fn run(name: &str, with_detectors: bool, snapshot_every: Option<usize>) {
     let (mut e, ids) = engine(with_detectors);
-    // Values: a deterministic sawtooth with noise; about 1 in 1,000 crosses the rule.
-    let values: Vec<f64> = (0..65_536usize)
-        .map(|i| {
-            500.0
-                + ((i as u64 * 2_654_435_761) % 495) as f64
-                + if i.is_multiple_of(997) { 600.0 } else { 0.0 }
-        })
-        .collect();
+    let values: Vec<f64> = (0..65_536usize).map(value).collect();
     let mut touched = Vec::with_capacity(1024);
     let start = Instant::now();
     let mut score = 0.0;
@@ -87,13 +100,7 @@ fn run(name: &str, with_detectors: bool, snapshot_every: Option<usize>) {
     }
     let secs = start.elapsed().as_secs_f64();
     black_box(score);
-    let c = e.counters();
-    println!(
-        "{name:<48} {:>12.0} points/s  ({POINTS} points in {secs:.2} s; {} alerts, {} deduplicated)",
-        POINTS as f64 / secs,
-        c.alerts_created,
-        c.deduplicated
-    );
+    report(name, &e, secs);
 }
 
 /// What `check_metrics` does per call: a batch of 10,000 points by metric
@@ -103,11 +110,6 @@ fn run_batches(name: &str) {
     const BATCH: usize = 10_000;
     let (mut e, _) = engine(true);
     let names: Vec<String> = (0..METRICS).map(|i| format!("m{i}")).collect();
-    let value = |i: usize| {
-        500.0
-            + ((i as u64 * 2_654_435_761) % 495) as f64
-            + if i.is_multiple_of(997) { 600.0 } else { 0.0 }
-    };
     let start = Instant::now();
     let mut score = 0.0;
     for call in 0..POINTS / BATCH {
@@ -117,7 +119,7 @@ fn run_batches(name: &str) {
                 metric: &names[p % METRICS],
                 source: "",
                 labels: &[],
-                value: value(p & 65_535),
+                value: value(p),
                 ts: 1_700_000_000.0 + (p / METRICS) as f64,
             }
         });
@@ -128,13 +130,7 @@ fn run_batches(name: &str) {
     }
     let secs = start.elapsed().as_secs_f64();
     black_box(score);
-    let c = e.counters();
-    println!(
-        "{name:<48} {:>12.0} points/s  ({POINTS} points in {secs:.2} s; {} alerts, {} deduplicated)",
-        POINTS as f64 / secs,
-        c.alerts_created,
-        c.deduplicated
-    );
+    report(name, &e, secs);
 }
 
 fn main() {
