@@ -492,10 +492,10 @@ fn cv(files: &[DataFile]) {
             )
         })
         .collect();
-    cv_folds("auto", files, &names, &|c, f, with_range| {
+    let without_range = cv_folds(files, &names, &|c, f, with_range| {
         run_surprise(f, grid[c], with_range)
     });
-    cv_fit(files, &grid);
+    cv_fit(files, &grid, &without_range);
 }
 
 /// Every configuration's scores on every file, on all cores.
@@ -528,19 +528,20 @@ fn all_scores(
 
 /// The held-out folds of a grid of configurations named `names`, `run`
 /// giving configuration c's scores on a file (with its range or not).
+/// Returns every configuration's scores without the range (for [`cv_fit`]).
 fn cv_folds(
-    title: &str,
     files: &[DataFile],
     names: &[String],
     run: &(dyn Fn(usize, &DataFile, bool) -> Vec<f64> + Sync),
-) {
+) -> Vec<Vec<Vec<f64>>> {
     let mut cats: Vec<&str> = files.iter().map(category).collect();
     cats.dedup();
+    let mut without_range = Vec::new();
     for with_range in [true, false] {
         let t0 = std::time::Instant::now();
         let scores = all_scores(files, names.len(), run, with_range);
         println!(
-            "\n== {title}, {} range: {} configurations tuned per fold ({:.1} s)",
+            "\n== auto, {} range: {} configurations tuned per fold ({:.1} s)",
             if with_range { "with" } else { "without" },
             names.len(),
             t0.elapsed().as_secs_f64()
@@ -670,18 +671,18 @@ fn cv_folds(
             "",
             ""
         );
+        if !with_range {
+            without_range = scores;
+        }
     }
+    without_range
 }
 
-/// What ships: the grid fitted on all four categories at 0.5, no range.
-fn cv_fit(files: &[DataFile], grid: &[surprise::Params]) {
+/// What ships: the grid fitted on all four categories at 0.5, no range
+/// (`scores`: each configuration's scores without the range, from
+/// [`cv_folds`]).
+fn cv_fit(files: &[DataFile], grid: &[surprise::Params], scores: &[Vec<Vec<f64>>]) {
     let labels: Vec<Labelled> = files.iter().map(label).collect();
-    let scores = all_scores(
-        files,
-        grid.len(),
-        &|c, f, r| run_surprise(f, grid[c], r),
-        false,
-    );
     let best = scores
         .iter()
         .map(|sc| sweep(files, &labels, sc, PROFILES[0], Some(0.5)).0)
