@@ -592,7 +592,8 @@ fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
         return;
     }
     let others = AnswerBudget::tokens_of(&out.alerts) + 100;
-    if others < max && budget.prefix(&out.results, others) == out.results.len() {
+    let fit = (others < max).then(|| budget.prefix(&out.results, others));
+    if fit == Some(out.results.len()) {
         return;
     }
     let mut order: Vec<usize> = (0..out.alerts.len()).collect();
@@ -614,8 +615,11 @@ fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
         });
         out.alerts_omitted += order.len() - keep;
     }
-    let used = AnswerBudget::tokens_of(&out.alerts) + 100;
-    let n = budget.prefix(&out.results, used);
+    // With every alert kept, the results' prefix is the one counted above.
+    let n = match fit {
+        Some(n) if keep == order.len() => n,
+        _ => budget.prefix(&out.results, AnswerBudget::tokens_of(&out.alerts) + 100),
+    };
     if n < out.results.len() {
         out.results_omitted = out.results.len() - n;
         out.results.truncate(n);

@@ -77,27 +77,39 @@ impl AnswerBudget {
             return items.len();
         };
         let aim = ((max as f64 * AIM) as usize).saturating_sub(rest);
-        let texts: Vec<String> = items
-            .iter()
-            .map(|i| serde_json::to_string(i).unwrap_or_default())
-            .collect();
-        if texts.iter().map(|t| t.len() + 1).sum::<usize>() <= aim {
+        // One byte is at least one token: items whose JSON array is within
+        // the aim in bytes all fit, learned by spelling at most `aim` bytes.
+        if serde_json::to_writer(&mut ByteCount { n: 0, cap: aim }, items).is_ok() {
             return items.len();
         }
         // Counted a chunk at a time (the tokenizer's cost per call dwarfs
         // a 40-byte item's), and item by item only in the chunk that
-        // crosses the aim. A chunk joined by commas is the answer's own
-        // spelling of those items, so it counts them as the answer does.
+        // crosses the aim; items past it are never spelled. A chunk joined
+        // by commas is the answer's own spelling of those items, so it
+        // counts them as the answer does.
         let mut used = 0;
         let mut n = 0;
-        for chunk in texts.chunks(PREFIX_CHUNK) {
-            let joined = Self::tokens(&chunk.join(",")) + 1;
+        // Quiet series give runs of identical results (no score, no
+        // alert): a chunk spelled like the one before it is not counted
+        // again.
+        let mut last = (String::new(), 0);
+        for chunk in items.chunks(PREFIX_CHUNK) {
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|i| serde_json::to_string(i).unwrap_or_default())
+                .collect();
+            let text = texts.join(",");
+            if text != last.0 {
+                let tokens = Self::tokens(&text);
+                last = (text, tokens);
+            }
+            let joined = last.1 + 1;
             if used + joined <= aim {
                 used += joined;
                 n += chunk.len();
                 continue;
             }
-            for t in chunk {
+            for t in &texts {
                 used += Self::tokens(t) + 1;
                 if used > aim {
                     return n.max(1);
@@ -245,5 +257,30 @@ mod tests {
             more > 19_000 - 300 - 64,
             "{n} items, {more} tokens with 64 more"
         );
+    }
+
+    #[test]
+    fn a_prefix_through_runs_of_identical_items_is_counted_like_any_other() {
+        // Quiet series' results repeat, then alerts bring longer, varied
+        // items: a chunk's count is reused only for the same text.
+        let b = AnswerBudget::new(20_000);
+        let quiet = serde_json::json!({"anomaly_score": 0.0, "alert_ids": []});
+        let mut items = vec![quiet.clone(); 640];
+        items.extend((0..2_000).map(|i| {
+            serde_json::json!({"anomaly_score": 0.5 + (i % 89) as f64 / 200.0,
+                "alert_ids": [format!("alert-{:x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))]})
+        }));
+        let n = b.prefix(&items, 0);
+        assert!(n > 640 && n < items.len(), "{n}");
+        let kept = AnswerBudget::tokens(&serde_json::to_string(&items[..n]).unwrap());
+        assert!(kept <= 19_000, "{n} items, {kept} tokens");
+        let more = AnswerBudget::tokens(&serde_json::to_string(&items[..n + 8]).unwrap());
+        assert!(more > 19_000 - 64, "{n} items, {more} tokens with 8 more");
+        // All quiet: the count of one chunk serves every chunk.
+        let all_quiet = vec![quiet; 10_000];
+        let n = b.prefix(&all_quiet, 0);
+        let kept = AnswerBudget::tokens(&serde_json::to_string(&all_quiet[..n]).unwrap());
+        let more = AnswerBudget::tokens(&serde_json::to_string(&all_quiet[..n + 8]).unwrap());
+        assert!(kept <= 19_000 && more > 19_000 - 64, "{n}: {kept}, {more}");
     }
 }
