@@ -18,6 +18,14 @@ fn start(data: &std::path::Path) -> Server {
     Server::started(data, &["--toolsets", "alerting"])
 }
 
+/// `s` killed with SIGKILL (nothing flushed on the way out) and a new
+/// server started on its data dir.
+fn killed_and_restarted(s: Server, data: &std::path::Path) -> Server {
+    s.signal("KILL");
+    drop(s);
+    start(data)
+}
+
 fn point(s: &mut Server, metric: &str, value: f64, ts: f64, source: &str, labels: Value) -> Value {
     s.call_ok(
         "check_metric",
@@ -908,10 +916,7 @@ fn a_for_seconds_clock_started_before_a_kill_keeps_running_after_restart() {
     );
     let out = s.call_ok("check_metrics", json!({"points": points}));
     assert_eq!(out["alerts"], json!([]));
-    s.signal("KILL");
-    drop(s);
-
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     // Still above at +150: not yet 120 s since +60.
     assert_eq!(
         point(&mut s, "latency", 650.0, T0 + 150.0, "api", json!({}))["alerts"],
@@ -951,10 +956,7 @@ fn a_restarted_server_keeps_rules_baselines_alerts_silences_and_policies() {
     let fired = point(&mut s, "temp", 35.0, T0, "kiln", json!({}));
     let id = fired["alerts"][0]["alert_id"].clone();
     // kill -9: nothing is flushed on the way out.
-    s.signal("KILL");
-    drop(s);
-
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     let rules = s.call_ok("list_alert_rules", json!({}));
     assert_eq!(rules["rules"][0]["rule_id"], "hot");
     assert_eq!(rules["dynamic_thresholds"][0]["samples_seen"], 40);
@@ -1073,9 +1075,7 @@ fn a_daily_series_profile_survives_a_restart() {
         })
         .collect();
     let (data, restarted) = servers.pop().unwrap();
-    restarted.signal("KILL");
-    drop(restarted);
-    let mut restarted = start(&data);
+    let mut restarted = killed_and_restarted(restarted, &data);
     let (_, mut through) = servers.pop().unwrap();
     let scores = |s: &mut Server| -> Vec<f64> {
         s.call_ok("check_metrics", json!({"points": pts(2 * 288..3 * 288)}))["results"]
@@ -1385,10 +1385,7 @@ fn a_change_the_store_refused_is_written_with_the_next_one_and_survives_a_kill()
     db.execute_batch("DELETE FROM test_refuse").unwrap();
     let second = point(&mut s, "temp", 36.0, T0 + 1.0, "kiln-2", json!({}));
     assert_eq!(second["alerts"][0]["rule_id"], "hot", "{second}");
-    s.signal("KILL");
-    drop(s);
-
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     let listed = s.call_ok("list_alerts", json!({}));
     let mut sources: Vec<&str> = listed["alerts"]
         .as_array()
@@ -1542,9 +1539,7 @@ fn an_auto_series_restarted_halfway_scores_the_rest_as_one_uninterrupted_run() {
         assert_eq!(added["detector"]["method"], "auto");
         let mut scores = feed(&mut s, 0..1700);
         if restart {
-            s.signal("KILL");
-            drop(s);
-            s = start(&data);
+            s = killed_and_restarted(s, &data);
             let rules = s.call_ok("list_alert_rules", json!({}));
             let cpu = &rules["dynamic_thresholds"][0];
             assert_eq!(cpu["value_range"], json!({"min": 0.0, "max": 100.0}));
@@ -1612,9 +1607,7 @@ fn a_threshold_replaced_just_before_a_restart_starts_learning_afresh() {
         json!({"metric_name": "cpu", "value_range": {"min": 0, "max": 100}}),
     );
     assert_eq!(seen(&mut s), 0, "replaced: nothing learned yet");
-    s.signal("KILL");
-    drop(s);
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     assert_eq!(
         seen(&mut s),
         0,
@@ -1682,9 +1675,7 @@ fn a_removed_learned_threshold_leaves_nothing_it_learned_in_the_store() {
         "check_metrics",
         json!({"points": cycle_points("cpu", 1100..1200)}),
     );
-    s.signal("KILL");
-    drop(s);
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     for t in tables {
         assert_eq!(
             learned_rows(&data, t, "cpu"),
@@ -1754,9 +1745,7 @@ fn a_metric_left_with_no_rule_and_no_threshold_leaves_no_series_in_the_store() {
         "check_metrics",
         json!({"points": cycle_points("temp", 200..210)}),
     );
-    s.signal("KILL");
-    drop(s);
-    let mut s = start(&data);
+    let mut s = killed_and_restarted(s, &data);
     let out = s.call_ok(
         "check_metrics",
         json!({"points": cycle_points("temp", 210..211)}),
