@@ -198,6 +198,43 @@ fn audit_and_alert_lists_stay_within_the_bound_and_page_through_everything() {
 }
 
 #[test]
+fn a_quiet_batch_over_the_bound_keeps_its_few_alerts_and_cuts_only_its_results() {
+    let tmp = temp_dir();
+    let mut s = Server::started(&tmp.path().join("data"), &[]);
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "spike", "metric_name": "rps", "condition": "value > 1000", "severity": "warning"}),
+    );
+    // Four spikes, one per source.
+    let points: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"metric_name": "rps", "value": if i % 2501 == 7 { 5000.0 } else { 10.0 },
+                   "source": format!("edge-{}", i % 4), "timestamp": 1_767_600_000 + i})
+        })
+        .collect();
+    let r = bounded(&mut s, "check_metrics", json!({"points": points}));
+    let out = &r["structuredContent"];
+    let listed = out["results"].as_array().unwrap().len();
+    let omitted = out["results_omitted"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(listed + omitted, 10_000, "every point accounted for");
+    assert!(
+        omitted > 0 && listed > 1000,
+        "{listed} listed, {omitted} omitted"
+    );
+    assert_eq!(
+        out["alerts"].as_array().unwrap().len(),
+        4,
+        "{}",
+        out["alerts"]
+    );
+    assert!(
+        out.get("alerts_omitted").is_none(),
+        "{}",
+        out["alerts_omitted"]
+    );
+}
+
+#[test]
 fn diagrams_fit_and_inputs_too_large_to_answer_get_an_error_saying_so() {
     let tmp = temp_dir();
     let mut s = Server::started(&tmp.path().join("data"), &[]);

@@ -591,33 +591,40 @@ fn fit_check_metrics(out: &mut CheckMetricsOut, budget: AnswerBudget) {
     if budget.short(&*out) {
         return;
     }
-    let others = AnswerBudget::tokens_of(&out.alerts) + 100;
+    let alert_tokens = AnswerBudget::tokens_of(&out.alerts);
+    let others = alert_tokens + 100;
     let fit = (others < max).then(|| budget.prefix(&out.results, others));
     if fit == Some(out.results.len()) {
         return;
     }
-    let mut order: Vec<usize> = (0..out.alerts.len()).collect();
-    order.sort_by(|&a, &b| {
-        out.alerts[b]
-            .priority
-            .total_cmp(&out.alerts[a].priority)
-            .then(a.cmp(&b))
-    });
-    let ranked: Vec<&AlertOut> = order.iter().map(|&i| &out.alerts[i]).collect();
-    let keep = budget.prefix(&ranked, max / 2);
-    if keep < out.alerts.len() {
-        let mut kept = vec![false; out.alerts.len()];
-        order[..keep].iter().for_each(|&i| kept[i] = true);
-        let mut i = 0;
-        out.alerts.retain(|_| {
-            i += 1;
-            kept[i - 1]
+    // The alerts are cut only when their count above passes half the
+    // bound; then they are ranked and counted again item by item.
+    let mut cut = false;
+    if !budget.within(alert_tokens, max / 2) {
+        let mut order: Vec<usize> = (0..out.alerts.len()).collect();
+        order.sort_by(|&a, &b| {
+            out.alerts[b]
+                .priority
+                .total_cmp(&out.alerts[a].priority)
+                .then(a.cmp(&b))
         });
-        out.alerts_omitted += order.len() - keep;
+        let ranked: Vec<&AlertOut> = order.iter().map(|&i| &out.alerts[i]).collect();
+        let keep = budget.prefix(&ranked, max / 2);
+        if keep < out.alerts.len() {
+            let mut kept = vec![false; out.alerts.len()];
+            order[..keep].iter().for_each(|&i| kept[i] = true);
+            let mut i = 0;
+            out.alerts.retain(|_| {
+                i += 1;
+                kept[i - 1]
+            });
+            out.alerts_omitted += order.len() - keep;
+            cut = true;
+        }
     }
     // With every alert kept, the results' prefix is the one counted above.
     let n = match fit {
-        Some(n) if keep == order.len() => n,
+        Some(n) if !cut => n,
         _ => budget.prefix(&out.results, AnswerBudget::tokens_of(&out.alerts) + 100),
     };
     if n < out.results.len() {

@@ -76,7 +76,7 @@ impl AnswerBudget {
         let Some(max) = self.max_tokens() else {
             return items.len();
         };
-        let aim = ((max as f64 * AIM) as usize).saturating_sub(rest);
+        let aim = aim(max, rest);
         // One byte is at least one token: items whose JSON array is within
         // the aim in bytes all fit, learned by spelling at most `aim` bytes.
         if serde_json::to_writer(&mut ByteCount { n: 0, cap: aim }, items).is_ok() {
@@ -118,6 +118,12 @@ impl AnswerBudget {
             }
         }
         items.len()
+    }
+
+    /// Whether a part of an answer counted at `tokens` fits beside `rest`
+    /// other tokens, with the margin [`AnswerBudget::prefix`] keeps.
+    pub fn within(&self, tokens: usize, rest: usize) -> bool {
+        self.max_tokens().is_none_or(|max| tokens <= aim(max, rest))
     }
 
     /// Whether `value` spelled as JSON is no longer in bytes than the
@@ -195,6 +201,11 @@ impl AnswerBudget {
         ))])
         .into()
     }
+}
+
+/// Tokens a cut aims at when `rest` of the bound `max` is taken.
+fn aim(max: usize, rest: usize) -> usize {
+    ((max as f64 * AIM) as usize).saturating_sub(rest)
 }
 
 /// A writer that counts bytes and fails once past `cap`.
