@@ -41,6 +41,19 @@ fn bounded(s: &mut Server, tool: &str, args: Value) -> Value {
     result
 }
 
+/// `check_metrics` on `points` within the bound (see [`bounded`]): its
+/// structured answer and how many results it listed and omitted, which
+/// must account for every point.
+fn bounded_batch(s: &mut Server, points: Vec<Value>) -> (Value, usize, usize) {
+    let n = points.len();
+    let r = bounded(s, "check_metrics", json!({ "points": points }));
+    let out = r["structuredContent"].clone();
+    let listed = out["results"].as_array().unwrap().len();
+    let omitted = out["results_omitted"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(listed + omitted, n, "every point accounted for");
+    (out, listed, omitted)
+}
+
 /// Follows `next_cursor` from `args`, asserting the bound on every page;
 /// returns how many items of `field` the pages held in all.
 fn all_pages(s: &mut Server, tool: &str, mut args: Value, field: &str) -> usize {
@@ -184,11 +197,7 @@ fn audit_and_alert_lists_stay_within_the_bound_and_page_through_everything() {
                         "labels": {"note": noise(i, 200)}, "timestamp": 1_767_600_000 + i})
         })
         .collect();
-    let r = bounded(&mut s, "check_metrics", json!({"points": points}));
-    let out = &r["structuredContent"];
-    let listed = out["results"].as_array().unwrap().len();
-    let omitted = out["results_omitted"].as_u64().unwrap_or(0) as usize;
-    assert_eq!(listed + omitted, 10_000, "every point accounted for");
+    let (_, _, omitted) = bounded_batch(&mut s, points);
     assert!(omitted > 0, "10,000 results do not fit in 20k tokens");
 
     let n = all_pages(&mut s, "list_alerts", json!({"limit": 500}), "alerts");
@@ -212,11 +221,7 @@ fn a_quiet_batch_over_the_bound_keeps_its_few_alerts_and_cuts_only_its_results()
                    "source": format!("edge-{}", i % 4), "timestamp": 1_767_600_000 + i})
         })
         .collect();
-    let r = bounded(&mut s, "check_metrics", json!({"points": points}));
-    let out = &r["structuredContent"];
-    let listed = out["results"].as_array().unwrap().len();
-    let omitted = out["results_omitted"].as_u64().unwrap_or(0) as usize;
-    assert_eq!(listed + omitted, 10_000, "every point accounted for");
+    let (out, listed, omitted) = bounded_batch(&mut s, points);
     assert!(
         omitted > 0 && listed > 1000,
         "{listed} listed, {omitted} omitted"
