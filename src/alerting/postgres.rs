@@ -15,8 +15,8 @@ use postgres::{Client, Config, Transaction};
 
 use super::engine::{Changes, Engine};
 use super::storage::{
-    ALL_SERIES, Batch, LEARNED, PRUNE_LOG, Res, StateStore, Write, forget_series_sql, json,
-    load_with, num_of, prune_due, series_prefix,
+    ALL_SERIES, Batch, LEARNED, Res, StateStore, Write, forget_series_sql, json, load_with, num_of,
+    prune_due, prune_log, series_prefix,
 };
 use crate::store::migrations::Migration;
 use crate::store::postgres::{self as pg, Conn, MigrateError};
@@ -441,7 +441,7 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
             )
             .map_err(e)?;
             if prune_due(since, last_id(tx)?) {
-                tx.batch_execute(PRUNE_LOG).map_err(e)?;
+                tx.batch_execute(&prune_log("")).map_err(e)?;
             }
         }
     }
@@ -470,16 +470,19 @@ impl StateStore for PgState {
 
     fn load(&mut self) -> Res<Engine> {
         let client = self.client()?;
-        load_with(&mut |sql: &str| {
-            let rows = client.query(sql, &[]).map_err(|e| pg_text(&e))?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let first: String = r.get(0);
-                    let second: Option<String> = if r.len() > 1 { r.get(1) } else { None };
-                    (first, second)
-                })
-                .collect())
-        })
+        load_with(
+            &mut |sql: &str| {
+                let rows = client.query(sql, &[]).map_err(|e| pg_text(&e))?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let first: String = r.get(0);
+                        let second: Option<String> = if r.len() > 1 { r.get(1) } else { None };
+                        (first, second)
+                    })
+                    .collect())
+            },
+            "alerting_series_snapshot",
+        )
     }
 }

@@ -6,8 +6,8 @@ use rusqlite::{Connection, params};
 
 use super::engine::{Changes, Engine};
 use super::storage::{
-    ALL_SERIES, Batch, LEARNED, PRUNE_LOG, Res, StateStore, Write, forget_series_sql, json,
-    load_with, num_of, prune_due, series_prefix,
+    ALL_SERIES, Batch, LEARNED, Res, StateStore, Write, forget_series_sql, json, load_with, num_of,
+    prune_due, prune_log, series_prefix,
 };
 use crate::store::WriteTx;
 use crate::store::migrations::Migration;
@@ -104,7 +104,23 @@ pub const MIGRATIONS: &[Migration] = &[
               DROP TABLE alerting_series_points;
               ALTER TABLE alerting_series_snapshot ADD COLUMN since INTEGER NOT NULL DEFAULT 0;",
     },
+    Migration {
+        version: 5,
+        name: "alerting_series_snapshot_since",
+        // Pruning and loading the journal read a series' `since` once per
+        // log row. Through the primary key SQLite reads it from the table
+        // row, where it follows the ~25 KB `state` in its overflow pages:
+        // the prune of a 1,000-series log took about 100 ms and was a tenth
+        // of `check_metrics`' cost. This covering index holds it alone
+        // ([`SNAPSHOT_SINCE`] names it: the planner prefers the unique key).
+        sql: "CREATE INDEX alerting_series_snapshot_since
+                  ON alerting_series_snapshot(series_key, since);",
+    },
 ];
+
+/// How the journal's queries read a series' `since` from the snapshot table:
+/// through the covering index of migration 5.
+pub const SNAPSHOT_SINCE: &str = "INDEXED BY alerting_series_snapshot_since";
 
 /// The alerting tables of the data dir's SQLite store.
 #[derive(Debug)]
@@ -284,7 +300,7 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
             }
         }
         if prune_due(since, last_id()?) {
-            tx.execute_batch(PRUNE_LOG).map_err(e)?;
+            tx.execute_batch(&prune_log(SNAPSHOT_SINCE)).map_err(e)?;
         }
     }
     let counters = json(&changes.counters)?;
@@ -299,23 +315,26 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
 
 /// Builds an engine from the SQLite store.
 pub fn load(conn: &Connection) -> Res<Engine> {
-    load_with(&mut |sql: &str| {
-        let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
-        let two = stmt.column_count() > 1;
-        stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                if two {
-                    r.get::<_, Option<String>>(1)?
-                } else {
-                    None
-                },
-            ))
-        })
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
-    })
+    load_with(
+        &mut |sql: &str| {
+            let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+            let two = stmt.column_count() > 1;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    if two {
+                        r.get::<_, Option<String>>(1)?
+                    } else {
+                        None
+                    },
+                ))
+            })
+            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
+        },
+        SNAPSHOT_SINCE,
+    )
 }
 
 #[cfg(test)]
@@ -323,9 +342,9 @@ mod tests {
     use rusqlite::Connection;
 
     use super::super::engine::Changes;
-    use super::super::storage::{JOURNAL_ROWS, PRUNE_EVERY};
+    use super::super::storage::{PRUNE_EVERY, journal_rows, prune_log};
     use super::super::threshold::JournalChanges;
-    use super::{MIGRATIONS, save};
+    use super::{MIGRATIONS, SNAPSHOT_SINCE, save};
     use crate::store::migrations::{Migration, migrate};
 
     fn migrated(list: &'static [Migration]) -> Connection {
@@ -335,7 +354,7 @@ mod tests {
     }
 
     fn journal(conn: &Connection) -> Vec<(String, String)> {
-        let mut st = conn.prepare(JOURNAL_ROWS).unwrap();
+        let mut st = conn.prepare(&journal_rows(SNAPSHOT_SINCE)).unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
@@ -370,6 +389,25 @@ mod tests {
         };
         assert_eq!(of("a"), ["0 A1", "10 A2"]);
         assert_eq!(of("b"), ["1024 B2", "1030 B3"]);
+    }
+
+    #[test]
+    fn pruning_and_loading_read_since_from_the_covering_index_not_the_snapshot_rows() {
+        let conn = migrated(MIGRATIONS);
+        for sql in [prune_log(SNAPSHOT_SINCE), journal_rows(SNAPSHOT_SINCE)] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("COVERING INDEX alerting_series_snapshot_since")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     #[test]

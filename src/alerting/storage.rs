@@ -63,16 +63,26 @@ pub(crate) fn prune_due(before: i64, after: i64) -> bool {
 }
 
 /// The journal rows loading replays, oldest first: those no snapshot (or
-/// fresh start) of their series made obsolete.
-pub(crate) const JOURNAL_ROWS: &str = "SELECT l.series_key, l.points FROM alerting_series_log l \
-     LEFT JOIN alerting_series_snapshot s ON s.series_key = l.series_key \
-     WHERE l.id > COALESCE(s.since, 0) ORDER BY l.id";
+/// fresh start) of their series made obsolete. `hint` follows the snapshot
+/// table where the backend must be told how to read a series' `since`
+/// fastest ([`super::sqlite::SNAPSHOT_SINCE`]; empty for PostgreSQL).
+pub(crate) fn journal_rows(hint: &str) -> String {
+    format!(
+        "SELECT l.series_key, l.points FROM alerting_series_log l \
+         LEFT JOIN alerting_series_snapshot s {hint} ON s.series_key = l.series_key \
+         WHERE l.id > COALESCE(s.since, 0) ORDER BY l.id"
+    )
+}
 
 /// Deletes the journal rows a snapshot (or a fresh start) made obsolete
-/// (SQLite and PostgreSQL alike).
-pub(crate) const PRUNE_LOG: &str = "DELETE FROM alerting_series_log WHERE id <= \
-     (SELECT s.since FROM alerting_series_snapshot s \
-      WHERE s.series_key = alerting_series_log.series_key)";
+/// (SQLite and PostgreSQL alike; `hint` as in [`journal_rows`]).
+pub(crate) fn prune_log(hint: &str) -> String {
+    format!(
+        "DELETE FROM alerting_series_log WHERE id <= \
+         (SELECT s.since FROM alerting_series_snapshot s {hint} \
+          WHERE s.series_key = alerting_series_log.series_key)"
+    )
+}
 
 /// What the series of one metric learned: snapshots, journal rows, daily
 /// profiles (deleted when its learned threshold is removed).
@@ -133,8 +143,8 @@ fn rows<T: serde::de::DeserializeOwned>(query: &mut Query<'_>, sql: &str) -> Res
 }
 
 /// Builds an engine from any store, through `query` running the portable
-/// SELECTs below.
-pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
+/// SELECTs below (`hint` as in [`journal_rows`]).
+pub(crate) fn load_with(query: &mut Query<'_>, hint: &str) -> Res<Engine> {
     let mut engine = Engine::new();
     let mut meta = |key: &str| -> Res<Option<String>> {
         Ok(query(&format!(
@@ -177,7 +187,7 @@ pub(crate) fn load_with(query: &mut Query<'_>) -> Res<Engine> {
             .filter_map(|(k, v)| Some((k, v?)))
             .collect();
     let mut journal: HashMap<String, Vec<String>> = HashMap::new();
-    for (key, row) in query(JOURNAL_ROWS)? {
+    for (key, row) in query(&journal_rows(hint))? {
         if let Some(row) = row {
             journal.entry(key).or_default().push(row);
         }
