@@ -1010,7 +1010,10 @@ fn encode_words(words: impl IntoIterator<Item = u64>) -> String {
 }
 
 fn decode_words(text: &str) -> Option<Vec<u64>> {
-    let bytes = b64().decode(text).ok()?;
+    words_of(&b64().decode(text).ok()?)
+}
+
+fn words_of(bytes: &[u8]) -> Option<Vec<u64>> {
     if bytes.len() % 8 != 0 {
         return None;
     }
@@ -1020,6 +1023,45 @@ fn decode_words(text: &str) -> Option<Vec<u64>> {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect(),
     )
+}
+
+/// Prefix of a snapshot stored packed: `lz4:` and the base64 of its words'
+/// bytes, LZ4-compressed after their length (u32, little-endian). `:` is
+/// not in base64's alphabet, so a snapshot stored plain (before packing)
+/// still reads as one.
+const PACKED: &str = "lz4:";
+
+/// Largest unpacked snapshot read back (the state is ~19 KB; a stored
+/// length beyond this is damage, not a reason to allocate it).
+const MAX_SNAPSHOT_BYTES: usize = 1 << 20;
+
+/// A snapshot's words as stored: packed (see [`PACKED`]). The counters are
+/// mostly zeros and small counts: ~19 KB packs to a few, which is most of
+/// the WAL a snapshot writes.
+fn encode_snapshot(words: &[u64]) -> String {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    format!(
+        "{PACKED}{}",
+        b64().encode(lz4_flex::block::compress_prepend_size(&bytes))
+    )
+}
+
+/// A stored snapshot's words, packed or plain; `None` when unreadable.
+fn decode_snapshot(text: &str) -> Option<Vec<u64>> {
+    let Some(packed) = text.strip_prefix(PACKED) else {
+        return decode_words(text);
+    };
+    let z = b64().decode(packed).ok()?;
+    let (len, body) = z.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > MAX_SNAPSHOT_BYTES {
+        return None;
+    }
+    let bytes = lz4_flex::block::decompress(body, len).ok()?;
+    if bytes.len() != len {
+        return None;
+    }
+    words_of(&bytes)
 }
 
 impl AutoState {
@@ -1070,7 +1112,7 @@ impl AutoState {
             live.fresh = false;
             return Some(JournalChanges {
                 reset: true,
-                snapshot: Some(encode_words(live.to_words(seen))),
+                snapshot: Some(encode_snapshot(&live.to_words(seen))),
                 points: None,
             });
         }
@@ -1094,7 +1136,7 @@ impl AutoState {
     }
 
     fn restore(&mut self, p: &DetectorParams, snapshot: Option<&str>, rows: &[String]) {
-        let (mut seen, mut live) = match snapshot.and_then(decode_words) {
+        let (mut seen, mut live) = match snapshot.and_then(decode_snapshot) {
             Some(w) => match Live::from_words(&w) {
                 Some(back) => back,
                 None => {
@@ -1363,6 +1405,58 @@ mod tests {
                     "call {call}, restart at {cut}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn auto_snapshots_are_packed_and_plain_ones_still_read_and_damaged_ones_start_afresh() {
+        let p = DetectorParams::default();
+        let xs = wave(3200);
+        let mut s = DetectorState::new(&p);
+        let mut snapshot = None;
+        for (i, x) in xs[..2000].iter().enumerate() {
+            s.observe(&p, i as i64 * 300, *x);
+            if (i + 1) % 10 == 0
+                && let Some(j) = s.take_journal()
+            {
+                snapshot = j.snapshot.or(snapshot);
+            }
+        }
+        let packed = snapshot.expect("a snapshot within 2,000 points");
+        let words = decode_snapshot(&packed).unwrap();
+        // What the version before packing stored: the words in plain base64.
+        let plain = encode_words(words.iter().copied());
+        assert!(
+            packed.starts_with(PACKED) && packed.len() * 2 < plain.len(),
+            "{} packed against {} plain",
+            packed.len(),
+            plain.len()
+        );
+        let rest = |stored: &str| -> Vec<f64> {
+            let mut s = DetectorState::new(&p);
+            s.restore_journal(&p, Some(stored), &[]);
+            (2000..3200)
+                .map(|i| s.observe(&p, i as i64 * 300, xs[i]).score)
+                .collect()
+        };
+        let continued = rest(&packed);
+        assert_eq!(rest(&plain), continued);
+        assert!(
+            continued.iter().any(|v| *v >= 0.5),
+            "the shift at 2,500 alerts"
+        );
+        // Damaged: a length past the bound, a body cut short, not base64.
+        let huge = format!("{PACKED}{}", b64().encode([0xff, 0xff, 0xff, 0x7f, 0, 0]));
+        let cut = &packed[..packed.len() / 2];
+        let fresh: Vec<f64> = {
+            let mut s = DetectorState::new(&p);
+            (2000..3200)
+                .map(|i| s.observe(&p, i as i64 * 300, xs[i]).score)
+                .collect()
+        };
+        for damaged in [huge.as_str(), cut, "lz4:%%%"] {
+            assert!(decode_snapshot(damaged).is_none(), "{damaged:.40}");
+            assert_eq!(rest(damaged), fresh, "{damaged:.40}");
         }
     }
 
