@@ -861,15 +861,53 @@ impl Engine {
         value: f64,
         ts: f64,
     ) -> Option<Verdict> {
-        let series = self.series.get_mut(sid as usize)?;
-        let entry = &self.metrics[series.metric as usize];
-        let spec = entry.dynamic.as_ref()?;
-        if series.detector.is_none() || series.generation != entry.generation {
-            series.detector = Some(DetectorState::new(&spec.params));
-            series.generation = entry.generation;
+        observe_in(self.series.get_mut(sid as usize)?, &self.metrics, value, ts)
+    }
+
+    /// [`Engine::observe_learned`] for many points: `order` holds (series
+    /// id, index into `points`) sorted by series, then index, and each
+    /// verdict goes to its index in `out`. A batch of at least
+    /// [`PARALLEL_POINTS`] points over several series is cut in two at a
+    /// series boundary and the halves observed on two threads (detectors are
+    /// independent, so the verdicts are the same): the detectors are most
+    /// of a 10,000-point call's work under the engine lock.
+    pub(crate) fn observe_sorted(
+        &mut self,
+        order: &[(SeriesId, u32)],
+        points: &[(Option<u32>, f64, f64)],
+        out: &mut [Option<Verdict>],
+    ) {
+        let metrics = &self.metrics;
+        let run = |series: &mut [Series], first: SeriesId, part: &[(SeriesId, u32)]| {
+            part.iter()
+                .map(|&(sid, k)| {
+                    let (_, value, ts) = points[k as usize];
+                    let s = series.get_mut((sid - first) as usize)?;
+                    observe_in(s, metrics, value, ts)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = order.split_at(parallel_split(order));
+        let (va, vb) = match b.first() {
+            Some(&(mid, _)) => {
+                let at = (mid as usize).min(self.series.len());
+                let (low, high) = self.series.split_at_mut(at);
+                std::thread::scope(|scope| {
+                    let other = scope.spawn(|| run(high, mid, b));
+                    let va = run(low, 0, a);
+                    match other.join() {
+                        Ok(vb) => (va, vb),
+                        // Handled as any panic in the call (the caller
+                        // catches it and answers an error).
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                })
+            }
+            None => (run(&mut self.series, 0, a), Vec::new()),
+        };
+        for (&(_, k), v) in order.iter().zip(va.into_iter().chain(vb)) {
+            out[k as usize] = v;
         }
-        let det = series.detector.as_mut()?;
-        Some(det.observe(&spec.params, ts.floor() as i64, value))
     }
 
     fn check_dynamic(
@@ -1593,6 +1631,48 @@ fn clip(mut s: String, max: usize) -> String {
     s
 }
 
+/// Batches with at least this many learned points are observed on two
+/// threads ([`Engine::observe_sorted`]); below it, starting a thread costs
+/// more than it saves.
+pub const PARALLEL_POINTS: usize = 2_048;
+
+/// Where `order` (sorted by series) is cut for two threads: the first
+/// series boundary at or after its middle; `order.len()` (no cut) for a
+/// short batch, a single series, or a machine with one core.
+fn parallel_split(order: &[(SeriesId, u32)]) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if order.len() < PARALLEL_POINTS || cores < 2 {
+        return order.len();
+    }
+    let mid = order.len() / 2;
+    let sid = order[mid].0;
+    // The first point of the series at the middle, or the one after it.
+    let start = order[..mid].partition_point(|&(s, _)| s < sid);
+    if start > 0 {
+        start
+    } else {
+        order.partition_point(|&(s, _)| s <= sid)
+    }
+}
+
+/// [`Engine::observe_learned`] on one series (`metrics`: the engine's).
+fn observe_in(
+    series: &mut Series,
+    metrics: &[MetricEntry],
+    value: f64,
+    ts: f64,
+) -> Option<Verdict> {
+    let entry = &metrics[series.metric as usize];
+    let spec = entry.dynamic.as_ref()?;
+    if series.detector.is_none() || series.generation != entry.generation {
+        series.detector = Some(DetectorState::new(&spec.params));
+        series.generation = entry.generation;
+    }
+    let det = series.detector.as_mut()?;
+    Some(det.observe(&spec.params, ts.floor() as i64, value))
+}
+
 /// The store key of a series.
 pub fn series_key(metric: &str, source: &str, labels: &[(String, String)]) -> String {
     let mut k = String::with_capacity(metric.len() + source.len() + 16);
@@ -1624,4 +1704,36 @@ fn with_rule_labels(
     }
     v.sort();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PARALLEL_POINTS, parallel_split};
+
+    #[test]
+    fn a_long_batch_is_cut_at_the_series_boundary_nearest_its_middle() {
+        let order = |series: &[(u32, usize)]| -> Vec<(u32, u32)> {
+            let mut out = Vec::new();
+            for &(sid, n) in series {
+                out.extend((0..n).map(|k| (sid, k as u32)));
+            }
+            out
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cut = |o: &[(u32, u32)]| parallel_split(o);
+        // Short, or one series: no cut.
+        let short = order(&[(0, 100), (1, 100)]);
+        assert_eq!(cut(&short), short.len());
+        let one = order(&[(7, 3 * PARALLEL_POINTS)]);
+        assert_eq!(cut(&one), one.len());
+        if cores < 2 {
+            return;
+        }
+        // The middle falls inside series 1: cut where it starts.
+        let even = order(&[(0, 1_500), (1, 1_000), (2, 1_500)]);
+        assert_eq!(cut(&even), 1_500);
+        // The middle falls inside the first series: cut after it.
+        let first = order(&[(3, 3_000), (4, 10), (5, 10)]);
+        assert_eq!(cut(&first), 3_000);
+    }
 }

@@ -229,10 +229,7 @@ impl Engine {
         }
         order.sort_unstable();
         let mut out = vec![None; points.len()];
-        for (sid, k) in order {
-            let (_, value, ts) = points[k as usize];
-            out[k as usize] = self.observe_learned(sid, value, ts);
-        }
+        self.observe_sorted(&order, points, &mut out);
         out
     }
 
@@ -338,9 +335,24 @@ mod tests {
                 one_by_one.check(sid, *v, *ts, &mut touched).anomaly_score
             })
             .collect();
+        // Batches of 1,000 points are observed on one thread, of 4,800 on
+        // two (PARALLEL_POINTS).
+        for size in [1_000, 4_800] {
+            batched_like_point_order(&points, size, &expected, &one_by_one);
+        }
+        assert!(expected.iter().filter(|&&x| x >= 0.5).count() >= 8);
+        assert!(!one_by_one.alerts().is_empty());
+    }
+
+    fn batched_like_point_order(
+        points: &[(String, f64, f64)],
+        size: usize,
+        expected: &[f64],
+        one_by_one: &Engine,
+    ) {
         let (mut batched, _) = engine_and_points();
         let mut scores = Vec::new();
-        for chunk in points.chunks(1_000) {
+        for chunk in points.chunks(size) {
             let b = batched.check_batch(
                 chunk.iter().map(|(key, v, ts)| {
                     let (metric, source) = key.split_once('/').unwrap();
@@ -356,15 +368,13 @@ mod tests {
             );
             scores.extend(b.scores);
         }
-        assert_eq!(scores, expected);
-        assert!(expected.iter().filter(|&&x| x >= 0.5).count() >= 8);
+        assert_eq!(scores, expected, "batches of {size}");
         let summary = |e: &Engine| -> Vec<(String, u64, u64)> {
             e.alerts()
                 .iter()
                 .map(|a| (a.id.clone(), a.count, a.last_seen.to_bits()))
                 .collect()
         };
-        assert_eq!(summary(&batched), summary(&one_by_one));
-        assert!(!batched.alerts().is_empty());
+        assert_eq!(summary(&batched), summary(one_by_one), "batches of {size}");
     }
 }

@@ -1014,7 +1014,7 @@ fn decode_words(text: &str) -> Option<Vec<u64>> {
 }
 
 fn words_of(bytes: &[u8]) -> Option<Vec<u64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(
