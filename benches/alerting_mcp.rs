@@ -23,7 +23,8 @@
 //! what an agent's client gets, and the cost of counting those tokens.
 //!
 //! Run: cargo bench --bench alerting_mcp (`ALERTING_BENCH_CALLS=N` for longer
-//! `check_metrics` series, default 60).
+//! `check_metrics` series, default 60; `ALERTING_BENCH_IN_FLIGHT=N` for N
+//! pipelined calls instead of 2).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -48,7 +49,16 @@ fn calls() -> usize {
         .unwrap_or(60)
 }
 const SINGLE: usize = 2_000;
-const IN_FLIGHT: usize = 2;
+/// Calls in flight in the pipelined series (the target is set on 2);
+/// `ALERTING_BENCH_IN_FLIGHT` changes it, to see where the server's CPU
+/// rather than the wait for answers sets the rate.
+fn in_flight() -> usize {
+    std::env::var("ALERTING_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(2)
+}
 
 /// One point as a metrics collector holds it.
 #[derive(Serialize)]
@@ -224,8 +234,9 @@ fn scenario(name: &str, detectors: bool, bounded: bool) {
         s.next_id();
     }
     let mut stdin = s.take_stdin();
-    let (token_tx, token_rx) = sync_channel::<()>(IN_FLIGHT);
-    for _ in 0..IN_FLIGHT {
+    let in_flight = in_flight();
+    let (token_tx, token_rx) = sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
         token_tx.send(()).expect("token");
     }
     // Fresh points, later in time than the ones above.
@@ -256,7 +267,7 @@ fn scenario(name: &str, detectors: bool, bounded: bool) {
     let secs = start.elapsed().as_secs_f64();
     s.put_stdin(writer.join().expect("writer thread"));
     println!(
-        "{name}: check_metrics {BATCH} points/call, {IN_FLIGHT} in flight: {:>10.0} points/s ({calls} calls in {secs:.2} s; {})",
+        "{name}: check_metrics {BATCH} points/call, {in_flight} in flight: {:>10.0} points/s ({calls} calls in {secs:.2} s; {})",
         (calls * BATCH) as f64 / secs,
         cpu_per_call(&server, cpu, calls)
     );
