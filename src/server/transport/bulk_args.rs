@@ -116,49 +116,60 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
 /// An object's members: raw key bytes (without quotes) and value spans.
 type Members<'a> = Vec<(&'a [u8], std::ops::Range<usize>)>;
 
-/// The members of the JSON object starting at `b[i] == '{'`, or `None` if
-/// it is not one.
-fn members(b: &[u8], i: usize) -> Option<Members<'_>> {
-    match leading_members(b, i) {
-        (out, true) => Some(out),
-        _ => None,
-    }
-}
+/// The members of the object member named `.0` whose value is an object,
+/// framed while the outer object is (see [`leading_members`]).
+type Inner<'s, 'a> = Option<(&'s [u8], &'s mut Option<Members<'a>>)>;
 
 /// The members of the object starting at `b[i]` that frame correctly, in
-/// order, and whether the whole object did (for a truncated request, the
-/// `id` before the point where it breaks off).
-fn leading_members(b: &[u8], i: usize) -> (Members<'_>, bool) {
+/// order, and one past its closing brace when the whole object did (for a
+/// truncated request, the `id` before the point where it breaks off).
+/// With `inner`, the value of the member of that name, when an object, is
+/// framed member by member into its slot, and that framing is what finds
+/// its end: a `tools/call`'s `params` are not scanned twice, once to skip
+/// them and once for their `arguments`.
+fn leading_members<'a>(
+    b: &'a [u8],
+    i: usize,
+    mut inner: Inner<'_, 'a>,
+) -> (Members<'a>, Option<usize>) {
     let mut out = Vec::new();
     if b.get(i) != Some(&b'{') {
-        return (out, false);
+        return (out, None);
     }
     let mut j = ws(b, i + 1);
     if b.get(j) == Some(&b'}') {
-        return (out, true);
+        return (out, Some(j + 1));
     }
     loop {
         if b.get(j) != Some(&b'"') {
-            return (out, false);
+            return (out, None);
         }
         let Some(key_end) = string_end(b, j) else {
-            return (out, false);
+            return (out, None);
         };
         let key = &b[j + 1..key_end - 1];
         j = ws(b, key_end);
         if b.get(j) != Some(&b':') {
-            return (out, false);
+            return (out, None);
         }
         let start = ws(b, j + 1);
-        let Some(end) = value_end(b, start) else {
-            return (out, false);
+        let end = match &mut inner {
+            Some((name, slot)) if key == *name && b.get(start) == Some(&b'{') => {
+                let (members, end) = leading_members(b, start, None);
+                **slot = end.map(|_| members);
+                end
+            }
+            _ => value_end(b, start),
+        };
+        let Some(end) = end else {
+            return (out, None);
         };
         out.push((key, start..end));
         j = ws(b, end);
         match b.get(j) {
             Some(b',') => j = ws(b, j + 1),
-            Some(b'}') => return (out, true),
-            _ => return (out, false),
+            Some(b'}') => return (out, Some(j + 1)),
+            _ => return (out, None),
         }
     }
 }
@@ -174,11 +185,15 @@ fn member(list: &[(&[u8], std::ops::Range<usize>)], key: &str) -> Option<std::op
 /// The line to forward: with the arguments of a bulk tool call parked, or
 /// `None` to forward it unchanged (anything unusual is left to rmcp).
 fn lift(line: &[u8]) -> Option<Vec<u8>> {
-    let top = members(line, ws(line, 0))?;
+    let mut params = None;
+    let (top, end) = leading_members(line, ws(line, 0), Some((b"params", &mut params)));
+    end?;
     if &line[member(&top, "method")?] != b"\"tools/call\"" {
         return None;
     }
-    let params = members(line, member(&top, "params")?.start)?;
+    // One `params`, an object (a repeated one is left to rmcp, as before).
+    member(&top, "params")?;
+    let params = params?;
     let name = &line[member(&params, "name")?];
     let args = member(&params, "arguments")?;
     if line[args.start] != b'{' && &line[args.clone()] != b"null" {
@@ -291,7 +306,7 @@ fn unparsable(line: &[u8]) -> Option<Vec<u8>> {
     let error = serde_json::from_slice::<Skim>(line).err()?;
     let reason = format!("request not understood: invalid JSON ({error})");
     // A truncated request still has the members before the cut.
-    let (top, _) = leading_members(line, ws(line, 0));
+    let (top, _) = leading_members(line, ws(line, 0), None);
     answer_instead(line, &top, &reason)
 }
 
