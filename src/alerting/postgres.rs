@@ -482,7 +482,7 @@ impl StateStore for PgState {
                     })
                     .collect())
             },
-            "alerting_series_snapshot",
+            "",
         )
     }
 }

@@ -70,7 +70,8 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "alerting_series_journal",
         // An `auto` series' detector state (~19 KB) is stored whole now and
-        // then (`state`, base64 words) and the points learned since as one
+        // then (`state`, base64 words; LZ4-packed after `lz4:` since, see
+        // `threshold::PACKED`) and the points learned since as one
         // journal row per call (`points`: "<seq> <base64>", `seq` the first
         // point's number); loading replays the rows over the snapshot.
         sql: "CREATE TABLE alerting_series_snapshot (
