@@ -1634,11 +1634,12 @@ fn clip(mut s: String, max: usize) -> String {
 /// Batches with at least this many learned points are observed on two
 /// threads ([`Engine::observe_sorted`]); below it, starting a thread costs
 /// more than it saves.
-pub const PARALLEL_POINTS: usize = 2_048;
+const PARALLEL_POINTS: usize = 2_048;
 
-/// Where `order` (sorted by series) is cut for two threads: the first
-/// series boundary at or after its middle; `order.len()` (no cut) for a
-/// short batch, a single series, or a machine with one core.
+/// Where `order` (sorted by series) is cut for two threads: where the
+/// series holding its middle point starts or, when that series starts the
+/// batch, where it ends; `order.len()` (no cut) for a short batch, a single
+/// series, or a machine with one core.
 fn parallel_split(order: &[(SeriesId, u32)]) -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -441,7 +441,7 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
             )
             .map_err(e)?;
             if prune_due(since, last_id(tx)?) {
-                tx.batch_execute(&prune_log("")).map_err(e)?;
+                tx.batch_execute(&prune_log(SNAPSHOT_SINCE)).map_err(e)?;
             }
         }
     }
@@ -482,7 +482,12 @@ impl StateStore for PgState {
                     })
                     .collect())
             },
-            "",
+            SNAPSHOT_SINCE,
         )
     }
 }
+
+/// How the journal's queries read a series' `since` from the snapshot table:
+/// as written (PostgreSQL keeps the large `state` out of the row, so the row
+/// read is small; see `super::sqlite::SNAPSHOT_SINCE` for SQLite's hint).
+const SNAPSHOT_SINCE: &str = "";
