@@ -3,7 +3,8 @@
 //! correlation, priority, escalation, silences and inhibition).
 //!
 //! Layout, one concept per file: [`rules`] (the condition language),
-//! [`threshold`] (streaming detectors; [`surprise`] is `auto`'s), [`dedup`], [`correlate`],
+//! [`threshold`] (streaming detectors; [`surprise`] is `auto`'s, [`packed`] its
+//! journal's points), [`dedup`], [`correlate`],
 //! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
 //! [`engine`] (composes them), [`persist`] (the store tables, behind the
 //! [`storage::StateStore`] trait).
@@ -39,6 +40,7 @@ pub mod engine;
 pub mod escalate;
 pub mod limits;
 pub mod model;
+pub mod packed;
 pub mod postgres;
 pub mod priority;
 pub mod queries;

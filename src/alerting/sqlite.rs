@@ -73,7 +73,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // then (`state`, base64 words; LZ4-packed after `lz4:` since, see
         // `threshold::PACKED`) and the points learned since as one
         // journal row per call (`points`: "<seq> <base64>", `seq` the first
-        // point's number); loading replays the rows over the snapshot.
+        // point's number; packed after `p:` since, see `packed`); loading
+        // replays the rows over the snapshot.
         sql: "CREATE TABLE alerting_series_snapshot (
                   series_key TEXT PRIMARY KEY,
                   state TEXT NOT NULL

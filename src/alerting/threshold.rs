@@ -24,7 +24,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::surprise;
+use super::{packed, surprise};
 
 /// Which detector learns the baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -879,7 +879,9 @@ pub struct JournalChanges {
     /// base64).
     pub snapshot: Option<String>,
     /// One journal row: the points learned since the last call, as
-    /// `"<sequence number of the first> <base64 of (ts, value bits) pairs>"`.
+    /// `"<sequence number of the first> <points>"`, the points packed by
+    /// [`packed::encode`] (rows stored before packing hold the base64 of
+    /// `(ts, value bits)` pairs; both read).
     pub points: Option<String>,
 }
 
@@ -1004,6 +1006,7 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD_NO_PAD
 }
 
+#[cfg(test)]
 fn encode_words(words: impl IntoIterator<Item = u64>) -> String {
     let bytes: Vec<u8> = words.into_iter().flat_map(u64::to_le_bytes).collect();
     b64().encode(bytes)
@@ -1122,11 +1125,9 @@ impl AutoState {
         }
         let points = (!live.pending.is_empty()).then(|| {
             let first = seen - live.pending.len() as u64;
-            let words = live
-                .pending
-                .drain(..)
-                .flat_map(|(t, v)| [t as u64, v.to_bits()]);
-            format!("{first} {}", encode_words(words))
+            let text = format!("{first} {}", packed::encode(&live.pending));
+            live.pending.clear();
+            text
         });
         Some(JournalChanges {
             reset,
@@ -1148,14 +1149,14 @@ impl AutoState {
         };
         live.fresh = false;
         'rows: for row in rows {
-            let parsed = row
-                .split_once(' ')
-                .and_then(|(first, data)| Some((first.parse::<u64>().ok()?, decode_words(data)?)));
-            let Some((first, words)) = parsed else {
+            let parsed = row.split_once(' ').and_then(|(first, data)| {
+                Some((first.parse::<u64>().ok()?, packed::decode(data)?))
+            });
+            let Some((first, points)) = parsed else {
                 tracing::warn!("skipping unreadable auto journal row");
                 continue;
             };
-            for (k, pair) in words.chunks_exact(2).enumerate() {
+            for (k, &(t, x)) in points.iter().enumerate() {
                 let at = first + k as u64;
                 if at < seen {
                     continue;
@@ -1164,7 +1165,7 @@ impl AutoState {
                     tracing::warn!(at, seen, "auto journal has a gap; replay stops there");
                     break 'rows;
                 }
-                live.learn(p, seen, pair[0] as i64, f64::from_bits(pair[1]));
+                live.learn(p, seen, t, x);
                 seen += 1;
             }
         }
