@@ -96,6 +96,14 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
 
 /// `points` (Unix second, value) as a journal row's text.
 pub fn encode(points: &[(i64, f64)]) -> String {
+    let mut text = String::new();
+    encode_into(&mut text, points);
+    text
+}
+
+/// [`encode`], appended to `text` (a row is written once, without the
+/// copies of formatting it piece by piece).
+pub fn encode_into(text: &mut String, points: &[(i64, f64)]) {
     let scale = scale_of(points);
     let mut out = Vec::with_capacity(1 + points.len() * 4);
     out.push(scale.map_or(RAW, |k| k as u8));
@@ -118,7 +126,8 @@ pub fn encode(points: &[(i64, f64)]) -> String {
             None => out.extend_from_slice(&v.to_le_bytes()),
         }
     }
-    format!("{PREFIX}{}", b64().encode(out))
+    text.push_str(PREFIX);
+    b64().encode_string(out, text);
 }
 
 /// The points of a journal row's text, packed or as stored before packing

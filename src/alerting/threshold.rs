@@ -21,6 +21,8 @@
 //!   journal of the points since ([`JournalChanges`]); loading replays the
 //!   journal over the snapshot, which gives the same state bit for bit.
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -1125,7 +1127,9 @@ impl AutoState {
         }
         let points = (!live.pending.is_empty()).then(|| {
             let first = seen - live.pending.len() as u64;
-            let text = format!("{first} {}", packed::encode(&live.pending));
+            let mut text = String::with_capacity(24 + live.pending.len() * 6);
+            let _ = write!(text, "{first} ");
+            packed::encode_into(&mut text, &live.pending);
             live.pending.clear();
             text
         });
