@@ -529,7 +529,8 @@ pub struct CheckMetricOut {
 #[serde(deny_unknown_fields)]
 pub struct PointArg {
     /// Metric name.
-    pub metric_name: String,
+    #[schemars(with = "String")]
+    pub metric_name: compact_str::CompactString,
     /// Observed value.
     pub value: f64,
     /// RFC 3339 or Unix seconds; default now.
