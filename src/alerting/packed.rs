@@ -43,7 +43,8 @@ fn b64() -> base64::engine::GeneralPurpose {
 /// `v` as `m` over `10^k`, if that gives back `v`'s bits.
 fn scaled(v: f64, k: usize) -> Option<i64> {
     let s = v * POW10[k];
-    if !(s.abs() < EXACT) {
+    // NaN and infinities too.
+    if !s.is_finite() || s.abs() >= EXACT {
         return None;
     }
     let m = s.round() as i64;
