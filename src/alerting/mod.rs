@@ -52,7 +52,7 @@ pub mod storage;
 pub mod surprise;
 pub mod threshold;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use engine::{AlertEvent, Engine, EngineError};
 pub use sqlite::MIGRATIONS;
@@ -76,7 +76,8 @@ pub enum AlertError {
 #[derive(Debug)]
 pub struct AlertingService {
     engine: Mutex<Engine>,
-    conn: Mutex<StoreSide>,
+    /// Shared with the upkeep tasks (see [`AlertingService::upkeep_later`]).
+    conn: Arc<Mutex<StoreSide>>,
     /// Held open for the process's lifetime: the exclusive owner lock (on
     /// PostgreSQL the store's connection holds it instead).
     _owner: Option<std::fs::File>,
@@ -176,7 +177,9 @@ impl AlertingService {
     /// the store.
     pub fn open(store: &Store) -> Result<AlertingService, OpenError> {
         let owner = take_owner_lock(store)?;
-        let conn = store.connect()?;
+        // Its checkpoints run as upkeep after a call has answered, not
+        // inside the commit of the call that crossed SQLite's threshold.
+        let (conn, wal_frames) = store.connect_self_checkpointing()?;
         // A call rewrites rows of every series it touches: with `auto`
         // thresholds (~19 KB of detector state each, stored now and then)
         // SQLite's default 2 MB page cache re-read pages from the file on
@@ -192,7 +195,9 @@ impl AlertingService {
         })?;
         Ok(AlertingService {
             engine: Mutex::new(engine),
-            conn: Mutex::new(StoreSide::new(Box::new(sqlite::SqliteState(conn)))),
+            conn: Arc::new(Mutex::new(StoreSide::new(Box::new(
+                sqlite::SqliteState::new(conn, Some(wal_frames)),
+            )))),
             _owner: Some(owner),
         })
     }
@@ -220,7 +225,7 @@ impl AlertingService {
                     .map_err(|e| failed(format!("alerting state could not be loaded: {e}")))?;
                 Ok(AlertingService {
                     engine: Mutex::new(engine),
-                    conn: Mutex::new(StoreSide::new(Box::new(state))),
+                    conn: Arc::new(Mutex::new(StoreSide::new(Box::new(state)))),
                     _owner: None,
                 })
             })
@@ -287,7 +292,34 @@ impl AlertingService {
             "alerting state saved"
         );
         unsaved.clear();
+        let upkeep = state.upkeep_due();
+        drop(side);
+        if upkeep {
+            self.upkeep_later();
+        }
         Ok((out, events))
+    }
+
+    /// Runs the store's due upkeep ([`storage::StateStore::upkeep`]) on the
+    /// blocking pool, so it overlaps this call's answer and the next call's
+    /// in-memory work; it holds the store lock, so the next save waits for
+    /// it. Without a runtime (benchmarks, tools) it runs here.
+    fn upkeep_later(&self) {
+        let conn = Arc::clone(&self.conn);
+        let run = move || {
+            let mut side = conn.lock().unwrap_or_else(|p| p.into_inner());
+            if side.state.upkeep_due()
+                && let Err(e) = side.state.upkeep()
+            {
+                tracing::warn!(
+                    "alerting store upkeep failed (tried again after the next save): {e}"
+                );
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(run)),
+            Err(_) => run(),
+        }
     }
 }
 
@@ -296,7 +328,8 @@ impl Drop for AlertingService {
     /// refused some calls' changes writes them one last time, so they are
     /// not lost with the process when the store has recovered meanwhile.
     fn drop(&mut self) {
-        let side = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let side = &mut *guard;
         if side.unsaved.is_empty() {
             return;
         }

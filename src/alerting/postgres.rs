@@ -127,6 +127,8 @@ pub struct PgState {
     namespace: String,
     lock_key: i64,
     client: Option<Conn>,
+    /// A save took the journal past a multiple of `PRUNE_EVERY` rows.
+    prune_due: bool,
 }
 
 impl std::fmt::Debug for PgState {
@@ -151,6 +153,7 @@ impl PgState {
             namespace: namespace.to_string(),
             lock_key: pg::lock_key("alerting", namespace),
             client: None,
+            prune_due: false,
         };
         let mut client = state.connect().map_err(failed)?;
         pg::migrate(
@@ -246,7 +249,8 @@ impl PgState {
     }
 }
 
-fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Result<(), String> {
+/// One call's writes; whether the journal is due for a prune.
+fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Result<bool, String> {
     let e = |e: postgres::Error| pg_text(&e);
     for w in writes {
         match w {
@@ -405,6 +409,7 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
         )
         .map_err(e)?;
     }
+    let mut prune = false;
     if !changes.journal.is_empty() {
         let last_id = |tx: &mut postgres::Transaction<'_>| -> Res<i64> {
             tx.query_one("SELECT COALESCE(MAX(id), 0) FROM alerting_series_log", &[])
@@ -440,9 +445,7 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
                 &[&keys, &rows],
             )
             .map_err(e)?;
-            if prune_due(since, last_id(tx)?) {
-                tx.batch_execute(&prune_log(SNAPSHOT_SINCE)).map_err(e)?;
-            }
+            prune = prune_due(since, last_id(tx)?);
         }
     }
     tx.execute(
@@ -451,21 +454,41 @@ fn save_in(tx: &mut Transaction<'_>, writes: &[Write], changes: &Changes) -> Res
         &[&json(&changes.counters)?],
     )
     .map_err(e)?;
-    Ok(())
+    Ok(prune)
 }
 
 impl StateStore for PgState {
     fn save(&mut self, batches: &[Batch]) -> Res<()> {
         // Network round trips through the synchronous client: always in
         // blocking mode.
-        crate::store::blocking(|| {
+        let prune = crate::store::blocking(|| {
             let client = self.client()?;
             let mut tx = client.transaction().map_err(|e| pg_text(&e))?;
+            let mut prune = false;
             for (writes, changes) in batches {
-                save_in(&mut tx, writes, changes)?;
+                prune |= save_in(&mut tx, writes, changes)?;
             }
-            tx.commit().map_err(|e| pg_text(&e))
-        })
+            tx.commit().map_err(|e| pg_text(&e))?;
+            Ok::<_, String>(prune)
+        })?;
+        self.prune_due |= prune;
+        Ok(())
+    }
+
+    fn upkeep_due(&self) -> bool {
+        self.prune_due
+    }
+
+    fn upkeep(&mut self) -> Res<()> {
+        if self.prune_due {
+            crate::store::blocking(|| {
+                self.client()?
+                    .batch_execute(&prune_log(SNAPSHOT_SINCE))
+                    .map_err(|e| pg_text(&e))
+            })?;
+            self.prune_due = false;
+        }
+        Ok(())
     }
 
     fn load(&mut self) -> Res<Engine> {

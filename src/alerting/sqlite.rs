@@ -2,6 +2,9 @@
 //! saving a call's writes in one transaction, and loading an engine back
 //! (through [`super::storage`]'s portable loader).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicI32;
+
 use rusqlite::{Connection, params};
 
 use super::engine::{Changes, Engine};
@@ -9,8 +12,8 @@ use super::storage::{
     ALL_SERIES, Batch, LEARNED, Res, StateStore, Write, forget_series_sql, json, load_with, num_of,
     prune_due, prune_log, series_prefix,
 };
-use crate::store::WriteTx;
 use crate::store::migrations::Migration;
+use crate::store::{WriteTx, wal};
 
 /// The alerting component's schema.
 pub const MIGRATIONS: &[Migration] = &[
@@ -94,8 +97,8 @@ pub const MIGRATIONS: &[Migration] = &[
         // of WAL per call); appended at the end they fill a few dozen. A
         // snapshot row's `since` is the highest log id its snapshot (or, with
         // `state` empty, its detector's fresh start) makes obsolete for its
-        // series; loading ignores those rows and saves prune them now and
-        // then (`storage::PRUNE_EVERY`).
+        // series; loading ignores those rows and the upkeep after saves
+        // prunes them now and then (`storage::PRUNE_EVERY`).
         sql: "CREATE TABLE alerting_series_log (
                   id INTEGER PRIMARY KEY,
                   series_key TEXT NOT NULL,
@@ -126,33 +129,88 @@ pub const SNAPSHOT_SINCE: &str = "INDEXED BY alerting_series_snapshot_since";
 
 /// The alerting tables of the data dir's SQLite store.
 #[derive(Debug)]
-pub struct SqliteState(pub Connection);
+pub struct SqliteState {
+    conn: Connection,
+    /// The WAL's size in frames after the connection's last commit, when
+    /// this state runs the connection's checkpoints in its upkeep
+    /// ([`crate::store::Store::connect_self_checkpointing`]).
+    wal_frames: Option<Arc<AtomicI32>>,
+    /// A save took the journal past a multiple of `PRUNE_EVERY` rows.
+    prune_due: bool,
+}
+
+impl SqliteState {
+    /// The state over `conn`; `wal_frames`: see the field.
+    pub fn new(conn: Connection, wal_frames: Option<Arc<AtomicI32>>) -> Self {
+        SqliteState {
+            conn,
+            wal_frames,
+            prune_due: false,
+        }
+    }
+}
 
 impl StateStore for SqliteState {
     fn save(&mut self, batches: &[Batch]) -> Res<()> {
-        save(&mut self.0, batches)
+        self.prune_due |= save(&mut self.conn, batches)?;
+        Ok(())
     }
 
     fn load(&mut self) -> Res<Engine> {
-        load(&self.0)
+        load(&self.conn)
+    }
+
+    fn upkeep_due(&self) -> bool {
+        self.prune_due
+            || self.wal_frames.as_ref().is_some_and(|f| {
+                f.load(std::sync::atomic::Ordering::Relaxed) >= wal::AUTO_CHECKPOINT_PAGES
+            })
+    }
+
+    fn upkeep(&mut self) -> Res<()> {
+        if self.prune_due {
+            prune(&mut self.conn)?;
+            self.prune_due = false;
+        }
+        if let Some(frames) = &self.wal_frames {
+            wal::checkpoint_if_due(&self.conn, frames).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 
 /// Writes `batches` in one transaction, in order (a later batch's upsert of
 /// a row wins). Waits (in blocking mode, see [`crate::store::blocking`])
-/// only when another connection holds the write lock.
-pub fn save(conn: &mut Connection, batches: &[Batch]) -> Res<()> {
-    let tx = match WriteTx::begin_now(conn).map_err(|e| e.to_string())? {
-        Some(tx) => tx,
-        None => crate::store::blocking(|| WriteTx::begin(conn)).map_err(|e| e.to_string())?,
-    };
+/// only when another connection holds the write lock. Whether the journal
+/// is due for a [`prune`]: it crossed a multiple of `PRUNE_EVERY` rows.
+pub fn save(conn: &mut Connection, batches: &[Batch]) -> Res<bool> {
+    let tx = begin(conn)?;
+    let mut prune = false;
     for (writes, changes) in batches {
-        save_in(&tx, writes, changes)?;
+        prune |= save_in(&tx, writes, changes)?;
     }
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(prune)
+}
+
+/// Deletes the journal rows snapshots (or fresh starts) made obsolete, in a
+/// transaction of its own.
+pub fn prune(conn: &mut Connection) -> Res<()> {
+    let tx = begin(conn)?;
+    tx.execute_batch(&prune_log(SNAPSHOT_SINCE))
+        .map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())
 }
 
-fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
+fn begin(conn: &mut Connection) -> Res<WriteTx<'_>> {
+    match WriteTx::begin_now(conn).map_err(|e| e.to_string())? {
+        Some(tx) => Ok(tx),
+        None => crate::store::blocking(|| WriteTx::begin(conn)).map_err(|e| e.to_string()),
+    }
+}
+
+/// One call's writes; whether the journal is due for a prune.
+fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<bool> {
     let e = |e: rusqlite::Error| e.to_string();
     for w in writes {
         match w {
@@ -276,6 +334,7 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
                 .map_err(e)?;
         }
     }
+    let mut prune = false;
     if !changes.journal.is_empty() {
         let last_id = || -> Res<i64> {
             tx.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM alerting_series_log")
@@ -301,9 +360,7 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
                 log.execute(params![k, points]).map_err(e)?;
             }
         }
-        if prune_due(since, last_id()?) {
-            tx.execute_batch(&prune_log(SNAPSHOT_SINCE)).map_err(e)?;
-        }
+        prune = prune_due(since, last_id()?);
     }
     let counters = json(&changes.counters)?;
     tx.prepare_cached(
@@ -312,7 +369,7 @@ fn save_in(tx: &Connection, writes: &[Write], changes: &Changes) -> Res<()> {
     )
     .and_then(|mut s| s.execute([counters]))
     .map_err(e)?;
-    Ok(())
+    Ok(prune)
 }
 
 /// Builds an engine from the SQLite store.
@@ -346,7 +403,7 @@ mod tests {
     use super::super::engine::Changes;
     use super::super::storage::{PRUNE_EVERY, journal_rows, prune_log};
     use super::super::threshold::JournalChanges;
-    use super::{MIGRATIONS, SNAPSHOT_SINCE, save};
+    use super::{MIGRATIONS, SNAPSHOT_SINCE, prune, save};
     use crate::store::migrations::{Migration, migrate};
 
     fn migrated(list: &'static [Migration]) -> Connection {
@@ -420,7 +477,9 @@ mod tests {
                 journal,
                 ..Default::default()
             };
-            save(conn, &[(Vec::new(), changes)]).unwrap();
+            if save(conn, &[(Vec::new(), changes)]).unwrap() {
+                prune(conn).unwrap();
+            }
         };
         call(&mut conn, vec![points("a", 0), points("b", 0)]);
         // `a` stores a snapshot; `b` starts afresh with its first points.
@@ -472,5 +531,56 @@ mod tests {
                 ("a".into(), "10 AAAA".into())
             ]
         );
+    }
+
+    #[test]
+    fn saves_leave_the_checkpoint_to_upkeep_and_after_it_the_wal_starts_over() {
+        use super::super::storage::StateStore;
+        use super::SqliteState;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(tmp.path(), &[("alerting", MIGRATIONS)]).unwrap();
+        let (conn, frames) = store.connect_self_checkpointing().unwrap();
+        let mut state = SqliteState::new(conn, Some(frames.clone()));
+        let wal_len =
+            || std::fs::metadata(store.path().with_extension("db-wal")).map_or(0, |m| m.len());
+        let frames_now = || frames.load(std::sync::atomic::Ordering::Relaxed);
+        // Saves of ~100 pages each: no commit checkpoints by itself.
+        let big = |call: usize| {
+            let journal = (0..1000)
+                .map(|i| {
+                    let row = JournalChanges {
+                        reset: false,
+                        snapshot: None,
+                        points: Some(format!("{call} {}", "A".repeat(400))),
+                    };
+                    (format!("s{i}"), row)
+                })
+                .collect();
+            let changes = Changes {
+                journal,
+                ..Default::default()
+            };
+            (Vec::new(), changes)
+        };
+        let mut call = 0;
+        while !state.upkeep_due() {
+            state.save(&[big(call)]).unwrap();
+            call += 1;
+            assert!(call < 100, "the WAL never reached SQLite's threshold");
+        }
+        let grown = frames_now();
+        assert!(grown >= 1000, "{grown} frames");
+        let size = wal_len();
+        state.upkeep().unwrap();
+        assert!(!state.upkeep_due(), "the checkpoint ran");
+        // The next commit writes from the log's beginning: it reports a
+        // small log, and the file does not grow.
+        state.save(&[big(call)]).unwrap();
+        assert!(
+            frames_now() < grown / 2,
+            "{} frames after upkeep",
+            frames_now()
+        );
+        assert!(wal_len() <= size);
     }
 }

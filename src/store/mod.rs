@@ -156,6 +156,20 @@ impl Store {
         open_connection(&self.path, self.wal_limit, wal::Checkpoints::Background)
     }
 
+    /// As [`Store::connect`], for an owner that runs its checkpoints when it
+    /// chooses ([`wal::checkpoint_if_due`] with the returned log size).
+    pub fn connect_self_checkpointing(
+        &self,
+    ) -> Result<(Connection, std::sync::Arc<std::sync::atomic::AtomicI32>), StoreError> {
+        let frames = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let conn = open_connection(
+            &self.path,
+            self.wal_limit,
+            wal::Checkpoints::Owner(frames.clone()),
+        )?;
+        Ok((conn, frames))
+    }
+
     /// Size in bytes past which the WAL is checkpointed and truncated.
     pub fn wal_limit(&self) -> u64 {
         self.wal_limit

@@ -21,6 +21,8 @@
 //! path.
 
 use std::ffi::c_int;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -37,13 +39,13 @@ pub const MIN_WAL_LIMIT: u64 = 1 << 20;
 
 /// SQLite's default auto-checkpoint threshold, in pages, kept for
 /// connections whose process runs no checkpointer of its own.
-const AUTO_CHECKPOINT_PAGES: c_int = 1000;
+pub const AUTO_CHECKPOINT_PAGES: c_int = 1000;
 
 /// A WAL kept above the limit by a reader is reported at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Who copies WAL frames into the database file below the limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Checkpoints {
     /// The connection itself, PASSIVE, after a commit that leaves 1,000
     /// pages or more in the log (SQLite's default).
@@ -51,6 +53,29 @@ pub enum Checkpoints {
     /// A checkpointer thread beside the connection: its commits never
     /// checkpoint below the limit.
     Background,
+    /// The connection's owner, at a moment it chooses (see
+    /// [`checkpoint_if_due`]): its commits never checkpoint below the limit
+    /// and leave the log's size in frames here. Unlike a thread beside a
+    /// writer that never pauses, the owner checkpoints between its own
+    /// writes, so the log still starts over from its beginning.
+    Owner(Arc<AtomicI32>),
+}
+
+/// For a connection opened with [`Checkpoints::Owner`]: a PASSIVE
+/// checkpoint when its last commit left 1,000 pages or more in the log
+/// (SQLite's own rule, run when the owner chooses rather than inside that
+/// commit). Whether one ran.
+pub fn checkpoint_if_due(
+    conn: &rusqlite::Connection,
+    frames: &AtomicI32,
+) -> rusqlite::Result<bool> {
+    if frames.load(Ordering::Relaxed) < AUTO_CHECKPOINT_PAGES {
+        return Ok(false);
+    }
+    // The next commit reports the log's size again.
+    frames.store(0, Ordering::Relaxed);
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(true)
 }
 
 /// Installs the limit on `conn`: the commit hook described in the module doc
@@ -85,9 +110,15 @@ pub fn install(
                      (a read transaction older than the busy timeout?): {e}"
                 );
             }
-        } else if checkpoints == Checkpoints::OnCommit && frames >= AUTO_CHECKPOINT_PAGES {
-            // Never an error for the commit that called us: it is done.
-            let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+        } else {
+            match &checkpoints {
+                Checkpoints::OnCommit if frames >= AUTO_CHECKPOINT_PAGES => {
+                    // Never an error for the commit that called us: it is done.
+                    let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+                }
+                Checkpoints::Owner(size) => size.store(frames, Ordering::Relaxed),
+                _ => {}
+            }
         }
         Ok(())
     }))
