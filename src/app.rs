@@ -222,6 +222,8 @@ fn open_alerting(
     match opened {
         Ok(service) => {
             service.set_limits(config.alert_limits);
+            // Alert events go to the events bus, which runs only with its toolset.
+            service.set_publishes(config.enabled(Toolset::Events));
             Ok((Some(Arc::new(service)), None))
         }
         Err(e @ (OpenError::Owned { .. } | OpenError::OwnedInNamespace { .. })) => {
