@@ -6,8 +6,8 @@
 //! [`threshold`] (streaming detectors; [`surprise`] is `auto`'s, [`packed`] its
 //! journal's points), [`dedup`], [`correlate`],
 //! [`priority`], [`escalate`], [`silence`], [`model`] (alert records),
-//! [`engine`] (composes them), [`persist`] (the store tables, behind the
-//! [`storage::StateStore`] trait).
+//! [`engine`] (composes them), [`sqlite`] and [`postgres`] (the store
+//! tables, behind the [`storage::StateStore`] trait).
 //!
 //! [`AlertingService`] is what the MCP layer holds: the engine behind a
 //! mutex plus a dedicated store connection. Design choice: each tool call
