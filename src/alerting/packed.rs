@@ -9,11 +9,11 @@
 //! decimal digits, so a point packs to about three bytes:
 //!
 //! - byte 0: `k` when every value is an integer `m` over `10^k` exactly
-//!   (`m / 10^k` gives back the same bits), [`RAW`] otherwise;
+//!   (`m / 10^k` gives back the same bits), `RAW` (0xff) otherwise;
 //! - then per point: the timestamp's change of step (the first point's:
 //!   the timestamp itself) as a zigzag LEB128 varint; the value as the zigzag
 //!   varint of `m` minus the previous point's `m`, or its 8 bytes
-//!   little-endian under [`RAW`].
+//!   little-endian under `RAW`.
 //!
 //! The row's text is [`PREFIX`] and the base64 of those bytes. `:` is not in
 //! base64's alphabet, so rows stored before (base64 of the raw words) still

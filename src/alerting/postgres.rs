@@ -1,5 +1,5 @@
 //! Alerting state in PostgreSQL (`--store-url`): the same JSON documents as
-//! the SQLite tables ([`super::persist`]), in the namespace's schema.
+//! the SQLite tables ([`super::sqlite`]), in the namespace's schema.
 //!
 //! Alerting is stateful (baselines, open alerts, dedup windows), so exactly
 //! one process may evaluate at a time. On one machine a file lock in the data
