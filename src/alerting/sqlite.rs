@@ -161,10 +161,7 @@ impl StateStore for SqliteState {
     }
 
     fn upkeep_due(&self) -> bool {
-        self.prune_due
-            || self.wal_frames.as_ref().is_some_and(|f| {
-                f.load(std::sync::atomic::Ordering::Relaxed) >= wal::AUTO_CHECKPOINT_PAGES
-            })
+        self.prune_due || self.wal_frames.as_deref().is_some_and(wal::checkpoint_due)
     }
 
     fn upkeep(&mut self) -> Res<()> {

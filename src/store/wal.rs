@@ -39,7 +39,7 @@ pub const MIN_WAL_LIMIT: u64 = 1 << 20;
 
 /// SQLite's default auto-checkpoint threshold, in pages, kept for
 /// connections whose process runs no checkpointer of its own.
-pub const AUTO_CHECKPOINT_PAGES: c_int = 1000;
+const AUTO_CHECKPOINT_PAGES: c_int = 1000;
 
 /// A WAL kept above the limit by a reader is reported at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -61,15 +61,20 @@ pub enum Checkpoints {
     Owner(Arc<AtomicI32>),
 }
 
+/// For a connection opened with [`Checkpoints::Owner`]: whether its last
+/// commit left 1,000 pages or more in the log (SQLite's own rule).
+pub fn checkpoint_due(frames: &AtomicI32) -> bool {
+    frames.load(Ordering::Relaxed) >= AUTO_CHECKPOINT_PAGES
+}
+
 /// For a connection opened with [`Checkpoints::Owner`]: a PASSIVE
-/// checkpoint when its last commit left 1,000 pages or more in the log
-/// (SQLite's own rule, run when the owner chooses rather than inside that
-/// commit). Whether one ran.
+/// checkpoint when [`checkpoint_due`] (run when the owner chooses rather
+/// than inside the commit). Whether one ran.
 pub fn checkpoint_if_due(
     conn: &rusqlite::Connection,
     frames: &AtomicI32,
 ) -> rusqlite::Result<bool> {
-    if frames.load(Ordering::Relaxed) < AUTO_CHECKPOINT_PAGES {
+    if !checkpoint_due(frames) {
         return Ok(false);
     }
     // The next commit reports the log's size again.
