@@ -253,6 +253,15 @@ impl AlertingService {
         lock(&self.engine).set_limits(limits);
     }
 
+    /// Reads the engine without changing it: nothing is saved and the
+    /// events earlier calls left in it stay there for the next [`with`]
+    /// (a reader such as `/metrics` must not take and drop them).
+    ///
+    /// [`with`]: AlertingService::with
+    pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&lock(&self.engine))
+    }
+
     /// Runs `f` on the engine, saves definitions `f` asks for plus
     /// everything the engine marked dirty in one transaction, and returns
     /// `f`'s result with the bus events it raised (none when nothing

@@ -255,6 +255,7 @@ def test_audit_calls_and_metrics_record_who_called_what(binary, tmp_path):
         assert 'mcp_http_refused_total{kind="auth",reason="missing_token"} 1' in lines
         assert "events_published_total 1" in lines
         assert "audit_entries_total 4" in lines, [l for l in lines if l.startswith("audit")]
+        assert "alerts_open 0" in lines, [l for l in lines if l.startswith("alerts")]
 
 
 def test_sighup_reloads_the_tokens(binary, tmp_path):

@@ -211,13 +211,13 @@ async fn shared_state(out: &mut String, app: &std::sync::Arc<App>) {
     if let Some(alerting) = app.alerting.clone() {
         let at = crate::time::now_seconds();
         let open = tokio::task::spawn_blocking(move || {
-            alerting.with(|engine| {
+            alerting.read(|engine| {
                 let stats = engine.stats(at);
-                Ok((stats.open_alerts, stats.active_by_severity.clone()))
+                (stats.open_alerts, stats.active_by_severity.clone())
             })
         })
         .await;
-        if let Ok(Ok(((open, by_severity), _events))) = open {
+        if let Ok((open, by_severity)) = open {
             out.push_str(
                 "# HELP alerts_open Alerts not resolved (firing, acknowledged or silenced).\n",
             );
