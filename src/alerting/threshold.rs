@@ -364,11 +364,11 @@ pub enum DetectorState {
         #[serde(default)]
         first_ts: Option<i64>,
         /// The last (Unix second, value) in each [`DAY_SLOT_SECONDS`] slot of
-        /// the last two days (cell [`day_cell`]); empty until the series has
+        /// the last two days (cell `day_cell`); empty until the series has
         /// run for [`DAY_PROFILE_AFTER`].
         /// Stored as one row per slot beside the state ([`DayChanges`]), not
         /// in it; states written before that carry it inline and still load
-        /// (into this layout, [`inline_day`]).
+        /// (into this layout, `inline_day`).
         #[serde(default, skip_serializing, deserialize_with = "inline_day")]
         day: Vec<(i64, f64)>,
         /// Slots of `day` changed since [`DetectorState::take_day_changes`].

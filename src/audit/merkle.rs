@@ -128,7 +128,7 @@ impl Frontier {
 pub trait SubtreeSource {
     /// Error of the underlying storage.
     type Error;
-    /// MTH(D[start:end]), `start < end`.
+    /// MTH(D\[start:end\]), `start < end`.
     fn subtree(&mut self, start: u64, end: u64) -> Result<Hash, Self::Error>;
 }
 
@@ -139,7 +139,7 @@ impl SubtreeSource for &[Hash] {
     }
 }
 
-/// RFC 9162 §2.1.3.1 PATH(m, D[n]): the inclusion proof of leaf `index` in the
+/// RFC 9162 §2.1.3.1 PATH(m, D\[n\]): the inclusion proof of leaf `index` in the
 /// tree of `size` leaves, bottom to top. Requires `index < size`.
 pub fn inclusion_proof<S: SubtreeSource>(
     index: u64,
@@ -173,7 +173,7 @@ fn path_rec<S: SubtreeSource>(
     Ok(())
 }
 
-/// RFC 9162 §2.1.4.1 PROOF(m, D[n]): the consistency proof between the trees
+/// RFC 9162 §2.1.4.1 PROOF(m, D\[n\]): the consistency proof between the trees
 /// of `old_size` and `new_size` leaves. Requires `0 < old_size <= new_size`;
 /// equal sizes give the empty proof.
 pub fn consistency_proof<S: SubtreeSource>(

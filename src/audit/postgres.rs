@@ -265,7 +265,7 @@ fn hash_of(bytes: Option<&[u8]>) -> Hash {
     }
 }
 
-/// The entry of a row selected with [`COLUMNS`], and its stored entry_hash.
+/// The entry of a row selected with `COLUMNS`, and its stored entry_hash.
 pub fn view(row: &Row) -> Result<(EntryView<'_>, Hash), AuditError> {
     let text = |i: usize| -> Result<&str, AuditError> {
         Ok(row.try_get::<_, Option<&str>>(i)?.unwrap_or(""))
@@ -684,7 +684,7 @@ impl LogWriter for PgWriter {
     /// is unlinked), so no dead tuple of a destroyed key is left in it. The
     /// server's WAL keeps the keys until it recycles its segments, which no
     /// client can force, so this says false (see the README). The rewrite
-    /// waits at most [`VACUUM_LOCK_TIMEOUT`] for readers of the table (the
+    /// waits at most `VACUUM_LOCK_TIMEOUT` for readers of the table (the
     /// next erasure's rewrite catches up otherwise).
     fn scrub(&mut self) -> bool {
         if let Some(c) = &mut self.client

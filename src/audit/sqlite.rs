@@ -54,7 +54,7 @@ pub struct SqliteStorage {
 impl SqliteStorage {
     /// The audit log in `store` (already migrated): creates the key file
     /// when missing and upgrades a store that still holds personal values in
-    /// plain text ([`upgrade_plaintext`]).
+    /// plain text (`upgrade_plaintext`).
     pub fn open(store: &Store) -> Result<SqliteStorage, AuditError> {
         let storage = SqliteStorage {
             path: store.path().to_path_buf(),

@@ -340,7 +340,7 @@ const ANGLE_WEIGHT: usize = 16;
 pub const MAX_FILE_DEPTH: usize = 64;
 
 /// Most recursion-prone tokens one nesting path may hold (see
-/// [`prefix_walk`]). syn recurses once per such token at worst, using up to
+/// `prefix_walk`). syn recurses once per such token at worst, using up to
 /// about 4.3 KB of stack each in a release build (`Option<` chains; `&`
 /// 1.9 KB, `fn() ->` 2.9 KB), so 4,096 of them stay near 18 MB of the docs
 /// worker's stack. Real code stays far below.

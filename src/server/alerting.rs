@@ -267,6 +267,8 @@ impl From<&Alert> for AlertOut {
 // ---- rules --------------------------------------------------------------------
 
 /// Arguments of `add_alert_rule`.
+// Field docs are the schema's descriptions as agents read them: `<name>` stays verbatim.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRuleArgs {

@@ -126,6 +126,8 @@ pub struct CostReport {
 }
 
 /// Arguments of `cost_by_service`.
+// Field docs are the schema's descriptions as agents read them: `<key>` stays verbatim.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostByServiceArgs {

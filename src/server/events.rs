@@ -685,6 +685,8 @@ impl SmartServer {
 
     /// Create a durable subscription, read with poll_events and ack_events; unacked events
     /// are redelivered after ack_wait_ms, then go to dlq.<topic>.
+    // The doc is the tool's description as agents read it: `<topic>` stays verbatim.
+    #[allow(rustdoc::invalid_html_tags)]
     #[tool(
         name = "subscribe",
         annotations(

@@ -367,7 +367,7 @@ arguments and answer errors that name the field at fault.";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmartServer {
-    /// [`SmartServer::run_tool`]; over HTTP the call is also counted for
+    /// `SmartServer::run_tool`; over HTTP the call is also counted for
     /// `/metrics` and, with `--audit-calls`, audited before it is answered.
     async fn call_tool(
         &self,

@@ -4,7 +4,7 @@
 //! `max_deliveries`: the poll that receives that extra delivery republishes
 //! the event on `dlq.<topic>` with the reason in `metadata.dead_letter`,
 //! terminates the original and counts it in its `dead_lettered`, as the
-//! embedded bus's poll does ([`dead_letter`], called from the poll).
+//! embedded bus's poll does (`dead_letter`, called from the poll).
 //!
 //! The server's max-deliveries advisory
 //! (`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`, sent

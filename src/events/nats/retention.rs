@@ -3,8 +3,8 @@
 //! fewer events or younger ones than the default is applied by purging.
 //!
 //! Count rules purge a topic down to its limit after each publish to it
-//! ([`super::Inner::apply_count_rules`]). Age rules are applied by a task
-//! ([`run`]) every [`interval`] (a tenth of the shortest rule age, between 1
+//! (`Inner::apply_count_rules`). Age rules are applied by a task
+//! (`run`) every `interval` (a tenth of the shortest rule age, between 1
 //! and 60 seconds): for each age, one lookup finds the first stream sequence
 //! stored at or after the cutoff (an ordered consumer by start time), then
 //! every topic whose winning rule has that age is purged below that sequence

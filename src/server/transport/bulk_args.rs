@@ -24,7 +24,7 @@
 //! Since it frames every line anyway, [`LiftArgs`] also hands on two kinds
 //! of request rmcp would drop or misread: a line up to the 16 MiB limit that
 //! is not valid JSON but has an id, as a request rmcp answers with the reason
-//! (see [`unparsable`]), and a `tools/call` whose `arguments` is not an
+//! (see `unparsable`), and a `tools/call` whose `arguments` is not an
 //! object, with a marker in their place that the server answers with
 //! invalid params ([`rejected_arguments`]).
 
