@@ -203,6 +203,37 @@ fn repeats_within_the_dedup_window_update_one_alert_and_stats_count_them() {
 }
 
 #[test]
+fn values_are_kept_to_the_last_bit_of_the_number_the_client_sent() {
+    // Shortest round-trip spellings of doubles next to 1.832 and 1.908, as
+    // NAB's files and Python's repr write them: a parser that rounds
+    // best-effort reads them as the neighbouring double (it turned 559 of
+    // one NAB file's 4,032 values into others and moved its scores).
+    let (a, b) = (1.8319999999999999_f64, 1.9080000000000001_f64);
+    assert_ne!(a, 1.832);
+    assert_ne!(b, 1.908);
+    let tmp = temp_dir();
+    let mut s = start(&tmp.path().join("d"));
+    s.call_ok(
+        "add_alert_rule",
+        json!({"rule_id": "cpu", "metric_name": "cpu", "condition": "value > 1", "severity": "warning"}),
+    );
+    let points: Vec<Value> = [(a, 0.0), (b, 60.0)]
+        .iter()
+        .map(|(v, dt)| json!({"metric_name": "cpu", "value": v, "timestamp": T0 + dt}))
+        .collect();
+    s.call_ok("check_metrics", json!({"points": points}));
+    let alert = &s.call_ok("list_alerts", json!({}))["alerts"][0];
+    assert_eq!(
+        alert["first_value"].as_f64().map(f64::to_bits),
+        Some(a.to_bits())
+    );
+    assert_eq!(
+        alert["last_value"].as_f64().map(f64::to_bits),
+        Some(b.to_bits())
+    );
+}
+
+#[test]
 fn alerts_on_related_metrics_of_one_source_form_one_group_with_a_summary() {
     let tmp = temp_dir();
     let mut s = start(&tmp.path().join("d"));
