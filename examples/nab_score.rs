@@ -21,6 +21,11 @@
 //!   --cv is the leave-one-category-out cross-validation that chose the
 //!   `auto` detector's constants ([`cv`]): tune on three categories, score
 //!   the fourth, for each of the four; with and without the files' ranges.
+//!   --results=DIR scores per-point scores produced elsewhere instead:
+//!   one CSV per data file at the same relative path under DIR with an
+//!   `anomaly_score` column (NAB's results format; `tools/nab-mcp` writes
+//!   them from the real server over MCP). --write-results=DIR writes this
+//!   tool's own scores in that format, one folder per method.
 //!
 //! The sweep only tries thresholds above 0: a threshold of 0 would fire on
 //! every point, which no user would run.
@@ -746,6 +751,65 @@ fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
     }
 }
 
+/// The value of `--name=VALUE` among `args`.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .find_map(|a| a.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Per-point scores for `files` from `dir/<file name>` (a CSV with a header
+/// naming an `anomaly_score` column), one per data row, in order.
+fn read_results(dir: &Path, files: &[DataFile]) -> Result<Vec<Vec<f64>>, String> {
+    files
+        .iter()
+        .map(|f| {
+            let path = dir.join(&f.name);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let col = header
+                .split(',')
+                .position(|h| h.trim() == "anomaly_score")
+                .ok_or_else(|| format!("{}: no anomaly_score column", path.display()))?;
+            let scores = lines
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    l.split(',')
+                        .nth(col)
+                        .and_then(|x| x.trim().parse::<f64>().ok())
+                        .ok_or_else(|| format!("{}: bad row {l}", path.display()))
+                })
+                .collect::<Result<Vec<f64>, String>>()?;
+            if scores.len() != f.values.len() {
+                return Err(format!(
+                    "{}: {} scores for {} points",
+                    path.display(),
+                    scores.len(),
+                    f.values.len()
+                ));
+            }
+            Ok(scores)
+        })
+        .collect()
+}
+
+/// Writes `scores` under `dir` in the format [`read_results`] reads.
+fn write_results(dir: &Path, files: &[DataFile], scores: &[Vec<f64>]) -> Result<(), String> {
+    for (f, s) in files.iter().zip(scores) {
+        let path = dir.join(&f.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let mut out = String::from("timestamp,value,anomaly_score\n");
+        for ((t, v), x) in f.times.iter().zip(&f.values).zip(s) {
+            out.push_str(&format!("{t},{v},{x}\n"));
+        }
+        std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let split = args.iter().any(|a| a == "--split");
@@ -787,6 +851,32 @@ fn main() {
         .iter()
         .map(|f| (f.times.last().unwrap_or(&0.0) - f.times.first().unwrap_or(&0.0)) / 86_400.0)
         .sum();
+    if let Some(dir) = flag(&args, "--results") {
+        let scores = read_results(Path::new(dir), &files).unwrap_or_else(|e| {
+            eprintln!("cannot read the results: {e}");
+            std::process::exit(2);
+        });
+        let r: Vec<(f64, f64)> = PROFILES
+            .iter()
+            .map(|p| normalised(&files, &labels, &scores, *p, None))
+            .collect();
+        let (at_rule, _) = normalised(&files, &labels, &scores, PROFILES[0], Some(0.5));
+        let alerts: usize = scores.iter().map(|s| alerts_opened(s)).sum();
+        println!(
+            "{:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {:>11.2}   ({:.3} / {:.3} / {:.3})  scores from {dir}",
+            "results",
+            r[0].0,
+            r[1].0,
+            r[2].0,
+            at_rule,
+            alerts as f64 / days,
+            r[0].1,
+            r[1].1,
+            r[2].1
+        );
+        return;
+    }
+    let write_to = flag(&args, "--write-results").map(PathBuf::from);
     // auto also with each file's range as `value_range` (NAB gives every
     // detector its file's min and max).
     let variants = Method::ALL.into_iter().flat_map(|m| {
@@ -807,6 +897,13 @@ fn main() {
             .collect();
         let alerts: u64 = runs.iter().map(|r| r.alerts).sum();
         let scores: Vec<Vec<f64>> = runs.into_iter().map(|r| r.scores).collect();
+        if let Some(dir) = &write_to {
+            let folder = format!("{}{}", m.name(), if with_range { "+range" } else { "" });
+            if let Err(e) = write_results(&dir.join(folder), &files, &scores) {
+                eprintln!("cannot write the results: {e}");
+                std::process::exit(2);
+            }
+        }
         let r: Vec<(f64, f64)> = PROFILES
             .iter()
             .map(|p| normalised(&files, &labels, &scores, *p, None))
