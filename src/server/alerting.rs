@@ -1495,7 +1495,7 @@ impl SmartServer {
                     .collect();
                 Ok(CheckMetricOut {
                     alerts,
-                    anomaly_score: round4(o.anomaly_score),
+                    anomaly_score: score4(o.anomaly_score),
                     thresholds: Bounds {
                         lower: o.lower,
                         upper: o.upper,
@@ -1588,7 +1588,7 @@ impl SmartServer {
                     .iter()
                     .zip(&b.spans)
                     .map(|(s, span)| PointResult {
-                        anomaly_score: round4(*s),
+                        anomaly_score: score4(*s),
                         alert_ids: b.touched[span.clone()]
                             .iter()
                             .filter_map(|&i| e.alert(i).map(|x| x.id.clone()))
@@ -2038,4 +2038,28 @@ impl SmartServer {
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
+}
+
+/// An anomaly score to 4 decimals, on the same side of the alert point 0.5
+/// as the score itself: 0.49996 shows as 0.4999, not as a 0.5 that did not
+/// alert.
+fn score4(x: f64) -> f64 {
+    let r = round4(x);
+    if x < 0.5 && r >= 0.5 { 0.4999 } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score4;
+
+    #[test]
+    fn a_shown_score_is_at_least_one_half_exactly_when_it_alerted() {
+        assert_eq!(score4(0.49996), 0.4999);
+        assert_eq!(score4(0.49994), 0.4999);
+        assert_eq!(score4(0.5), 0.5);
+        assert_eq!(score4(0.50004), 0.5);
+        assert_eq!(score4(0.56789), 0.5679);
+        assert_eq!(score4(0.0), 0.0);
+        assert_eq!(score4(1.0), 1.0);
+    }
 }
