@@ -3,6 +3,10 @@
 //! [`crate::audit`], and result shapes. SQLite and hashing run on blocking
 //! threads; `audit_log` awaits the group-commit writer without blocking.
 
+// Doc comments here are what agents read (tool descriptions, kept verbatim):
+// `audit_query`'s "[erased]" is text, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -482,8 +486,6 @@ impl SmartServer {
     }
 
     /// Search audit entries, newest first, paged; erased personal values show as "[erased]".
-    // The doc is the tool's description as agents read it: "[erased]" stays verbatim.
-    #[allow(rustdoc::broken_intra_doc_links)]
     #[tool(
         name = "audit_query",
         annotations(

@@ -9,6 +9,10 @@
 //! processes too. A subscribed URI's topic part may be a pattern
 //! (`events://topics/nba.>`): the notification names the subscribed URI.
 
+// Doc comments here are what agents read (tool descriptions, kept verbatim):
+// `subscribe`'s `dlq.<topic>` is text, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -685,8 +689,6 @@ impl SmartServer {
 
     /// Create a durable subscription, read with poll_events and ack_events; unacked events
     /// are redelivered after ack_wait_ms, then go to dlq.<topic>.
-    // The doc is the tool's description as agents read it: `<topic>` stays verbatim.
-    #[allow(rustdoc::invalid_html_tags)]
     #[tool(
         name = "subscribe",
         annotations(
