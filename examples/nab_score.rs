@@ -751,6 +751,29 @@ fn params(method: Method, window: usize, sensitivity: f64) -> DetectorParams {
     }
 }
 
+/// Prints one method's row (the three profiles at their best thresholds,
+/// the standard profile at 0.5, alerts per series-day, the thresholds);
+/// returns the standard profile's threshold.
+fn print_row(
+    name: &str,
+    files: &[DataFile],
+    labels: &[Labelled],
+    scores: &[Vec<f64>],
+    alerts_per_day: f64,
+    suffix: &str,
+) -> f64 {
+    let r: Vec<(f64, f64)> = PROFILES
+        .iter()
+        .map(|p| normalised(files, labels, scores, *p, None))
+        .collect();
+    let (at_rule, _) = normalised(files, labels, scores, PROFILES[0], Some(0.5));
+    println!(
+        "{name:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {alerts_per_day:>11.2}   ({:.3} / {:.3} / {:.3}){suffix}",
+        r[0].0, r[1].0, r[2].0, at_rule, r[0].1, r[1].1, r[2].1
+    );
+    r[0].1
+}
+
 /// The value of `--name=VALUE` among `args`.
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
@@ -856,23 +879,14 @@ fn main() {
             eprintln!("cannot read the results: {e}");
             std::process::exit(2);
         });
-        let r: Vec<(f64, f64)> = PROFILES
-            .iter()
-            .map(|p| normalised(&files, &labels, &scores, *p, None))
-            .collect();
-        let (at_rule, _) = normalised(&files, &labels, &scores, PROFILES[0], Some(0.5));
         let alerts: usize = scores.iter().map(|s| alerts_opened(s)).sum();
-        println!(
-            "{:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {:>11.2}   ({:.3} / {:.3} / {:.3})  scores from {dir}",
+        print_row(
             "results",
-            r[0].0,
-            r[1].0,
-            r[2].0,
-            at_rule,
+            &files,
+            &labels,
+            &scores,
             alerts as f64 / days,
-            r[0].1,
-            r[1].1,
-            r[2].1
+            &format!("  scores from {dir}"),
         );
         return;
     }
@@ -904,29 +918,13 @@ fn main() {
                 std::process::exit(2);
             }
         }
-        let r: Vec<(f64, f64)> = PROFILES
-            .iter()
-            .map(|p| normalised(&files, &labels, &scores, *p, None))
-            .collect();
-        let (at_rule, _) = normalised(&files, &labels, &scores, PROFILES[0], Some(0.5));
-        println!(
-            "{:<10} {:>9.1} {:>14.1} {:>14.1} {:>11.1} {:>11.2}   ({:.3} / {:.3} / {:.3})",
-            if with_range {
-                format!("{}+range", m.name())
-            } else {
-                m.name().to_string()
-            },
-            r[0].0,
-            r[1].0,
-            r[2].0,
-            at_rule,
-            alerts as f64 / days,
-            r[0].1,
-            r[1].1,
-            r[2].1
-        );
+        let name = if with_range {
+            format!("{}+range", m.name())
+        } else {
+            m.name().to_string()
+        };
+        let t = print_row(&name, &files, &labels, &scores, alerts as f64 / days, "");
         if args.iter().any(|a| a == "--detail") {
-            let t = r[0].1;
             for (fi, f) in files.iter().enumerate() {
                 let l = &labels[fi];
                 let mut hit = std::collections::BTreeSet::new();
