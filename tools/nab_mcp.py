@@ -37,7 +37,7 @@ def read_points(path: pathlib.Path) -> list[tuple[str, float]]:
 
 
 async def feed(binary: str, nab_dir: pathlib.Path, out_dir: pathlib.Path, *,
-               with_range: bool = False, batch: int = 1000,
+               with_range: bool = False, batch: int = 500,
                server_args: tuple[str, ...] = ()) -> int:
     """Feeds every file; returns the number of points fed."""
     fed = 0
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("out_dir", type=pathlib.Path)
     ap.add_argument("--range", action="store_true",
                     help="pass each file's min and max as value_range (NAB gives them to every detector)")
-    ap.add_argument("--batch", type=int, default=1000, help="points per check_metrics call")
+    ap.add_argument("--batch", type=int, default=500, help="points per check_metrics call")
     a = ap.parse_args()
     try:
         fed = anyio.run(lambda: feed(a.binary, a.nab_dir, a.out_dir, with_range=a.range, batch=a.batch))
