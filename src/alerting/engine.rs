@@ -122,7 +122,12 @@ struct RuleState {
     rule_id: String,
     #[serde(skip)]
     fp: u64,
+    // Unset timers are left out of the stored row (rows written with
+    // explicit nulls still read): a series row is rewritten whenever a timer
+    // moves, and most timers are unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_since: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     clear_since: Option<f64>,
 }
 
@@ -186,6 +191,7 @@ pub struct SeriesRecord {
     pub metric: String,
     pub source: String,
     pub labels: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     detector: Option<DetectorState>,
     det_state: RuleState,
     rule_states: Vec<RuleState>,
@@ -1709,7 +1715,22 @@ fn with_rule_labels(
 
 #[cfg(test)]
 mod tests {
-    use super::{PARALLEL_POINTS, parallel_split};
+    use super::{PARALLEL_POINTS, SeriesRecord, parallel_split};
+
+    #[test]
+    fn a_series_row_leaves_unset_timers_out_and_rows_with_nulls_still_read() {
+        let legacy = r#"{"metric":"m0","source":"","labels":[],"detector":null,"det_state":{"rule_id":"dynamic:m0","pending_since":null,"clear_since":null},"rule_states":[{"rule_id":"r0","pending_since":1.5,"clear_since":null}]}"#;
+        let row: SeriesRecord = serde_json::from_str(legacy).expect("a row with nulls reads");
+        let text = serde_json::to_string(&row).expect("serialises");
+        assert_eq!(
+            text,
+            r#"{"metric":"m0","source":"","labels":[],"det_state":{"rule_id":"dynamic:m0"},"rule_states":[{"rule_id":"r0","pending_since":1.5}]}"#
+        );
+        let again: SeriesRecord = serde_json::from_str(&text).expect("the short row reads");
+        assert_eq!(serde_json::to_string(&again).expect("serialises"), text);
+        assert_eq!(again.rule_states[0].pending_since, Some(1.5));
+        assert_eq!(again.det_state.clear_since, None);
+    }
 
     #[test]
     fn a_long_batch_is_cut_at_the_series_boundary_nearest_its_middle() {
