@@ -1367,42 +1367,63 @@ pub(crate) async fn open_kv(
 }
 
 /// The live (not deleted) entries of a KV bucket's stream under
-/// `filter_subject`, as (subject, value): read with an ordered consumer,
-/// last message per subject, each read waiting at most [`KV_READ_TIMEOUT`].
+/// `filter_subject`, as (subject, value): the last message per subject,
+/// read by a consumer without acks in pulls of everything still pending,
+/// each pull waiting at most [`KV_READ_TIMEOUT`].
+///
+/// Why whole pulls rather than an ordered consumer's stream: that stream
+/// pulls 500 messages at a time, and under load its next pull stalled past
+/// the timeout (seen in `result_bounds`' stats of 3,000 topics on NATS: 500
+/// of 3,000 entries read, then nothing for 5 s). A key rewritten while it
+/// is read moves to the stream's end; the next pull, for what the last
+/// message says is still pending, picks it up.
 pub(crate) async fn last_values(
     stream: &stream::Stream,
     filter_subject: String,
 ) -> Result<Vec<(String, bytes::Bytes)>, String> {
     let reader = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+        .create_consumer(jetstream::consumer::pull::Config {
             filter_subject,
             deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            inactive_threshold: KV_READ_TIMEOUT,
             ..Default::default()
         })
         .await
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    if reader.cached_info().num_pending == 0 {
-        return Ok(out);
-    }
-    let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
-    loop {
-        let next = tokio::time::timeout(KV_READ_TIMEOUT, messages.next())
+    let mut pending = reader.cached_info().num_pending;
+    while pending > 0 {
+        let mut batch = reader
+            .batch()
+            .max_messages(usize::try_from(pending).unwrap_or(usize::MAX))
+            .expires(KV_READ_TIMEOUT)
+            .messages()
             .await
-            .map_err(|_| "timed out reading entries".to_string())?;
-        let Some(m) = next else { break };
-        let m = m.map_err(|e| e.to_string())?;
-        let pending = m.info().map(|i| i.pending).unwrap_or(0);
-        let deleted = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("KV-Operation"))
-            .is_some();
-        if !deleted {
-            out.push((m.subject.to_string(), m.payload.clone()));
+            .map_err(|e| e.to_string())?;
+        let mut got = 0;
+        // The server ends the pull after `pending` messages or at its expiry.
+        while let Some(m) = tokio::time::timeout(2 * KV_READ_TIMEOUT, batch.next())
+            .await
+            .map_err(|_| "timed out reading entries".to_string())?
+        {
+            let m = m.map_err(|e| e.to_string())?;
+            got += 1;
+            pending = m.info().map(|i| i.pending).unwrap_or(0);
+            let deleted = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("KV-Operation"))
+                .is_some();
+            if !deleted {
+                out.push((m.subject.to_string(), m.payload.clone()));
+            }
+            if pending == 0 {
+                break;
+            }
         }
-        if pending == 0 {
-            break;
+        if got == 0 {
+            return Err("timed out reading entries".into());
         }
     }
     Ok(out)
