@@ -74,6 +74,9 @@ const MAX_ACKS_INFLIGHT: usize = 65_536;
 const PUBLISH_WINDOW: usize = 2_048;
 /// How long reading many keys of a KV bucket may take before it is an error.
 const KV_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most KV entries asked for in one pull: well below the client's 65,536
+/// buffered messages per subscription, so a pull cannot overflow it.
+const KV_READ_PULL: u64 = 10_000;
 /// Most topics listed by `topics()`.
 const MAX_TOPICS: usize = 1000;
 
@@ -1393,23 +1396,32 @@ pub(crate) async fn last_values(
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut pending = reader.cached_info().num_pending;
+    // Without acks the server counts a message delivered once sent: one the
+    // client dropped (a full subscription buffer) shows as a gap in the
+    // consumer's sequence, and the read fails rather than miss an entry.
+    let mut delivered = 0;
     while pending > 0 {
         let mut batch = reader
             .batch()
-            .max_messages(usize::try_from(pending).unwrap_or(usize::MAX))
+            .max_messages(pending.min(KV_READ_PULL) as usize)
             .expires(KV_READ_TIMEOUT)
             .messages()
             .await
             .map_err(|e| e.to_string())?;
         let mut got = 0;
-        // The server ends the pull after `pending` messages or at its expiry.
+        // The server ends the pull after that many messages or at its expiry.
         while let Some(m) = tokio::time::timeout(2 * KV_READ_TIMEOUT, batch.next())
             .await
             .map_err(|_| "timed out reading entries".to_string())?
         {
             let m = m.map_err(|e| e.to_string())?;
             got += 1;
-            pending = m.info().map(|i| i.pending).unwrap_or(0);
+            let info = m.info().map_err(|e| e.to_string())?;
+            if info.consumer_sequence != delivered + 1 {
+                return Err("entries were lost while reading them; try again".into());
+            }
+            delivered = info.consumer_sequence;
+            pending = info.pending;
             let deleted = m
                 .headers
                 .as_ref()
