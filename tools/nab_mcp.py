@@ -37,13 +37,12 @@ def read_points(path: pathlib.Path) -> list[tuple[str, float]]:
 
 
 async def feed(binary: str, nab_dir: pathlib.Path, out_dir: pathlib.Path, *,
-               with_range: bool = False, batch: int = 500,
-               server_args: tuple[str, ...] = ()) -> int:
+               with_range: bool = False, batch: int = 500) -> int:
     """Feeds every file; returns the number of points fed."""
     fed = 0
     with tempfile.TemporaryDirectory() as data_dir:
         params = StdioServerParameters(
-            command=binary, args=["--data-dir", data_dir, "--log-level", "warn", *server_args])
+            command=binary, args=["--data-dir", data_dir, "--log-level", "warn"])
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()

@@ -6,7 +6,6 @@ scores that tools/nab-score computes in process."""
 
 import csv
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -50,10 +49,9 @@ def scores(path: pathlib.Path) -> list[float]:
         return [float(r["anomaly_score"]) for r in csv.DictReader(f)]
 
 
-def score_line(example: str, nab: pathlib.Path, *args: str) -> str:
-    out = subprocess.run([example, str(nab), "--only=auto", *args],
-                         check=True, capture_output=True, text=True).stdout
-    return out
+def nab_score_output(example: str, nab: pathlib.Path, *args: str) -> str:
+    return subprocess.run([example, str(nab), "--only=auto", *args],
+                          check=True, capture_output=True, text=True).stdout
 
 
 @pytest.mark.skipif(not NAB_DEV.is_dir(), reason="the NAB development set is not next to the repo")
@@ -66,7 +64,7 @@ def test_scores_over_mcp_are_the_in_process_scores(binary, tmp_path, with_range)
 
     example = example_binary(binary)
     in_process = tmp_path / "in_process"
-    table = score_line(example, nab, f"--write-results={in_process}")
+    table = nab_score_output(example, nab, f"--write-results={in_process}")
     variant = "auto+range" if with_range else "auto"
     for name in FILES:
         want = scores(in_process / variant / name)
@@ -79,6 +77,6 @@ def test_scores_over_mcp_are_the_in_process_scores(binary, tmp_path, with_range)
 
     # The NAB scores of both are the same row of figures.
     row = next(l for l in table.splitlines() if l.split()[:1] == [variant])
-    results = score_line(example, nab, f"--results={over_mcp}")
+    results = nab_score_output(example, nab, f"--results={over_mcp}")
     got_row = next(l for l in results.splitlines() if l.startswith("results"))
     assert got_row.split()[1:6] == row.split()[1:6], (got_row, row)
