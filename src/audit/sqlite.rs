@@ -127,6 +127,7 @@ impl AuditStorage for SqliteStorage {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+        crate::store::stable_plans(&conn)?;
         conn.execute(
             "ATTACH DATABASE ?1 AS keys",
             [self.keys_path.to_string_lossy()],

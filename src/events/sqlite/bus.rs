@@ -377,6 +377,7 @@ fn open_reader(path: &std::path::Path) -> Result<Connection, EventsError> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+    crate::store::stable_plans(&conn)?;
     Ok(conn)
 }
 
