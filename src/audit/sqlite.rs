@@ -22,9 +22,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::AuditError;
 use super::checkpoint::CheckpointKey;
@@ -122,12 +120,7 @@ impl SqliteStorage {
 
 impl AuditStorage for SqliteStorage {
     fn reader(&self) -> Result<Box<dyn LogReader>, AuditError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-        crate::store::stable_plans(&conn)?;
+        let conn = crate::store::open_reader(&self.path)?;
         conn.execute(
             "ATTACH DATABASE ?1 AS keys",
             [self.keys_path.to_string_lossy()],

@@ -286,12 +286,25 @@ pub(crate) fn open_connection(
 /// audit writer's key lookup was 6 % of an audit fill's CPU. No query here
 /// depends on a bound value for its plan (no `LIKE ?`, no statistics tables,
 /// one partial index whose `IS NOT NULL` an `=` test implies by its shape).
-pub(crate) fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )
     .map(drop)
+}
+
+/// A reader's connection to a store file that exists and is in WAL mode
+/// already: the busy timeout and [`stable_plans`], none of a writer's WAL
+/// settings. Callers add their own pragmas.
+pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    stable_plans(&conn)?;
+    Ok(conn)
 }
 
 /// Runs `f` inside a `BEGIN IMMEDIATE` transaction (takes the write lock up

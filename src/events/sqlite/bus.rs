@@ -291,7 +291,7 @@ impl SqliteBus {
         let conn = self.readers.lock().ok().and_then(|mut v| v.pop());
         let conn = match conn {
             Some(c) => c,
-            None => open_reader(&self.store_path)?,
+            None => crate::store::open_reader(&self.store_path)?,
         };
         let out = f(&conn);
         if let Ok(mut v) = self.readers.lock()
@@ -368,17 +368,6 @@ fn checkpoint_loop(conn: Connection, signal: Arc<Signal>) {
             tracing::debug!("events checkpoint: {e}");
         }
     }
-}
-
-/// A reader connection (the store file exists and is in WAL mode already).
-fn open_reader(path: &std::path::Path) -> Result<Connection, EventsError> {
-    let conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-    crate::store::stable_plans(&conn)?;
-    Ok(conn)
 }
 
 impl EventSink for SqliteBus {
